@@ -1,0 +1,1 @@
+"""Grid carbon intensity: where the energy was drawn and what it emitted."""

@@ -1,0 +1,1 @@
+"""Sensors: hardware (or a model of it) → cumulative joules per channel."""

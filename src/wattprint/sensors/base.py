@@ -1,0 +1,115 @@
+"""The sensor protocol: how hardware becomes cumulative energy per channel.
+
+A *sensor* owns one or more *channels* (``cpu:package-0``, ``dram:package-0``,
+``gpu:GPU-<uuid>``, ``ram`` ...). Each channel says how its figure is known
+(:class:`Method`) and how sure we are (a relative uncertainty band, 0.05 means
+±5 %).
+
+A sensor's :meth:`Sensor.read` returns, per channel, either
+
+* a cumulative energy in joules (``Kind.ENERGY``): hardware counters, already
+  wrap-corrected inside the sensor, and models that integrate their own
+  estimate; or
+* an instantaneous power in watts (``Kind.POWER``): the sampler integrates
+  these (trapezoid) into the same cumulative form, so everything above the
+  sampler sees one kind of series.
+
+Sensors must be cheap to read (keep files open, no allocation-heavy work) and
+thread-compatible: the sampler serialises all calls to one sensor under its
+own lock, so a sensor needs no locking of its own.
+
+This module imports nothing outside the standard library.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Method(str, enum.Enum):
+    """How a channel's energy is known, from best to worst."""
+
+    COUNTER = "counter"
+    POWER_INTEGRATED = "power-integrated"
+    MODELLED = "modelled"
+
+    def __str__(self) -> str:  # so f-strings print "counter", not "Method.COUNTER"
+        return self.value
+
+
+class Kind(str, enum.Enum):
+    """What a channel's raw reading is."""
+
+    ENERGY = "energy"  # cumulative joules since the sensor was opened (or any fixed origin)
+    POWER = "power"  # instantaneous watts, to be integrated by the sampler
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Static description of one readable consumer.
+
+    ``component`` groups channels for summaries ("cpu", "dram", "gpu", "ram",
+    "psys"). ``in_total`` is False for channels that overlap others (``psys``
+    covers the whole platform and must never be added to the packages).
+    ``band`` is the relative uncertainty (0.05 = ±5 %).
+    """
+
+    name: str
+    component: str
+    method: Method
+    kind: Kind
+    band: float
+    in_total: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """One line of ``wattprint doctor``: a sensor (or one device) and why it is or is not used."""
+
+    sensor: str
+    available: bool
+    detail: str
+    fix: str = ""
+
+
+class SensorError(Exception):
+    """A sensor cannot be opened; the message says why and how to fix it."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+@dataclass
+class Sensor:
+    """Base class for sensors. Subclasses fill ``channels`` and implement :meth:`read`.
+
+    ``max_interval_s`` is the longest the sampler may wait between two reads
+    without risking a missed counter wrap (``None``: no limit).
+
+    ``faults`` collects channel-level problems found while reading (a GPU that
+    vanished, a counter that stopped). The sampler drains it after each read
+    and records each fault in the runs; a channel named in a fault and absent
+    from later readings keeps its last total.
+    """
+
+    name: str = "sensor"
+    channels: list[Channel] = field(default_factory=list)
+    max_interval_s: float | None = None
+    faults: list[tuple[str, str]] = field(default_factory=list)  # (channel, message)
+
+    def read(self) -> dict[str, float]:
+        """Return channel name → cumulative J (ENERGY) or W (POWER). May omit lost channels."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release files and library handles. Must not raise."""
+
+    def describe(self) -> list[Availability]:
+        """Doctor lines for this sensor (default: one line per channel)."""
+        return [
+            Availability(self.name, True, f"{c.name}: {c.method} (±{c.band:.0%}) {c.detail}".strip())
+            for c in self.channels
+        ]

@@ -1,0 +1,59 @@
+"""Units and formatting. Joules and seconds inside; kWh, kg only at the edges."""
+
+from __future__ import annotations
+
+J_PER_KWH = 3_600_000.0
+LB_PER_MWH_TO_G_PER_KWH = 0.45359237  # 1 lb = 453.59237 g; per MWh → per kWh divides by 1000
+
+
+def j_to_kwh(joules: float) -> float:
+    """Joules → kilowatt-hours (1 kWh = 3 600 000 J exactly)."""
+    return joules / J_PER_KWH
+
+
+def kwh_to_j(kwh: float) -> float:
+    """Kilowatt-hours → joules."""
+    return kwh * J_PER_KWH
+
+
+def emissions_g(energy_j: float, g_per_kwh: float, pue: float = 1.0) -> float:
+    """Grams CO2e for ``energy_j`` joules at ``g_per_kwh`` grid intensity and ``pue``."""
+    return j_to_kwh(energy_j) * g_per_kwh * pue
+
+
+def _scaled(value: float, units: list[tuple[float, str]], digits: int) -> str:
+    for factor, unit in units:
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {unit}"
+    factor, unit = units[-1]
+    return f"{value / factor:.{digits}g} {unit}"
+
+
+def fmt_energy(joules: float, digits: int = 3) -> str:
+    """Human energy: J, kJ, Wh, kWh, MWh by size."""
+    return _scaled(
+        joules,
+        [(3.6e9, "MWh"), (3.6e6, "kWh"), (3.6e3, "Wh"), (1e3, "kJ"), (1.0, "J"), (1e-3, "mJ")],
+        digits,
+    )
+
+
+def fmt_power(watts: float, digits: int = 3) -> str:
+    """Human power: mW, W, kW."""
+    return _scaled(watts, [(1e3, "kW"), (1.0, "W"), (1e-3, "mW")], digits)
+
+
+def fmt_mass(grams: float, digits: int = 3) -> str:
+    """Human CO2e mass: mg, g, kg, t."""
+    return _scaled(grams, [(1e6, "t"), (1e3, "kg"), (1.0, "g"), (1e-3, "mg")], digits)
+
+
+def fmt_duration(seconds: float) -> str:
+    """``1h02m03s`` / ``2m03.4s`` / ``3.21s``."""
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    m, s = divmod(seconds, 60)
+    if m < 60:
+        return f"{int(m)}m{s:04.1f}s"
+    h, m = divmod(int(m), 60)
+    return f"{h}h{m:02d}m{int(s):02d}s"
