@@ -1,0 +1,55 @@
+"""``wattprint`` entry point: builds the parser from one module per command group."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from wattprint import __version__
+from wattprint.cli.common import EXIT_USAGE, UsageError, fail
+
+# Each module exposes ``register(subparsers)``, adding its commands with
+# ``set_defaults(func=handler)``; ``handler(args) -> int`` is the exit code.
+COMMAND_MODULES = ("run", "doctor", "runs", "intensity")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags in one line (no usage dump) with exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see 'wattprint {self.prog.partition(' ')[2]} --help')".replace("  ", " "))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wattprint", description="Energy and CO2e of any command or code block.")
+    parser.add_argument("--version", action="version", version=f"wattprint {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"wattprint.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"wattprint.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(args.func(args))
+    except UsageError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
