@@ -1,0 +1,158 @@
+"""The embedded grid-intensity tables (``intensity/data/*.csv``), loaded lazily.
+
+Why lazily: ``import wattprint`` must stay cheap; the tables are read on the first
+lookup (a few hundred rows, well under a millisecond each) and cached for the
+process. All figures are gCO2e per kWh; eGRID rows are stored in their published
+lb/MWh and converted here with the exact 0.45359237 factor. See data/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+from wattprint.units import LB_PER_MWH_TO_G_PER_KWH
+
+WORLD_CODE = "WORLD"
+PROVIDERS = ("aws", "gcp", "azure")
+# Tables of sub-national grids, by country prefix of their codes.
+_SUBNATIONAL_FILES = ("us_states.csv", "au_states.csv", "cn_provinces.csv")
+
+
+@dataclass(frozen=True)
+class GridRecord:
+    """One grid: a country, a sub-national region or the world average.
+
+    ``code`` is ISO 3166-1 alpha-2 (``FR``), ISO 3166-2-like (``US-CA``, ``AU-NSW``)
+    or ``WORLD``; ``g_per_kwh`` is its average intensity in gCO2e/kWh for ``year``;
+    ``source`` names dataset and licence; ``kind`` is country/subnational/world.
+    """
+
+    code: str
+    name: str
+    g_per_kwh: float
+    year: int | None
+    source: str
+    kind: str
+    iso3: str | None = None
+
+
+@dataclass(frozen=True)
+class CloudRegion:
+    """A cloud provider's region and the grid code (country or sub-national) it draws from."""
+
+    provider: str
+    region: str
+    location: str
+    grid: str
+    source: str
+
+    @property
+    def code(self) -> str:
+        """The ``provider:region`` form used in flags and listings (``aws:eu-west-3``)."""
+        return f"{self.provider}:{self.region}"
+
+
+@dataclass(frozen=True)
+class PueDefault:
+    """A power usage effectiveness default (dimensionless, ≥ 1) and where it comes from."""
+
+    key: str
+    pue: float
+    year: int | None
+    source: str
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    text = resources.files("wattprint.intensity").joinpath("data", name).read_text("utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+def _year(s: str) -> int | None:
+    return int(s) if s.strip() else None
+
+
+@functools.lru_cache(maxsize=1)
+def grids() -> dict[str, GridRecord]:
+    """Every known grid by code (upper case): countries, sub-national regions, WORLD."""
+    out: dict[str, GridRecord] = {}
+    for r in _rows("countries.csv"):
+        kind = "world" if r["code"] == WORLD_CODE else "country"
+        out[r["code"]] = GridRecord(r["code"], r["name"], float(r["g_per_kwh"]), _year(r["year"]),
+                                    r["source"], kind, r["iso3"] or None)
+    for fname in _SUBNATIONAL_FILES:
+        for r in _rows(fname):
+            if "lb_per_mwh" in r:
+                g = float(r["lb_per_mwh"]) * LB_PER_MWH_TO_G_PER_KWH
+                src = f"{r['source']} ({r['lb_per_mwh']} lb/MWh x 0.45359237)"
+            else:
+                g, src = float(r["g_per_kwh"]), r["source"]
+            out[r["code"]] = GridRecord(r["code"], r["name"], g, _year(r["year"]), src,
+                                        "subnational")
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _iso3() -> dict[str, str]:
+    return {g.iso3: g.code for g in grids().values() if g.iso3 and g.kind == "country"}
+
+
+def grid(code: str) -> GridRecord | None:
+    """The grid for ``code`` (case-insensitive; ISO alpha-3 accepted for countries), or None."""
+    c = code.strip().upper().replace("_", "-")
+    g = grids().get(c)
+    if g is None and len(c) == 3 and c.isalpha():
+        alt = _iso3().get(c)
+        g = grids().get(alt) if alt else None
+    return g
+
+
+def world() -> GridRecord:
+    """The world-average fallback row (Ember World, with its year)."""
+    return grids()[WORLD_CODE]
+
+
+def has_subnational(country: str) -> bool:
+    """True when ``country`` has a sub-national table (an unknown sub-code is then an error)."""
+    prefix = country.upper() + "-"
+    return any(k.startswith(prefix) for k in grids())
+
+
+@functools.lru_cache(maxsize=1)
+def cloud_regions() -> dict[tuple[str, str], CloudRegion]:
+    """Every known cloud region by (provider, region code)."""
+    return {(r["provider"], r["region"]): CloudRegion(r["provider"], r["region"], r["location"],
+                                                      r["grid"], r["source"])
+            for r in _rows("cloud_regions.csv")}
+
+
+def cloud_region(provider: str, region: str) -> CloudRegion | None:
+    """Look up ``provider`` (aws/gcp/azure, case-insensitive) and its ``region`` code."""
+    p = provider.strip().lower()
+    r = region.strip().lower()
+    if p == "azure":
+        r = r.replace(" ", "")  # "West Europe" display name → westeurope
+    return cloud_regions().get((p, r))
+
+
+@functools.lru_cache(maxsize=1)
+def pue_defaults() -> dict[str, PueDefault]:
+    """PUE defaults keyed aws/gcp/azure/datacentre/personal."""
+    return {r["key"]: PueDefault(r["key"], float(r["pue"]), _year(r["year"]), r["source"])
+            for r in _rows("pue.csv")}
+
+
+def search(text: str = "") -> tuple[list[GridRecord], list[CloudRegion]]:
+    """Grids and cloud regions whose code or name contains ``text`` (case-insensitive)."""
+    t = text.strip().lower()
+    gs = sorted((g for g in grids().values()
+                 if not t or t in g.code.lower() or t in g.name.lower()
+                 or (g.iso3 and t == g.iso3.lower())),
+                key=lambda g: ({"world": 0, "country": 1, "subnational": 2}[g.kind], g.code))
+    cs = sorted((c for c in cloud_regions().values()
+                 if not t or t in c.code.lower() or t in c.location.lower()
+                 or t == c.grid.lower()),
+                key=lambda c: (c.provider, c.region))
+    return gs, cs
