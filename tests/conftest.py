@@ -1,0 +1,29 @@
+"""Test-wide isolation: no cloud metadata probes, no user config, a temp database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never send a packet to a real metadata address (169.254.169.254 ...) from tests;
+    # tests of the probes point them at servers on 127.0.0.1 explicitly.
+    monkeypatch.setenv("WATTPRINT_NO_CLOUD_PROBE", "1")
+    monkeypatch.setenv("WATTPRINT_DB", str(tmp_path / "wattprint-test.db"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for var in (
+        "WATTPRINT_COUNTRY",
+        "WATTPRINT_REGION",
+        "WATTPRINT_CLOUD_PROVIDER",
+        "WATTPRINT_CLOUD_REGION",
+        "WATTPRINT_PUE",
+        "WATTPRINT_CONFIG",
+        "ELECTRICITYMAPS_API_KEY",
+        "CUDA_VISIBLE_DEVICES",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
