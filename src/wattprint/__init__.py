@@ -1,3 +1,32 @@
-"""wattprint: energy and CO2e of AI/ML work, measured where the hardware allows."""
+"""wattprint: energy and CO2e of AI/ML work, measured where the hardware allows.
+
+Public API (loaded on first use, so ``import wattprint`` stays cheap)::
+
+    with wattprint.track("train", country="FR") as run:
+        with run.window("epoch-1"):
+            ...
+    print(run.energy_kwh, run.emissions_g)
+
+    @wattprint.track
+    def step(): ...
+
+    t = wattprint.Tracker(interval=0.5); t.start(); ...; run = t.stop()
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["Run", "Tracker", "Window", "WattprintWarning", "active_run", "track", "__version__"]
+
+if TYPE_CHECKING:
+    from wattprint.run import Run, Tracker, WattprintWarning, Window, active_run, track
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from wattprint import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'wattprint' has no attribute {name!r}")

@@ -1,0 +1,52 @@
+"""``wattprint doctor``: which sensors work, which do not and how to fix them; where we are."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wattprint.cli.common import UsageError
+from wattprint.cli.options import add_location, add_sensors, location_kwargs
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check sensors, permissions and location")
+    add_sensors(p)
+    add_location(p)
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from wattprint.intensity.base import LocationError
+    from wattprint.report.text import intensity_line
+    from wattprint.sensors.discover import open_sensors
+
+    sensors, lines = open_sensors(rapl_root=args.rapl_root, gpus=args.gpus)
+    print("Sensors")
+    for a in lines:
+        mark = "ok " if a.available else "-- "
+        print(f"  {mark}{a.sensor}: {a.detail}")
+        if a.fix:
+            print(f"       fix: {a.fix}")
+    used = [c for s in sensors for c in s.channels]
+    print("Channels that will be measured")
+    for c in used:
+        total = "" if c.in_total else " (not in total)"
+        print(f"  {c.name:<20} {c.method!s:<16} ±{c.band:.0%}{total}  {c.detail}")
+    if not used:
+        print("  none")
+    for s in sensors:
+        s.close()
+    print("Location and intensity")
+    try:
+        from wattprint.intensity.resolve import resolve
+
+        intensity = resolve(**location_kwargs(args))
+    except LocationError as exc:
+        raise UsageError(str(exc)) from None
+    for step in intensity.chain:
+        print(f"  · {step}")
+    print(f"  → {intensity_line(intensity.to_dict())}")
+    for w in intensity.warnings:
+        print(f"  ! {w}")
+    return 0

@@ -1,0 +1,124 @@
+"""``wattprint run -- CMD``: run a command untouched and measure it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from types import FrameType
+from typing import Any
+
+from wattprint.cli.common import UsageError
+from wattprint.cli.options import add_db, add_location, add_sensors, location_kwargs, open_store
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a command and measure its energy and CO2e",
+        description="Run CMD with its output untouched, then print the energy summary on stderr.",
+    )
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (≥ 0.01)")
+    p.add_argument("--name", help="run name (default: the command)")
+    p.add_argument("--no-store", action="store_true", help="do not save the run in the database")
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
+    p.add_argument("--json", metavar="FILE", help="also write the run as JSON to FILE")
+    add_location(p)
+    add_sensors(p)
+    add_db(p)
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    p.set_defaults(func=handle)
+
+
+class _Forwarder:
+    """Passes SIGTERM/SIGHUP (and a SIGINT not already sent by the terminal) to the child."""
+
+    def __init__(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Forwarder:
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                self.previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self.previous.items():
+            signal.signal(sig, old)
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and _terminal_sent_it_to_child():
+            return  # Ctrl-C reached the whole foreground group, the child included
+        try:
+            self.child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+
+def _terminal_sent_it_to_child() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def handle(args: argparse.Namespace) -> int:
+    from wattprint.intensity.base import LocationError
+    from wattprint.report.text import summary
+    from wattprint.run import Tracker
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise UsageError("no command given: wattprint run [OPTIONS] -- CMD [ARGS...]")
+    if not args.interval >= 0.01:
+        raise UsageError(f"--interval must be at least 0.01 s, got {args.interval}")
+    store: Any = False
+    if not args.no_store:
+        s = open_store(args)  # fail before the work starts, not after
+        store = str(s.path)
+        s.close()
+    try:
+        tracker = Tracker(
+            args.name,
+            interval=args.interval,
+            gpus=args.gpus,
+            rapl_root=args.rapl_root,
+            store=store,
+            command=cmd,
+            **location_kwargs(args),
+        )
+    except (LocationError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    tracker.start()
+    try:
+        child = subprocess.Popen(cmd)
+    except OSError as exc:
+        tracker.stop(status="failed", exit_code=127)
+        print(f"wattprint: error: cannot run {cmd[0]!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 127
+    with _Forwarder(child):
+        code = child.wait()
+    status = "finished" if code >= 0 else "interrupted"
+    exit_code = code if code >= 0 else 128 - code
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the summary below says all of it once
+        run = tracker.stop(status=status, exit_code=exit_code)
+    data = run.to_dict()
+    if args.json:
+        import json
+
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2)
+        except OSError as exc:
+            print(f"wattprint: error: cannot write {args.json}: {exc}", file=sys.stderr)
+    if not args.quiet:
+        print(summary(data), file=sys.stderr)
+    return exit_code

@@ -1,0 +1,122 @@
+"""The result data model shared by runs, windows, the store and reports.
+
+A :class:`Measurement` is a span of time with cumulative energy per channel,
+turned into emissions with a resolved :class:`~wattprint.intensity.base.Intensity`.
+:class:`~wattprint.run.Run` (a live, tracked span) and stored runs read back
+from the database are both Measurements, so reports never care which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wattprint.intensity.base import Intensity
+from wattprint.units import j_to_kwh
+
+
+@dataclass
+class ChannelTotal:
+    """Energy of one channel over a span, with how it is known."""
+
+    name: str
+    component: str
+    method: str
+    band: float
+    energy_j: float = 0.0
+    in_total: bool = True
+    detail: str = ""
+    emissions_g: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "component": self.component,
+            "method": self.method,
+            "band": self.band,
+            "energy_j": self.energy_j,
+            "in_total": self.in_total,
+            "detail": self.detail,
+            "emissions_g": self.emissions_g,
+        }
+
+
+@dataclass
+class Interval:
+    """One row of the timeline: energy per channel between two instants.
+
+    ``t0_s``/``t1_s`` are seconds since the run started (monotonic clock),
+    ``wall0`` the UTC epoch seconds at ``t0_s``.
+    """
+
+    t0_s: float
+    t1_s: float
+    wall0: float
+    energy_j: dict[str, float]
+
+
+def combined_band(channels: list[ChannelTotal]) -> float:
+    """Relative band of a sum of channels: energy-weighted mean of their bands.
+
+    This assumes the channels' errors can all lean the same way (a shared
+    model, a shared calibration bias) — the conservative choice; an
+    independent-errors sum would be narrower.
+    """
+    total = sum(c.energy_j for c in channels if c.in_total)
+    if total <= 0:
+        return max((c.band for c in channels if c.in_total), default=0.0)
+    return sum(c.energy_j * c.band for c in channels if c.in_total) / total
+
+
+@dataclass
+class Measurement:
+    """Energy and emissions of a span of time.
+
+    Energy is the sum of the channels with ``in_total`` (never ``psys``
+    together with packages). Emissions are location-based
+    (Σ energy × intensity × PUE); ``market_emissions_g`` is set only when the
+    user gave a contractual factor.
+    """
+
+    name: str
+    start_wall: float
+    duration_s: float
+    channels: dict[str, ChannelTotal] = field(default_factory=dict)
+    intensity: Intensity | None = None
+    emissions_g: float = 0.0
+    market_emissions_g: float | None = None
+
+    @property
+    def energy_j(self) -> float:
+        """Total energy in joules over the channels that count."""
+        return sum(c.energy_j for c in self.channels.values() if c.in_total)
+
+    @property
+    def energy_kwh(self) -> float:
+        """Total energy in kWh."""
+        return j_to_kwh(self.energy_j)
+
+    @property
+    def band(self) -> float:
+        """Relative uncertainty of :attr:`energy_j` (see :func:`combined_band`)."""
+        return combined_band(list(self.channels.values()))
+
+    @property
+    def methods(self) -> list[str]:
+        """Distinct methods behind the total, best first."""
+        order = ["counter", "power-integrated", "modelled"]
+        found = {c.method for c in self.channels.values() if c.in_total}
+        return [m for m in order if m in found]
+
+    def base_dict(self) -> dict[str, object]:
+        """The fields every span shares, with the names used by the JSON export."""
+        return {
+            "name": self.name,
+            "start_utc": self.start_wall,
+            "duration_s": self.duration_s,
+            "energy_j": self.energy_j,
+            "energy_kwh": self.energy_kwh,
+            "band": self.band,
+            "emissions_g": self.emissions_g,
+            "market_emissions_g": self.market_emissions_g,
+            "channels": {n: c.to_dict() for n, c in self.channels.items()},
+        }

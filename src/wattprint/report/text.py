@@ -1,0 +1,96 @@
+"""Plain-text views of a run dict (``Run.to_dict()`` or a stored run): summary and list."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable
+from typing import Any
+
+from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh
+
+
+def utc(ts: float | None) -> str:
+    """``2026-11-28 11:35:02Z`` for an epoch timestamp."""
+    if ts is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _kwh(joules: float) -> str:
+    return f"{j_to_kwh(joules):.3g} kWh"
+
+
+def intensity_line(intensity: dict[str, Any] | None) -> str:
+    """``473 g/kWh (WORLD; Ember 2024 …) × PUE 1.0`` with the fallback said plainly."""
+    if not intensity:
+        return "intensity unknown"
+    year = f", {intensity['year']}" if intensity.get("year") else ""
+    live = f"; hourly from {intensity['live_source']}" if intensity.get("live_source") else ""
+    text = (
+        f"{intensity['g_per_kwh']:.0f} gCO2e/kWh ({intensity['location']}: "
+        f"{intensity['source']}{year}{live}) × PUE {intensity.get('pue', 1.0):g}"
+    )
+    if intensity.get("fallback"):
+        text += " [FALLBACK: location unknown]"
+    return text
+
+
+def summary(run: dict[str, Any]) -> str:
+    """The end-of-run summary: duration, energy per channel with method, totals, emissions."""
+    lines = []
+    status = run.get("status", "")
+    exit_part = f", exit {run['exit_code']}" if run.get("exit_code") is not None else ""
+    lines.append(
+        f"wattprint: run {run['id']} '{run['name']}' {status} in "
+        f"{fmt_duration(run['duration_s'])}{exit_part}"
+    )
+    channels = list(run["channels"].values())
+    width = max([len(c["name"]) for c in channels] + [7])
+    for c in channels:
+        note = "" if c["in_total"] else "  (overlaps others; not in total)"
+        lines.append(
+            f"  {c['name']:<{width}}  {fmt_energy(c['energy_j']):>10}  "
+            f"{c['method']:<16} ±{c['band']:.0%}{note}"
+        )
+    lines.append(
+        f"  {'total':<{width}}  {fmt_energy(run['energy_j']):>10}  = {_kwh(run['energy_j'])} "
+        f"±{(run.get('band') or 0):.0%}"
+    )
+    if run.get("emissions_g") is not None:
+        lines.append(
+            f"  {'CO2e':<{width}}  {fmt_mass(run['emissions_g']):>10}  location-based, "
+            f"{intensity_line(run.get('intensity'))}"
+        )
+    if run.get("market_emissions_g") is not None:
+        it = run.get("intensity") or {}
+        lines.append(
+            f"  {'':<{width}}  {fmt_mass(run['market_emissions_g']):>10}  market-based, "
+            f"{it.get('market_g_per_kwh')} gCO2e/kWh ({it.get('market_source') or 'user factor'})"
+        )
+    for w in (run.get("intensity") or {}).get("warnings", []):
+        lines.append(f"  ! {w}")
+    for f in run.get("faults", []):
+        lines.append(f"  ! {f['source']}: {f['message']}")
+    return "\n".join(lines)
+
+
+def run_table(runs: Iterable[dict[str, Any]]) -> str:
+    """One line per run, as ``wattprint runs`` prints it."""
+    rows = [("ID", "STARTED (UTC)", "DURATION", "ENERGY", "CO2e", "STATUS", "NAME")]
+    for r in runs:
+        rows.append(
+            (
+                r["id"],
+                utc(r["start_utc"]),
+                fmt_duration(r["duration_s"] or 0.0),
+                fmt_energy(r["energy_j"] or 0.0),
+                fmt_mass(r["emissions_g"]) if r.get("emissions_g") is not None else "-",
+                r["status"],
+                r["name"],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1]
+        for row in rows
+    )

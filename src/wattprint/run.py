@@ -1,0 +1,615 @@
+"""Runs and windows: the Python API's tracked spans.
+
+A :class:`Tracker` opens the host's sensors (shared through one
+:class:`~wattprint.sampler.Sampler` per sensor set), resolves the grid
+intensity in the background, and on :meth:`Tracker.stop` returns a
+:class:`Run`: totals per channel, a timeline that covers every nanosecond
+between start and stop, closed windows, emissions and every fault met.
+
+Windows (``with run.window("eval"):``) are named sub-spans, nestable and
+overlapping; their energy is the difference of totals read fresh at their
+edges, so opening one costs one read of the counters, not a thread.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import os
+import platform
+import socket
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar, overload
+
+from wattprint import __version__
+from wattprint.intensity.base import Intensity
+from wattprint.measure import ChannelTotal, Interval, Measurement
+from wattprint.sampler import Fault, Sampler, Snapshot
+from wattprint.sensors.base import Availability, Channel
+from wattprint.units import emissions_g as _emissions_g
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_INTERVAL_S = 1.0
+DEFAULT_FLUSH_S = 10.0
+
+
+class WattprintWarning(UserWarning):
+    """A fallback or fault the user should know about (shown once per cause)."""
+
+
+# -- the shared samplers ---------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool: dict[tuple[str, str], tuple[Sampler, list[Availability], int]] = {}
+
+
+def _acquire_sampler(rapl_root: str | None, gpus: str | None) -> tuple[Sampler, list[Availability]]:
+    """One sampler per sensor set in the process, reference-counted."""
+    key = (str(rapl_root or ""), str(gpus or ""))
+    with _pool_lock:
+        if key in _pool:
+            sampler, lines, refs = _pool[key]
+            _pool[key] = (sampler, lines, refs + 1)
+            return sampler, lines
+        from wattprint.sensors.discover import open_sensors
+
+        sensors, lines = open_sensors(rapl_root=rapl_root, gpus=gpus)
+        sampler = Sampler(sensors)
+        _pool[key] = (sampler, lines, 1)
+        return sampler, lines
+
+
+def _release_sampler(sampler: Sampler) -> None:
+    with _pool_lock:
+        for key, (s, lines, refs) in list(_pool.items()):
+            if s is sampler:
+                if refs <= 1:
+                    del _pool[key]
+                    s.close()
+                else:
+                    _pool[key] = (s, lines, refs - 1)
+                return
+
+
+# -- host facts -----------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The CPU model name (``/proc/cpuinfo`` on Linux, ``platform`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+# -- spans ----------------------------------------------------------------------------
+
+
+def _channel_totals(
+    channels: dict[str, Channel], a: Snapshot, b: Snapshot
+) -> dict[str, ChannelTotal]:
+    out: dict[str, ChannelTotal] = {}
+    for name, ch in channels.items():
+        out[name] = ChannelTotal(
+            name=name,
+            component=ch.component,
+            method=str(ch.method),
+            band=ch.band,
+            energy_j=max(0.0, b.totals.get(name, 0.0) - a.totals.get(name, 0.0)),
+            in_total=ch.in_total,
+            detail=ch.detail,
+        )
+    return out
+
+
+_current_window: contextvars.ContextVar[Window | None] = contextvars.ContextVar(
+    "wattprint_window", default=None
+)
+_current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "wattprint_run", default=None
+)
+
+
+class Window(Measurement):
+    """A named sub-span of a run; energy = totals at close − totals at open."""
+
+    def __init__(self, run: Run, name: str, parent: Window | None) -> None:
+        self.run = run
+        self.parent = parent
+        self._open: Snapshot = run._sampler.read_now()
+        super().__init__(
+            name=name, start_wall=self._open.wall, duration_s=0.0, intensity=run.intensity
+        )
+        self.closed = False
+
+    @property
+    def offset_s(self) -> float:
+        """Seconds from the run's start to this window's opening."""
+        return (self._open.t_ns - self.run._start.t_ns) / 1e9
+
+    def close(self) -> None:
+        """Read the counters and fix this window's figures (idempotent)."""
+        if self.closed:
+            return
+        end = self.run._sampler.read_now()
+        self.duration_s = (end.t_ns - self._open.t_ns) / 1e9
+        self.channels = _channel_totals(self.run._sampler.channels, self._open, end)
+        self.closed = True
+        self.run._window_closed(self)
+
+    def price(self, intensity: Intensity) -> None:
+        """Set emissions from ``intensity`` at the window's middle instant."""
+        self.intensity = intensity
+        mid = self.start_wall + self.duration_s / 2
+        g = intensity.at(mid)
+        for c in self.channels.values():
+            c.emissions_g = _emissions_g(c.energy_j, g, intensity.pue)
+        self.emissions_g = sum(c.emissions_g for c in self.channels.values() if c.in_total)
+        if intensity.market_g_per_kwh is not None:
+            self.market_emissions_g = _emissions_g(
+                self.energy_j, intensity.market_g_per_kwh, intensity.pue
+            )
+
+    def to_dict(self) -> dict[str, object]:
+        d = self.base_dict()
+        d["offset_s"] = self.offset_s
+        d["parent"] = self.parent.name if self.parent else None
+        return d
+
+
+class Run(Measurement):
+    """A tracked span of work. Figures are final after :meth:`Tracker.stop`.
+
+    While running, :meth:`current` gives the totals so far.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        sampler: Sampler,
+        interval_s: float,
+        command: list[str] | None,
+        tags: dict[str, str],
+        availability: list[Availability],
+    ) -> None:
+        self._sampler = sampler
+        self._start = sampler.read_now()
+        super().__init__(name=name, start_wall=self._start.wall, duration_s=0.0)
+        self.id = uuid.uuid4().hex[:12]
+        self.interval_s = interval_s
+        self.command = command
+        self.tags = tags
+        self.availability = availability
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.cpu_model = cpu_model()
+        self.version = __version__
+        self.timeline: list[Interval] = []
+        self.windows: list[Window] = []
+        self.faults: list[Fault] = []
+        self.status = "running"
+        self.exit_code: int | None = None
+        self.end_wall: float | None = None
+        self._last = self._start
+        self._fault_mark = len(sampler.faults)
+        self._lock = threading.Lock()
+        self.channels = _channel_totals(sampler.channels, self._start, self._start)
+
+    # -- during the run --
+
+    def _on_tick(self, snap: Snapshot) -> None:
+        """Sampler callback: close a timeline interval when ``interval_s`` has passed."""
+        with self._lock:
+            if self.status != "running":
+                return
+            if (snap.t_ns - self._last.t_ns) / 1e9 >= self.interval_s * 0.999:
+                self._append_interval(snap)
+
+    def _append_interval(self, snap: Snapshot) -> None:
+        a = self._last
+        if snap.t_ns <= a.t_ns:
+            return
+        t0 = (a.t_ns - self._start.t_ns) / 1e9
+        t1 = (snap.t_ns - self._start.t_ns) / 1e9
+        energy = {
+            n: max(0.0, snap.totals.get(n, 0.0) - a.totals.get(n, 0.0)) for n in self._sampler.channels
+        }
+        self.timeline.append(Interval(t0, t1, a.wall, energy))
+        self._last = snap
+
+    def current(self) -> Measurement:
+        """Totals from the start to now (a fresh read), without ending the run."""
+        if self.status != "running":
+            return self
+        now = self._sampler.read_now()
+        m = Measurement(
+            name=self.name,
+            start_wall=self.start_wall,
+            duration_s=(now.t_ns - self._start.t_ns) / 1e9,
+            channels=_channel_totals(self._sampler.channels, self._start, now),
+            intensity=self.intensity,
+        )
+        if self.intensity is not None:
+            g = self.intensity.g_per_kwh
+            m.emissions_g = _emissions_g(m.energy_j, g, self.intensity.pue)
+        return m
+
+    @contextmanager
+    def window(self, name: str) -> Iterator[Window]:
+        """A named sub-span: ``with run.window("eval") as w: ...`` then ``w.energy_j``."""
+        w = Window(self, name, _current_window.get())
+        token = _current_window.set(w)
+        try:
+            yield w
+        finally:
+            _current_window.reset(token)
+            w.close()
+
+    def open_window(self, name: str) -> Window:
+        """Open a window by hand (close it with ``w.close()``); for callbacks and async code."""
+        return Window(self, name, None)
+
+    def _window_closed(self, w: Window) -> None:
+        with self._lock:
+            self.windows.append(w)
+            if self.intensity is not None:
+                w.price(self.intensity)
+
+    # -- ending --
+
+    def _finish(self, end: Snapshot) -> None:
+        with self._lock:
+            self._append_interval(end)
+            self.duration_s = (end.t_ns - self._start.t_ns) / 1e9
+            self.end_wall = end.wall
+            self.channels = _channel_totals(self._sampler.channels, self._start, end)
+            self.faults = list(self._sampler.faults[self._fault_mark :])
+            if self.status == "running":
+                self.status = "finished"
+
+    def price(self, intensity: Intensity) -> None:
+        """Emissions = Σ over intervals of energy × intensity(interval) × PUE, per channel."""
+        self.intensity = intensity
+        per_channel = dict.fromkeys(self.channels, 0.0)
+        for iv in self.timeline:
+            g = intensity.at(iv.wall0 + (iv.t1_s - iv.t0_s) / 2)
+            for n, e in iv.energy_j.items():
+                if n in per_channel:
+                    per_channel[n] += _emissions_g(e, g, intensity.pue)
+        for n, c in self.channels.items():
+            c.emissions_g = per_channel[n]
+        self.emissions_g = sum(c.emissions_g for c in self.channels.values() if c.in_total)
+        if intensity.market_g_per_kwh is not None:
+            self.market_emissions_g = _emissions_g(
+                self.energy_j, intensity.market_g_per_kwh, intensity.pue
+            )
+        for w in self.windows:
+            w.price(intensity)
+
+    @property
+    def coverage_s(self) -> float:
+        """Seconds covered by timeline intervals (equals ``duration_s`` when nothing was lost)."""
+        return sum(iv.t1_s - iv.t0_s for iv in self.timeline)
+
+    def to_dict(self, *, with_timeline: bool = True) -> dict[str, object]:
+        """The JSON export of the run (same names as the attributes)."""
+        d = self.base_dict()
+        d.update(
+            {
+                "id": self.id,
+                "status": self.status,
+                "command": self.command,
+                "tags": self.tags,
+                "end_utc": self.end_wall,
+                "exit_code": self.exit_code,
+                "host": self.host,
+                "pid": self.pid,
+                "cpu_model": self.cpu_model,
+                "wattprint_version": self.version,
+                "interval_s": self.interval_s,
+                "intensity": self.intensity.to_dict() if self.intensity else None,
+                "sensors": [a.__dict__ for a in self.availability],
+                "faults": [f.__dict__ for f in self.faults],
+                "windows": [w.to_dict() for w in self.windows],
+            }
+        )
+        if with_timeline:
+            d["timeline"] = [
+                {"t0_s": iv.t0_s, "t1_s": iv.t1_s, "start_utc": iv.wall0, "energy_j": iv.energy_j}
+                for iv in self.timeline
+            ]
+        return d
+
+
+# -- the tracker ----------------------------------------------------------------------
+
+
+class Tracker:
+    """Track a span of work: ``t = Tracker(); t.start(); ...; run = t.stop()``.
+
+    Location and intensity: ``country``, ``region`` or ``cloud_provider`` +
+    ``cloud_region`` (else env/config/cloud metadata, else the world average,
+    flagged). ``pue`` and ``market_g_per_kwh`` override defaults. ``gpus``:
+    ``None`` (the GPUs the work can see), ``"all"``, ``"none"``, or indices/UUIDs.
+    ``store``: True (the default database), False, or a database path.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        interval: float = DEFAULT_INTERVAL_S,
+        country: str | None = None,
+        region: str | None = None,
+        cloud_provider: str | None = None,
+        cloud_region: str | None = None,
+        pue: float | None = None,
+        market_g_per_kwh: float | None = None,
+        gpus: str | None = None,
+        rapl_root: str | os.PathLike[str] | None = None,
+        store: bool | str | os.PathLike[str] = True,
+        command: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        flush_every_s: float = DEFAULT_FLUSH_S,
+        probe_cloud: bool | None = None,
+    ) -> None:
+        interval = float(interval)
+        if not (interval >= 0.01):
+            raise ValueError(f"interval must be at least 0.01 s, got {interval!r}")
+        self.name = name or (" ".join(command) if command else "run")
+        self.interval = interval
+        self._location = dict(
+            country=country,
+            region=region,
+            cloud_provider=cloud_provider,
+            cloud_region=cloud_region,
+            pue=pue,
+            market_g_per_kwh=market_g_per_kwh,
+            probe_cloud=probe_cloud,
+        )
+        self.gpus = gpus
+        self.rapl_root = str(rapl_root) if rapl_root is not None else None
+        self.command = command
+        self.tags = dict(tags or {})
+        self.flush_every_s = flush_every_s
+        self._store_arg = store
+        self._store: Any = None
+        self.run: Run | None = None
+        self._sampler: Sampler | None = None
+        self._token: int | None = None
+        self._intensity: Intensity | None = None
+        self._intensity_error: BaseException | None = None
+        self._resolver: threading.Thread | None = None
+        self._last_flush = 0.0
+        self._flushed = 0
+        if any(self._location[k] for k in ("country", "region", "cloud_provider", "cloud_region")):
+            # An explicit location is checked now (static tables, no network), so a
+            # typo fails at once instead of after the work.
+            self._resolve()
+            if self._intensity_error is not None:
+                raise self._intensity_error
+
+    # -- intensity --
+
+    def _resolve(self) -> None:
+        try:
+            from wattprint.intensity.resolve import resolve
+
+            self._intensity = resolve(**self._location)  # type: ignore[arg-type]
+        except Exception as exc:  # resolved later into a flagged fallback
+            self._intensity_error = exc
+
+    def _final_intensity(self, run: Run) -> Intensity:
+        if self._resolver is not None:
+            self._resolver.join(timeout=5.0)
+        intensity = self._intensity
+        if intensity is None:
+            from wattprint.intensity.static import world_average
+
+            intensity = world_average()
+            intensity.warnings.append(f"intensity lookup failed: {self._intensity_error}")
+        try:
+            from wattprint.intensity.resolve import finalize
+
+            intensity = finalize(intensity, run.start_wall, run.end_wall or time.time())
+        except Exception as exc:
+            intensity.warnings.append(f"live intensity failed: {exc}")
+        return intensity
+
+    # -- store --
+
+    def _open_store(self) -> None:
+        if self._store_arg is False:
+            return
+        try:
+            from wattprint.store.sqlite import SqliteStore
+
+            path = None if self._store_arg is True else str(self._store_arg)
+            self._store = SqliteStore.open(path)
+        except Exception as exc:
+            warnings.warn(f"wattprint: not storing this run: {exc}", WattprintWarning, stacklevel=3)
+            self._store = None
+
+    def _flush(self, final: bool = False) -> None:
+        if self._store is None or self.run is None:
+            return
+        try:
+            rows = self.run.timeline[self._flushed :]
+            self._store.save_progress(self.run, rows)
+            self._flushed += len(rows)
+            if final:
+                self._store.save_final(self.run)
+        except Exception as exc:
+            self.run.faults.append(Fault(time.time(), "store", f"write failed: {exc}"))
+            if final:
+                warnings.warn(f"wattprint: could not store run: {exc}", WattprintWarning, stacklevel=3)
+
+    def _on_tick(self, snap: Snapshot) -> None:
+        run = self.run
+        if run is None:
+            return
+        run._on_tick(snap)
+        if self._store is not None and snap.wall - self._last_flush >= self.flush_every_s:
+            self._last_flush = snap.wall
+            self._flush()
+
+    # -- start/stop --
+
+    def start(self) -> Run:
+        """Open sensors, take the first reading, start sampling. Returns the live run."""
+        if self.run is not None and self.run.status == "running":
+            raise RuntimeError("this tracker is already running")
+        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus)
+        run = Run(
+            name=self.name,
+            sampler=self._sampler,
+            interval_s=self.interval,
+            command=self.command,
+            tags=self.tags,
+            availability=availability,
+        )
+        self.run = run
+        if self._intensity is None:
+            self._resolver = threading.Thread(
+                target=self._resolve, name="wattprint-intensity", daemon=True
+            )
+            self._resolver.start()
+        self._open_store()
+        self._last_flush = run.start_wall
+        if self._store is not None:
+            self._flush()
+        self._token = self._sampler.subscribe(self._on_tick, self.interval)
+        _active.add(self)
+        return run
+
+    def stop(self, *, status: str | None = None, exit_code: int | None = None) -> Run:
+        """End the run: a final fresh read, emissions, store. Safe to call twice."""
+        run = self.run
+        if run is None:
+            raise RuntimeError("tracker was never started")
+        if run.status != "running":
+            return run
+        assert self._sampler is not None
+        if self._token is not None:
+            self._sampler.unsubscribe(self._token)
+            self._token = None
+        end = self._sampler.read_now()
+        if status:
+            run.status = status
+        run.exit_code = exit_code
+        run._finish(end)
+        _release_sampler(self._sampler)
+        _active.discard(self)
+        run.price(self._final_intensity(run))
+        for msg in run.intensity.warnings if run.intensity else []:
+            warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=2)
+        for f in run.faults:
+            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=2)
+        self._flush(final=True)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        return run
+
+    def __enter__(self) -> Run:
+        return self.start()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        status = None
+        if exc_type is not None:
+            status = "interrupted" if exc_type is KeyboardInterrupt else "failed"
+        self.stop(status=status)
+
+
+_active: set[Tracker] = set()
+
+
+def _stop_all_at_exit() -> None:
+    """Interpreter exit with runs still open: end them so nothing measured is lost."""
+    for t in list(_active):
+        try:
+            t.stop(status="interrupted")
+        except Exception:  # noqa: S110 - exit path, best effort
+            pass
+
+
+import atexit  # noqa: E402
+
+atexit.register(_stop_all_at_exit)
+
+
+# -- track(): context manager and decorator -----------------------------------------
+
+
+class _Track:
+    def __init__(self, name: str | None, kwargs: dict[str, Any]) -> None:
+        self.name = name
+        self.kwargs = kwargs
+        self._stack: list[tuple[Tracker, contextvars.Token[Run | None]]] = []
+
+    def __enter__(self) -> Run:
+        tracker = Tracker(self.name, **self.kwargs)
+        run = tracker.start()
+        self._stack.append((tracker, _current_run.set(run)))
+        return run
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        tracker, token = self._stack.pop()
+        _current_run.reset(token)
+        tracker.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        name = self.name or func.__qualname__
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            outer = _current_run.get()
+            if outer is not None and outer.status == "running":
+                with outer.window(name):
+                    return func(*args, **kw)
+            with _Track(name, self.kwargs):
+                return func(*args, **kw)
+
+        return wrapper  # type: ignore[return-value]
+
+
+@overload
+def track(name: F) -> F: ...
+@overload
+def track(name: str | None = None, **kwargs: Any) -> _Track: ...
+
+
+def track(name: Any = None, **kwargs: Any) -> Any:
+    """Track a block or a function.
+
+    ``with track("train", interval=0.5) as run: ...``; ``@track`` or
+    ``@track("step")`` on a function: each call is a window of the enclosing
+    tracked run if there is one, otherwise a run of its own. Keyword
+    arguments go to :class:`Tracker` (anything that is not a Tracker option
+    is a tag).
+    """
+    if callable(name):
+        return _Track(None, {})(name)
+    options = set(Tracker.__init__.__kwdefaults__ or {})
+    tags = {k: str(v) for k, v in kwargs.items() if k not in options}
+    opts = {k: v for k, v in kwargs.items() if k in options}
+    if tags:
+        opts["tags"] = {**opts.get("tags", {}), **tags}
+    return _Track(name, opts)
+
+
+def active_run() -> Run | None:
+    """The run tracked by the innermost ``with track(...)`` in this context, if any."""
+    return _current_run.get()
+

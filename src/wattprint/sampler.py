@@ -1,0 +1,224 @@
+"""The background loop: one thread per sensor set, shared by every run and window.
+
+The sampler turns every sensor's raw readings into *cumulative joules per
+channel since the sampler started*: counters by difference from their first
+reading, power channels by trapezoid integration. It reads
+
+* on its own thread, every ``tick`` seconds — the smallest interval any
+  subscriber asked for, and never longer than a sensor's ``max_interval_s``
+  (so no counter wrap is missed, whatever interval the user wants);
+* on demand (:meth:`Sampler.read_now`), when a run or window opens or closes,
+  so edges are exact rather than "the last sample".
+
+All reads go through one lock, so sensors need no locking. A sensor that
+raises is dropped and recorded in :attr:`Sampler.faults`; nothing escapes into
+the host program.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from wattprint.sensors.base import Channel, Kind, Sensor
+
+MIN_INTERVAL_S = 0.01
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cumulative joules per channel at one instant.
+
+    ``t_ns`` is ``time.monotonic_ns()`` (for durations), ``wall`` the UTC epoch
+    seconds at the same instant (for timestamps and hourly intensity).
+    """
+
+    t_ns: int
+    wall: float
+    totals: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something that went wrong with a sensor or channel, and when."""
+
+    wall: float
+    source: str  # sensor name or channel name
+    message: str
+
+
+class _PowerIntegrator:
+    __slots__ = ("last_w", "last_t")
+
+    def __init__(self) -> None:
+        self.last_w: float | None = None
+        self.last_t = 0
+
+
+Listener = Callable[[Snapshot], None]
+
+
+class Sampler:
+    """Reads a fixed set of sensors; keeps cumulative totals; feeds listeners.
+
+    Create it with the sensors to read; :meth:`subscribe` starts the thread,
+    :meth:`unsubscribe` of the last listener stops it. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        sensors: Sequence[Sensor],
+        *,
+        clock: Callable[[], int] = time.monotonic_ns,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sensors: list[Sensor] = list(sensors)
+        self._clock = clock
+        self._wall = wall_clock
+        self._lock = threading.Lock()
+        self._origin: dict[str, float] = {}
+        self._power: dict[str, _PowerIntegrator] = {}
+        self._totals: dict[str, float] = {}
+        self.channels: dict[str, Channel] = {}
+        for s in self._sensors:
+            for c in s.channels:
+                self.channels[c.name] = c
+                self._totals[c.name] = 0.0
+                if c.kind is Kind.POWER:
+                    self._power[c.name] = _PowerIntegrator()
+        self.faults: list[Fault] = []
+        self.ended_channels: set[str] = set()
+        self._listeners: dict[int, tuple[Listener, float]] = {}
+        self._next_id = 0
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        bounds = [s.max_interval_s for s in self._sensors if s.max_interval_s]
+        self.wrap_bound_s: float | None = min(bounds) if bounds else None
+        self.cpu_time_s = 0.0  # thread CPU time spent in the loop, for benchmarks
+        self.read_now()  # establishes every counter's origin
+
+    # -- reading -----------------------------------------------------------------
+
+    def read_now(self) -> Snapshot:
+        """Read every sensor now and return the cumulative totals. Never raises."""
+        with self._lock:
+            for sensor in list(self._sensors):
+                try:
+                    raw = sensor.read()
+                except Exception as exc:  # a broken sensor must never reach the host program
+                    self._drop(sensor, f"{type(exc).__name__}: {exc}")
+                    continue
+                t = self._clock()
+                self._absorb(raw, t)
+                if sensor.faults:
+                    for channel, message in sensor.faults:
+                        self.faults.append(Fault(self._wall(), channel, message))
+                        self.ended_channels.add(channel)
+                    sensor.faults.clear()
+            return Snapshot(self._clock(), self._wall(), dict(self._totals))
+
+    def _absorb(self, raw: dict[str, float], t: int) -> None:
+        for name, value in raw.items():
+            integ = self._power.get(name)
+            if integ is None:
+                origin = self._origin.setdefault(name, value)
+                self._totals[name] = value - origin
+                continue
+            if integ.last_w is not None and value is not None:
+                dt = (t - integ.last_t) / 1e9
+                self._totals[name] += 0.5 * (integ.last_w + value) * dt
+            integ.last_w, integ.last_t = value, t
+
+    def _drop(self, sensor: Sensor, message: str) -> None:
+        self._sensors.remove(sensor)
+        self.faults.append(Fault(self._wall(), sensor.name, f"sensor dropped: {message}"))
+        for c in sensor.channels:
+            self.ended_channels.add(c.name)
+        try:
+            sensor.close()
+        except Exception:  # noqa: S110 - closing a broken sensor is best effort
+            pass
+
+    # -- subscription and the loop ---------------------------------------------------
+
+    def subscribe(self, listener: Listener, interval_s: float) -> int:
+        """Call ``listener(snapshot)`` about every ``interval_s`` (≥ 10 ms) until unsubscribed."""
+        interval_s = max(MIN_INTERVAL_S, float(interval_s))
+        with self._lock:
+            token = self._next_id
+            self._next_id += 1
+            self._listeners[token] = (listener, interval_s)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._loop, name="wattprint-sampler", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()  # re-evaluate the tick with the new interval
+        return token
+
+    def unsubscribe(self, token: int) -> None:
+        """Stop calling a listener; the thread ends with the last one."""
+        with self._lock:
+            self._listeners.pop(token, None)
+            last = not self._listeners
+            thread = self._thread
+        if last and thread is not None:
+            self._stop.set()
+            self._wake.set()
+            if thread is not threading.current_thread():
+                thread.join(timeout=2.0)
+
+    @property
+    def tick_s(self) -> float:
+        """Seconds between background reads: smallest asked interval, capped by the wrap bound."""
+        intervals = [iv for _, iv in self._listeners.values()] or [1.0]
+        tick = min(intervals)
+        if self.wrap_bound_s is not None:
+            tick = min(tick, self.wrap_bound_s)
+        return max(MIN_INTERVAL_S, tick)
+
+    def _loop(self) -> None:
+        cpu0 = time.thread_time()
+        next_t = time.monotonic() + self.tick_s
+        while not self._stop.is_set():
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                woke = self._wake.wait(delay)
+                if woke:
+                    self._wake.clear()
+                    if self._stop.is_set():
+                        break
+                    next_t = min(next_t, time.monotonic() + self.tick_s)
+                    continue
+            snap = self.read_now()
+            with self._lock:
+                listeners = [cb for cb, _ in self._listeners.values()]
+            for cb in listeners:
+                try:
+                    cb(snap)
+                except Exception as exc:  # a listener bug must not kill sampling
+                    self.faults.append(Fault(time.time(), "listener", repr(exc)))
+            next_t += self.tick_s
+            now = time.monotonic()
+            if next_t < now:  # fell behind (suspended, overloaded): don't burst-catch-up
+                next_t = now + self.tick_s
+            self.cpu_time_s = time.thread_time() - cpu0
+
+    def close(self) -> None:
+        """Stop the thread and close every sensor."""
+        with self._lock:
+            self._listeners.clear()
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        for s in self._sensors:
+            try:
+                s.close()
+            except Exception:  # noqa: S110
+                pass
+        self._sensors.clear()

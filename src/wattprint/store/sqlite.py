@@ -1,0 +1,422 @@
+"""Runs on disk: SQLite (stdlib), WAL mode, versioned schema with migrations.
+
+Tables: ``runs`` (one row per run, with its provenance), ``channels``
+(per-channel totals), ``windows`` and ``timeline`` (energy per channel per
+interval). A running run is written at start and then every flush (10 s by
+default), so a killed process loses at most one flush period; a run whose
+process is gone while it still says "running" reads back as "killed".
+
+Reading gives plain dicts shaped like :meth:`wattprint.run.Run.to_dict`, so
+reports and exports never care whether a run is live or stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from wattprint.measure import Interval
+
+# Each entry migrates the schema from version i to i+1. Never edit a released
+# entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        command TEXT,
+        tags TEXT NOT NULL DEFAULT '{}',
+        start_utc REAL NOT NULL,
+        end_utc REAL,
+        duration_s REAL NOT NULL DEFAULT 0,
+        exit_code INTEGER,
+        host TEXT,
+        pid INTEGER,
+        cpu_model TEXT,
+        gpu_models TEXT NOT NULL DEFAULT '[]',
+        wattprint_version TEXT,
+        interval_s REAL,
+        location TEXT,
+        intensity_source TEXT,
+        intensity TEXT,
+        energy_j REAL NOT NULL DEFAULT 0,
+        band REAL,
+        emissions_g REAL,
+        market_emissions_g REAL,
+        sensors TEXT NOT NULL DEFAULT '[]',
+        faults TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX runs_start ON runs(start_utc);
+    CREATE TABLE channels (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        component TEXT NOT NULL,
+        method TEXT NOT NULL,
+        band REAL NOT NULL,
+        in_total INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        energy_j REAL NOT NULL,
+        emissions_g REAL,
+        PRIMARY KEY (run_id, name)
+    );
+    CREATE TABLE windows (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        parent TEXT,
+        offset_s REAL NOT NULL,
+        duration_s REAL NOT NULL,
+        energy_j REAL NOT NULL,
+        emissions_g REAL,
+        channels TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE timeline (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        t0_s REAL NOT NULL,
+        t1_s REAL NOT NULL,
+        start_utc REAL NOT NULL,
+        channel TEXT NOT NULL,
+        energy_j REAL NOT NULL,
+        PRIMARY KEY (run_id, seq, channel)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The database cannot be opened or a run cannot be found; the message says which."""
+
+
+def default_path() -> Path:
+    """``$WATTPRINT_DB``, else ``runs.db`` in the user data directory."""
+    env = os.environ.get("WATTPRINT_DB")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "wattprint" / "runs.db"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+class SqliteStore:
+    """The default store. Thread-safe (one connection under a lock)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = threading.Lock()
+        self._seq: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> SqliteStore:
+        """Open (creating and migrating) the database at ``path`` or the default path."""
+        p = Path(path).expanduser() if path is not None else default_path()
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(p, timeout=10.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            migrate(conn)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot use database {p}: {exc} (set WATTPRINT_DB or --db to a writable file)"
+            ) from exc
+        return cls(conn, p)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- writing ------------------------------------------------------------------
+
+    def _upsert_run(self, run: Any) -> None:
+        d = run.to_dict() if hasattr(run, "to_dict") else run
+        intensity = d.get("intensity") or {}
+        gpus = sorted(
+            {s["detail"] for s in d.get("sensors", []) if s.get("sensor", "").startswith("gpu")}
+        )
+        self._conn.execute(
+            """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
+                exit_code, host, pid, cpu_model, gpu_models, wattprint_version, interval_s,
+                location, intensity_source, intensity, energy_j, band, emissions_g,
+                market_emissions_g, sensors, faults)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(id) DO UPDATE SET status=excluded.status, end_utc=excluded.end_utc,
+                duration_s=excluded.duration_s, exit_code=excluded.exit_code,
+                location=excluded.location, intensity_source=excluded.intensity_source,
+                intensity=excluded.intensity, energy_j=excluded.energy_j, band=excluded.band,
+                emissions_g=excluded.emissions_g, market_emissions_g=excluded.market_emissions_g,
+                sensors=excluded.sensors, faults=excluded.faults""",
+            (
+                d["id"],
+                d["name"],
+                d["status"],
+                json.dumps(d.get("command")),
+                json.dumps(d.get("tags") or {}),
+                d["start_utc"],
+                d.get("end_utc"),
+                d["duration_s"],
+                d.get("exit_code"),
+                d.get("host"),
+                d.get("pid", os.getpid()),
+                d.get("cpu_model"),
+                json.dumps(gpus),
+                d.get("wattprint_version"),
+                d.get("interval_s"),
+                intensity.get("location"),
+                intensity.get("source"),
+                json.dumps(intensity) if intensity else None,
+                d["energy_j"],
+                d.get("band"),
+                d.get("emissions_g"),
+                d.get("market_emissions_g"),
+                json.dumps(d.get("sensors", [])),
+                json.dumps(d.get("faults", [])),
+            ),
+        )
+        self._conn.execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
+        self._conn.executemany(
+            "INSERT INTO channels VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    d["id"],
+                    c["name"],
+                    c["component"],
+                    c["method"],
+                    c["band"],
+                    int(bool(c["in_total"])),
+                    c.get("detail", ""),
+                    c["energy_j"],
+                    c.get("emissions_g"),
+                )
+                for c in d["channels"].values()
+            ],
+        )
+
+    def save_progress(self, run: Any, rows: Iterable[Interval]) -> None:
+        """Write the run's header and append timeline rows (one transaction)."""
+        with self._lock, self._conn:
+            seq = self._seq.get(run.id)
+            if seq is None:
+                cur = self._conn.execute(
+                    "SELECT COALESCE(MAX(seq)+1, 0) FROM timeline WHERE run_id=?", (run.id,)
+                )
+                seq = int(cur.fetchone()[0])
+            batch = []
+            for iv in rows:
+                for ch, e in iv.energy_j.items():
+                    batch.append((run.id, seq, iv.t0_s, iv.t1_s, iv.wall0, ch, e))
+                seq += 1
+            self._seq[run.id] = seq
+            self._upsert_run(_progress_view(run))
+            self._conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)", batch)
+
+    def save_final(self, run: Any) -> None:
+        """Write the finished run: header, channel totals, windows."""
+        d = run.to_dict()
+        with self._lock, self._conn:
+            self._upsert_run(d)
+            self._conn.execute("DELETE FROM windows WHERE run_id=?", (d["id"],))
+            self._conn.executemany(
+                "INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        d["id"],
+                        i,
+                        w["name"],
+                        w.get("parent"),
+                        w["offset_s"],
+                        w["duration_s"],
+                        w["energy_j"],
+                        w.get("emissions_g"),
+                        json.dumps(w["channels"]),
+                    )
+                    for i, w in enumerate(d.get("windows", []))
+                ],
+            )
+
+    # -- reading ------------------------------------------------------------------
+
+    def list_runs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Run headers, newest first."""
+        sql = "SELECT * FROM runs ORDER BY start_utc DESC"
+        params: tuple[Any, ...] = ()
+        if limit:
+            sql += " LIMIT ?"
+            params = (limit,)
+        with self._lock:
+            self._conn.row_factory = sqlite3.Row
+            rows = self._conn.execute(sql, params).fetchall()
+            self._conn.row_factory = None
+        return [self._header(r) for r in rows]
+
+    def resolve_id(self, ref: str) -> str:
+        """A full run id from an id, a unique prefix, or ``last``."""
+        with self._lock:
+            if ref in ("last", "latest"):
+                row = self._conn.execute(
+                    "SELECT id FROM runs ORDER BY start_utc DESC LIMIT 1"
+                ).fetchone()
+                if row is None:
+                    raise StoreError(f"no runs stored yet in {self.path}")
+                return str(row[0])
+            rows = self._conn.execute(
+                "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+            ).fetchall()
+        if not rows:
+            raise StoreError(f"no run with id '{ref}' (see 'wattprint runs')")
+        if len(rows) > 1:
+            raise StoreError(f"run id '{ref}' is ambiguous; give more characters")
+        return str(rows[0][0])
+
+    def get_run(self, ref: str) -> dict[str, Any]:
+        """The whole run (header, channels, windows, timeline) as a ``Run.to_dict()`` dict."""
+        run_id = self.resolve_id(ref)
+        with self._lock:
+            self._conn.row_factory = sqlite3.Row
+            try:
+                head = self._conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+                chans = self._conn.execute(
+                    "SELECT * FROM channels WHERE run_id=? ORDER BY name", (run_id,)
+                ).fetchall()
+                wins = self._conn.execute(
+                    "SELECT * FROM windows WHERE run_id=? ORDER BY seq", (run_id,)
+                ).fetchall()
+                tl = self._conn.execute(
+                    "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline "
+                    "WHERE run_id=? ORDER BY seq",
+                    (run_id,),
+                ).fetchall()
+            finally:
+                self._conn.row_factory = None
+        d = self._header(head)
+        d["channels"] = {
+            c["name"]: {
+                "name": c["name"],
+                "component": c["component"],
+                "method": c["method"],
+                "band": c["band"],
+                "energy_j": c["energy_j"],
+                "in_total": bool(c["in_total"]),
+                "detail": c["detail"],
+                "emissions_g": c["emissions_g"],
+            }
+            for c in chans
+        }
+        d["windows"] = [
+            {
+                "name": w["name"],
+                "parent": w["parent"],
+                "offset_s": w["offset_s"],
+                "duration_s": w["duration_s"],
+                "start_utc": d["start_utc"] + w["offset_s"],
+                "energy_j": w["energy_j"],
+                "energy_kwh": w["energy_j"] / 3.6e6,
+                "emissions_g": w["emissions_g"],
+                "channels": json.loads(w["channels"]),
+            }
+            for w in wins
+        ]
+        timeline: list[dict[str, Any]] = []
+        for r in tl:
+            if not timeline or timeline[-1]["_seq"] != r["seq"]:
+                timeline.append(
+                    {"_seq": r["seq"], "t0_s": r["t0_s"], "t1_s": r["t1_s"],
+                     "start_utc": r["start_utc"], "energy_j": {}}
+                )
+            timeline[-1]["energy_j"][r["channel"]] = r["energy_j"]
+        for row in timeline:
+            del row["_seq"]
+        d["timeline"] = timeline
+        return d
+
+    def _header(self, r: sqlite3.Row) -> dict[str, Any]:
+        status = r["status"]
+        if status == "running" and r["host"] == _hostname() and r["pid"] and not _pid_alive(
+            r["pid"]
+        ):
+            status = "killed"
+        return {
+            "id": r["id"],
+            "name": r["name"],
+            "status": status,
+            "command": json.loads(r["command"]) if r["command"] else None,
+            "tags": json.loads(r["tags"]),
+            "start_utc": r["start_utc"],
+            "end_utc": r["end_utc"],
+            "duration_s": r["duration_s"],
+            "exit_code": r["exit_code"],
+            "host": r["host"],
+            "pid": r["pid"],
+            "cpu_model": r["cpu_model"],
+            "gpu_models": json.loads(r["gpu_models"]),
+            "wattprint_version": r["wattprint_version"],
+            "interval_s": r["interval_s"],
+            "intensity": json.loads(r["intensity"]) if r["intensity"] else None,
+            "energy_j": r["energy_j"],
+            "energy_kwh": r["energy_j"] / 3.6e6,
+            "band": r["band"],
+            "emissions_g": r["emissions_g"],
+            "market_emissions_g": r["market_emissions_g"],
+            "sensors": json.loads(r["sensors"]),
+            "faults": json.loads(r["faults"]),
+        }
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _progress_view(run: Any) -> dict[str, Any]:
+    """A running run's header with totals summed from its timeline so far."""
+    d = {k: v for k, v in run.to_dict(with_timeline=False).items() if k != "windows"}
+    sums: dict[str, float] = {}
+    for iv in run.timeline:
+        for ch, e in iv.energy_j.items():
+            sums[ch] = sums.get(ch, 0.0) + e
+    for name, c in d["channels"].items():
+        c["energy_j"] = sums.get(name, 0.0)
+    d["energy_j"] = sum(c["energy_j"] for c in d["channels"].values() if c["in_total"])
+    d["duration_s"] = run.timeline[-1].t1_s if run.timeline else 0.0
+    return d
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"database schema {found} is newer than this wattprint ({SCHEMA_VERSION}); upgrade"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        with conn:
+            conn.executescript(MIGRATIONS[version])
+            conn.execute(f"PRAGMA user_version={version + 1}")
+    return found

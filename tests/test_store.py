@@ -1,0 +1,83 @@
+"""The SQLite store: round trip, migrations, progress flushes, killed runs, bad paths."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import wattprint
+from fake_rapl import make_tree, set_uj
+from wattprint.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError, migrate
+
+
+def test_round_trip_of_a_finished_run(tmp_path: Path) -> None:
+    rapl = make_tree(tmp_path / "pc", packages=1)
+    db = tmp_path / "runs.db"
+    t = wattprint.Tracker("rt", rapl_root=rapl, store=db, gpus="none", country="FR",
+                          interval=0.02, tags={"lr": "0.1"})
+    run = t.start()
+    set_uj(rapl, "intel-rapl:0", 2_000_000)
+    with run.window("w1"):
+        set_uj(rapl, "intel-rapl:0", 5_000_000)
+    run = t.stop()
+    store = SqliteStore.open(db)
+    got = store.get_run(run.id[:6])
+    live = run.to_dict()
+    for key in ("id", "name", "status", "duration_s", "energy_j", "emissions_g", "tags"):
+        assert got[key] == pytest.approx(live[key]) if isinstance(live[key], float) else got[key] == live[key]
+    assert got["channels"]["cpu:package-0"]["energy_j"] == pytest.approx(5.0)
+    assert got["channels"]["cpu:package-0"]["method"] == "counter"
+    assert got["intensity"]["location"] == "FR"
+    assert got["windows"][0]["name"] == "w1"
+    assert got["windows"][0]["energy_j"] == pytest.approx(3.0)
+    assert len(got["timeline"]) == len(live["timeline"])
+    tl_sum = sum(iv["energy_j"]["cpu:package-0"] for iv in got["timeline"])
+    assert tl_sum == pytest.approx(5.0)
+    assert store.list_runs()[0]["id"] == run.id
+    assert store.resolve_id("last") == run.id
+    with pytest.raises(StoreError, match="no run with id"):
+        store.get_run("zzzz")
+    mode = sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_schema_version_and_migration_from_empty(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "x.db")
+    assert migrate(conn) == 0
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert migrate(conn) == SCHEMA_VERSION  # idempotent
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(sqlite3.DatabaseError, match="newer"):
+        migrate(conn)
+
+
+def test_progress_is_flushed_while_running_and_a_dead_writer_reads_as_killed(
+    tmp_path: Path,
+) -> None:
+    rapl = make_tree(tmp_path / "pc", packages=1)
+    db = tmp_path / "runs.db"
+    t = wattprint.Tracker("long", rapl_root=rapl, store=db, gpus="none", country="FR",
+                          interval=0.01, flush_every_s=0.05)
+    run = t.start()
+    set_uj(rapl, "intel-rapl:0", 1_000_000)
+    import time
+
+    time.sleep(0.3)
+    mid = SqliteStore.open(db).get_run(run.id)
+    assert mid["status"] == "running"
+    assert len(mid["timeline"]) > 0
+    assert mid["energy_j"] == pytest.approx(1.0)
+    # pretend the writer died: a pid that cannot exist
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE runs SET pid=? WHERE id=?", (2**22 + 12345, run.id))
+    assert SqliteStore.open(db).get_run(run.id)["status"] == "killed"
+    t.stop()
+
+
+def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot use database"):
+        SqliteStore.open(blocker / "sub" / "runs.db")
