@@ -1,0 +1,115 @@
+"""``wattprint intensity`` and ``wattprint regions``: what grid figure would be used, and why.
+
+``intensity`` runs the same resolver as ``wattprint run`` (flags → env → config → cloud
+metadata → world average) and prints the figure, its source and vintage, the PUE and
+the whole chain, so a user can check the setting before a long job. ``regions [TEXT]``
+lists the known grid and cloud-region codes, filtered by TEXT (case-insensitive, on code
+and name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from wattprint.cli.common import UsageError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``intensity`` and ``regions`` commands."""
+    p = subparsers.add_parser(
+        "intensity", help="show the grid intensity that would be used, from where, and why",
+        description="Show the grid carbon intensity, PUE and market factor a run would use, "
+                    "where each comes from, its vintage, and every step of the location chain.")
+    p.add_argument("--country", help="ISO 3166 country code of the grid (e.g. FR, US)")
+    p.add_argument("--region", help="sub-national grid code (e.g. US-CA, AU-NSW); "
+                   "see 'wattprint regions'")
+    p.add_argument("--cloud", metavar="PROVIDER:REGION",
+                   help="cloud region, e.g. aws:eu-west-3, gcp:europe-west1, azure:westeurope")
+    p.add_argument("--pue", type=float, help="power usage effectiveness of the data centre (>= 1)")
+    p.add_argument("--market-g-per-kwh", type=float, dest="market_g_per_kwh", metavar="G",
+                   help="contractual emission factor (gCO2e/kWh) for a market-based figure")
+    p.add_argument("--no-cloud-probe", action="store_true",
+                   help="do not ask cloud instance metadata where this machine is")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_intensity)
+
+    r = subparsers.add_parser(
+        "regions", help="list known grid and cloud-region codes (filtered by TEXT)",
+        description="List the grid codes (countries, sub-national regions, WORLD) and cloud "
+                    "regions wattprint knows, with their intensity and year. TEXT filters on "
+                    "code and name, case-insensitive (e.g. 'france', 'US-', 'aws:').")
+    r.add_argument("text", nargs="?", default="", metavar="TEXT", help="filter text")
+    r.set_defaults(func=cmd_regions)
+
+
+def _cloud_kwargs(cloud: str | None) -> dict[str, str | None]:
+    if not cloud:
+        return {"cloud_provider": None, "cloud_region": None}
+    provider, sep, region = cloud.partition(":")
+    if not sep or not provider.strip() or not region.strip():
+        raise UsageError(f"--cloud wants PROVIDER:REGION (e.g. aws:eu-west-3), got '{cloud}'")
+    return {"cloud_provider": provider.strip(), "cloud_region": region.strip()}
+
+
+def cmd_intensity(args: argparse.Namespace) -> int:
+    """Resolve and print the intensity a run would use."""
+    from wattprint.config import ConfigError
+    from wattprint.intensity.base import LocationError
+    from wattprint.intensity.resolve import resolve
+
+    try:
+        it = resolve(country=args.country, region=args.region, pue=args.pue,
+                     market_g_per_kwh=args.market_g_per_kwh,
+                     probe_cloud=False if args.no_cloud_probe else None,
+                     **_cloud_kwargs(args.cloud))
+    except (LocationError, ConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(it.to_dict(), indent=2))
+        return 0
+    year = f", {it.year}" if it.year else ""
+    lines = [
+        f"grid intensity  {it.g_per_kwh:.2f} gCO2e/kWh  ({it.location}{year}"
+        + (", FALLBACK" if it.fallback else "") + ")",
+        f"source          {it.source}",
+        f"PUE             {it.pue:g}  ({it.pue_source})",
+        f"effective       {it.g_per_kwh * it.pue:.2f} gCO2e per kWh drawn by the machine",
+    ]
+    if it.market_g_per_kwh is not None:
+        lines.append(f"market-based    {it.market_g_per_kwh:g} gCO2e/kWh  ({it.market_source})")
+    lines.append("chain:")
+    lines += [f"  {i}. {step}" for i, step in enumerate(it.chain, 1)]
+    for w in it.warnings:
+        lines.append(f"warning: {w}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_regions(args: argparse.Namespace) -> int:
+    """List known codes matching TEXT."""
+    from wattprint.intensity import static
+
+    grids, clouds = static.search(args.text)
+    if not grids and not clouds:
+        print(f"wattprint: no known region matches '{args.text}' "
+              "(try a country name, an ISO code, 'US-' or 'aws:')", file=sys.stderr)
+        return 1
+    out = []
+    if grids:
+        out.append(f"{'CODE':<8} {'gCO2e/kWh':>9}  {'YEAR':<4}  NAME")
+        for g in grids:
+            year = str(g.year) if g.year else "-"
+            out.append(f"{g.code:<8} {g.g_per_kwh:>9.2f}  {year:<4}  {g.name}")
+    if clouds:
+        if out:
+            out.append("")
+        out.append(f"{'CLOUD REGION':<30} {'GRID':<7} {'gCO2e/kWh':>9}  LOCATION")
+        for c in clouds:
+            g = static.grid(c.grid)
+            val = f"{g.g_per_kwh:9.2f}" if g else "        ?"
+            out.append(f"{c.code:<30} {c.grid:<7} {val}  {c.location}")
+    print("\n".join(out))
+    return 0
