@@ -12,8 +12,12 @@ import csv
 import functools
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from wattprint.units import LB_PER_MWH_TO_G_PER_KWH
+
+if TYPE_CHECKING:
+    from wattprint.intensity.base import Intensity
 
 WORLD_CODE = "WORLD"
 PROVIDERS = ("aws", "gcp", "azure")
@@ -156,3 +160,20 @@ def search(text: str = "") -> tuple[list[GridRecord], list[CloudRegion]]:
                  or t == c.grid.lower()),
                 key=lambda c: (c.provider, c.region))
     return gs, cs
+
+
+def world_average(reason: str = "location unknown") -> Intensity:
+    """A flagged world-average :class:`Intensity` (``fallback=True``) with a visible warning.
+
+    For callers that could not resolve a location at all (e.g. the resolver failed);
+    ``reason`` goes into the chain and the warning.
+    """
+    from wattprint.intensity.base import Intensity
+
+    w = world()
+    return Intensity(
+        g_per_kwh=w.g_per_kwh, source=w.source, location=w.code, year=w.year, fallback=True,
+        chain=[f"fallback ({reason}): world average {w.g_per_kwh:g} gCO2e/kWh ({w.year})"],
+        warnings=[f"Location unknown ({reason}): using the world average {w.g_per_kwh:g} "
+                  f"gCO2e/kWh (Ember {w.year}). Set --country/--region, WATTPRINT_COUNTRY "
+                  "or `country` in wattprint.toml for your grid's figure."])
