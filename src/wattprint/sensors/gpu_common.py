@@ -1,0 +1,205 @@
+"""What the NVIDIA and AMD GPU sensors share: device identity, bands, the TDP table.
+
+Kept apart from :mod:`wattprint.sensors.gpu` (selection, opening) so that the
+vendor modules can import it without an import cycle. Standard library only.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from wattprint.sensors.base import Availability, Channel, Method, Sensor
+
+# Uncertainty bands (relative, 0.05 = ±5 %) for GPU channels.
+#
+# * Counter: NVML documents its board power reading as accurate to about ±5 % of
+#   the draw, and the total-energy counter (Volta+) is fed by the same sensor.
+# * Power integrated, older GPUs (before Ampere, and GA100 = A100): the reading
+#   is instantaneous; integrating it at ~1 Hz adds sampling error to the ±5 %.
+# * Power integrated, Ampere (except GA100) and newer: nvmlDeviceGetPowerUsage
+#   returns a 1-second average, and on A100/H100 the sensor itself samples only
+#   about 25 % of the runtime (Yang, Adamek, Armour, "Part-time Power
+#   Measurements: nvidia-smi's Lack of Attention", arXiv 2312.02741 / SC'24;
+#   their corrections cut energy error by 35 % on average, up to 65 %), so short
+#   or phase-aligned bursts are mis-weighted; see
+#   /work/shared/notes/accuracy-distributed-standards.md §4.2.
+# * Modelled (TDP × utilisation): TDP models are good to ±30-50 % at best.
+BAND_COUNTER = 0.05
+BAND_POWER_INSTANT = 0.10
+BAND_POWER_AVERAGED = 0.15
+BAND_MODELLED = 0.50
+
+# Share of TDP a GPU draws when idle, used by the modelled path:
+# P(u) = TDP × (IDLE_FRACTION + (1 − IDLE_FRACTION) × u), u = utilisation 0..1.
+# 0.11 is the min/max ratio the Cloud Carbon Footprint GPU table gives
+# (e.g. A100 46/407 W, V100 35/306 W, T4 8/71 W); a GPU at 0 % utilisation is
+# not at 0 W, and a model that said so would under-count every idle second.
+IDLE_FRACTION = 0.11
+
+
+@dataclass(frozen=True)
+class GpuIdentity:
+    """One physical GPU as the vendor library enumerates it.
+
+    ``index`` is the vendor library's enumeration index (``nvidia-smi``'s
+    index for NVIDIA, the amdsmi handle order for AMD). ``uuid`` is the id as
+    the library prints it (``GPU-8f3a...`` for NVIDIA). ``mig`` lists the
+    UUIDs of MIG instances carved out of this GPU (empty when MIG is off).
+    """
+
+    vendor: str  # "nvidia" | "amd"
+    index: int
+    uuid: str
+    name: str
+    mig: tuple[str, ...] = ()
+    bdf: str = ""
+
+
+@dataclass
+class Selected:
+    """A GPU chosen for measurement, and why (for doctor and the channel detail)."""
+
+    gpu: GpuIdentity
+    reason: str
+    via_mig: list[str] = field(default_factory=list)  # MIG instances that led to this parent
+
+
+@dataclass(frozen=True)
+class TdpEntry:
+    """One row of ``hwdb/gpu_tdp.csv``: board power in watts and where it comes from."""
+
+    vendor: str
+    model: str
+    tdp_w: float
+    source: str
+
+
+def normalise_name(name: str) -> str:
+    """Lower-case a marketing name and turn ``-``/``_`` into spaces, for table matching."""
+    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+
+
+@lru_cache(maxsize=1)
+def _table() -> tuple[tuple[re.Pattern[str], TdpEntry], ...]:
+    rows = []
+    ref = resources.files("wattprint.sensors").joinpath("hwdb/gpu_tdp.csv")
+    with ref.open("r", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(line for line in fh if not line.startswith("#")):
+            entry = TdpEntry(row["vendor"], row["model"], float(row["tdp_w"]), row["source"])
+            rows.append((re.compile(row["pattern"]), entry))
+    return tuple(rows)
+
+
+def lookup_tdp(name: str) -> TdpEntry | None:
+    """The table row whose pattern matches the device name (first match wins), or None.
+
+    Rows are ordered most specific first (``a100 pcie 80gb`` before ``a100 pcie``),
+    and patterns are regular expressions searched in :func:`normalise_name`'s output.
+    """
+    key = normalise_name(name)
+    for pattern, entry in _table():
+        if pattern.search(key):
+            return entry
+    return None
+
+
+def modelled_power_w(tdp_w: float, utilisation_pct: float) -> float:
+    """Modelled board power in W from TDP (W) and utilisation (0-100 %)."""
+    u = min(max(utilisation_pct, 0.0), 100.0) / 100.0
+    return tdp_w * (IDLE_FRACTION + (1.0 - IDLE_FRACTION) * u)
+
+
+# --------------------------------------------------------------------------- shared plumbing
+
+# Consecutive transient read errors (timeouts, "no data yet") tolerated before a
+# GPU channel is declared lost. While tolerated, the channel is left out of that
+# reading (the sampler keeps its last total).
+MAX_TRANSIENT_ERRORS = 5
+
+
+@dataclass
+class Probe:
+    """What a vendor module found: library-level doctor lines, GPUs, and how to open them.
+
+    ``inventory`` is None when the library is missing or would not start (then
+    ``lines`` says why and how to fix it). ``open(selected, notes)`` builds the
+    sensor for the selected GPUs (None if none could be measured) and one doctor
+    line per GPU, selected or not; it releases the library when nothing is used.
+    """
+
+    lines: list[Availability]
+    inventory: list[GpuIdentity] | None
+    open: Callable[[list[Selected], list[str]], tuple[Sensor | None, list[Availability]]]
+
+
+def no_open(selected: list[Selected], notes: list[str]) -> tuple[Sensor | None, list[Availability]]:
+    """``Probe.open`` for a vendor whose library is unavailable."""
+    return None, []
+
+
+@dataclass
+class GpuDevice:
+    """Per-GPU reading state inside a vendor sensor."""
+
+    channel: str
+    handle: Any
+    identity: GpuIdentity
+    method: Method
+    tdp_w: float = 0.0
+    origin: float = 0.0  # counter value (vendor units) taken as zero
+    last: float = 0.0  # last raw counter value (vendor units)
+    offset_j: float = 0.0  # energy carried over counter wraps/resets, J
+    scale_j: float = 1.0  # joules per counter unit
+    transient: int = 0
+
+
+class GpuSensorBase(Sensor):
+    """Common fault handling for the NVIDIA and AMD sensors.
+
+    A GPU that fails for good is removed from :attr:`devices`, named once in
+    :attr:`faults` and never read again; the others go on. ``notes`` collects
+    non-fatal events (a counter reset) as (channel, message) for the run record.
+    """
+
+    def __init__(self, name: str, devices: list[GpuDevice], channels: list[Channel]) -> None:
+        super().__init__(name=name, channels=channels)
+        self.devices: list[GpuDevice] = devices
+        self.notes: list[tuple[str, str]] = []
+        self._closed = False
+
+    def _lose(self, dev: GpuDevice, message: str) -> None:
+        if dev in self.devices:
+            self.devices = [d for d in self.devices if d is not dev]
+            self.faults.append((dev.channel, message))
+
+    def _transient(self, dev: GpuDevice, message: str) -> None:
+        dev.transient += 1
+        if dev.transient >= MAX_TRANSIENT_ERRORS:
+            self._lose(dev, f"{message} ({dev.transient} reads in a row); channel ended")
+
+    def _counter_joules(self, dev: GpuDevice, raw: float, wrap: float | None = None) -> float:
+        """Turn a raw counter value into joules since open, across wraps and resets.
+
+        ``wrap`` is the counter's modulus when it is known to wrap. A decrease
+        without a known modulus is a reset (driver reload): the energy so far is
+        kept and counting restarts from the new value, with a note.
+        """
+        if raw < dev.last:
+            dev.offset_j += (dev.last - dev.origin) * dev.scale_j
+            if wrap is not None and dev.last < wrap:
+                dev.offset_j += (wrap - dev.last) * dev.scale_j  # up to the wrap
+                dev.origin = 0.0  # then from zero to raw
+            else:
+                self.notes.append(
+                    (dev.channel, "energy counter went backwards (driver reload?); counting resumed")
+                )
+                dev.origin = raw
+        dev.last = raw
+        dev.transient = 0
+        return dev.offset_j + (raw - dev.origin) * dev.scale_j
