@@ -181,9 +181,6 @@ def _merge(pairs: list[tuple[GpuIdentity, str]], reason: str) -> list[Selected]:
             sel = by_uuid[gpu.uuid] = Selected(gpu, reason)
         if mig and mig not in sel.via_mig:
             sel.via_mig.append(mig)
-        if not mig and sel.via_mig:
-            # the whole GPU was named too: it is measured as a whole, which it is anyway
-            pass
     return list(by_uuid.values())
 
 
@@ -323,33 +320,25 @@ def open_gpu_sensors(
 
     sensors: list[Sensor] = []
     lines: list[Availability] = []
-    unmatched_by_vendor: list[list[str]] = []
     found: list[GpuIdentity] = []
     for mod, lib in ((nvml_mod, nvml), (amd_mod, amdsmi)):
         probe = mod.probe(lib)
         lines += probe.lines
         if probe.inventory is None:
-            if parsed is not None and parsed != "all":
-                unmatched_by_vendor.append([e for e in parsed])
             continue
         found += probe.inventory
         if parsed is None:
             selected, notes = _select_env(list(probe.inventory), env, mod.VENDOR)
-            unmatched: list[str] = []
-        else:
-            selected, unmatched = _select_option(probe.inventory, parsed, gpus or "")
+        else:  # entries this vendor does not know may name another vendor's GPU
+            selected, _unmatched = _select_option(probe.inventory, parsed, gpus or "")
             notes = []
-            if unmatched:
-                # an entry must name a GPU of some vendor; keep what this vendor missed
-                unmatched_by_vendor.append(unmatched)
         sensor, gpu_lines = probe.open(selected, notes)
         lines += gpu_lines
         if sensor is not None:
             sensors.append(sensor)
 
-    if parsed not in (None, "all") and unmatched_by_vendor:
-        entries = [e for e in parsed if isinstance(parsed, list)]
-        missed = _missed_everywhere(entries, found)
+    if isinstance(parsed, list):
+        missed = _missed_everywhere(parsed, found)
         if missed:
             for s in sensors:
                 s.close()
