@@ -158,6 +158,11 @@ class _Found:
     label: str  # "intel-rapl:0:2 (dram of package-0)" for messages
 
 
+def _parse(data: bytes) -> int:
+    """The integer on the first line of a sysfs read (the kernel writes one line)."""
+    return int(data.split(b"\n", 1)[0])
+
+
 def _read_text(path: Path) -> str:
     with open(path, encoding="ascii", errors="replace") as f:
         return f.read().strip()
@@ -351,7 +356,7 @@ class RaplSensor(Sensor):
         except OSError as exc:
             raise SensorError(f"RAPL {f.label}: cannot open {energy}: {exc}") from exc
         try:
-            raw = int(os.pread(fd, _READ_SIZE, 0))
+            raw = _parse(os.pread(fd, _READ_SIZE, 0))
         except PermissionError as exc:
             os.close(fd)
             raise self._permission_error(energy, exc) from exc
@@ -406,7 +411,7 @@ class RaplSensor(Sensor):
         out: dict[str, float] = {}
         for z in self._zones:
             try:
-                raw = int(os.pread(z.fd, _READ_SIZE, 0))
+                raw = _parse(os.pread(z.fd, _READ_SIZE, 0))
             except (OSError, ValueError) as exc:
                 self.faults.append((z.channel.name, f"cannot read {z.path}: {exc}"))
                 continue
