@@ -47,7 +47,11 @@ class _Setting:
     region: str | None = None
     cloud_provider: str | None = None
     cloud_region: str | None = None
-    notes: list[str] = dataclasses.field(default_factory=list)
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def label_for(self, key: str) -> str:
+        """The label of the file/step that set ``key`` (config keys may come from two files)."""
+        return self.labels.get(key, self.label)
 
     def has_location(self) -> bool:
         return bool(self.country or self.region or self.cloud_region)
@@ -79,22 +83,22 @@ def _grid_for(s: _Setting, warnings: list[str]) -> tuple[static.GridRecord, str,
     if s.region:
         if ":" in s.region:  # --region aws:eu-west-3 is a cloud region
             p, _, r = s.region.partition(":")
-            return _cloud_grid(s.label, p.lower(), r) + (p.lower(),)
+            return _cloud_grid(s.label_for("region"), p.lower(), r) + (p.lower(),)
         g = static.grid(s.region)
         if g is None:
             g = _unpublished_subdivision(s.region, warnings)
-        return g, f"{s.label}: region {s.region}", provider
+        return g, f"{s.label_for('region')}: region {s.region}", provider
     if s.cloud_region:
         if not provider:
             raise LocationError(f"cloud region '{s.cloud_region}' needs its provider: write it "
                                 f"as aws:{s.cloud_region} (or set the cloud provider); {_LIST_HINT}")
-        return _cloud_grid(s.label, provider, s.cloud_region) + (provider,)
+        return _cloud_grid(s.label_for("cloud_region"), provider, s.cloud_region) + (provider,)
     assert s.country
     g = static.grid(s.country)
     if g is None or g.kind == "world":
         raise LocationError(f"unknown country code '{s.country}' (use ISO 3166 alpha-2 such as "
                             f"FR or US); {_LIST_HINT}")
-    return g, f"{s.label}: country {s.country}", provider
+    return g, f"{s.label_for('country')}: country {s.country}", provider
 
 
 def _cloud_grid(label: str, provider: str, region: str) -> tuple[static.GridRecord, str]:
@@ -196,7 +200,8 @@ def resolve(*, country: str | None = None, region: str | None = None,
     cfg_keys = ("country", "region", "cloud_provider", "cloud_region")
     cfg_vals = {k: _clean(config.get(k)) for k in cfg_keys}
     used = [k for k in cfg_keys if cfg_vals[k]]
-    steps.append(_Setting(_config_label(config, used[0]) if used else "config", **cfg_vals))
+    steps.append(_Setting(_config_label(config, used[0]) if used else "config", **cfg_vals,
+                          labels={k: _config_label(config, k) for k in used}))
 
     grid: static.GridRecord | None = None
     provider: str | None = None
@@ -207,8 +212,9 @@ def resolve(*, country: str | None = None, region: str | None = None,
             if p not in static.PROVIDERS:
                 raise LocationError(f"unknown cloud provider '{s.cloud_provider}' (known: "
                                     f"{', '.join(static.PROVIDERS)})")
-            provider_hint = (p, s.label)
-            chain.append(f"{s.label}: cloud provider {p} without a region (used for PUE only)")
+            provider_hint = (p, s.label_for("cloud_provider"))
+            chain.append(f"{s.label_for('cloud_provider')}: cloud provider {p} without a "
+                         "region (used for PUE only)")
             continue
         if not s.has_location():
             chain.append(f"{s.label}: no location set")

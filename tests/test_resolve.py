@@ -1,0 +1,202 @@
+"""The resolver: chain order, errors people can act on, PUE and market factor, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wattprint.intensity.base import LocationError
+from wattprint.intensity.resolve import resolve
+from wattprint.intensity.static import world_average
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def r(**kw):
+    kw.setdefault("env", {})
+    kw.setdefault("config", {})
+    kw.setdefault("probe_cloud", False)
+    return resolve(**kw)
+
+
+def test_argument_beats_env_beats_config() -> None:
+    env = {"WATTPRINT_COUNTRY": "FR"}
+    cfg = {"country": "PL", "_sources": {"country": "/home/u/.config/wattprint/config.toml"}}
+    assert r(country="DE", env=env, config=cfg).location == "DE"
+    it = r(env=env, config=cfg)
+    assert it.location == "FR" and it.chain[0] == "argument: no location set"
+    assert it.chain[1] == "env: country FR"
+    it = r(config=cfg)
+    assert it.location == "PL"
+    assert "config /home/u/.config/wattprint/config.toml: country PL" in it.chain
+
+
+def test_most_specific_setting_within_a_step() -> None:
+    it = r(country="US", region="US-TX", cloud_provider="aws", cloud_region="us-west-2")
+    assert it.location == "US-TX"
+    assert it.pue == pytest.approx(1.15)  # region gives the grid, the provider the PUE
+    assert r(country="US", cloud_provider="gcp", cloud_region="us-central1").location == "US-IA"
+
+
+def test_env_cloud_pair_and_provider_prefix_forms() -> None:
+    env = {"WATTPRINT_CLOUD_PROVIDER": "azure", "WATTPRINT_CLOUD_REGION": "westeurope"}
+    it = r(env=env)
+    assert it.location == "NL" and it.pue == pytest.approx(1.18)
+    assert r(cloud_region="gcp:europe-west9").location == "FR"
+    assert r(region="aws:eu-north-1").location == "SE"
+
+
+@pytest.mark.parametrize("kw, bad", [
+    ({"country": "XX"}, "XX"),
+    ({"region": "US-ZZ"}, "US-ZZ"),
+    ({"region": "Narnia"}, "Narnia"),
+    ({"cloud_provider": "aws", "cloud_region": "mars-north-1"}, "mars-north-1"),
+    ({"cloud_provider": "oci", "cloud_region": "eu-frankfurt-1"}, "oci"),
+])
+def test_unknown_codes_raise_one_line_with_hint(kw: dict, bad: str) -> None:
+    with pytest.raises(LocationError) as ei:
+        r(**kw)
+    msg = str(ei.value)
+    assert bad in msg and "\n" not in msg and "wattprint regions" in msg
+
+
+def test_cloud_region_without_provider_is_an_error() -> None:
+    with pytest.raises(LocationError, match="aws:eu-west-3"):
+        r(cloud_region="eu-west-3")
+
+
+def test_valid_subdivision_without_data_uses_country_with_warning() -> None:
+    it = r(region="CA-QC")
+    assert it.location == "CA" and not it.fallback
+    assert any("CA-QC" in w and "Canada" in w for w in it.warnings)
+    it = r(region="CN-XZ")
+    assert it.location == "CN" and any("Tibet" in w for w in it.warnings)
+
+
+def test_iso3_and_case_are_accepted() -> None:
+    assert r(country="fra").location == "FR"
+    assert r(region="au-nsw").g_per_kwh == pytest.approx(660.0)
+
+
+def test_fallback_is_flagged_and_visible() -> None:
+    it = r()
+    assert it.fallback and it.location == "WORLD" and it.year == 2024
+    assert it.g_per_kwh == pytest.approx(472.94)
+    assert it.warnings and "world average" in it.warnings[0]
+    assert it.chain[-2].startswith("fallback: world average")
+    w = world_average("resolver failed")
+    assert w.fallback and w.warnings and w.location == "WORLD"
+
+
+def test_pue_chain() -> None:
+    assert r(country="FR").pue == 1.0
+    it = r(cloud_provider="gcp", cloud_region="europe-west1")
+    assert it.pue == pytest.approx(1.10) and "gcp" in it.pue_source
+    assert r(cloud_provider="gcp", cloud_region="europe-west1", pue=1.3).pue == 1.3
+    assert r(country="FR", env={"WATTPRINT_PUE": "1.4"}).pue == 1.4
+    it = r(country="FR", config={"pue": 1.2, "_sources": {"pue": "/p/wattprint.toml"}})
+    assert it.pue == 1.2 and "/p/wattprint.toml" in it.pue_source
+    # Provider only (no region): its PUE applies, the location comes from elsewhere.
+    it = r(country="FR", config={"cloud_provider": "aws"})
+    assert it.location == "FR"
+    it = r(env={"WATTPRINT_CLOUD_PROVIDER": "aws"}, config={"country": "IE"})
+    assert it.location == "IE" and it.pue == pytest.approx(1.15)
+
+
+@pytest.mark.parametrize("bad", [0.5, 9.0, "abc"])
+def test_bad_pue_is_rejected(bad: object) -> None:
+    with pytest.raises(LocationError, match="WATTPRINT_PUE"):
+        r(country="FR", env={"WATTPRINT_PUE": str(bad)})
+
+
+def test_market_factor_recorded_with_source() -> None:
+    it = r(country="DE", env={"WATTPRINT_MARKET_G_PER_KWH": "25"})
+    assert it.market_g_per_kwh == 25.0 and "WATTPRINT_MARKET_G_PER_KWH" in it.market_source
+    assert r(country="DE").market_g_per_kwh is None
+    with pytest.raises(LocationError):
+        r(country="DE", market_g_per_kwh=-3)
+
+
+def test_config_none_loads_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text('country = "ES"\npue = 1.25\n')
+    (tmp_path / "wattprint.toml").write_text('region = "US-OR"\n')
+    it = resolve(env={"WATTPRINT_CONFIG": str(user)}, probe_cloud=False)
+    assert it.location == "US-OR" and it.pue == 1.25  # cwd file wins for the location
+    assert any("wattprint.toml: region US-OR" in c for c in it.chain)
+
+
+def test_intensity_round_trips_through_dict() -> None:
+    it = r(cloud_provider="aws", cloud_region="eu-west-3", market_g_per_kwh=10)
+    from wattprint.intensity.base import Intensity
+
+    assert Intensity.from_dict(json.loads(json.dumps(it.to_dict()))) == it
+
+
+# ------------------------------------------------------------------- CLI, as a subprocess
+
+
+def cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["WATTPRINT_NO_CLOUD_PROBE"] = "1"
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "wattprint.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_intensity_shows_source_vintage_and_chain() -> None:
+    p = cli("intensity", "--cloud", "aws:us-west-1", "--market-g-per-kwh", "20")
+    assert p.returncode == 0, p.stderr
+    assert "179.06 gCO2e/kWh" in p.stdout and "US-CA, 2023" in p.stdout
+    assert "eGRID2023" in p.stdout and "PUE             1.15" in p.stdout
+    assert "market-based    20" in p.stdout and "chain:" in p.stdout
+
+
+def test_cli_intensity_fallback_warns() -> None:
+    p = cli("intensity")
+    assert p.returncode == 0 and "FALLBACK" in p.stdout and "warning:" in p.stdout
+
+
+def test_cli_intensity_json() -> None:
+    p = cli("intensity", "--country", "FR", "--json")
+    d = json.loads(p.stdout)
+    assert d["location"] == "FR" and d["g_per_kwh"] == pytest.approx(41.44) and d["year"]
+
+
+@pytest.mark.parametrize("args", [("intensity", "--country", "XX"),
+                                  ("intensity", "--cloud", "aws"),
+                                  ("intensity", "--cloud", "aws:nowhere-1")])
+def test_cli_intensity_bad_input_one_line_exit_2(args: tuple[str, ...]) -> None:
+    p = cli(*args)
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_cli_bad_config_file_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text('country = "FR"\npue = [\n')
+    p = cli("intensity", env_extra={"WATTPRINT_CONFIG": str(bad)})
+    assert p.returncode == 2 and str(bad) in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cli_regions_filters_on_code_and_name() -> None:
+    p = cli("regions", "france")
+    assert p.returncode == 0
+    assert "FR " in p.stdout and "gcp:europe-west9" in p.stdout and "\nDE " not in p.stdout
+    p = cli("regions", "us-c")
+    assert "US-CA" in p.stdout and "US-CO" in p.stdout and "\nUS-TX" not in p.stdout
+    p = cli("regions", "AWS:")
+    assert "aws:eu-west-3" in p.stdout and "azure:" not in p.stdout
+    p = cli("regions")
+    assert p.returncode == 0 and p.stdout.count("\n") > 300
+
+
+def test_cli_regions_no_match() -> None:
+    p = cli("regions", "zzzz-no-such")
+    assert p.returncode == 1 and "zzzz-no-such" in p.stderr
