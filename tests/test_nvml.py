@@ -246,3 +246,35 @@ def test_open_and_read_print_nothing(capsys: pytest.CaptureFixture[str]) -> None
     sensor.read()
     sensor.close()
     assert capsys.readouterr() == ("", "")
+
+
+STUB_NO_DRIVER = """
+class NVMLError(Exception):
+    pass
+class NVMLError_LibraryNotFound(NVMLError):
+    def __str__(self):
+        return "NVML Shared Library Not Found"
+def nvmlInit():
+    raise NVMLError_LibraryNotFound()
+"""
+
+
+@pytest.mark.parametrize(
+    ("stub", "words"),
+    [
+        ("raise ImportError('no module named pynvml')", "needs nvidia-ml-py"),
+        (STUB_NO_DRIVER, "no usable NVIDIA driver/GPU"),
+    ],
+)
+def test_gpu_check_benchmark_stops_with_a_clear_message_without_a_gpu(tmp_path: Path, stub: str, words: str) -> None:
+    (tmp_path / "pynvml.py").write_text(stub)
+    script = SRC.parent / "benchmarks" / "gpu_check.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--seconds", "1"],
+        env={"PYTHONPATH": f"{tmp_path}:{SRC}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert words in proc.stderr and "Traceback" not in proc.stderr
