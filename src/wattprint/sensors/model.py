@@ -295,7 +295,9 @@ class ModelSensor(Sensor):
         self._cpu_j = 0.0
         self._ram_j = 0.0
         self._last_load: float | None = None
-        self.tdp: TdpChoice | None = None
+        self.tdp: TdpChoice | None = None  # set when the CPU channel is on
+        self.cpu_info: CpuInfo | None = None
+        self.ram_bytes: int | None = None  # set when the RAM channel is on
         self.ram_w = 0.0
         channels: list[Channel] = []
         now = clock()
