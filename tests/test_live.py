@@ -35,6 +35,8 @@ def routes(method: str, path: str, h: dict[str, str]):
         if h.get("auth-token") != "em-key":
             return 401, js, b'{"error": "invalid auth-token"}'
         return 200, js, fixture("electricitymaps_past_range.json")
+    if path.startswith("/v3/carbon-intensity/history"):
+        return 200, js, fixture("electricitymaps_history.json")
     if path.startswith("/v3/carbon-intensity/latest"):
         return 200, js, fixture("electricitymaps_latest.json")
     if path.startswith("/intensity/"):
@@ -78,8 +80,9 @@ def test_electricitymaps_latest_fills_missing_current_hour(server: LocalServer,
                         lambda: H13 + 1200)
     em = ElectricityMaps("em-key", "DE", server.url)
     series = em.fetch(H12, H13, far())
-    assert series == [(H12, 275.0), (H13, 310.0)]
-    assert any("/latest" in r[1] for r in server.requests)
+    assert series == [(H12, 277.0), (H13, 310.0)]
+    paths = [r[1].split("?")[0] for r in server.requests]
+    assert paths == ["/v3/carbon-intensity/history", "/v3/carbon-intensity/latest"]
 
 
 def test_uk_half_hours_averaged_actual_then_forecast(server: LocalServer) -> None:

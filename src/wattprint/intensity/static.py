@@ -162,7 +162,7 @@ def search(text: str = "") -> tuple[list[GridRecord], list[CloudRegion]]:
     return gs, cs
 
 
-def world_average(reason: str = "location unknown") -> Intensity:
+def world_average(reason: str = "") -> Intensity:
     """A flagged world-average :class:`Intensity` (``fallback=True``) with a visible warning.
 
     For callers that could not resolve a location at all (e.g. the resolver failed);
@@ -171,9 +171,10 @@ def world_average(reason: str = "location unknown") -> Intensity:
     from wattprint.intensity.base import Intensity
 
     w = world()
+    why = f" ({reason})" if reason else ""
     return Intensity(
         g_per_kwh=w.g_per_kwh, source=w.source, location=w.code, year=w.year, fallback=True,
-        chain=[f"fallback ({reason}): world average {w.g_per_kwh:g} gCO2e/kWh ({w.year})"],
-        warnings=[f"Location unknown ({reason}): using the world average {w.g_per_kwh:g} "
+        chain=[f"fallback{why}: world average {w.g_per_kwh:g} gCO2e/kWh ({w.year})"],
+        warnings=[f"Location unknown{why}: using the world average {w.g_per_kwh:g} "
                   f"gCO2e/kWh (Ember {w.year}). Set --country/--region, WATTPRINT_COUNTRY "
                   "or `country` in wattprint.toml for your grid's figure."])

@@ -4,7 +4,10 @@ Opt-in with an API key (``ELECTRICITYMAPS_API_KEY`` or ``electricitymaps_api_key
 config), sent in the ``auth-token`` header. The data is lifecycle gCO2e/kWh by default
 (``emissionFactorType``). Endpoints used (documented v3 formats):
 
-* ``GET /v3/carbon-intensity/past-range?zone=Z&start=ISO&end=ISO`` →
+* ``GET /v3/carbon-intensity/history?zone=Z`` (the last 24 hours, hourly; available on
+  more plans) → ``{"zone": "DE", "history": [{"carbonIntensity": 302, "datetime": ...}]}``,
+  used when the whole span lies within the last 23 hours;
+* ``GET /v3/carbon-intensity/past-range?zone=Z&start=ISO&end=ISO`` (older spans) →
   ``{"zone": "DE", "data": [{"carbonIntensity": 302, "datetime": "...Z", ...}, ...]}``
 * ``GET /v3/carbon-intensity/latest?zone=Z`` → ``{"zone", "carbonIntensity", "datetime", ...}``
   for the current hour, which history may not hold yet.
@@ -76,11 +79,16 @@ class ElectricityMaps(LiveProvider):
 
     def fetch(self, start_hour: float, end_hour: float, deadline: float) -> list[tuple[float, float]]:
         headers = {"auth-token": self.api_key}
-        got = dict(self._points(get_json(
-            f"{self.base_url}/v3/carbon-intensity/past-range",
-            {"zone": self.zone, "start": iso(start_hour), "end": iso(end_hour + HOUR)},
-            headers, deadline), "data"))
-        if end_hour not in got and end_hour >= hour_of(time.time()) - HOUR:
+        now_hour = hour_of(time.time())
+        if start_hour >= now_hour - 23 * HOUR:
+            got = dict(self._points(get_json(f"{self.base_url}/v3/carbon-intensity/history",
+                                             {"zone": self.zone}, headers, deadline), "history"))
+        else:
+            got = dict(self._points(get_json(
+                f"{self.base_url}/v3/carbon-intensity/past-range",
+                {"zone": self.zone, "start": iso(start_hour), "end": iso(end_hour + HOUR)},
+                headers, deadline), "data"))
+        if end_hour not in got and end_hour >= now_hour - HOUR:
             latest = get_json(f"{self.base_url}/v3/carbon-intensity/latest", {"zone": self.zone},
                               headers, deadline)
             for h, g in self._points(latest, None):
