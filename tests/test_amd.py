@@ -112,11 +112,16 @@ def test_lost_gpu_ends_its_channel_once_others_continue() -> None:
 
 
 def test_process_lists_dicts_or_bare_pids_and_unsupported_left_out() -> None:
-    a = FakeAmdGpu("uuid-1", step_ticks=1000, pids=[{"pid": 42, "name": "python"}, {"pid": 7}])
+    a = FakeAmdGpu(
+        "uuid-1",
+        step_ticks=1000,
+        pids=[{"pid": 42, "name": "python", "memory_usage": {"vram_mem": 4096}}, {"pid": 7, "mem": 0}],
+    )
     b = FakeAmdGpu("uuid-2", step_ticks=1000, pids=[99, 99])
     c = FakeAmdGpu("uuid-3", step_ticks=1000, pids=None)
     _, sensor, _ = open_amd([a, b, c])
     assert sensor.gpu_processes() == {"gpu:uuid-1": [7, 42], "gpu:uuid-2": [99]}
+    assert sensor.gpu_process_memory() == {"gpu:uuid-1": {42: 4096, 7: 0}}
 
 
 def test_close_shuts_down_once() -> None:

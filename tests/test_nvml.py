@@ -161,6 +161,7 @@ def test_gpu_processes_unions_compute_and_graphics_and_skips_unsupported() -> No
     c = FakeNvGpu(nv_uuid(3), compute_pids=[], graphics_pids=None)
     _, (sensor,), _ = open_nv([a, b, c])
     assert sensor.gpu_processes() == {f"gpu:{nv_uuid(1)}": [10, 20, 30], f"gpu:{nv_uuid(3)}": []}
+    assert sensor.gpu_process_memory() == {f"gpu:{nv_uuid(1)}": {10: 1 << 20, 20: 1 << 20, 30: 1 << 20}}
 
 
 def test_library_missing_gives_no_sensor_and_a_doctor_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -278,3 +279,24 @@ def test_gpu_check_benchmark_stops_with_a_clear_message_without_a_gpu(tmp_path: 
     )
     assert proc.returncode == 2
     assert words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_windows_on_gpu_channels_through_the_tracker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    gpu = FakeNvGpu(nv_uuid(1), energy_mj=0)
+    fake = FakeNvml([gpu])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)  # what `import pynvml` in the sensor gets
+    monkeypatch.setitem(sys.modules, "amdsmi", None)
+    import wattprint
+
+    tracker = wattprint.Tracker("gpu", interval=60, gpus="all", rapl_root=tmp_path, store=False, country="FR")
+    run = tracker.start()
+    channel = f"gpu:{nv_uuid(1)}"
+    gpu.energy_mj += 1_000
+    with run.window("step") as w:
+        gpu.energy_mj += 5_000
+    gpu.energy_mj += 2_000
+    run = tracker.stop()
+    assert w.channels[channel].energy_j == pytest.approx(5.0)
+    assert run.channels[channel].energy_j == pytest.approx(8.0)
+    assert run.channels[channel].method == "counter"
+    assert fake.shutdowns == fake.inits == 1  # the sampler closed the sensor

@@ -311,13 +311,9 @@ class AmdSmiSensor(GpuSensorBase):
                     self._lose(dev, f"{what}; GPU lost, its channel ends here")
         return out
 
-    def gpu_processes(self) -> dict[str, list[int]]:
-        """Channel → sorted PIDs using that GPU now (amdsmi_get_gpu_process_list).
-
-        Channels whose GPU cannot list processes are left out (``{}``: unknown).
-        Entries are dicts with ``pid`` (amdsmi 6.1+) or bare PIDs (older).
-        """
-        out: dict[str, list[int]] = {}
+    def _process_table(self) -> dict[str, dict[int, int | None]]:
+        """Channel → {pid: VRAM bytes or None} from amdsmi_get_gpu_process_list."""
+        out: dict[str, dict[int, int | None]] = {}
         fn = getattr(self._amdsmi, "amdsmi_get_gpu_process_list", None)
         if fn is None:
             return out
@@ -326,12 +322,34 @@ class AmdSmiSensor(GpuSensorBase):
                 procs = fn(dev.handle)
             except Exception:
                 continue
-            pids: set[int] = set()
+            table: dict[int, int | None] = {}
             for proc in procs or ():
-                pid = proc.get("pid") if isinstance(proc, dict) else getattr(proc, "pid", proc)
+                if isinstance(proc, dict):
+                    pid = proc.get("pid")
+                    usage = proc.get("memory_usage")
+                    mem = usage.get("vram_mem") if isinstance(usage, dict) else proc.get("mem")
+                else:  # older amdsmi: bare process handles, which are the PIDs
+                    pid, mem = getattr(proc, "pid", proc), None
                 if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
-                    pids.add(pid)
-            out[dev.channel] = sorted(pids)
+                    table[pid] = mem if isinstance(mem, int) and mem >= 0 else None
+            out[dev.channel] = table
+        return out
+
+    def gpu_processes(self) -> dict[str, list[int]]:
+        """Channel → sorted PIDs using that GPU now (amdsmi_get_gpu_process_list).
+
+        Channels whose GPU cannot list processes are left out (``{}``: unknown;
+        ``[]``: nobody). Entries are dicts with ``pid`` (amdsmi 6.1+) or bare PIDs.
+        """
+        return {ch: sorted(t) for ch, t in self._process_table().items()}
+
+    def gpu_process_memory(self) -> dict[str, dict[int, int]]:
+        """Channel → {pid: VRAM bytes} where amdsmi reports it."""
+        out: dict[str, dict[int, int]] = {}
+        for ch, table in self._process_table().items():
+            known = {pid: mem for pid, mem in table.items() if mem is not None}
+            if known:
+                out[ch] = known
         return out
 
     def close(self) -> None:

@@ -353,18 +353,12 @@ class NvmlSensor(GpuSensorBase):
                     self._lose(dev, f"{what}; GPU lost, its channel ends here")
         return out
 
-    def gpu_processes(self) -> dict[str, list[int]]:
-        """Channel → sorted PIDs with a compute or graphics context on that GPU now.
-
-        A channel whose GPU cannot list processes (NotSupported, no permission)
-        is left out, so ``{}`` means "unknown", and ``{"gpu:…": []}`` means
-        "nobody". PIDs are as the driver reports them (host PIDs in containers
-        on most drivers). For a MIG parent, processes of every instance count.
-        """
+    def _process_table(self) -> dict[str, dict[int, int | None]]:
+        """Channel → {pid: GPU memory bytes or None}, from compute and graphics contexts."""
         nvml = self._nvml
-        out: dict[str, list[int]] = {}
+        out: dict[str, dict[int, int | None]] = {}
         for dev in tuple(self.devices):
-            pids: set[int] = set()
+            table: dict[int, int | None] = {}
             known = False
             for fn_name in (
                 "nvmlDeviceGetComputeRunningProcesses",
@@ -380,10 +374,34 @@ class NvmlSensor(GpuSensorBase):
                 known = True
                 for proc in procs or ():
                     pid = getattr(proc, "pid", None)
-                    if isinstance(pid, int) and pid > 0:
-                        pids.add(pid)
+                    if not isinstance(pid, int) or pid <= 0:
+                        continue
+                    mem = getattr(proc, "usedGpuMemory", None)  # None on Windows WDDM
+                    mem = mem if isinstance(mem, int) and mem >= 0 else None
+                    prev = table.get(pid)  # a PID in both lists: the same memory, listed twice
+                    table[pid] = mem if prev is None else max(prev, mem or 0)
             if known:
-                out[dev.channel] = sorted(pids)
+                out[dev.channel] = table
+        return out
+
+    def gpu_processes(self) -> dict[str, list[int]]:
+        """Channel → sorted PIDs with a compute or graphics context on that GPU now.
+
+        A channel whose GPU cannot list processes (NotSupported, no permission)
+        is left out, so ``{}`` means "unknown", and ``{"gpu:…": []}`` means
+        "nobody". PIDs are as the driver reports them: in a container without
+        the host PID namespace they may be host PIDs that match no local
+        process. For a MIG parent, processes of every instance count.
+        """
+        return {ch: sorted(t) for ch, t in self._process_table().items()}
+
+    def gpu_process_memory(self) -> dict[str, dict[int, int]]:
+        """Channel → {pid: bytes of GPU memory} where the driver reports it (not on WDDM)."""
+        out: dict[str, dict[int, int]] = {}
+        for ch, table in self._process_table().items():
+            known = {pid: mem for pid, mem in table.items() if mem is not None}
+            if known:
+                out[ch] = known
         return out
 
     def close(self) -> None:
