@@ -9,6 +9,7 @@ from the database are both Measurements, so reports never care which.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from wattprint.intensity.base import Intensity
 from wattprint.units import j_to_kwh
@@ -65,6 +66,47 @@ def combined_band(channels: list[ChannelTotal]) -> float:
     if total <= 0:
         return max((c.band for c in channels if c.in_total), default=0.0)
     return sum(c.energy_j * c.band for c in channels if c.in_total) / total
+
+
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
+
+
+def window_stats(windows: list[dict[str, Any]], run_s: float) -> dict[str, dict[str, float]]:
+    """Per window name: calls, total/mean/min/max energy (J), seconds, share of run time.
+
+    ``windows`` are dicts with ``name``, ``offset_s``, ``energy_j``,
+    ``duration_s`` and ``estimated`` (non-empty when a short window was
+    estimated). ``duration_s`` adds up calls (so concurrent calls from several
+    threads can exceed the run's length); ``time_share`` is the part of the
+    run during which at least one call was open. Sorted by total energy,
+    largest first.
+    """
+    stats: dict[str, dict[str, float]] = {}
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for w in windows:
+        st = stats.setdefault(
+            w["name"],
+            {"calls": 0, "energy_j": 0.0, "min_j": float("inf"), "max_j": 0.0, "duration_s": 0.0,
+             "estimated_calls": 0},
+        )
+        st["calls"] += 1
+        st["energy_j"] += w["energy_j"]
+        st["min_j"] = min(st["min_j"], w["energy_j"])
+        st["max_j"] = max(st["max_j"], w["energy_j"])
+        st["duration_s"] += w["duration_s"]
+        st["estimated_calls"] += 1 if w.get("estimated") else 0
+        spans.setdefault(w["name"], []).append((w["offset_s"], w["offset_s"] + w["duration_s"]))
+    for name, st in stats.items():
+        st["mean_j"] = st["energy_j"] / st["calls"]
+        st["time_share"] = min(1.0, _union_length(spans[name]) / run_s) if run_s > 0 else 0.0
+    return dict(sorted(stats.items(), key=lambda kv: -kv[1]["energy_j"]))
 
 
 @dataclass

@@ -27,20 +27,27 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
 from wattprint import __version__
+from wattprint.attribution import Attributor
+from wattprint.baseline import Baseline
 from wattprint.intensity.base import Intensity
-from wattprint.measure import ChannelTotal, Interval, Measurement
+from wattprint.measure import ChannelTotal, Interval, Measurement, window_stats
 from wattprint.sampler import Fault, Sampler, Snapshot
-from wattprint.sensors.base import Availability, Channel
+from wattprint.sensors.base import Availability, Channel, update_period
 from wattprint.units import emissions_g as _emissions_g
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_FLUSH_S = 10.0
+DEFAULT_BASELINE_MAX_AGE_S = 7 * 24 * 3600.0
 
 
 class WattprintWarning(UserWarning):
     """A fallback or fault the user should know about (shown once per cause)."""
+
+
+class BaselineMissing(LookupError):
+    """``baseline="stored"`` but no fresh enough baseline is stored for this host."""
 
 
 # -- the shared samplers ---------------------------------------------------------------
@@ -75,6 +82,18 @@ def _release_sampler(sampler: Sampler) -> None:
                 else:
                     _pool[key] = (s, lines, refs - 1)
                 return
+
+
+@contextmanager
+def shared_sampler(
+    rapl_root: str | None = None, gpus: str | None = None
+) -> Iterator[tuple[Sampler, list[Availability]]]:
+    """Borrow the process's sampler for this sensor set (opened on first use)."""
+    sampler, lines = _acquire_sampler(rapl_root, gpus)
+    try:
+        yield sampler, lines
+    finally:
+        _release_sampler(sampler)
 
 
 # -- host facts -----------------------------------------------------------------------
@@ -131,6 +150,7 @@ class Window(Measurement):
             name=name, start_wall=self._open.wall, duration_s=0.0, intensity=run.intensity
         )
         self.closed = False
+        self.estimated: dict[str, str] = {}
 
     @property
     def offset_s(self) -> float:
@@ -141,9 +161,20 @@ class Window(Measurement):
         """Read the counters and fix this window's figures (idempotent)."""
         if self.closed:
             return
-        end = self.run._sampler.read_now()
+        sampler = self.run._sampler
+        end = sampler.read_now()
         self.duration_s = (end.t_ns - self._open.t_ns) / 1e9
-        self.channels = _channel_totals(self.run._sampler.channels, self._open, end)
+        self.channels = _channel_totals(sampler.channels, self._open, end)
+        # Shorter than a channel's hardware update period, the counter difference is
+        # mostly quantisation (0 or one whole update); estimate from recent mean power.
+        for name, ch in sampler.channels.items():
+            period = update_period(ch)
+            if self.duration_s < period and name in sampler.recent_power_w:
+                self.channels[name].energy_j = sampler.recent_power_w[name] * self.duration_s
+                self.estimated[name] = (
+                    f"window ({self.duration_s * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
+                    "period: mean power of the last sample interval × duration"
+                )
         self.closed = True
         self.run._window_closed(self)
 
@@ -164,6 +195,7 @@ class Window(Measurement):
         d = self.base_dict()
         d["offset_s"] = self.offset_s
         d["parent"] = self.parent.name if self.parent else None
+        d["estimated"] = dict(self.estimated)
         return d
 
 
@@ -204,6 +236,8 @@ class Run(Measurement):
         self._last = self._start
         self._fault_mark = len(sampler.faults)
         self._lock = threading.Lock()
+        self.attributor: Attributor | None = None
+        self.baseline: Baseline | None = None
         self.channels = _channel_totals(sampler.channels, self._start, self._start)
 
     # -- during the run --
@@ -227,6 +261,12 @@ class Run(Measurement):
         }
         self.timeline.append(Interval(t0, t1, a.wall, energy))
         self._last = snap
+        if self.attributor is not None:
+            try:
+                self.attributor.on_interval(energy)
+            except Exception as exc:  # attribution is extra: never lose the measurement for it
+                self.attributor = None
+                self._sampler.faults.append(Fault(time.time(), "attribution", f"stopped: {exc!r}"))
 
     def current(self) -> Measurement:
         """Totals from the start to now (a fresh read), without ending the run."""
@@ -297,10 +337,32 @@ class Run(Measurement):
         for w in self.windows:
             w.price(intensity)
 
+    def window_stats(self) -> dict[str, dict[str, float]]:
+        """Per window name: calls, total/mean/min/max energy (J), seconds, share of run time."""
+        rows = [
+            {"name": w.name, "offset_s": w.offset_s, "energy_j": w.energy_j, "duration_s": w.duration_s,
+             "estimated": w.estimated}
+            for w in self.windows
+        ]
+        return window_stats(rows, self.duration_s)
+
     @property
     def coverage_s(self) -> float:
         """Seconds covered by timeline intervals (equals ``duration_s`` when nothing was lost)."""
         return sum(iv.t1_s - iv.t0_s for iv in self.timeline)
+
+    def _attribution_dict(self) -> dict[str, Any] | None:
+        if self.attributor is None:
+            return None
+        return self.attributor.to_dict({n: c.energy_j for n, c in self.channels.items()})
+
+    def _baseline_dict(self) -> dict[str, Any] | None:
+        if self.baseline is None:
+            return None
+        counted = {n for n, c in self.channels.items() if c.in_total}
+        return self.baseline.apply(
+            self.duration_s, {n: c.energy_j for n, c in self.channels.items()}, counted
+        )
 
     def to_dict(self, *, with_timeline: bool = True) -> dict[str, object]:
         """The JSON export of the run (same names as the attributes)."""
@@ -322,6 +384,9 @@ class Run(Measurement):
                 "sensors": [a.__dict__ for a in self.availability],
                 "faults": [f.__dict__ for f in self.faults],
                 "windows": [w.to_dict() for w in self.windows],
+                "window_stats": self.window_stats(),
+                "attribution": self._attribution_dict(),
+                "baseline": self._baseline_dict(),
             }
         )
         if with_timeline:
@@ -343,6 +408,13 @@ class Tracker:
     flagged). ``pue`` and ``market_g_per_kwh`` override defaults. ``gpus``:
     ``None`` (the GPUs the work can see), ``"all"``, ``"none"``, or indices/UUIDs.
     ``store``: True (the default database), False, or a database path.
+
+    Attribution: ``process`` (a PID, or ``"self"`` for this process) adds the
+    share of each channel caused by that process and its descendants; a
+    command runner can also :meth:`attach_process` after start. Idle
+    baseline: ``baseline`` is seconds of idle measurement taken before the run
+    starts, ``"stored"`` to reuse this host's stored baseline when younger
+    than ``baseline_max_age_s``, or a :class:`~wattprint.baseline.Baseline`.
     """
 
     def __init__(
@@ -363,6 +435,9 @@ class Tracker:
         tags: dict[str, str] | None = None,
         flush_every_s: float = DEFAULT_FLUSH_S,
         probe_cloud: bool | None = None,
+        process: int | str | None = None,
+        baseline: float | str | Baseline | None = None,
+        baseline_max_age_s: float = DEFAULT_BASELINE_MAX_AGE_S,
     ) -> None:
         interval = float(interval)
         if not (interval >= 0.01):
@@ -393,6 +468,15 @@ class Tracker:
         self._resolver: threading.Thread | None = None
         self._last_flush = 0.0
         self._flushed = 0
+        self.process = os.getpid() if process == "self" else process
+        if self.process is not None and not isinstance(self.process, int):
+            raise ValueError(f"process must be a PID or 'self', got {process!r}")
+        if isinstance(baseline, (int, float)) and not baseline > 0:
+            raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
+        if isinstance(baseline, str) and baseline != "stored":
+            raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
+        self.baseline_arg = baseline
+        self.baseline_max_age_s = baseline_max_age_s
         if any(self._location[k] for k in ("country", "region", "cloud_provider", "cloud_region")):
             # An explicit location is checked now (static tables, no network), so a
             # typo fails at once instead of after the work.
@@ -471,6 +555,11 @@ class Tracker:
         if self.run is not None and self.run.status == "running":
             raise RuntimeError("this tracker is already running")
         self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus)
+        try:
+            baseline = self._baseline()
+        except BaseException:
+            _release_sampler(self._sampler)
+            raise
         run = Run(
             name=self.name,
             sampler=self._sampler,
@@ -480,6 +569,9 @@ class Tracker:
             availability=availability,
         )
         self.run = run
+        run.baseline = baseline
+        if self.process is not None:
+            self.attach_process(self.process)
         if self._intensity is None:
             self._resolver = threading.Thread(
                 target=self._resolve, name="wattprint-intensity", daemon=True
@@ -492,6 +584,47 @@ class Tracker:
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
         _active.add(self)
         return run
+
+    def _baseline(self) -> Baseline | None:
+        arg = self.baseline_arg
+        if arg is None or isinstance(arg, Baseline):
+            return arg
+        assert self._sampler is not None
+        if arg == "stored":
+            from wattprint.store.sqlite import SqliteStore
+
+            path = None if self._store_arg in (True, False) else str(self._store_arg)
+            store = SqliteStore.open(path)
+            try:
+                found = store.latest_baseline(socket.gethostname(), self.baseline_max_age_s)
+            finally:
+                store.close()
+            if found is None:
+                raise BaselineMissing(
+                    f"no stored idle baseline for this host younger than {self.baseline_max_age_s / 3600:g} h; "
+                    "record one with 'wattprint baseline' or pass a number of seconds"
+                )
+            return found
+        from wattprint.baseline import measure
+
+        return measure(self._sampler, float(arg))
+
+    def attach_process(self, pid: int) -> None:
+        """Attribute energy to ``pid`` and its descendants from now on."""
+        run = self.run
+        if run is None or self._sampler is None:
+            raise RuntimeError("start the tracker before attaching a process")
+        users = memory = None
+        for sensor in self._sampler.sensors:
+            users = getattr(sensor, "gpu_processes", None) or users
+            memory = getattr(sensor, "gpu_process_memory", None) or memory
+        try:
+            attributor = Attributor(pid, self._sampler.channels, gpu_users=users, gpu_memory=memory)
+        except Exception as exc:  # e.g. the process already ended
+            run.faults.append(Fault(time.time(), "attribution", f"not attributing: {exc}"))
+            return
+        with run._lock:
+            run.attributor = attributor
 
     def stop(self, *, status: str | None = None, exit_code: int | None = None) -> Run:
         """End the run: a final fresh read, emissions, store. Safe to call twice."""

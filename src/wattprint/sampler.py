@@ -98,6 +98,10 @@ class Sampler:
         bounds = [s.max_interval_s for s in self._sensors if s.max_interval_s]
         self.wrap_bound_s: float | None = min(bounds) if bounds else None
         self.cpu_time_s = 0.0  # thread CPU time spent in the loop, for benchmarks
+        # Mean power per channel over the last background tick: the estimate used for
+        # windows shorter than a channel's update period.
+        self.recent_power_w: dict[str, float] = {}
+        self._prev_tick: Snapshot | None = None
         self.read_now()  # establishes every counter's origin
 
     # -- reading -----------------------------------------------------------------
@@ -195,6 +199,7 @@ class Sampler:
                     next_t = min(next_t, time.monotonic() + self.tick_s)
                     continue
             snap = self.read_now()
+            self._note_power(snap)
             with self._lock:
                 listeners = [cb for cb, _ in self._listeners.values()]
             for cb in listeners:
@@ -207,6 +212,20 @@ class Sampler:
             if next_t < now:  # fell behind (suspended, overloaded): don't burst-catch-up
                 next_t = now + self.tick_s
             self.cpu_time_s = time.thread_time() - cpu0
+
+    def _note_power(self, snap: Snapshot) -> None:
+        prev, self._prev_tick = self._prev_tick, snap
+        if prev is None or snap.t_ns <= prev.t_ns:
+            return
+        dt = (snap.t_ns - prev.t_ns) / 1e9
+        self.recent_power_w = {
+            n: (snap.totals[n] - prev.totals.get(n, 0.0)) / dt for n in snap.totals
+        }
+
+    @property
+    def sensors(self) -> list[Sensor]:
+        """The sensors still being read (failed ones are dropped)."""
+        return list(self._sensors)
 
     def close(self) -> None:
         """Stop the thread and close every sensor."""

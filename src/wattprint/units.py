@@ -22,6 +22,8 @@ def emissions_g(energy_j: float, g_per_kwh: float, pue: float = 1.0) -> float:
 
 
 def _scaled(value: float, units: list[tuple[float, str]], digits: int) -> str:
+    if value == 0:
+        return f"0 {units[-2][1]}"
     for factor, unit in units:
         if abs(value) >= factor:
             return f"{value / factor:.{digits}g} {unit}"

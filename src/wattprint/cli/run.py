@@ -25,6 +25,19 @@ def register(sub: Any) -> None:
     p.add_argument("--no-store", action="store_true", help="do not save the run in the database")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
     p.add_argument("--json", metavar="FILE", help="also write the run as JSON to FILE")
+    p.add_argument(
+        "--baseline",
+        metavar="S|stored",
+        help="measure the idle machine for S seconds first (or reuse this host's stored baseline) "
+        "and report dynamic energy = total - idle",
+    )
+    p.add_argument(
+        "--baseline-max-age",
+        type=float,
+        default=168.0,
+        metavar="HOURS",
+        help="how old a stored baseline may be (default 168 h)",
+    )
     add_location(p)
     add_sensors(p)
     add_db(p)
@@ -65,10 +78,23 @@ def _terminal_sent_it_to_child() -> bool:
         return False
 
 
+def parse_baseline(value: str | None) -> float | str | None:
+    """``--baseline`` value: seconds (> 0) or ``stored``."""
+    if value is None or value == "stored":
+        return value
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise UsageError(f"--baseline wants a number of seconds > 0 or 'stored', got '{value}'")
+    return seconds
+
+
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.report.text import summary
-    from wattprint.run import Tracker
+    from wattprint.run import BaselineMissing, Tracker
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -82,9 +108,12 @@ def handle(args: argparse.Namespace) -> int:
         s = open_store(args)  # fail before the work starts, not after
         store = str(s.path)
         s.close()
+    baseline = parse_baseline(args.baseline)
     try:
         tracker = Tracker(
             args.name,
+            baseline=baseline,
+            baseline_max_age_s=args.baseline_max_age * 3600.0,
             interval=args.interval,
             gpus=args.gpus,
             rapl_root=args.rapl_root,
@@ -94,13 +123,17 @@ def handle(args: argparse.Namespace) -> int:
         )
     except (LocationError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    tracker.start()
+    try:
+        tracker.start()
+    except BaselineMissing as exc:
+        raise UsageError(str(exc)) from None
     try:
         child = subprocess.Popen(cmd)
     except OSError as exc:
         tracker.stop(status="failed", exit_code=127)
         print(f"wattprint: error: cannot run {cmd[0]!r}: {exc.strerror or exc}", file=sys.stderr)
         return 127
+    tracker.attach_process(child.pid)  # energy of the command's process tree, beside the machine's
     with _Forwarder(child):
         code = child.wait()
     status = "finished" if code >= 0 else "interrupted"

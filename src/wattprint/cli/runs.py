@@ -55,7 +55,7 @@ def handle_runs(args: argparse.Namespace) -> int:
 
 def handle_show(args: argparse.Namespace) -> int:
     from wattprint.report.text import summary, utc
-    from wattprint.units import fmt_duration, fmt_energy
+    from wattprint.units import fmt_energy
 
     run = _get(open_store(args), args.run)
     print(summary(run))
@@ -63,12 +63,15 @@ def handle_show(args: argparse.Namespace) -> int:
     if run.get("command"):
         print(f"  command: {' '.join(run['command'])}")
     print(f"  timeline: {len(run['timeline'])} intervals of ~{run['interval_s']:g} s")
-    if run["windows"]:
-        print("  windows (by energy):")
-        for w in sorted(run["windows"], key=lambda w: -w["energy_j"])[:10]:
+    stats = run.get("window_stats") or {}
+    if stats:
+        print("  top windows by energy:")
+        print(f"    {'name':<24} {'calls':>6} {'total':>10} {'per call':>10} {'time':>7}")
+        for name, st in list(stats.items())[:10]:
+            flag = f"  ({st['estimated_calls']:.0f} short, estimated)" if st["estimated_calls"] else ""
             print(
-                f"    {w['name']:<24} {fmt_energy(w['energy_j']):>10}  "
-                f"{fmt_duration(w['duration_s'])} at +{w['offset_s']:.2f}s"
+                f"    {name:<24} {st['calls']:>6.0f} {fmt_energy(st['energy_j']):>10} "
+                f"{fmt_energy(st['mean_j']):>10} {st['time_share']:>6.1%}{flag}"
             )
     return 0
 

@@ -40,8 +40,11 @@ def summary(run: dict[str, Any]) -> str:
     lines = []
     status = run.get("status", "")
     exit_part = f", exit {run['exit_code']}" if run.get("exit_code") is not None else ""
+    name = " ".join(str(run["name"]).split())
+    if len(name) > 60:
+        name = name[:57] + "..."
     lines.append(
-        f"wattprint: run {run['id']} '{run['name']}' {status} in "
+        f"wattprint: run {run['id']} '{name}' {status} in "
         f"{fmt_duration(run['duration_s'])}{exit_part}"
     )
     channels = list(run["channels"].values())
@@ -67,11 +70,40 @@ def summary(run: dict[str, Any]) -> str:
             f"  {'':<{width}}  {fmt_mass(run['market_emissions_g']):>10}  market-based, "
             f"{it.get('market_g_per_kwh')} gCO2e/kWh ({it.get('market_source') or 'user factor'})"
         )
+    lines += _attribution_lines(run.get("attribution"), width)
+    lines += _baseline_lines(run.get("baseline"), width)
     for w in (run.get("intensity") or {}).get("warnings", []):
         lines.append(f"  ! {w}")
     for f in run.get("faults", []):
         lines.append(f"  ! {f['source']}: {f['message']}")
     return "\n".join(lines)
+
+
+def _attribution_lines(att: dict[str, Any] | None, width: int) -> list[str]:
+    if not att:
+        return []
+    machine = att["machine_energy_j"]
+    share = att["energy_j"] / machine if machine > 0 else 0.0
+    out = [
+        f"  {'process':<{width}}  {fmt_energy(att['energy_j']):>10}  attributed to the tracked process tree "
+        f"({share:.0%} of the machine; rest {fmt_energy(att['rest_of_machine_j'])}; "
+        f"{att['processes_seen']} processes seen)"
+    ]
+    for name, c in att["channels"].items():
+        out.append(f"  {'':<{width}}    {name}: {c['share']:.0%} by {c['method']}")
+    return out
+
+
+def _baseline_lines(base: dict[str, Any] | None, width: int) -> list[str]:
+    if not base:
+        return []
+    idle = sum(base["idle_energy_j"].values())
+    out = [
+        f"  {'dynamic':<{width}}  {fmt_energy(base['dynamic_total_j']):>10}  above the idle baseline "
+        f"({fmt_energy(idle)} idle; baseline {base['source']}, {base['duration_s']:.1f} s)"
+    ]
+    out += [f"  ! {n}" for n in base.get("notes", [])]
+    return out
 
 
 def run_table(runs: Iterable[dict[str, Any]]) -> str:

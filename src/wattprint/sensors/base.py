@@ -52,7 +52,10 @@ class Channel:
     ``component`` groups channels for summaries ("cpu", "dram", "gpu", "ram",
     "psys"). ``in_total`` is False for channels that overlap others (``psys``
     covers the whole platform and must never be added to the packages).
-    ``band`` is the relative uncertainty (0.05 = ±5 %).
+    ``band`` is the relative uncertainty (0.05 = ±5 %). ``update_s`` is how
+    often the underlying figure changes (about 1 ms for RAPL, 100 ms for NVML);
+    windows shorter than that are estimated and flagged. None: use the default
+    for the channel's kind (see :func:`update_period`).
     """
 
     name: str
@@ -62,6 +65,24 @@ class Channel:
     band: float
     in_total: bool = True
     detail: str = ""
+    update_s: float | None = None
+
+
+# How often a channel's figure is refreshed by the hardware (or our model), when the
+# sensor does not say: RAPL counters update about every millisecond (Intel SDM; Khan
+# et al. 2018), NVML power and energy about every 100 ms on recent GPUs (Yang et al.
+# 2024), psutil CPU times at the kernel's 100 Hz clock tick; constant models never
+# change, so any window is as good as the model.
+_DEFAULT_UPDATE_S = {"cpu": 0.001, "dram": 0.001, "psys": 0.001, "gpu": 0.1}
+
+
+def update_period(channel: Channel) -> float:
+    """Seconds between hardware updates of ``channel`` (0: continuous / constant)."""
+    if channel.update_s is not None:
+        return channel.update_s
+    if channel.method is Method.MODELLED:
+        return 0.01 if channel.component == "cpu" else 0.0
+    return _DEFAULT_UPDATE_S.get(channel.component, 0.1 if channel.kind is Kind.POWER else 0.001)
 
 
 @dataclass(frozen=True)

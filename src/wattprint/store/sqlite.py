@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from wattprint.measure import Interval
+from wattprint.measure import Interval, window_stats
 
 # Each entry migrates the schema from version i to i+1. Never edit a released
 # entry: append a new one.
@@ -87,6 +87,19 @@ MIGRATIONS: list[str] = [
         channel TEXT NOT NULL,
         energy_j REAL NOT NULL,
         PRIMARY KEY (run_id, seq, channel)
+    );
+    """,
+    # 2: attribution and idle baseline per run; stored per-host baselines; window flags
+    """
+    ALTER TABLE runs ADD COLUMN attribution TEXT;
+    ALTER TABLE runs ADD COLUMN baseline TEXT;
+    ALTER TABLE windows ADD COLUMN estimated TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE baselines (
+        host TEXT NOT NULL,
+        measured_utc REAL NOT NULL,
+        duration_s REAL NOT NULL,
+        power_w TEXT NOT NULL,
+        PRIMARY KEY (host, measured_utc)
     );
     """,
 ]
@@ -163,14 +176,15 @@ class SqliteStore:
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
                 exit_code, host, pid, cpu_model, gpu_models, wattprint_version, interval_s,
                 location, intensity_source, intensity, energy_j, band, emissions_g,
-                market_emissions_g, sensors, faults)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                market_emissions_g, sensors, faults, attribution, baseline)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(id) DO UPDATE SET status=excluded.status, end_utc=excluded.end_utc,
                 duration_s=excluded.duration_s, exit_code=excluded.exit_code,
                 location=excluded.location, intensity_source=excluded.intensity_source,
                 intensity=excluded.intensity, energy_j=excluded.energy_j, band=excluded.band,
                 emissions_g=excluded.emissions_g, market_emissions_g=excluded.market_emissions_g,
-                sensors=excluded.sensors, faults=excluded.faults""",
+                sensors=excluded.sensors, faults=excluded.faults,
+                attribution=excluded.attribution, baseline=excluded.baseline""",
             (
                 d["id"],
                 d["name"],
@@ -196,6 +210,8 @@ class SqliteStore:
                 d.get("market_emissions_g"),
                 json.dumps(d.get("sensors", [])),
                 json.dumps(d.get("faults", [])),
+                json.dumps(d["attribution"]) if d.get("attribution") else None,
+                json.dumps(d["baseline"]) if d.get("baseline") else None,
             ),
         )
         self._conn.execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
@@ -242,7 +258,7 @@ class SqliteStore:
             self._upsert_run(d)
             self._conn.execute("DELETE FROM windows WHERE run_id=?", (d["id"],))
             self._conn.executemany(
-                "INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         d["id"],
@@ -254,6 +270,7 @@ class SqliteStore:
                         w["energy_j"],
                         w.get("emissions_g"),
                         json.dumps(w["channels"]),
+                        json.dumps(w.get("estimated") or {}),
                     )
                     for i, w in enumerate(d.get("windows", []))
                 ],
@@ -339,9 +356,11 @@ class SqliteStore:
                 "energy_kwh": w["energy_j"] / 3.6e6,
                 "emissions_g": w["emissions_g"],
                 "channels": json.loads(w["channels"]),
+                "estimated": json.loads(w["estimated"]),
             }
             for w in wins
         ]
+        d["window_stats"] = window_stats(d["windows"], d["duration_s"])
         timeline: list[dict[str, Any]] = []
         for r in tl:
             if not timeline or timeline[-1]["_seq"] != r["seq"]:
@@ -385,7 +404,37 @@ class SqliteStore:
             "market_emissions_g": r["market_emissions_g"],
             "sensors": json.loads(r["sensors"]),
             "faults": json.loads(r["faults"]),
+            "attribution": json.loads(r["attribution"]) if r["attribution"] else None,
+            "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
         }
+
+    # -- baselines ------------------------------------------------------------------
+
+    def save_baseline(self, baseline: Any) -> None:
+        """Record an idle baseline for its host."""
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO baselines VALUES (?,?,?,?)",
+                (baseline.host, baseline.measured_utc, baseline.duration_s, json.dumps(baseline.power_w)),
+            )
+
+    def latest_baseline(self, host: str, max_age_s: float) -> Any:
+        """The newest baseline of ``host`` younger than ``max_age_s``, or None."""
+        import time
+
+        from wattprint.baseline import Baseline
+
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT measured_utc, duration_s, power_w FROM baselines WHERE host=? AND measured_utc>=? "
+                "ORDER BY measured_utc DESC LIMIT 1",
+                (host, time.time() - max_age_s),
+            ).fetchone()
+        if row is None:
+            return None
+        from wattprint.report.text import utc
+
+        return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
 
 
 def _hostname() -> str:
