@@ -200,3 +200,12 @@ def test_cli_regions_filters_on_code_and_name() -> None:
 def test_cli_regions_no_match() -> None:
     p = cli("regions", "zzzz-no-such")
     assert p.returncode == 1 and "zzzz-no-such" in p.stderr
+
+
+def test_cli_intensity_names_the_live_provider_without_fetching() -> None:
+    p = cli("intensity", "--country", "GB", env_extra={"WATTPRINT_UK_CARBON_INTENSITY": "1",
+                                                       "WATTPRINT_UK_CARBON_INTENSITY_URL":
+                                                       "http://127.0.0.1:9"})
+    assert p.returncode == 0 and "live            UK Carbon Intensity" in p.stdout
+    p = cli("intensity", "--country", "FR")
+    assert "live            none configured" in p.stdout

@@ -80,12 +80,29 @@ def cmd_intensity(args: argparse.Namespace) -> int:
     ]
     if it.market_g_per_kwh is not None:
         lines.append(f"market-based    {it.market_g_per_kwh:g} gCO2e/kWh  ({it.market_source})")
+    lines.append(f"live            {_live_line(it.location)}")
     lines.append("chain:")
     lines += [f"  {i}. {step}" for i, step in enumerate(it.chain, 1)]
     for w in it.warnings:
         lines.append(f"warning: {w}")
     print("\n".join(lines))
     return 0
+
+
+def _live_line(location: str) -> str:
+    """Which live provider a run would ask at its end (nothing is fetched here)."""
+    import os
+
+    from wattprint.config import ConfigError, load_config
+    from wattprint.intensity.live import choose_provider
+
+    try:
+        provider = choose_provider(location, os.environ, load_config())
+    except (ValueError, ConfigError) as exc:
+        return f"misconfigured: {exc}"
+    if provider is None:
+        return "none configured (the embedded yearly figure is used)"
+    return f"{provider.source} (hourly, fetched over the run's span at its end)"
 
 
 def cmd_regions(args: argparse.Namespace) -> int:
