@@ -142,7 +142,9 @@ def test_intensity_round_trips_through_dict() -> None:
 
 
 def cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("WATTPRINT_", "WATTTIME_", "ELECTRICITYMAPS_"))}
+    env["WATTPRINT_CONFIG"] = os.devnull  # no user config file
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env["WATTPRINT_NO_CLOUD_PROBE"] = "1"
     env.update(env_extra or {})
