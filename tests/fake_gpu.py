@@ -64,12 +64,16 @@ class FakeNvGpu:
     graphics_pids: list[int] | None = field(default_factory=list)
     lost: str | None = None  # error class name raised by every reading once set
     reads: int = 0
+    mig_handles: dict[int, Any] = field(default_factory=dict)
 
 
 @dataclass
 class FakeMigHandle:
     parent: FakeNvGpu
     uuid: str
+    compute_pids: list[int] | None = field(default_factory=list)
+    graphics_pids: list[int] | None = field(default_factory=list)
+    lost: str | None = None
 
 
 class FakeNvml:
@@ -92,7 +96,7 @@ class FakeNvml:
     def _raise(self, name: str) -> None:
         raise _NVML_CLASSES[name]()
 
-    def _check(self, gpu: FakeNvGpu) -> None:
+    def _check(self, gpu: Any) -> None:
         if gpu.lost:
             self._raise(gpu.lost)
 
@@ -135,7 +139,10 @@ class FakeNvml:
     def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: FakeNvGpu, index: int) -> FakeMigHandle:
         if index >= len(handle.mig):
             self._raise("NVMLError_NotFound")
-        return FakeMigHandle(handle, handle.mig[index])
+        mig = handle.mig_handles.get(index)
+        if mig is None:
+            mig = handle.mig_handles[index] = FakeMigHandle(handle, handle.mig[index])
+        return mig
 
     # readings
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: FakeNvGpu) -> int:
@@ -169,11 +176,11 @@ class FakeNvml:
             self._raise("NVMLError_NotSupported")
         return [SimpleNamespace(pid=p, usedGpuMemory=1 << 20) for p in pids or []]
 
-    def nvmlDeviceGetComputeRunningProcesses(self, handle: FakeNvGpu) -> list[SimpleNamespace]:
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[SimpleNamespace]:
         self._check(handle)
         return self._procs(handle.compute_pids)
 
-    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: FakeNvGpu) -> list[SimpleNamespace]:
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: Any) -> list[SimpleNamespace]:
         self._check(handle)
         return self._procs(handle.graphics_pids)
 

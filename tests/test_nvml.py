@@ -226,6 +226,11 @@ def test_mig_instances_measure_the_parent_once_and_say_so() -> None:
     assert ch.name == f"gpu:{nv_uuid(7)}"
     assert "MIG-aaaa-1" in ch.detail and "MIG-bbbb-2" in ch.detail and "parent" in ch.detail
     assert any(x.available and "whole parent GPU" in x.detail for x in lines)
+    # in MIG mode each instance lists its own processes; the parent's channel gathers them
+    parent.compute_pids = []
+    parent.mig_handles[0].compute_pids = [101]
+    parent.mig_handles[2].graphics_pids = [303]
+    assert sensor.gpu_processes() == {ch.name: [101, 303]}
 
 
 def test_nothing_printed_and_pynvml_not_imported_with_wattprint() -> None:

@@ -157,6 +157,7 @@ class GpuDevice:
     offset_j: float = 0.0  # energy carried over counter wraps/resets, J
     scale_j: float = 1.0  # joules per counter unit
     transient: int = 0
+    sub_handles: list[Any] = field(default_factory=list)  # MIG instance handles, for process lists
 
 
 class GpuSensorBase(Sensor):

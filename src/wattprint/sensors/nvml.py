@@ -107,6 +107,7 @@ def probe(nvml: Any = None) -> Probe:
     lines: list[Availability] = []
     inventory: list[GpuIdentity] = []
     handles: dict[str, Any] = {}
+    mig_handles: dict[str, list[Any]] = {}
     try:
         count = int(nvml.nvmlDeviceGetCount())
     except Exception as exc:
@@ -123,8 +124,9 @@ def probe(nvml: Any = None) -> Probe:
             )
             continue
         mig = _mig_instances(nvml, handle)
-        inventory.append(GpuIdentity(VENDOR, index, uuid, name, tuple(mig)))
+        inventory.append(GpuIdentity(VENDOR, index, uuid, name, tuple(u for u, _ in mig)))
         handles[uuid] = handle
+        mig_handles[uuid] = [h for _, h in mig]
     if not inventory:
         _shutdown(nvml)
         if not lines:
@@ -134,7 +136,7 @@ def probe(nvml: Any = None) -> Probe:
     def open_selected(
         selected: list[Selected], notes: list[str]
     ) -> tuple[Sensor | None, list[Availability]]:
-        return _open(nvml, driver, inventory, handles, selected, notes, lines)
+        return _open(nvml, driver, inventory, handles, mig_handles, selected, notes, lines)
 
     return Probe([], inventory, open_selected)
 
@@ -158,8 +160,8 @@ def _init_failure(nvml: Any, exc: BaseException) -> Availability:
     return Availability("nvml", False, f"NVML failed to start: {_errname(exc)}: {exc}")
 
 
-def _mig_instances(nvml: Any, handle: Any) -> list[str]:
-    """UUIDs of the MIG instances on a GPU in MIG mode (empty otherwise or when unknown)."""
+def _mig_instances(nvml: Any, handle: Any) -> list[tuple[str, Any]]:
+    """(UUID, handle) of the MIG instances on a GPU in MIG mode (empty otherwise or when unknown)."""
     try:
         current, _pending = nvml.nvmlDeviceGetMigMode(handle)
         if int(current) != int(getattr(nvml, "NVML_DEVICE_MIG_ENABLE", 1)):
@@ -171,7 +173,7 @@ def _mig_instances(nvml: Any, handle: Any) -> list[str]:
     for slot in range(slots):
         try:
             mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot)
-            found.append(_text(nvml.nvmlDeviceGetUUID(mig)))
+            found.append((_text(nvml.nvmlDeviceGetUUID(mig)), mig))
         except Exception:  # NotFound: empty slot
             continue
     return found
@@ -250,6 +252,7 @@ def _open(
     driver: str,
     inventory: list[GpuIdentity],
     handles: dict[str, Any],
+    mig_handles: dict[str, list[Any]],
     selected: list[Selected],
     notes: list[str],
     lines: list[Availability],
@@ -290,6 +293,7 @@ def _open(
         detail = f"{gpu.name} {gpu.uuid}: {how}{mig_note}"
         channels.append(Channel(channel, "gpu", method, kind, band, True, detail))
         dev = GpuDevice(channel, handle, gpu, method, tdp_w=tdp, scale_j=1e-3)
+        dev.sub_handles = mig_handles.get(gpu.uuid, [])
         devices.append(dev)
         lines.append(
             Availability(who, True, f"{head}: {method} (±{band:.0%}), {how}; chosen by {sel.reason}{mig_note}")
@@ -360,15 +364,19 @@ class NvmlSensor(GpuSensorBase):
         for dev in tuple(self.devices):
             table: dict[int, int | None] = {}
             known = False
-            for fn_name in (
-                "nvmlDeviceGetComputeRunningProcesses",
-                "nvmlDeviceGetGraphicsRunningProcesses",
-            ):
-                fn = getattr(nvml, fn_name, None)
+            calls = [
+                (getattr(nvml, fn_name, None), handle)
+                for handle in [dev.handle, *dev.sub_handles]  # in MIG mode, instances list their own
+                for fn_name in (
+                    "nvmlDeviceGetComputeRunningProcesses",
+                    "nvmlDeviceGetGraphicsRunningProcesses",
+                )
+            ]
+            for fn, handle in calls:
                 if fn is None:
                     continue
                 try:
-                    procs = fn(dev.handle)
+                    procs = fn(handle)
                 except Exception:
                     continue
                 known = True
