@@ -157,6 +157,11 @@ GCP_REGIONS = [
     ("southamerica-east1", "Osasco, Sao Paulo, Brazil", "BR"),
     ("southamerica-west1", "Santiago, Chile", "CL"),
     ("us-central1", "Council Bluffs, Iowa", "US-IA"),
+    # Restricted regions (TPU VMs, allow-listed customers) that instance metadata can
+    # still report; locations as given in Google's region-carbon-info file.
+    ("us-central2", "Oklahoma (restricted; TPU VMs)", "US-OK"),
+    ("us-east2", "Georgia (restricted)", "US-GA"),
+    ("us-east7", "Alabama and Tennessee (restricted; Alabama figure)", "US-AL"),
     ("us-east1", "Moncks Corner, South Carolina", "US-SC"),
     ("us-east4", "Ashburn, Virginia", "US-VA"),
     ("us-east5", "Columbus, Ohio", "US-OH"),
