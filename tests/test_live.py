@@ -202,3 +202,12 @@ def test_bad_live_settings_warn_not_raise() -> None:
 def test_fixtures_are_valid_json() -> None:
     for p in FIX.glob("*.json"):
         json.loads(p.read_text())
+
+
+def test_cache_write_failure_is_silent_and_leaves_no_temp(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path)
+    cache.put("x", {"bad": object()}, ttl_s=60)  # not JSON-serialisable
+    assert cache.get("x") is None and list(tmp_path.iterdir()) == []
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    DiskCache(blocked / "sub").put("y", {"a": 1}, ttl_s=60)  # cannot mkdir under a file

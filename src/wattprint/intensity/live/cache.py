@@ -52,6 +52,7 @@ class DiskCache:
 
     def put(self, key: str, value: dict[str, Any], ttl_s: float) -> None:
         """Store ``value`` for ``ttl_s`` seconds; a failure to write is ignored (cache only)."""
+        tmp = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
@@ -59,5 +60,12 @@ class DiskCache:
                 json.dump({"expires": time.time() + ttl_s, "stored": time.time(),
                            "value": value}, fh)
             os.replace(tmp, self._path(key))
-        except OSError:
+            tmp = None
+        except (OSError, TypeError, ValueError):
             pass
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
