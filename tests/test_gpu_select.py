@@ -76,7 +76,7 @@ def test_values_that_name_no_device_hide_every_gpu(value: str) -> None:
 def test_list_stops_at_first_invalid_entry_like_cuda() -> None:
     idx, notes, _ = chosen("1,-1,0")
     assert idx == [1]
-    assert "'-1'" in notes[0] and "1 entry after it" in notes[0]
+    assert "'-1'" in notes[0] and "the entry after it is ignored" in notes[0]
 
 
 def test_ambiguous_prefix_names_no_device() -> None:

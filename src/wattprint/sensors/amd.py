@@ -23,6 +23,7 @@ ImportError, when the ROCm library is missing, so every import failure counts.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -39,6 +40,7 @@ from wattprint.sensors.gpu_common import (
     lookup_tdp,
     modelled_power_w,
     no_open,
+    one_line,
 )
 
 VENDOR = "amd"
@@ -86,13 +88,16 @@ def probe(amdsmi: Any = None, *, check_s: float = 0.2) -> Probe:
         try:
             import amdsmi  # noqa: PLC0415 - optional dependency, imported when used
         except ImportError:
-            line = Availability("amdsmi", False, "amdsmi is not installed, so AMD GPUs cannot be read", FIX_INSTALL)
+            detail = "amdsmi is not installed, so AMD GPUs cannot be read"
+            if not os.path.exists("/dev/kfd"):
+                detail += " (and no AMD GPU driver is loaded: /dev/kfd is absent)"
+            line = Availability("amdsmi", False, detail, FIX_INSTALL)
             return Probe([line], None, no_open)
         except Exception as exc:  # amdsmi raises KeyError when libamd_smi.so is absent
             line = Availability(
                 "amdsmi",
                 False,
-                f"amdsmi is installed but the ROCm library did not load ({type(exc).__name__}: {exc})",
+                f"amdsmi is installed but the ROCm library did not load ({one_line(exc)})",
                 FIX_INSTALL,
             )
             return Probe([line], None, no_open)
@@ -100,7 +105,7 @@ def probe(amdsmi: Any = None, *, check_s: float = 0.2) -> Probe:
         amdsmi.amdsmi_init()
         handles = list(amdsmi.amdsmi_get_processor_handles())
     except Exception as exc:
-        line = Availability("amdsmi", False, f"amdsmi could not start (no amdgpu driver?): {exc}")
+        line = Availability("amdsmi", False, f"amdsmi could not start (no amdgpu driver?): {one_line(exc)}")
         _shutdown(amdsmi)
         return Probe([line], None, no_open)
 
@@ -303,7 +308,7 @@ class AmdSmiSensor(GpuSensorBase):
                     dev.transient = 0
             except Exception as exc:
                 gpu = dev.identity
-                what = f"{gpu.name} {gpu.uuid}: {type(exc).__name__}: {exc}"
+                what = f"{gpu.name} {gpu.uuid}: {one_line(exc)}"
                 text = f"{type(exc).__name__} {exc}".upper()
                 if isinstance(exc, ValueError) or any(w in text for w in _TRANSIENT_WORDS):
                     self._transient(dev, what)

@@ -166,7 +166,8 @@ def _visible_from_env(
             rest = len(entries) - pos - 1
             note = f"{var} entry {entry!r} names no device ({why})"
             if rest:
-                note += f"; the {rest} entr{'y' if rest == 1 else 'ies'} after it are ignored, as CUDA does"
+                after = "the entry after it is" if rest == 1 else f"the {rest} entries after it are"
+                note += f"; {after} ignored, as CUDA does"
             return out, note
         out.append((gpu, mig))
     return out, ""

@@ -80,6 +80,11 @@ class TdpEntry:
     source: str
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (amdsmi messages contain newlines and tabs)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def normalise_name(name: str) -> str:
     """Lower-case a marketing name and turn ``-``/``_`` into spaces, for table matching."""
     return re.sub(r"[\s_\-]+", " ", name.strip().lower())

@@ -37,6 +37,7 @@ from wattprint.sensors.gpu_common import (
     modelled_power_w,
     no_open,
     normalise_name,
+    one_line,
 )
 
 VENDOR = "nvidia"
@@ -157,7 +158,7 @@ def _init_failure(nvml: Any, exc: BaseException) -> Availability:
         return Availability(
             "nvml", False, "no permission to open the NVIDIA devices", "check /dev/nvidia* access"
         )
-    return Availability("nvml", False, f"NVML failed to start: {_errname(exc)}: {exc}")
+    return Availability("nvml", False, f"NVML failed to start: {one_line(exc)}")
 
 
 def _mig_instances(nvml: Any, handle: Any) -> list[tuple[str, Any]]:
@@ -211,7 +212,7 @@ def _choose(
         return Method.COUNTER, BAND_COUNTER, 0.0, "energy counter (nvmlDeviceGetTotalEnergyConsumption)"
     except Exception as exc:
         if not _is(nvml, exc, "NVMLError_NotSupported"):
-            return None, 0.0, 0.0, f"energy counter failed: {_errname(exc)}: {exc}"
+            return None, 0.0, 0.0, f"energy counter failed: {one_line(exc)}"
     try:
         nvml.nvmlDeviceGetPowerUsage(handle)
         averaged = _averaged_power(nvml, handle, gpu.name)
@@ -225,7 +226,7 @@ def _choose(
         )
     except Exception as exc:
         if not _is(nvml, exc, "NVMLError_NotSupported"):
-            return None, 0.0, 0.0, f"power reading failed: {_errname(exc)}: {exc}"
+            return None, 0.0, 0.0, f"power reading failed: {one_line(exc)}"
     try:
         nvml.nvmlDeviceGetUtilizationRates(handle)
     except Exception as exc:
@@ -350,7 +351,7 @@ class NvmlSensor(GpuSensorBase):
                     dev.transient = 0
             except Exception as exc:
                 gpu = dev.identity
-                what = f"{gpu.name} {gpu.uuid}: {_errname(exc)}: {exc}"
+                what = f"{gpu.name} {gpu.uuid}: {one_line(exc)}"
                 if self._transient_cls and isinstance(exc, self._transient_cls):
                     self._transient(dev, what)
                 else:
