@@ -131,19 +131,33 @@ def test_close_shuts_down_once() -> None:
     assert fake.inits == fake.shutdowns == 1
 
 
-def test_amdsmi_missing_or_broken_gives_doctor_lines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_amdsmi_missing_or_without_rocm_gives_doctor_lines_and_prints_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "amdsmi", None)
     (line,) = amd_mod.probe().lines
     assert not line.available and "not installed" in line.detail and "wattprint[amd]" in line.fix
 
-    # the real package raises KeyError at import when libamd_smi.so is absent
+    # the real package prints to stdout and raises KeyError at import when libamd_smi.so
+    # is absent: the probe must find that out without importing it
     pkg = tmp_path / "fakeroot" / "amdsmi"
     pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(textwrap.dedent("raise KeyError('libamd_smi.so')\n"))
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            print("Unable to find libamd_smi.so library")
+            raise KeyError("libamd_smi.so")
+            """
+        )
+    )
     monkeypatch.delitem(sys.modules, "amdsmi")
     monkeypatch.syspath_prepend(str(pkg.parent))
+    monkeypatch.setenv("ROCM_PATH", str(tmp_path / "no-rocm"))
+    monkeypatch.delenv("ROCM_HOME", raising=False)
     (line,) = amd_mod.probe().lines
-    assert not line.available and "did not load" in line.detail
+    assert not line.available and "libamd_smi.so was not found" in line.detail
+    assert "amdsmi" not in sys.modules
+    assert capfd.readouterr() == ("", "")
 
 
 def test_init_failure_gives_no_sensor() -> None:

@@ -23,6 +23,8 @@ ImportError, when the ROCm library is missing, so every import failure counts.
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import os
 import time
 from typing import Any
@@ -85,20 +87,20 @@ def probe(amdsmi: Any = None, *, check_s: float = 0.2) -> Probe:
     its two readings (0 in tests with a fake module).
     """
     if amdsmi is None:
-        try:
-            import amdsmi  # noqa: PLC0415 - optional dependency, imported when used
-        except ImportError:
+        if importlib.util.find_spec("amdsmi") is None:
             detail = "amdsmi is not installed, so AMD GPUs cannot be read"
             if not os.path.exists("/dev/kfd"):
                 detail += " (and no AMD GPU driver is loaded: /dev/kfd is absent)"
-            line = Availability("amdsmi", False, detail, FIX_INSTALL)
+            return Probe([Availability("amdsmi", False, detail, FIX_INSTALL)], None, no_open)
+        missing = _library_missing()
+        if missing:  # importing amdsmi now would print to stdout and raise KeyError
+            line = Availability("amdsmi", False, f"amdsmi is installed but {missing}", FIX_INSTALL)
             return Probe([line], None, no_open)
-        except Exception as exc:  # amdsmi raises KeyError when libamd_smi.so is absent
+        try:
+            import amdsmi  # noqa: PLC0415 - optional dependency, imported when used
+        except Exception as exc:  # ImportError, or KeyError when libamd_smi.so is absent
             line = Availability(
-                "amdsmi",
-                False,
-                f"amdsmi is installed but the ROCm library did not load ({one_line(exc)})",
-                FIX_INSTALL,
+                "amdsmi", False, f"amdsmi is installed but did not load ({one_line(exc)})", FIX_INSTALL
             )
             return Probe([line], None, no_open)
     try:
@@ -135,6 +137,28 @@ def probe(amdsmi: Any = None, *, check_s: float = 0.2) -> Probe:
         return _open(amdsmi, inventory, by_uuid, selected, notes, lines, check_s)
 
     return Probe([], inventory, open_selected)
+
+
+def _library_missing() -> str:
+    """Why ROCm's libamd_smi.so cannot be loaded ("" when it can).
+
+    Tries the places the amdsmi package itself tries (ROCM_HOME/ROCM_PATH,
+    the dynamic linker's path, /opt/rocm/lib), because when none works that
+    package prints to stdout at import, which wattprint must never do.
+    """
+    spec = importlib.util.find_spec("amdsmi")
+    here = os.path.dirname(spec.origin) if spec and spec.origin else ""
+    rocm = os.getenv("ROCM_HOME", os.getenv("ROCM_PATH"))
+    candidates = [os.path.join(rocm, "lib", "libamd_smi.so")] if rocm else []
+    candidates += ["libamd_smi.so", os.path.join(here, "libamd_smi.so")]
+    candidates.append(os.path.join(os.getenv("ROCM_PATH", "/opt/rocm"), "lib", "libamd_smi.so"))
+    for path in candidates:
+        try:
+            ctypes.CDLL(path)
+            return ""
+        except OSError:
+            continue
+    return "ROCm's libamd_smi.so was not found (ROCM_PATH, linker path, /opt/rocm/lib)"
 
 
 def _call(amdsmi: Any, fn_name: str, *args: Any) -> Any:
