@@ -17,8 +17,9 @@ Per GPU, the best reading available:
    as power.
 
 Channels are ``gpu:<amdsmi UUID>`` (``gpu:<PCI BDF>`` when the UUID cannot be
-read). ``amdsmi`` is imported in :func:`probe` only; it raises KeyError, not
-ImportError, when the ROCm library is missing, so every import failure counts.
+read). ``amdsmi`` is imported in :func:`probe` only, and only after checking
+that ROCm's ``libamd_smi.so`` loads: without it the package prints to stdout
+and raises KeyError at import.
 """
 
 from __future__ import annotations
