@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
@@ -93,8 +93,8 @@ def normalise_name(name: str) -> str:
 @lru_cache(maxsize=1)
 def _table() -> tuple[tuple[re.Pattern[str], TdpEntry], ...]:
     rows = []
-    ref = resources.files("wattprint.sensors").joinpath("hwdb/gpu_tdp.csv")
-    with ref.open("r", encoding="utf-8", newline="") as fh:
+    path = Path(__file__).with_name("hwdb") / "gpu_tdp.csv"  # a file path: importlib.resources costs import time
+    with path.open("r", encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(line for line in fh if not line.startswith("#")):
             entry = TdpEntry(row["vendor"], row["model"], float(row["tdp_w"]), row["source"])
             rows.append((re.compile(row["pattern"]), entry))
