@@ -12,7 +12,7 @@ from wattprint.cli.common import EXIT_USAGE, UsageError, fail
 
 # Each module exposes ``register(subparsers)``, adding its commands with
 # ``set_defaults(func=handler)``; ``handler(args) -> int`` is the exit code.
-COMMAND_MODULES = ("run", "doctor", "runs", "baseline", "intensity")
+COMMAND_MODULES = ("run", "doctor", "runs", "baseline", "intensity", "report")
 
 
 class _Parser(argparse.ArgumentParser):

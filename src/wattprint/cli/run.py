@@ -41,6 +41,9 @@ def register(sub: Any) -> None:
     add_location(p)
     add_sensors(p)
     add_db(p)
+    from wattprint.cli.report import add_live_options  # live view flags (report/live.py)
+
+    add_live_options(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=handle)
 
@@ -134,8 +137,14 @@ def handle(args: argparse.Namespace) -> int:
         print(f"wattprint: error: cannot run {cmd[0]!r}: {exc.strerror or exc}", file=sys.stderr)
         return 127
     tracker.attach_process(child.pid)  # energy of the command's process tree, beside the machine's
-    with _Forwarder(child):
-        code = child.wait()
+    from wattprint.cli.report import start_live  # live view on stderr while the child runs
+
+    live = start_live(args, tracker)
+    try:
+        with _Forwarder(child):
+            code = child.wait()
+    finally:
+        live.stop()
     status = "finished" if code >= 0 else "interrupted"
     exit_code = code if code >= 0 else 128 - code
     import warnings

@@ -1,0 +1,301 @@
+"""``wattprint report | compare | watch``, and the live-view flags that ``run`` shares.
+
+* ``report [RUN] --format md|html|json|latex|modelcard [-o FILE] [--per N --unit NAME]``:
+  render a stored run (id, prefix, ``last``) or a run JSON file (``wattprint run --json``).
+* ``compare RUN RUN ... [--name NAME]``: side by side, differences against the first,
+  mean ± 95 % CI for runs that share a name.
+* ``watch``: track the whole machine, no command, until Ctrl-C (or ``--duration``);
+  recorded as a run like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from wattprint.cli.common import UsageError
+from wattprint.cli.options import add_db, add_location, add_sensors, location_kwargs, open_store
+
+FORMATS = ("md", "html", "json", "latex", "modelcard")
+_EXT = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json", ".tex": "latex",
+        ".yaml": "modelcard", ".yml": "modelcard"}
+DEFAULT_PROGRESS_S = 30.0
+
+
+# -- live-view flags, shared with ``wattprint run`` -----------------------------------------
+
+
+def add_live_options(p: argparse.ArgumentParser) -> None:
+    """``--live/--no-live`` and ``--progress-every N`` (``--quiet`` is the command's own)."""
+    p.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live view of power, energy and CO2e on stderr (default: on when stderr is a terminal)",
+    )
+    p.add_argument(
+        "--progress-every",
+        type=float,
+        default=DEFAULT_PROGRESS_S,
+        metavar="N",
+        help=f"without the live view, one progress line on stderr every N seconds (0: none; "
+        f"default {DEFAULT_PROGRESS_S:g})",
+    )
+
+
+def start_live(args: argparse.Namespace, tracker: Any) -> Any:
+    """Start the live view (or progress lines, or nothing) for ``tracker``'s running run."""
+    from wattprint.report.live import LiveView, choose_mode
+
+    every = getattr(args, "progress_every", DEFAULT_PROGRESS_S)
+    if every is None or not every >= 0:
+        raise UsageError(f"--progress-every must be 0 or more seconds, got {every}")
+    live = getattr(args, "live", None)
+    mode = choose_mode(live, bool(getattr(args, "quiet", False)), sys.stderr, every)
+    view = LiveView(
+        tracker.run,
+        mode=mode,
+        stream=sys.stderr,
+        progress_every_s=every,
+        intensity=lambda: getattr(tracker, "_intensity", None),
+        force_terminal=live is True,
+    )
+    return view.start()
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="render a run as Markdown, HTML, JSON, LaTeX or a model-card block",
+        description="Render a stored run (or a run JSON file) in a format to paste or archive.",
+    )
+    p.add_argument("run", nargs="?", default="last", help="run id, unique prefix, 'last', or a run .json file")
+    p.add_argument("--format", "-f", choices=FORMATS, help="output format (default: from -o's extension, else md)")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--per", type=float, metavar="N", help="functional units produced (SCI: gCO2e per unit)")
+    p.add_argument("--unit", metavar="NAME", help="name of the functional unit, e.g. samples, tokens")
+    p.add_argument("--embodied-g", type=float, dest="embodied_g", metavar="G",
+                   help="embodied emissions share M for the SCI, in grams CO2e (default 0)")
+    p.add_argument("--training-type", choices=("pre-training", "fine-tuning"),
+                   help="model-card training_type field")
+    add_db(p)
+    p.set_defaults(func=handle_report)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare runs side by side (mean ± 95%% CI for runs sharing a name)",
+        description="Compare stored runs: figures side by side, differences against the first run, and "
+        "mean ± 95%% confidence interval (Student t) for runs that share a name.",
+    )
+    p.add_argument("runs", nargs="*", help="run ids, prefixes or 'last'")
+    p.add_argument("--name", action="append", default=[], help="add every stored run with this name")
+    p.add_argument("--format", "-f", choices=("text", "md", "json"), default="text")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    add_db(p)
+    p.set_defaults(func=handle_compare)
+
+    p = sub.add_parser(
+        "watch",
+        help="measure the whole machine until Ctrl-C, recorded as a run",
+        description="Track the whole machine with no command until Ctrl-C (or --duration), then print the "
+        "summary and store the run.",
+    )
+    p.add_argument("--name", default="watch", help="run name (default: watch)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (≥ 0.01)")
+    p.add_argument("--duration", type=float, metavar="S", help="stop by itself after S seconds")
+    p.add_argument("--no-store", action="store_true", help="do not save the run in the database")
+    p.add_argument("--quiet", "-q", action="store_true", help="no live view, progress or summary")
+    p.add_argument("--json", metavar="FILE", help="also write the run as JSON to FILE")
+    add_live_options(p)
+    add_location(p)
+    add_sensors(p)
+    add_db(p)
+    p.set_defaults(func=handle_watch)
+
+
+def _load_run(args: argparse.Namespace, ref: str) -> dict[str, Any]:
+    path = Path(ref)
+    if ref.endswith(".json") or (path.is_file() and not ref.isalnum()):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read {ref}: {exc.strerror or exc}") from None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{ref} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(data, dict) or "channels" not in data or "duration_s" not in data:
+            raise UsageError(f"{ref} is not a wattprint run (write one with 'wattprint run --json FILE')")
+        return data
+    from wattprint.store.sqlite import StoreError
+
+    store = open_store(args)
+    try:
+        return store.get_run(ref)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+
+
+def render_report(run: dict[str, Any], fmt: str, **kw: Any) -> str:
+    """Render ``run`` in ``fmt`` (one of :data:`FORMATS`); keyword args go to ``build_report``."""
+    from wattprint.report.schema import build_report
+
+    training_type = kw.pop("training_type", None)
+    report = build_report(run, **kw)
+    if fmt == "json":
+        return json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    if fmt == "md":
+        from wattprint.report import markdown
+
+        return markdown.render(report)
+    if fmt == "html":
+        from wattprint.report import html
+
+        return html.render(report)
+    if fmt == "latex":
+        from wattprint.report import latex
+
+        return latex.render(report)
+    from wattprint.report import modelcard
+
+    return modelcard.render(report, training_type=training_type)
+
+
+def handle_report(args: argparse.Namespace) -> int:
+    from wattprint.report.modelcard import ModelCardError
+    from wattprint.report.schema import ReportError
+
+    fmt = args.format
+    if fmt is None:
+        fmt = _EXT.get(Path(args.output).suffix.lower(), "md") if args.output else "md"
+    if args.unit is not None and not args.unit.strip():
+        raise UsageError("--unit must name the functional unit, e.g. --unit samples")
+    run = _load_run(args, args.run)
+    try:
+        text = render_report(
+            run, fmt, per=args.per, unit=args.unit, embodied_g=args.embodied_g, training_type=args.training_type
+        )
+    except (ReportError, ModelCardError) as exc:
+        raise UsageError(str(exc)) from None
+    _write(text, args.output)
+    return 0
+
+
+# -- compare --------------------------------------------------------------------------------
+
+
+def handle_compare(args: argparse.Namespace) -> int:
+    from wattprint.report import compare as cmp
+    from wattprint.store.sqlite import StoreError
+
+    store = open_store(args)
+    try:
+        ids: list[str] = []
+        for ref in args.runs:
+            ids.append(store.resolve_id(ref))
+        for name in args.name:
+            found = [r["id"] for r in reversed(store.list_runs()) if r["name"] == name]
+            if not found:
+                raise UsageError(f"no stored run is named '{name}' (see 'wattprint runs')")
+            ids += found
+        seen: set[str] = set()
+        ids = [i for i in ids if not (i in seen or seen.add(i))]
+        runs = [store.get_run(i) for i in ids]
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    try:
+        result = cmp.compare(runs)
+    except cmp.CompareError as exc:
+        raise UsageError(str(exc)) from None
+    render = {"text": cmp.render_text, "md": cmp.render_markdown, "json": cmp.render_json}[args.format]
+    _write(render(result), args.output)
+    return 0
+
+
+# -- watch ----------------------------------------------------------------------------------
+
+
+def handle_watch(args: argparse.Namespace) -> int:
+    from wattprint.intensity.base import LocationError
+    from wattprint.report.text import summary
+    from wattprint.run import Tracker
+
+    if not args.interval >= 0.01:
+        raise UsageError(f"--interval must be at least 0.01 s, got {args.interval}")
+    if args.duration is not None and not args.duration > 0:
+        raise UsageError(f"--duration must be more than 0 seconds, got {args.duration}")
+    store: Any = False
+    if not args.no_store:
+        s = open_store(args)  # fail now, not after an hour of watching
+        store = str(s.path)
+        s.close()
+    try:
+        tracker = Tracker(
+            args.name, interval=args.interval, gpus=args.gpus, rapl_root=args.rapl_root, store=store,
+            tags={"mode": "watch"}, **location_kwargs(args),
+        )
+    except (LocationError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+    done = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            previous[sig] = signal.signal(sig, _on_signal)
+    try:
+        tracker.start()
+        if not args.quiet:
+            print("wattprint: watching the whole machine; Ctrl-C to stop", file=sys.stderr)
+        view = start_live(args, tracker)
+        try:
+            deadline = None if args.duration is None else time.monotonic() + args.duration
+            while not done.wait(0.2):  # short waits so a signal is seen promptly everywhere
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        finally:
+            view.stop()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the summary says it all once
+        run = tracker.stop(status="finished")
+    data = run.to_dict()
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2)
+        except OSError as exc:
+            print(f"wattprint: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+    if not args.quiet:
+        print(summary(data), file=sys.stderr)
+    return 0

@@ -1,0 +1,246 @@
+"""The live view: power per component, energy and emissions so far, while a run is going.
+
+A refresher thread calls :meth:`wattprint.run.Run.current` (one fresh read of
+the run's shared sampler, no second sampler) about once a second and turns
+the change in cumulative energy into power: P = ΔE / Δt per component.
+
+Three modes, all on a stream that is not the tracked command's stdout (stderr
+by default), so the child's output stays clean:
+
+* ``"live"``: a table redrawn in place with ``rich`` (imported lazily; it is
+  the ``live`` extra). If rich is missing we fall back to ``"plain"`` and say
+  once how to get the live view.
+* ``"plain"``: one line every ``progress_every_s`` seconds, for logs and CI.
+* ``"off"``: nothing.
+
+The thread never lets an exception reach the tracked work: a failing refresh
+stops the view and leaves the run untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from wattprint.units import emissions_g, fmt_duration, fmt_energy, fmt_mass, fmt_power
+
+MODES = ("live", "plain", "off")
+RICH_HINT = "the live view needs rich: pip install 'wattprint[live]'; printing a line every {n:g} s instead"
+
+
+@dataclass
+class LiveState:
+    """What the view shows at one refresh. Energy in joules, power in watts, grams CO2e."""
+
+    elapsed_s: float
+    energy_j: float
+    emissions_g: float | None
+    power_w: dict[str, float] = field(default_factory=dict)  # per component, since the last refresh
+    energy_by_component_j: dict[str, float] = field(default_factory=dict)
+    in_total: dict[str, bool] = field(default_factory=dict)
+    location: str | None = None
+
+    @property
+    def total_power_w(self) -> float:
+        """Power of the components that count in the total."""
+        return sum(w for c, w in self.power_w.items() if self.in_total.get(c, True))
+
+
+def choose_mode(live: bool | None, quiet: bool, stream: IO[str], progress_every_s: float) -> str:
+    """``--live/--no-live`` (None: live only when ``stream`` is a terminal), ``--quiet`` wins."""
+    if quiet:
+        return "off"
+    if live is None:
+        try:
+            live = stream.isatty() and os.environ.get("TERM", "") != "dumb"
+        except (AttributeError, ValueError):
+            live = False
+    if live:
+        return "live"
+    return "plain" if progress_every_s > 0 else "off"
+
+
+def _rich_available() -> bool:
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LiveView:
+    """Shows a running :class:`~wattprint.run.Run` until :meth:`stop`.
+
+    ``intensity`` is a callable returning the resolved
+    :class:`~wattprint.intensity.base.Intensity` once known (the tracker
+    resolves it in the background), so emissions appear as soon as they can.
+    ``force_terminal`` draws the live table even when the stream is not a
+    terminal (an explicit ``--live``).
+    """
+
+    def __init__(
+        self,
+        run: Any,
+        *,
+        mode: str = "plain",
+        stream: IO[str] | None = None,
+        refresh_s: float = 1.0,
+        progress_every_s: float = 30.0,
+        intensity: Callable[[], Any] | None = None,
+        force_terminal: bool = False,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"live view mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.run = run
+        self.stream = stream if stream is not None else sys.stderr
+        self.refresh_s = max(0.05, float(refresh_s))
+        self.progress_every_s = float(progress_every_s)
+        self.intensity = intensity
+        self.force_terminal = force_terminal
+        if mode == "live" and not _rich_available():
+            self._write(RICH_HINT.format(n=self.progress_every_s))
+            mode = "plain" if self.progress_every_s > 0 else "off"
+        self.mode = mode
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._prev: tuple[float, dict[str, float]] | None = None
+        self._last_line = 0.0
+        self._live: Any = None
+        self.error: BaseException | None = None
+
+    # -- sampling (public so it can be tested without a thread) --
+
+    def sample(self) -> LiveState:
+        """Read the run's totals now and work out power since the previous sample."""
+        m = self.run.current()
+        by_comp: dict[str, float] = {}
+        in_total: dict[str, bool] = {}
+        for c in m.channels.values():
+            by_comp[c.component] = by_comp.get(c.component, 0.0) + c.energy_j
+            in_total[c.component] = in_total.get(c.component, True) and bool(c.in_total)
+        power: dict[str, float] = {}
+        if self._prev is not None:
+            t0, e0 = self._prev
+            dt = m.duration_s - t0
+            if dt > 0:
+                power = {k: max(0.0, v - e0.get(k, 0.0)) / dt for k, v in by_comp.items()}
+            else:
+                power = dict.fromkeys(by_comp, 0.0)
+        elif m.duration_s > 0:
+            power = {k: v / m.duration_s for k, v in by_comp.items()}
+        self._prev = (m.duration_s, by_comp)
+        grams: float | None = None
+        location = None
+        it = getattr(m, "intensity", None)
+        if it is None and self.intensity is not None:
+            try:
+                it = self.intensity()
+            except Exception:
+                it = None
+        if it is not None:
+            grams = emissions_g(m.energy_j, it.g_per_kwh, it.pue)
+            location = it.location
+        return LiveState(
+            elapsed_s=m.duration_s,
+            energy_j=m.energy_j,
+            emissions_g=grams,
+            power_w=power,
+            energy_by_component_j=by_comp,
+            in_total=in_total,
+            location=location,
+        )
+
+    # -- rendering --
+
+    @staticmethod
+    def line(state: LiveState) -> str:
+        """The plain one-line form: ``wattprint: 1m30.0s  gpu 650 W  cpu 80 W | 12.3 kJ  1.2 g CO2e``."""
+        parts = [f"wattprint: {fmt_duration(state.elapsed_s)}"]
+        for comp, w in state.power_w.items():
+            parts.append(f"{comp} {fmt_power(w)}")
+        tail = f"| {fmt_energy(state.energy_j)}"
+        if state.emissions_g is not None:
+            tail += f"  {fmt_mass(state.emissions_g)} CO2e"
+        return "  ".join(parts) + "  " + tail
+
+    @staticmethod
+    def table(state: LiveState, title: str = "wattprint") -> Any:
+        """A rich renderable of the state (rich is imported here, lazily)."""
+        from rich.table import Table
+
+        t = Table(title=f"{title} · {fmt_duration(state.elapsed_s)}", title_justify="left", expand=False)
+        t.add_column("component")
+        t.add_column("power", justify="right")
+        t.add_column("energy", justify="right")
+        for comp, e in state.energy_by_component_j.items():
+            name = comp if state.in_total.get(comp, True) else f"{comp} (not summed)"
+            t.add_row(name, fmt_power(state.power_w.get(comp, 0.0)), fmt_energy(e))
+        grams = "resolving grid…" if state.emissions_g is None else f"{fmt_mass(state.emissions_g)} CO2e"
+        where = f" ({state.location})" if state.location else ""
+        t.add_row("total", fmt_power(state.total_power_w), fmt_energy(state.energy_j), style="bold")
+        t.caption = f"{grams}{where}"
+        return t
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    # -- the thread --
+
+    def start(self) -> LiveView:
+        """Begin refreshing (no-op in ``"off"`` mode)."""
+        if self.mode == "off" or self._thread is not None:
+            return self
+        self._last_line = time.monotonic()
+        if self.mode == "live":
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(file=self.stream, force_terminal=True if self.force_terminal else None)
+            self._live = Live(
+                console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False
+            )
+            self._live.start()
+        self._thread = threading.Thread(target=self._loop, name="wattprint-live", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        title = getattr(self.run, "name", "wattprint")
+        try:
+            while not self._stop.wait(self.refresh_s):
+                if self.mode == "live":
+                    self._live.update(self.table(self.sample(), f"wattprint: {title}"), refresh=True)
+                elif time.monotonic() - self._last_line >= self.progress_every_s:
+                    # sampled only when a line is due, so its power is the mean over the period
+                    self._last_line = time.monotonic()
+                    self._write(self.line(self.sample()))
+        except Exception as exc:  # never disturb the tracked work
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop refreshing and clear the live table (the final summary replaces it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        if self._live is not None:
+            try:
+                self._live.stop()
+            except Exception:  # noqa: S110 - display teardown is best effort
+                pass
+            self._live = None
+
+    def __enter__(self) -> LiveView:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

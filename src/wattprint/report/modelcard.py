@@ -1,0 +1,62 @@
+"""Hugging Face model-card metadata: the ``co2_eq_emissions`` block.
+
+The Hub reads this from the README's YAML front matter: ``emissions`` in
+grams CO2e, ``source``, ``training_type`` (``pre-training`` or
+``fine-tuning``), ``geographical_location`` and ``hardware_used``. We write
+the location-based figure (the one the Hub compares across models) and say
+how it was obtained in ``source``. No YAML library is needed: every string is
+emitted double-quoted with JSON escaping, which is valid YAML.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from wattprint.report.fmt import sig
+from wattprint.report.schema import hardware_summary
+
+TRAINING_TYPES = ("pre-training", "fine-tuning")
+
+
+class ModelCardError(ValueError):
+    """The block cannot be written (no emissions figure, bad training type)."""
+
+
+def _yaml_number(x: float) -> str:
+    """A plain decimal (YAML 1.1 readers take ``1e-05`` for a string): ``6.80848``, ``0.000013``."""
+    text = f"{x:.6f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def render(report: dict[str, Any], *, training_type: str | None = None) -> str:
+    """The YAML block to paste into a model card's front matter (with a comment header)."""
+    em, it, t = report["emissions"], report["intensity"], report["totals"]
+    if em["location_based_g"] is None or not it:
+        raise ModelCardError(
+            "this run has no emissions figure (no grid intensity recorded); re-run with a location"
+        )
+    if training_type is not None and training_type not in TRAINING_TYPES:
+        raise ModelCardError(
+            f"--training-type must be one of {', '.join(TRAINING_TYPES)}, got '{training_type}'"
+        )
+    where = it["location"]
+    if it["fallback"]:
+        where += " (unknown; world average used)"
+    source = (
+        f"wattprint {report['hardware']['wattprint_version']}: {sig(t['energy_kwh'], 4)} kWh "
+        f"({', '.join(t['methods'])}, ±{t['band'] * 100:.0f} %) x PUE {sig(report['pue']['value'])} x "
+        f"{sig(it['effective_g_per_kwh'] or it['g_per_kwh'])} gCO2e/kWh ({it['source']}"
+        f"{', ' + str(it['year']) if it['year'] else ''}), location-based"
+    )
+    lines = [
+        f"# wattprint run {report['run']['id']} ({report['run']['name']}); paste into the README front matter",
+        "co2_eq_emissions:",
+        f"  emissions: {_yaml_number(em['location_based_g'])}",
+        f"  source: {json.dumps(source, ensure_ascii=False)}",
+    ]
+    if training_type:
+        lines.append(f"  training_type: {json.dumps(training_type)}")
+    lines.append(f"  geographical_location: {json.dumps(where, ensure_ascii=False)}")
+    lines.append(f"  hardware_used: {json.dumps(hardware_summary(report), ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
