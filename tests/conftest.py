@@ -24,6 +24,16 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "WATTPRINT_CONFIG",
         "ELECTRICITYMAPS_API_KEY",
         "CUDA_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+        "HIP_VISIBLE_DEVICES",
+        "WATTPRINT_MARKET_G_PER_KWH",
+        "WATTPRINT_LIVE_PROVIDER",
+        "WATTPRINT_UK_CARBON_INTENSITY",
+        "WATTPRINT_CACHE_DIR",
+        "WATTTIME_USERNAME",
+        "WATTTIME_PASSWORD",
+        "WATTTIME_REGION",
     ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)

@@ -81,6 +81,7 @@ def test_injected_machine_figures_give_exact_shares() -> None:
             "gpu:GPU-a": Channel("gpu:GPU-a", "gpu", Method.COUNTER, Kind.ENERGY, 0.05),
             "gpu:GPU-b": Channel("gpu:GPU-b", "gpu", Method.COUNTER, Kind.ENERGY, 0.05),
             "gpu:GPU-c": Channel("gpu:GPU-c", "gpu", Method.COUNTER, Kind.ENERGY, 0.05),
+            "gpu:GPU-d": Channel("gpu:GPU-d", "gpu", Method.COUNTER, Kind.ENERGY, 0.05),
         }
         busy = iter([100.0, 104.0])
         att = Attributor(
@@ -88,19 +89,23 @@ def test_injected_machine_figures_give_exact_shares() -> None:
             chans,
             busy_cpu=lambda: next(busy),
             used_memory=lambda: 10**12,
-            gpu_users=lambda: {"gpu:GPU-a": [child.pid], "gpu:GPU-b": [child.pid, 1], "gpu:GPU-c": [1]},
+            gpu_users=lambda: {"gpu:GPU-a": [child.pid], "gpu:GPU-b": [child.pid, 1], "gpu:GPU-c": [1],
+                               "gpu:GPU-d": [2**22 + 7]},
             gpu_memory=lambda: {"gpu:GPU-b": {child.pid: 3 * 2**30, 1: 1 * 2**30}},
             cgroup=None,
         )
         att.tree.cpu_seconds = lambda procs=None: 1.0  # type: ignore[method-assign]
         att._last_tree = 0.0
-        att.on_interval({"cpu:package-0": 100.0, "gpu:GPU-a": 50.0, "gpu:GPU-b": 40.0, "gpu:GPU-c": 30.0})
-        d = att.to_dict({"cpu:package-0": 100.0, "gpu:GPU-a": 50.0, "gpu:GPU-b": 40.0, "gpu:GPU-c": 30.0})
+        energy = {"cpu:package-0": 100.0, "gpu:GPU-a": 50.0, "gpu:GPU-b": 40.0, "gpu:GPU-c": 30.0, "gpu:GPU-d": 9.0}
+        att.on_interval(energy)
+        d = att.to_dict(energy)
         assert d["channels"]["cpu:package-0"]["energy_j"] == pytest.approx(25.0)  # 1 s of 4 busy s
         assert d["channels"]["gpu:GPU-a"]["energy_j"] == pytest.approx(50.0)  # sole user
         assert d["channels"]["gpu:GPU-b"]["energy_j"] == pytest.approx(30.0)  # 3/4 of the memory
         assert d["channels"]["gpu:GPU-c"]["energy_j"] == 0.0  # not ours
-        assert d["gpu_sole_user"] == {"gpu:GPU-a": True, "gpu:GPU-b": False, "gpu:GPU-c": False}
+        assert d["gpu_sole_user"] == {"gpu:GPU-a": True, "gpu:GPU-b": False, "gpu:GPU-c": False,
+                                      "gpu:GPU-d": None}
+        assert "not visible" in d["channels"]["gpu:GPU-d"]["method"]  # container PIDs: flagged, not 0
         assert "only users" in d["channels"]["gpu:GPU-a"]["method"]
         assert "memory" in d["channels"]["gpu:GPU-b"]["method"]
     finally:
@@ -244,7 +249,9 @@ def test_short_windows_are_flagged_with_their_estimate(tmp_path: Path) -> None:
     sampler = Sampler([SlowGpu()])
     token = sampler.subscribe(lambda snap: None, 0.02)
     run = Run(name="r", sampler=sampler, interval_s=0.02, command=None, tags={}, availability=[])
-    time.sleep(0.1)  # a few ticks so the recent mean power is known
+    deadline = time.monotonic() + 5
+    while "gpu:x" not in sampler.recent_power_w and time.monotonic() < deadline:
+        time.sleep(0.01)  # two ticks are needed before a recent mean power exists
     with run.window("tiny") as w:
         pass
     with run.window("long") as w2:

@@ -148,3 +148,16 @@ def test_doctor_reports_sensors_and_location(tmp_path: Path) -> None:
     r = wp("doctor", "--rapl-root", str(tmp_path / "none"), "--country", "FR")
     assert r.returncode == 0, r.stderr
     assert "modelled" in r.stdout and "FR" in r.stdout
+
+
+def test_broken_config_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "wattprint.toml").write_text("country = \n")
+    r = wp("run", "--", "true", cwd=str(tmp_path))
+    assert r.returncode == 2 and "wattprint.toml" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_gpus_naming_no_gpu_is_one_line_exit_2(rapl: str) -> None:
+    r = wp("run", "--rapl-root", rapl, "--gpus", "GPU-doesnotexist", "--", "true")
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

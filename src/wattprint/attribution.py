@@ -260,6 +260,12 @@ class Attributor:
         for channel, pids in users.items():
             ours = set(pids) & tree_pids
             self.gpu_pids.setdefault(channel, set()).update(pids)
+            if pids and not ours and not any(self._visible(p) for p in pids):
+                # Typical in containers: the driver reports host PIDs we cannot see.
+                # Neither "ours" nor "not ours" can be shown, so say so.
+                out[channel] = (1.0, "GPU's process IDs not visible here (container?): whole GPU, unverified")
+                self.gpu_sole_user[channel] = None
+                continue
             if not pids or not ours:
                 out[channel] = (0.0, "not used by the tracked processes")
                 if pids:
@@ -282,6 +288,12 @@ class Attributor:
                 "shared GPU, no per-process figures: split by process count (rough)",
             )
         return out
+
+    @staticmethod
+    def _visible(pid: int) -> bool:
+        import psutil
+
+        return bool(psutil.pid_exists(pid))
 
     def to_dict(self, totals: dict[str, float]) -> dict[str, Any]:
         """Machine and attributed figures per channel, and their sums over counted channels."""

@@ -10,10 +10,11 @@ run says so).
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from wattprint.host import hostname
 
 DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
 
@@ -82,4 +83,4 @@ def measure(sampler: Any, seconds: float) -> Baseline:
     b = sampler.read_now()
     dt = (b.t_ns - a.t_ns) / 1e9
     power = {n: (b.totals[n] - a.totals.get(n, 0.0)) / dt for n in b.totals}
-    return Baseline(socket.gethostname(), a.wall, dt, power)
+    return Baseline(hostname(), a.wall, dt, power)

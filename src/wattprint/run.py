@@ -16,24 +16,24 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
-import platform
-import socket
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from wattprint import __version__
-from wattprint.attribution import Attributor
-from wattprint.baseline import Baseline
+from wattprint.host import cpu_model, hostname
 from wattprint.intensity.base import Intensity
 from wattprint.measure import ChannelTotal, Interval, Measurement, window_stats
 from wattprint.sampler import Fault, Sampler, Snapshot
 from wattprint.sensors.base import Availability, Channel, update_period
 from wattprint.units import emissions_g as _emissions_g
+
+if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
+    from wattprint.attribution import Attributor
+    from wattprint.baseline import Baseline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,21 +96,6 @@ def shared_sampler(
         _release_sampler(sampler)
 
 
-# -- host facts -----------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    """The CPU model name (``/proc/cpuinfo`` on Linux, ``platform`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 # -- spans ----------------------------------------------------------------------------
 
 
@@ -140,17 +125,43 @@ _current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
 
 
 class Window(Measurement):
-    """A named sub-span of a run; energy = totals at close − totals at open."""
+    """A named sub-span of a run; energy = totals at close − totals at open.
 
-    def __init__(self, run: Run, name: str, parent: Window | None) -> None:
+    Opening and closing cost one counter read each and nothing else: the
+    per-channel figures are worked out on first use (or when the run ends),
+    so windows can wrap even tight loops. Use as ``with run.window("x") as w``
+    or ``w = run.open_window("x"); ...; w.close()``.
+    """
+
+    def __init__(self, run: Run, name: str, parent: Window | None) -> None:  # noqa: D107
+        # Measurement.__init__ is not called: channels and emissions are lazy here.
         self.run = run
+        self.name = name
         self.parent = parent
         self._open: Snapshot = run._sampler.read_now()
-        super().__init__(
-            name=name, start_wall=self._open.wall, duration_s=0.0, intensity=run.intensity
-        )
-        self.closed = False
-        self.estimated: dict[str, str] = {}
+        self._end: Snapshot | None = None
+        self._channels: dict[str, ChannelTotal] | None = None
+        self._recent_power: dict[str, float] | None = None
+        self._token: contextvars.Token[Window | None] | None = None
+        self.start_wall = self._open.wall
+        self.duration_s = 0.0
+        self.intensity: Intensity | None = None
+        self.market_emissions_g: float | None = None
+        self._estimated: dict[str, str] = {}
+
+    def __enter__(self) -> Window:
+        self._token = _current_window.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _current_window.reset(self._token)
+            self._token = None
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._end is not None
 
     @property
     def offset_s(self) -> float:
@@ -158,38 +169,64 @@ class Window(Measurement):
         return (self._open.t_ns - self.run._start.t_ns) / 1e9
 
     def close(self) -> None:
-        """Read the counters and fix this window's figures (idempotent)."""
-        if self.closed:
+        """Read the counters at the window's end (idempotent)."""
+        if self._end is not None:
             return
         sampler = self.run._sampler
         end = sampler.read_now()
+        self._end = end
         self.duration_s = (end.t_ns - self._open.t_ns) / 1e9
-        self.channels = _channel_totals(sampler.channels, self._open, end)
+        if self.duration_s < self.run._longest_update_s:
+            self._recent_power = dict(sampler.recent_power_w)
+        self.run.windows.append(self)  # list.append is atomic: windows close from any thread
+
+    @property
+    def channels(self) -> dict[str, ChannelTotal]:  # type: ignore[override]
+        """Per-channel energy over the window (up to now while it is open)."""
+        if self._channels is not None:
+            return self._channels
+        sampler = self.run._sampler
+        end = self._end or sampler.read_now()
+        chans = _channel_totals(sampler.channels, self._open, end)
+        duration = (end.t_ns - self._open.t_ns) / 1e9
         # Shorter than a channel's hardware update period, the counter difference is
         # mostly quantisation (0 or one whole update); estimate from recent mean power.
+        recent = self._recent_power or {}
         for name, ch in sampler.channels.items():
             period = update_period(ch)
-            if self.duration_s < period and name in sampler.recent_power_w:
-                self.channels[name].energy_j = sampler.recent_power_w[name] * self.duration_s
-                self.estimated[name] = (
-                    f"window ({self.duration_s * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
+            if duration < period and name in recent:
+                chans[name].energy_j = recent[name] * duration
+                self._estimated[name] = (
+                    f"window ({duration * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
                     "period: mean power of the last sample interval × duration"
                 )
-        self.closed = True
-        self.run._window_closed(self)
+        if self._end is not None:
+            self._channels = chans
+        return chans
+
+    @property
+    def estimated(self) -> dict[str, str]:
+        """Channel → how its energy was estimated, for channels this window was too short for."""
+        self.channels  # noqa: B018 - materialises the figures, filling the estimates
+        return self._estimated
+
+    @property
+    def emissions_g(self) -> float:  # type: ignore[override]
+        """Location-based grams CO2e; NaN until the run's intensity is known."""
+        intensity = self.intensity or self.run.intensity
+        if intensity is None:
+            return float("nan")
+        g = intensity.at(self.start_wall + self.duration_s / 2)
+        return sum(_emissions_g(c.energy_j, g, intensity.pue) for c in self.channels.values() if c.in_total)
 
     def price(self, intensity: Intensity) -> None:
-        """Set emissions from ``intensity`` at the window's middle instant."""
+        """Fix emissions (per channel too) from ``intensity`` at the window's middle instant."""
         self.intensity = intensity
-        mid = self.start_wall + self.duration_s / 2
-        g = intensity.at(mid)
+        g = intensity.at(self.start_wall + self.duration_s / 2)
         for c in self.channels.values():
             c.emissions_g = _emissions_g(c.energy_j, g, intensity.pue)
-        self.emissions_g = sum(c.emissions_g for c in self.channels.values() if c.in_total)
         if intensity.market_g_per_kwh is not None:
-            self.market_emissions_g = _emissions_g(
-                self.energy_j, intensity.market_g_per_kwh, intensity.pue
-            )
+            self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
 
     def to_dict(self) -> dict[str, object]:
         d = self.base_dict()
@@ -218,12 +255,12 @@ class Run(Measurement):
         self._sampler = sampler
         self._start = sampler.read_now()
         super().__init__(name=name, start_wall=self._start.wall, duration_s=0.0)
-        self.id = uuid.uuid4().hex[:12]
+        self.id = os.urandom(6).hex()
         self.interval_s = interval_s
         self.command = command
         self.tags = tags
         self.availability = availability
-        self.host = socket.gethostname()
+        self.host = hostname()
         self.pid = os.getpid()
         self.cpu_model = cpu_model()
         self.version = __version__
@@ -238,6 +275,8 @@ class Run(Measurement):
         self._lock = threading.Lock()
         self.attributor: Attributor | None = None
         self.baseline: Baseline | None = None
+        # windows shorter than this may need the recent-power estimate at close
+        self._longest_update_s = max((update_period(c) for c in sampler.channels.values()), default=0.0)
         self.channels = _channel_totals(sampler.channels, self._start, self._start)
 
     # -- during the run --
@@ -285,26 +324,13 @@ class Run(Measurement):
             m.emissions_g = _emissions_g(m.energy_j, g, self.intensity.pue)
         return m
 
-    @contextmanager
-    def window(self, name: str) -> Iterator[Window]:
+    def window(self, name: str) -> Window:
         """A named sub-span: ``with run.window("eval") as w: ...`` then ``w.energy_j``."""
-        w = Window(self, name, _current_window.get())
-        token = _current_window.set(w)
-        try:
-            yield w
-        finally:
-            _current_window.reset(token)
-            w.close()
+        return Window(self, name, _current_window.get())
 
     def open_window(self, name: str) -> Window:
         """Open a window by hand (close it with ``w.close()``); for callbacks and async code."""
         return Window(self, name, None)
-
-    def _window_closed(self, w: Window) -> None:
-        with self._lock:
-            self.windows.append(w)
-            if self.intensity is not None:
-                w.price(self.intensity)
 
     # -- ending --
 
@@ -471,7 +497,7 @@ class Tracker:
         self.process = os.getpid() if process == "self" else process
         if self.process is not None and not isinstance(self.process, int):
             raise ValueError(f"process must be a PID or 'self', got {process!r}")
-        if isinstance(baseline, (int, float)) and not baseline > 0:
+        if isinstance(baseline, (int, float)) and not isinstance(baseline, bool) and not baseline > 0:
             raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
         if isinstance(baseline, str) and baseline != "stored":
             raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
@@ -491,6 +517,8 @@ class Tracker:
             from wattprint.intensity.resolve import resolve
 
             self._intensity = resolve(**self._location)  # type: ignore[arg-type]
+            if self.run is not None and self.run.intensity is None:
+                self.run.intensity = self._intensity  # provisional, for figures read while running
         except Exception as exc:  # resolved later into a flagged fallback
             self._intensity_error = exc
 
@@ -570,6 +598,7 @@ class Tracker:
         )
         self.run = run
         run.baseline = baseline
+        run.intensity = self._intensity
         if self.process is not None:
             self.attach_process(self.process)
         if self._intensity is None:
@@ -586,6 +615,8 @@ class Tracker:
         return run
 
     def _baseline(self) -> Baseline | None:
+        from wattprint.baseline import Baseline
+
         arg = self.baseline_arg
         if arg is None or isinstance(arg, Baseline):
             return arg
@@ -596,7 +627,7 @@ class Tracker:
             path = None if self._store_arg in (True, False) else str(self._store_arg)
             store = SqliteStore.open(path)
             try:
-                found = store.latest_baseline(socket.gethostname(), self.baseline_max_age_s)
+                found = store.latest_baseline(hostname(), self.baseline_max_age_s)
             finally:
                 store.close()
             if found is None:
@@ -614,6 +645,8 @@ class Tracker:
         run = self.run
         if run is None or self._sampler is None:
             raise RuntimeError("start the tracker before attaching a process")
+        from wattprint.attribution import Attributor
+
         users = memory = None
         for sensor in self._sampler.sensors:
             users = getattr(sensor, "gpu_processes", None) or users

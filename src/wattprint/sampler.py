@@ -93,7 +93,11 @@ class Sampler:
         self._listeners: dict[int, tuple[Listener, float]] = {}
         self._next_id = 0
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        # A plain lock held by nobody-in-particular is the cheapest timed wait CPython
+        # has (one C call, unlike Event.wait's Python-level Condition): the loop
+        # waits by acquiring it with a timeout, and _poke() releases it to wake it.
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._stop = threading.Event()
         bounds = [s.max_interval_s for s in self._sensors if s.max_interval_s]
         self.wrap_bound_s: float | None = min(bounds) if bounds else None
@@ -122,6 +126,11 @@ class Sampler:
                         self.faults.append(Fault(self._wall(), channel, message))
                         self.ended_channels.add(channel)
                     sensor.faults.clear()
+                notes = getattr(sensor, "notes", None)  # non-fatal events (a counter reset ...)
+                if notes:
+                    for channel, message in notes:
+                        self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
+                    notes.clear()
             return Snapshot(self._clock(), self._wall(), dict(self._totals))
 
     def _absorb(self, raw: dict[str, float], t: int) -> None:
@@ -161,7 +170,7 @@ class Sampler:
                     target=self._loop, name="wattprint-sampler", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()  # re-evaluate the tick with the new interval
+        self._poke()  # re-evaluate the tick with the new interval
         return token
 
     def unsubscribe(self, token: int) -> None:
@@ -172,7 +181,7 @@ class Sampler:
             thread = self._thread
         if last and thread is not None:
             self._stop.set()
-            self._wake.set()
+            self._poke()
             if thread is not threading.current_thread():
                 thread.join(timeout=2.0)
 
@@ -185,15 +194,19 @@ class Sampler:
             tick = min(tick, self.wrap_bound_s)
         return max(MIN_INTERVAL_S, tick)
 
+    def _poke(self) -> None:
+        try:
+            self._wake.release()
+        except RuntimeError:  # already released: a wake-up is pending anyway
+            pass
+
     def _loop(self) -> None:
         cpu0 = time.thread_time()
         next_t = time.monotonic() + self.tick_s
         while not self._stop.is_set():
             delay = next_t - time.monotonic()
             if delay > 0:
-                woke = self._wake.wait(delay)
-                if woke:
-                    self._wake.clear()
+                if self._wake.acquire(timeout=delay):  # poked (and the lock is held again)
                     if self._stop.is_set():
                         break
                     next_t = min(next_t, time.monotonic() + self.tick_s)
@@ -232,7 +245,7 @@ class Sampler:
         with self._lock:
             self._listeners.clear()
         self._stop.set()
-        self._wake.set()
+        self._poke()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         for s in self._sensors:

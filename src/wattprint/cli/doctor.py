@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_location, add_sensors, location_kwargs
+from wattprint.cli.options import add_location, add_sensors, check_config, location_kwargs
 
 
 def register(sub: Any) -> None:
@@ -19,9 +19,14 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.report.text import intensity_line
+    from wattprint.sensors.base import SensorError
     from wattprint.sensors.discover import open_sensors
 
-    sensors, lines = open_sensors(rapl_root=args.rapl_root, gpus=args.gpus)
+    check_config()
+    try:
+        sensors, lines = open_sensors(rapl_root=args.rapl_root, gpus=args.gpus)
+    except SensorError as exc:
+        raise UsageError(str(exc)) from None
     print("Sensors")
     for a in lines:
         mark = "ok " if a.available else "-- "

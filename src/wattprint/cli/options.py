@@ -67,3 +67,13 @@ def open_store(args: argparse.Namespace) -> Any:
         return SqliteStore.open(getattr(args, "db", None))
     except StoreError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_config() -> None:
+    """A broken config file is a user error to report before any work starts."""
+    from wattprint.config import ConfigError, load_config
+
+    try:
+        load_config()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None

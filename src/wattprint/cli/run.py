@@ -11,7 +11,14 @@ from types import FrameType
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, add_location, add_sensors, location_kwargs, open_store
+from wattprint.cli.options import (
+    add_db,
+    add_location,
+    add_sensors,
+    check_config,
+    location_kwargs,
+    open_store,
+)
 
 
 def register(sub: Any) -> None:
@@ -51,9 +58,16 @@ def register(sub: Any) -> None:
 class _Forwarder:
     """Passes SIGTERM/SIGHUP (and a SIGINT not already sent by the terminal) to the child."""
 
-    def __init__(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self.pending: list[int] = []  # signals that came before the child existed
         self.previous: dict[int, Any] = {}
+
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        for signum in self.pending:
+            self._send(signum)
+        self.pending.clear()
 
     def __enter__(self) -> _Forwarder:
         for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
@@ -66,8 +80,15 @@ class _Forwarder:
             signal.signal(sig, old)
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.child is None:
+            self.pending.append(signum)
+            return
         if signum == signal.SIGINT and _terminal_sent_it_to_child():
             return  # Ctrl-C reached the whole foreground group, the child included
+        self._send(signum)
+
+    def _send(self, signum: int) -> None:
+        assert self.child is not None
         try:
             self.child.send_signal(signum)
         except ProcessLookupError:
@@ -98,6 +119,7 @@ def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.report.text import summary
     from wattprint.run import BaselineMissing, Tracker
+    from wattprint.sensors.base import SensorError
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -112,6 +134,7 @@ def handle(args: argparse.Namespace) -> int:
         store = str(s.path)
         s.close()
     baseline = parse_baseline(args.baseline)
+    check_config()
     try:
         tracker = Tracker(
             args.name,
@@ -128,23 +151,26 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     try:
         tracker.start()
-    except BaselineMissing as exc:
+    except (BaselineMissing, SensorError) as exc:  # e.g. --gpus naming no GPU
         raise UsageError(str(exc)) from None
-    try:
-        child = subprocess.Popen(cmd)
-    except OSError as exc:
-        tracker.stop(status="failed", exit_code=127)
-        print(f"wattprint: error: cannot run {cmd[0]!r}: {exc.strerror or exc}", file=sys.stderr)
-        return 127
-    tracker.attach_process(child.pid)  # energy of the command's process tree, beside the machine's
     from wattprint.cli.report import start_live  # live view on stderr while the child runs
 
-    live = start_live(args, tracker)
-    try:
-        with _Forwarder(child):
+    # Handlers go in before the child starts, so a signal that arrives while it is
+    # being spawned is passed on rather than killing wattprint and orphaning it.
+    with _Forwarder() as forwarder:
+        try:
+            child = subprocess.Popen(cmd)
+        except OSError as exc:
+            tracker.stop(status="failed", exit_code=127)
+            print(f"wattprint: error: cannot run {cmd[0]!r}: {exc.strerror or exc}", file=sys.stderr)
+            return 127
+        forwarder.attach(child)
+        tracker.attach_process(child.pid)  # energy of the command's process tree, beside the machine's
+        live = start_live(args, tracker)
+        try:
             code = child.wait()
-    finally:
-        live.stop()
+        finally:
+            live.stop()
     status = "finished" if code >= 0 else "interrupted"
     exit_code = code if code >= 0 else 128 - code
     import warnings

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from wattprint.host import hostname
 from wattprint.measure import Interval, window_stats
 
 # Each entry migrates the schema from version i to i+1. Never edit a released
@@ -376,7 +377,7 @@ class SqliteStore:
 
     def _header(self, r: sqlite3.Row) -> dict[str, Any]:
         status = r["status"]
-        if status == "running" and r["host"] == _hostname() and r["pid"] and not _pid_alive(
+        if status == "running" and r["host"] == hostname() and r["pid"] and not _pid_alive(
             r["pid"]
         ):
             status = "killed"
@@ -435,12 +436,6 @@ class SqliteStore:
         from wattprint.report.text import utc
 
         return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 def _progress_view(run: Any) -> dict[str, Any]:
