@@ -365,25 +365,5 @@ class AmdSmiSensor(GpuSensorBase):
             out[dev.channel] = table
         return out
 
-    def gpu_processes(self) -> dict[str, list[int]]:
-        """Channel → sorted PIDs using that GPU now (amdsmi_get_gpu_process_list).
-
-        Channels whose GPU cannot list processes are left out (``{}``: unknown;
-        ``[]``: nobody). Entries are dicts with ``pid`` (amdsmi 6.1+) or bare PIDs.
-        """
-        return {ch: sorted(t) for ch, t in self._process_table().items()}
-
-    def gpu_process_memory(self) -> dict[str, dict[int, int]]:
-        """Channel → {pid: VRAM bytes} where amdsmi reports it."""
-        out: dict[str, dict[int, int]] = {}
-        for ch, table in self._process_table().items():
-            known = {pid: mem for pid, mem in table.items() if mem is not None}
-            if known:
-                out[ch] = known
-        return out
-
-    def close(self) -> None:
-        """Release amdsmi (once). Never raises."""
-        if not self._closed:
-            self._closed = True
-            _shutdown(self._amdsmi)
+    def _release(self) -> None:
+        _shutdown(self._amdsmi)

@@ -209,3 +209,38 @@ class GpuSensorBase(Sensor):
         dev.last = raw
         dev.transient = 0
         return dev.offset_j + (raw - dev.origin) * dev.scale_j
+
+    # -- processes and closing: the vendor supplies _process_table() and _release() --
+
+    def _process_table(self) -> dict[str, dict[int, int | None]]:
+        """Channel → {pid: GPU memory bytes or None}; channels that cannot list are left out."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Shut the vendor library down."""
+
+    def gpu_processes(self) -> dict[str, list[int]]:
+        """Channel → sorted PIDs using that GPU now.
+
+        A channel whose GPU cannot list processes (not supported, no
+        permission) is left out, so ``{}`` means "unknown" and ``{"gpu:…": []}``
+        means "nobody". PIDs are as the driver reports them: in a container
+        without the host PID namespace they may match no local process. For a
+        MIG parent, processes of every instance count.
+        """
+        return {ch: sorted(t) for ch, t in self._process_table().items()}
+
+    def gpu_process_memory(self) -> dict[str, dict[int, int]]:
+        """Channel → {pid: bytes of GPU memory} where the driver reports it."""
+        out: dict[str, dict[int, int]] = {}
+        for ch, table in self._process_table().items():
+            known = {pid: mem for pid, mem in table.items() if mem is not None}
+            if known:
+                out[ch] = known
+        return out
+
+    def close(self) -> None:
+        """Release the vendor library (once). Never raises."""
+        if not self._closed:
+            self._closed = True
+            self._release()

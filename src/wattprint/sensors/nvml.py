@@ -393,28 +393,5 @@ class NvmlSensor(GpuSensorBase):
                 out[dev.channel] = table
         return out
 
-    def gpu_processes(self) -> dict[str, list[int]]:
-        """Channel → sorted PIDs with a compute or graphics context on that GPU now.
-
-        A channel whose GPU cannot list processes (NotSupported, no permission)
-        is left out, so ``{}`` means "unknown", and ``{"gpu:…": []}`` means
-        "nobody". PIDs are as the driver reports them: in a container without
-        the host PID namespace they may be host PIDs that match no local
-        process. For a MIG parent, processes of every instance count.
-        """
-        return {ch: sorted(t) for ch, t in self._process_table().items()}
-
-    def gpu_process_memory(self) -> dict[str, dict[int, int]]:
-        """Channel → {pid: bytes of GPU memory} where the driver reports it (not on WDDM)."""
-        out: dict[str, dict[int, int]] = {}
-        for ch, table in self._process_table().items():
-            known = {pid: mem for pid, mem in table.items() if mem is not None}
-            if known:
-                out[ch] = known
-        return out
-
-    def close(self) -> None:
-        """Release NVML (once). Never raises."""
-        if not self._closed:
-            self._closed = True
-            _shutdown(self._nvml)
+    def _release(self) -> None:
+        _shutdown(self._nvml)
