@@ -1,41 +1,34 @@
-"""A powercap tree under a temp dir, laid out like the kernel's, for the lead's tests."""
+"""Shorthands over :mod:`powercap_tree` for tests that just need a small machine."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-RANGE_UJ = 262143328850
+from powercap_tree import RANGE_UJ, Tree
+
+__all__ = ["RANGE_UJ", "make_tree", "set_uj"]
 
 
 def make_tree(root: Path, packages: int = 1, dram: bool = True, psys: bool = False) -> Path:
-    """Create ``intel-rapl:N`` zones (+ dram sub-zones, + psys) with zeroed counters."""
-    root.mkdir(parents=True, exist_ok=True)
+    """``intel-rapl:N`` packages (+ a dram sub-zone each, + psys) with zeroed counters."""
+    t = Tree(root)
     for n in range(packages):
-        z = root / f"intel-rapl:{n}"
-        z.mkdir()
-        (z / "name").write_text(f"package-{n}\n")
-        (z / "energy_uj").write_text("0\n")
-        (z / "max_energy_range_uj").write_text(f"{RANGE_UJ}\n")
+        t.zone(f"intel-rapl:{n}", f"package-{n}")
         if dram:
-            d = z / f"intel-rapl:{n}:0"
-            d.mkdir()
-            (d / "name").write_text("dram\n")
-            (d / "energy_uj").write_text("0\n")
-            (d / "max_energy_range_uj").write_text(f"{RANGE_UJ}\n")
+            t.zone(f"intel-rapl:{n}:0", "dram")
     if psys:
-        z = root / f"intel-rapl:{packages}"
-        z.mkdir()
-        (z / "name").write_text("psys\n")
-        (z / "energy_uj").write_text("0\n")
-        (z / "max_energy_range_uj").write_text(f"{RANGE_UJ}\n")
+        t.zone(f"intel-rapl:{packages}", "psys")
     return root
 
 
 def set_uj(root: Path, zone: str, value_uj: int) -> None:
-    """Overwrite one zone's counter (zone like ``intel-rapl:0`` or ``intel-rapl:0:0``)."""
+    """Overwrite one zone's counter (``intel-rapl:0`` or ``intel-rapl:0:0``) while it may be read.
+
+    Written in place without truncating, as the sampler may pread() it at the
+    same moment; counters only grow in these tests, so the new text is never
+    shorter than the old.
+    """
     parts = zone.split(":")
     path = root / zone if len(parts) == 2 else root / ":".join(parts[:2]) / zone
-    # Written in place without truncating, as a reader may pread() it concurrently; counters
-    # only grow in these tests, so the new text is never shorter than the old.
     with open(path / "energy_uj", "r+", encoding="ascii") as fh:
         fh.write(f"{value_uj}\n")
