@@ -83,7 +83,7 @@ BUMP = (
 @pytest.fixture
 def stored(tmp_path: Path) -> tuple[str, list[str]]:
     """Three stored runs named 'job' using 2, 3 and 4 J, and one 'other' run using 8 J."""
-    root = str(make_tree(tmp_path / "pc", packages=1, dram=False))
+    root = str(make_tree(tmp_path / "pc", packages=1, dram=True))  # measured DRAM: no modelled RAM
     db = str(tmp_path / "c.db")
     ids = []
     for name, uj in (("job", 2_000_000), ("job", 3_000_000), ("job", 4_000_000), ("other", 8_000_000)):
