@@ -305,3 +305,40 @@ def test_windows_on_gpu_channels_through_the_tracker(monkeypatch: pytest.MonkeyP
     assert run.channels[channel].energy_j == pytest.approx(8.0)
     assert run.channels[channel].method == "counter"
     assert fake.shutdowns == fake.inits == 1  # the sampler closed the sensor
+
+
+def test_run_records_gpu_users_and_the_sole_user_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        gpus = [FakeNvGpu(nv_uuid(1), compute_pids=[os.getpid(), 999_999]), FakeNvGpu(nv_uuid(2))]
+        monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(gpus))
+        monkeypatch.setitem(sys.modules, "amdsmi", None)
+        import wattprint
+
+        # without attribution: who used each GPU is still recorded
+        t = wattprint.Tracker(interval=60, gpus="all", rapl_root=tmp_path, store=tmp_path / "g.db", country="FR")
+        t.start()
+        run = t.stop()
+        assert run.gpu_users == {f"gpu:{nv_uuid(1)}": [os.getpid(), 999_999], f"gpu:{nv_uuid(2)}": []}
+        from wattprint.store.sqlite import SqliteStore
+
+        assert SqliteStore.open(tmp_path / "g.db").get_run(run.id)["gpu_users"][f"gpu:{nv_uuid(2)}"] == []
+        # with attribution to the child: GPU 1 is used by others only, GPU 2 by nobody
+        gpus[1].compute_pids = [child.pid]
+        t = wattprint.Tracker(interval=0.02, gpus="all", rapl_root=tmp_path, store=False, country="FR",
+                              process=child.pid)
+        t.start()
+        gpus[0].energy_mj = (gpus[0].energy_mj or 0) + 4_000
+        gpus[1].energy_mj = (gpus[1].energy_mj or 0) + 6_000
+        run = t.stop()
+        att = run.to_dict()["attribution"]
+        assert att["gpu_sole_user"][f"gpu:{nv_uuid(2)}"] is True
+        assert att["gpu_sole_user"][f"gpu:{nv_uuid(1)}"] is False
+        assert att["channels"][f"gpu:{nv_uuid(2)}"]["energy_j"] == pytest.approx(6.0)
+        assert att["channels"][f"gpu:{nv_uuid(1)}"]["energy_j"] == 0.0
+    finally:
+        child.kill()
+        child.wait()

@@ -40,6 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_FLUSH_S = 10.0
 DEFAULT_BASELINE_MAX_AGE_S = 7 * 24 * 3600.0
+GPU_USERS_EVERY_S = 5.0  # how often a run without attribution lists each GPU's processes
 
 
 class WattprintWarning(UserWarning):
@@ -275,6 +276,8 @@ class Run(Measurement):
         self._lock = threading.Lock()
         self.attributor: Attributor | None = None
         self.baseline: Baseline | None = None
+        self._gpu_users: dict[str, set[int]] = {}
+        self._gpu_users_at = float("-inf")
         # windows shorter than this may need the recent-power estimate at close
         self._longest_update_s = max((update_period(c) for c in sampler.channels.values()), default=0.0)
         self.channels = _channel_totals(sampler.channels, self._start, self._start)
@@ -306,6 +309,28 @@ class Run(Measurement):
             except Exception as exc:  # attribution is extra: never lose the measurement for it
                 self.attributor = None
                 self._sampler.faults.append(Fault(time.time(), "attribution", f"stopped: {exc!r}"))
+        elif snap.wall - self._gpu_users_at >= GPU_USERS_EVERY_S:
+            self._note_gpu_users(snap.wall)
+
+    def _note_gpu_users(self, now: float) -> None:
+        """Record which PIDs use each GPU (the attributor does this itself when attached)."""
+        self._gpu_users_at = now
+        for sensor in self._sampler.sensors:
+            lister = getattr(sensor, "gpu_processes", None)
+            if lister is None:
+                continue
+            try:
+                for channel, pids in lister().items():
+                    self._gpu_users.setdefault(channel, set()).update(pids)
+            except Exception:  # a listing failure only loses this extra record
+                continue
+
+    @property
+    def gpu_users(self) -> dict[str, list[int]]:
+        """GPU channel → PIDs seen using it during the run (absent: the driver could not say)."""
+        if self.attributor is not None:
+            return {c: sorted(p) for c, p in self.attributor.gpu_pids.items()}
+        return {c: sorted(p) for c, p in self._gpu_users.items()}
 
     def current(self) -> Measurement:
         """Totals from the start to now (a fresh read), without ending the run."""
@@ -411,6 +436,7 @@ class Run(Measurement):
                 "faults": [f.__dict__ for f in self.faults],
                 "windows": [w.to_dict() for w in self.windows],
                 "window_stats": self.window_stats(),
+                "gpu_users": self.gpu_users,
                 "attribution": self._attribution_dict(),
                 "baseline": self._baseline_dict(),
             }

@@ -103,6 +103,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (host, measured_utc)
     );
     """,
+    # 3: which processes used each GPU during the run
+    """
+    ALTER TABLE runs ADD COLUMN gpu_users TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -177,15 +181,16 @@ class SqliteStore:
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
                 exit_code, host, pid, cpu_model, gpu_models, wattprint_version, interval_s,
                 location, intensity_source, intensity, energy_j, band, emissions_g,
-                market_emissions_g, sensors, faults, attribution, baseline)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                market_emissions_g, sensors, faults, attribution, baseline, gpu_users)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(id) DO UPDATE SET status=excluded.status, end_utc=excluded.end_utc,
                 duration_s=excluded.duration_s, exit_code=excluded.exit_code,
                 location=excluded.location, intensity_source=excluded.intensity_source,
                 intensity=excluded.intensity, energy_j=excluded.energy_j, band=excluded.band,
                 emissions_g=excluded.emissions_g, market_emissions_g=excluded.market_emissions_g,
                 sensors=excluded.sensors, faults=excluded.faults,
-                attribution=excluded.attribution, baseline=excluded.baseline""",
+                attribution=excluded.attribution, baseline=excluded.baseline,
+                gpu_users=excluded.gpu_users""",
             (
                 d["id"],
                 d["name"],
@@ -213,6 +218,7 @@ class SqliteStore:
                 json.dumps(d.get("faults", [])),
                 json.dumps(d["attribution"]) if d.get("attribution") else None,
                 json.dumps(d["baseline"]) if d.get("baseline") else None,
+                json.dumps(d.get("gpu_users") or {}),
             ),
         )
         self._conn.execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
@@ -407,6 +413,7 @@ class SqliteStore:
             "faults": json.loads(r["faults"]),
             "attribution": json.loads(r["attribution"]) if r["attribution"] else None,
             "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
+            "gpu_users": json.loads(r["gpu_users"]),
         }
 
     # -- baselines ------------------------------------------------------------------
