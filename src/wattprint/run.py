@@ -529,6 +529,10 @@ class Tracker:
             raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
         self.baseline_arg = baseline
         self.baseline_max_age_s = baseline_max_age_s
+        if pue is not None and not 1.0 <= pue <= 3.0:
+            raise ValueError(f"pue must be between 1.0 and 3.0, got {pue!r}")
+        if market_g_per_kwh is not None and not 0.0 <= market_g_per_kwh <= 2000.0:
+            raise ValueError(f"market_g_per_kwh must be between 0 and 2000, got {market_g_per_kwh!r}")
         if any(self._location[k] for k in ("country", "region", "cloud_provider", "cloud_region")):
             # An explicit location is checked now (static tables, no network), so a
             # typo fails at once instead of after the work.
@@ -638,6 +642,7 @@ class Tracker:
             self._flush()
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
         _active.add(self)
+        _guard_sigterm(True)
         return run
 
     def _baseline(self) -> Baseline | None:
@@ -703,6 +708,8 @@ class Tracker:
         run._finish(end)
         _release_sampler(self._sampler)
         _active.discard(self)
+        if not _active:
+            _guard_sigterm(False)
         run.price(self._final_intensity(run))
         for msg in run.intensity.warnings if run.intensity else []:
             warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=2)
@@ -734,6 +741,35 @@ def _stop_all_at_exit() -> None:
             t.stop(status="interrupted")
         except Exception:  # noqa: S110 - exit path, best effort
             pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM with runs open: end and store them, then die of SIGTERM as if we were not here."""
+    import signal
+
+    _stop_all_at_exit()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _guard_sigterm(on: bool) -> None:
+    """Install our SIGTERM handler while runs are open, only where nobody else has one.
+
+    Only from the main thread (Python's rule) and only over the default
+    action, so a host program's own handler is never replaced.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        current = signal.getsignal(signal.SIGTERM)
+        if on and current is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        elif not on and current is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):  # embedded interpreters without signals
+        pass
 
 
 import atexit  # noqa: E402
