@@ -23,6 +23,11 @@ Inputs (sha256-pinned):
     0.45359237 kg/lb)
   * codecarbon 3.3.2 ``.../2023/china_provincial_emissions.json``: China MEE/NBS
     Announcement 2025 No. 47 (official 2023 provincial factors). -> cn_provinces.csv
+  * codecarbon 3.3.2 ``.../2023/canada_energy_mix.json``: provincial generation
+    mix (% by fuel), Canada Energy Regulator, Canada's Energy Future data
+    appendices, year 2023 (Open Government Licence - Canada). We turn each mix
+    into an intensity with the IPCC AR5 lifecycle medians (CA_LIFECYCLE_G_PER_KWH
+    below). -> ca_provinces.csv
   * botocore (any recent wheel; 1.44.8 used) ``botocore/data/endpoints.json``:
     the list of AWS region codes and names. -> cloud_regions.csv (AWS rows)
 """
@@ -77,6 +82,55 @@ AU_STATES = [
     ("AU-TAS", "Tasmania", 0.15),
     ("AU-NT", "Northern Territory (DKIS grid)", 0.56),
 ]
+# Canada: no official provincial intensity table is reachable offline, so we derive
+# one: intensity = sum over fuels of (generation share x lifecycle factor). The mix
+# is the Canada Energy Regulator's (as shipped by codecarbon 3.3.2; the JSON has no
+# source note, its origin is stated in mlco2/codecarbon pull request #914). The
+# factors are the median lifecycle values of IPCC AR5 WG3 Annex III, Table A.III.2
+# (gCO2e/kWh), the set Ember's methodology uses, so the result is on the same
+# lifecycle, production-based footing as the Ember country table.
+CA_MIX_FILE = "codecarbon/data/private_infra/2023/canada_energy_mix.json"
+CA_MIX_YEAR = 2023
+CA_LIFECYCLE_G_PER_KWH = {
+    "coal": 820.0,        # AR5 coal, pulverised
+    "naturalGas": 490.0,  # AR5 gas, combined cycle
+    "petroleum": 700.0,   # AR5 has no oil row; Ember's "other fossil" factor
+    "biomass": 230.0,     # AR5 biomass, dedicated (Ember "bioenergy")
+    "hydro": 24.0,        # AR5 hydropower
+    "nuclear": 12.0,      # AR5 nuclear
+    "wind": 11.0,         # AR5 wind onshore
+    "solar": 48.0,        # AR5 PV utility
+    "tidal": 38.0,        # Ember "other renewables" (AR5 geothermal median)
+    "other": 700.0,       # unknown source: treated as other fossil (conservative)
+}
+CA_SOURCE = ("derived: generation mix x IPCC AR5 lifecycle medians; mix: Canada Energy "
+             "Regulator, Canada's Energy Future data appendices (2023), Open Government "
+             "Licence - Canada, via codecarbon 3.3.2")
+CA_PROVINCES = {
+    "alberta": ("CA-AB", "Alberta"), "british columbia": ("CA-BC", "British Columbia"),
+    "manitoba": ("CA-MB", "Manitoba"), "new brunswick": ("CA-NB", "New Brunswick"),
+    "newfoundland and labrador": ("CA-NL", "Newfoundland and Labrador"),
+    "nova scotia": ("CA-NS", "Nova Scotia"), "ontario": ("CA-ON", "Ontario"),
+    "prince edward island": ("CA-PE", "Prince Edward Island"), "quebec": ("CA-QC", "Quebec"),
+    "saskatchewan": ("CA-SK", "Saskatchewan"),
+    "northwest territories": ("CA-NT", "Northwest Territories"),
+    "nunavut": ("CA-NU", "Nunavut"), "yukon": ("CA-YT", "Yukon"),
+}
+
+
+def ca_intensity(mix: dict[str, float]) -> float:
+    """gCO2e/kWh of one province's mix (percent by fuel; the shares are renormalised
+    because the published percentages are rounded and sum to 99.8-100.2)."""
+    unknown = set(mix) - set(CA_LIFECYCLE_G_PER_KWH) - {"total"}
+    if unknown:
+        raise SystemExit(f"canada_energy_mix.json: fuels without a factor: {sorted(unknown)}")
+    shares = {f: float(mix.get(f, 0.0)) for f in CA_LIFECYCLE_G_PER_KWH}
+    total = sum(shares.values())
+    if not 99.0 <= total <= 101.0:
+        raise SystemExit(f"canada_energy_mix.json: shares sum to {total}, not ~100")
+    return sum(shares[f] * g for f, g in CA_LIFECYCLE_G_PER_KWH.items()) / total
+
+
 US_STATE_NAMES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
     "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
@@ -102,7 +156,7 @@ AWS_GRID = {
     "ap-northeast-2": "KR", "ap-northeast-3": "JP", "ap-south-1": "IN", "ap-south-2": "IN",
     "ap-southeast-1": "SG", "ap-southeast-2": "AU-NSW", "ap-southeast-3": "ID",
     "ap-southeast-4": "AU-VIC", "ap-southeast-5": "MY", "ap-southeast-6": "NZ",
-    "ap-southeast-7": "TH", "ca-central-1": "CA", "ca-west-1": "CA", "eu-central-1": "DE",
+    "ap-southeast-7": "TH", "ca-central-1": "CA-QC", "ca-west-1": "CA-AB", "eu-central-1": "DE",
     "eu-central-2": "CH", "eu-north-1": "SE", "eu-south-1": "IT", "eu-south-2": "ES",
     "eu-west-1": "IE", "eu-west-2": "GB", "eu-west-3": "FR", "il-central-1": "IL",
     "me-central-1": "AE", "me-south-1": "BH", "mx-central-1": "MX", "sa-east-1": "BR",
@@ -111,8 +165,8 @@ AWS_GRID = {
     "us-gov-west-1": "US-OR", "eusc-de-east-1": "DE",
 }
 AWS_PLACE = {
-    "ca-central-1": "Montreal, Quebec (no provincial table: Canada national figure)",
-    "ca-west-1": "Calgary, Alberta (no provincial table: Canada national figure)",
+    "ca-central-1": "Montreal, Quebec",
+    "ca-west-1": "Calgary, Alberta",
     "us-gov-east-1": "Ohio", "us-gov-west-1": "Oregon", "eusc-de-east-1": "Brandenburg, Germany",
     "ap-southeast-2": "Sydney, New South Wales", "ap-southeast-4": "Melbourne, Victoria",
 }
@@ -151,8 +205,8 @@ GCP_REGIONS = [
     ("me-central1", "Doha, Qatar", "QA"),
     ("me-central2", "Dammam, Saudi Arabia", "SA"),
     ("me-west1", "Tel Aviv, Israel", "IL"),
-    ("northamerica-northeast1", "Montreal, Quebec (Canada national figure)", "CA"),
-    ("northamerica-northeast2", "Toronto, Ontario (Canada national figure)", "CA"),
+    ("northamerica-northeast1", "Montreal, Quebec", "CA-QC"),
+    ("northamerica-northeast2", "Toronto, Ontario", "CA-ON"),
     ("northamerica-south1", "Queretaro, Mexico", "MX"),
     ("southamerica-east1", "Osasco, Sao Paulo, Brazil", "BR"),
     ("southamerica-west1", "Santiago, Chile", "CL"),
@@ -184,8 +238,8 @@ AZURE_REGIONS = [
     ("belgiumcentral", "Brussels, Belgium", "BE"),
     ("brazilsouth", "Sao Paulo State, Brazil", "BR"),
     ("brazilsoutheast", "Rio de Janeiro, Brazil", "BR"),
-    ("canadacentral", "Toronto, Ontario (Canada national figure)", "CA"),
-    ("canadaeast", "Quebec City, Quebec (Canada national figure)", "CA"),
+    ("canadacentral", "Toronto, Ontario", "CA-ON"),
+    ("canadaeast", "Quebec City, Quebec", "CA-QC"),
     ("centralindia", "Pune, India", "IN"),
     ("centralus", "Iowa", "US-IA"),
     ("chilecentral", "Santiago, Chile", "CL"),
@@ -332,10 +386,16 @@ def build(wheel_dir: Path | None) -> None:
     cn_rows = sorted([k, v["description"], _fmt(v["emission_factor"]), v["year"], CN_SOURCE]
                      for k, v in cn["data"].items())
     au_rows = [[c, n, _fmt(kg * 1000), 2024, AU_SOURCE] for c, n, kg in AU_STATES]
+    ca_mix = json.loads(wheels["codecarbon"].read(CA_MIX_FILE))
+    if set(ca_mix) != set(CA_PROVINCES):
+        raise SystemExit(f"{CA_MIX_FILE}: provinces changed: {sorted(ca_mix)}")
+    ca_rows = sorted([*CA_PROVINCES[k], f"{ca_intensity(v):.1f}", CA_MIX_YEAR, CA_SOURCE]
+                     for k, v in ca_mix.items())
     header = ["code", "name", "g_per_kwh", "year", "source"]
     _write("us_states.csv", ["code", "name", "lb_per_mwh", "year", "source"], us_rows)
     _write("cn_provinces.csv", header, cn_rows)
     _write("au_states.csv", header, au_rows)
+    _write("ca_provinces.csv", header, ca_rows)
 
     endpoints = json.loads(wheels["botocore"].read("botocore/data/endpoints.json"))
     cloud = []

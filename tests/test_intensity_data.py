@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 from collections import Counter
 from pathlib import Path
 
@@ -43,14 +44,15 @@ def test_no_negative_or_absurd_values() -> None:
 
 
 def test_codes_are_unique_and_well_formed() -> None:
-    for name in ("countries.csv", "us_states.csv", "au_states.csv", "cn_provinces.csv"):
+    for name in ("countries.csv", "us_states.csv", "au_states.csv", "cn_provinces.csv",
+                 "ca_provinces.csv"):
         codes = [r["code"] for r in rows(name)]
         assert not [c for c, n in Counter(codes).items() if n > 1], name
     for r in rows("countries.csv"):
         assert (len(r["code"]) == 2 and r["code"].isupper()) or r["code"] == "WORLD"
         assert len(r["iso3"]) == 3 and r["name"]
-    for name in ("us_states.csv", "au_states.csv", "cn_provinces.csv"):
-        prefix = {"us": "US-", "au": "AU-", "cn": "CN-"}[name[:2]]
+    for name in ("us_states.csv", "au_states.csv", "cn_provinces.csv", "ca_provinces.csv"):
+        prefix = {"us": "US-", "au": "AU-", "cn": "CN-", "ca": "CA-"}[name[:2]]
         assert all(r["code"].startswith(prefix) for r in rows(name))
 
 
@@ -82,6 +84,9 @@ def test_every_cloud_region_maps_to_a_known_grid() -> None:
     ("aws", "cn-northwest-1", "CN-NX"), ("gcp", "us-central1", "US-IA"),
     ("gcp", "europe-west4", "NL"), ("azure", "westeurope", "NL"), ("azure", "northeurope", "IE"),
     ("azure", "West Europe", "NL"),
+    ("aws", "ca-central-1", "CA-QC"), ("aws", "ca-west-1", "CA-AB"),
+    ("gcp", "northamerica-northeast1", "CA-QC"), ("gcp", "northamerica-northeast2", "CA-ON"),
+    ("azure", "canadacentral", "CA-ON"), ("azure", "canadaeast", "CA-QC"),
 ])
 def test_known_cloud_regions(provider: str, region: str, grid: str) -> None:
     c = static.cloud_region(provider, region)
@@ -118,3 +123,55 @@ def test_search_is_case_insensitive_on_code_and_name() -> None:
     assert [g.code for g in gs] == ["DE"] and any(c.code == "azure:germanynorth" for c in cs)
     gs, _ = static.search("au-")
     assert {g.code for g in gs} >= {"AU-NSW", "AU-VIC"}
+
+
+CA_CODES = ("CA-AB", "CA-BC", "CA-MB", "CA-NB", "CA-NL", "CA-NS", "CA-ON", "CA-PE", "CA-QC",
+            "CA-SK", "CA-NT", "CA-NU", "CA-YT")
+
+
+def test_canadian_provinces_and_territories_all_present() -> None:
+    ca = {c: g for c, g in static.grids().items() if c.startswith("CA-")}
+    assert sorted(ca) == sorted(CA_CODES)
+    for g in ca.values():
+        assert g.kind == "subnational" and g.year == 2023
+        assert "IPCC AR5" in g.source and "Canada Energy Regulator" in g.source
+        assert "Open Government Licence" in g.source
+        # Lifecycle basis: even an all-hydro grid carries ~24 g/kWh; diesel-only
+        # Nunavut cannot exceed the oil factor (700).
+        assert 20.0 <= g.g_per_kwh <= 700.0, (g.code, g.g_per_kwh)
+
+
+def test_canadian_provinces_sane_order() -> None:
+    g = {c: static.grid(c).g_per_kwh for c in CA_CODES}  # type: ignore[union-attr]
+    for hydro in ("CA-QC", "CA-MB", "CA-NL", "CA-BC"):
+        assert g[hydro] < 60.0, hydro
+    for fossil in ("CA-AB", "CA-SK", "CA-NS", "CA-NU"):
+        assert g[fossil] > 400.0, fossil
+    assert g["CA-QC"] < g["CA-ON"] < g["CA-NB"] < g["CA-AB"]
+    # The Ember national figure lies between its cleanest and dirtiest provinces.
+    assert min(g.values()) < static.grid("CA").g_per_kwh < max(g.values())  # type: ignore[union-attr]
+    gs, _ = static.search("quebec")
+    assert [x.code for x in gs] == ["CA-QC"]
+
+
+def _build_script():  # type: ignore[no-untyped-def]
+    path = Path(__file__).resolve().parents[1] / "scripts" / "build_intensity_tables.py"
+    spec = importlib.util.spec_from_file_location("build_intensity_tables", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quebec_reproduced_from_its_mix() -> None:
+    # CER 2023 mix for Quebec (% of generation, as in codecarbon 3.3.2's copy) x AR5
+    # lifecycle medians: (92.1x24 + 6.7x11 + 0.7x230 + 0.3x700 + 0.2x490 + 0.01x48)
+    # / 100.01 = 27.5 g/kWh.
+    mix = {"hydro": 92.1, "wind": 6.7, "biomass": 0.7, "petroleum": 0.3, "naturalGas": 0.2,
+           "solar": 0.01, "coal": 0.0, "nuclear": 0.0, "tidal": 0.0, "other": 0.0,
+           "total": 100.01}
+    by_hand = (92.1 * 24 + 6.7 * 11 + 0.7 * 230 + 0.3 * 700 + 0.2 * 490 + 0.01 * 48) / 100.01
+    assert _build_script().ca_intensity(mix) == pytest.approx(by_hand)
+    assert static.grid("CA-QC").g_per_kwh == pytest.approx(round(by_hand, 1))  # type: ignore[union-attr]
+    row = next(r for r in rows("ca_provinces.csv") if r["code"] == "CA-QC")
+    assert row["name"] == "Quebec" and row["year"] == "2023"

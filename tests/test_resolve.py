@@ -71,11 +71,21 @@ def test_cloud_region_without_provider_is_an_error() -> None:
 
 
 def test_valid_subdivision_without_data_uses_country_with_warning() -> None:
-    it = r(region="CA-QC")
-    assert it.location == "CA" and not it.fallback
-    assert any("CA-QC" in w and "Canada" in w for w in it.warnings)
+    it = r(region="DE-BY")
+    assert it.location == "DE" and not it.fallback
+    assert any("DE-BY" in w and "Germany" in w for w in it.warnings)
     it = r(region="CN-XZ")
     assert it.location == "CN" and any("Tibet" in w for w in it.warnings)
+
+
+def test_canadian_province_has_its_own_figure() -> None:
+    it = r(region="CA-QC")
+    assert it.location == "CA-QC" and not it.fallback and not it.warnings
+    assert it.g_per_kwh == pytest.approx(27.5) and it.year == 2023
+    assert r(cloud_provider="aws", cloud_region="ca-west-1").location == "CA-AB"
+    # Canada now has a provincial table: a code outside it is an error, not the national figure.
+    with pytest.raises(LocationError, match="CA-ZZ"):
+        r(region="CA-ZZ")
 
 
 def test_iso3_and_case_are_accepted() -> None:

@@ -23,14 +23,15 @@ _DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 WORLD_CODE = "WORLD"
 PROVIDERS = ("aws", "gcp", "azure")
 # Tables of sub-national grids, by country prefix of their codes.
-_SUBNATIONAL_FILES = ("us_states.csv", "au_states.csv", "cn_provinces.csv")
+_SUBNATIONAL_FILES = ("us_states.csv", "au_states.csv", "cn_provinces.csv",
+                      "ca_provinces.csv")
 
 
 @dataclass(frozen=True)
 class GridRecord:
     """One grid: a country, a sub-national region or the world average.
 
-    ``code`` is ISO 3166-1 alpha-2 (``FR``), ISO 3166-2-like (``US-CA``, ``AU-NSW``)
+    ``code`` is ISO 3166-1 alpha-2 (``FR``), ISO 3166-2-like (``US-CA``, ``CA-QC``)
     or ``WORLD``; ``g_per_kwh`` is its average intensity in gCO2e/kWh for ``year``;
     ``source`` names dataset and licence; ``kind`` is country/subnational/world.
     """
