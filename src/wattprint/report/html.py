@@ -24,6 +24,7 @@ from wattprint.report.schema import SCHEMA_VERSION, hardware_summary
 from wattprint.units import fmt_energy, fmt_mass, fmt_power
 
 MAX_POINTS = 600  # chart buckets; longer timelines are averaged (energy-preserving)
+MAX_EMBEDDED_ROWS = 5000  # timeline rows in the JSON copy inside the page (merged beyond)
 TOP_WINDOWS = 10
 COLORS = {
     "gpu": "#2ca02c",
@@ -268,8 +269,31 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int], table_id: 
     return f'<table id="{table_id}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def compact_timeline(report: dict[str, Any], max_rows: int = MAX_EMBEDDED_ROWS) -> dict[str, Any]:
+    """A copy of ``report`` whose timeline has at most ``max_rows`` rows.
+
+    Consecutive rows are merged (energies summed, so every total is kept);
+    used for the copy embedded in the page, so a week-long run does not make
+    a 100 MB HTML file. The full series stays in the store and the JSON report.
+    """
+    rows = report["timeline"]["rows"]
+    if len(rows) <= max_rows:
+        return report
+    size = math.ceil(len(rows) / max_rows)
+    merged = []
+    for start in range(0, len(rows), size):
+        group = rows[start : start + size]
+        energy: dict[str, float] = {}
+        for r in group:
+            for k, v in r["energy_j"].items():
+                energy[k] = energy.get(k, 0.0) + v
+        merged.append({"t0_s": group[0]["t0_s"], "t1_s": group[-1]["t1_s"],
+                       "start_epoch_s": group[0]["start_epoch_s"], "energy_j": energy})
+    return {**report, "timeline": {**report["timeline"], "rows": merged}}
+
+
 def _embedded_json(report: dict[str, Any]) -> str:
-    text = json.dumps(report, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(compact_timeline(report), separators=(",", ":"), allow_nan=False)
     # Inside <script>, "</script>" or "<!--" would end or confuse the block; escape them.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -498,6 +522,12 @@ def render(report: dict[str, Any]) -> str:
         f"<footer>Generated {e(report['generated_utc'])} by {e(report['provenance']['generator'])}. "
         f"Recompute: <code>{e(report['provenance']['recompute'])}</code></footer>"
     )
+    if len(report["timeline"]["rows"]) > MAX_EMBEDDED_ROWS:
+        body.append(
+            f'<p class="sub">The JSON copy embedded in this page merges the {len(report["timeline"]["rows"])} '
+            f"timeline intervals into at most {MAX_EMBEDDED_ROWS}; "
+            f"<code>{e(report['provenance']['recompute'])}</code> gives the full series.</p>"
+        )
     body.append(f'<script type="application/json" id="wattprint-report">{_embedded_json(report)}</script>')
 
     return (

@@ -218,7 +218,7 @@ class LiveView:
         try:
             while not self._stop.wait(self.refresh_s):
                 if self.mode == "live":
-                    self._live.update(self.table(self.sample(), f"wattprint: {title}"), refresh=True)
+                    self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
                 elif time.monotonic() - self._last_line >= self.progress_every_s:
                     # sampled only when a line is due, so its power is the mean over the period
                     self._last_line = time.monotonic()
