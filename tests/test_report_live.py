@@ -147,8 +147,9 @@ def test_run_progress_lines_and_quiet(rapl: str) -> None:
     q = wp("run", "--rapl-root", rapl, "--country", "FR", "--no-store", "--quiet", "--progress-every", "0.1",
            "--", sys.executable, "-c", "import time; time.sleep(1.5)")
     assert q.returncode == 0 and q.stderr == ""
-    bad = wp("run", "--rapl-root", rapl, "--no-store", "--progress-every", "-1", "--", "true")
-    assert bad.returncode == 2 and "--progress-every must be 0 or more" in bad.stderr
+    bad = wp("run", "--rapl-root", rapl, "--no-store", "--progress-every", "-1", "--", "echo", "ran")
+    assert bad.returncode == 2 and "--progress-every: must be 0 or more seconds" in bad.stderr
+    assert bad.stdout == ""  # refused before the command started
 
 
 def test_watch_for_a_duration_is_stored_as_a_run(rapl: str, tmp_path: Path) -> None:

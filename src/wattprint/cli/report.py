@@ -32,6 +32,17 @@ DEFAULT_PROGRESS_S = 30.0
 # -- live-view flags, shared with ``wattprint run`` -----------------------------------------
 
 
+def _seconds(text: str) -> float:
+    """argparse type: a number of seconds, 0 or more (checked before anything starts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants a number of seconds, got '{text}'") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
 def add_live_options(p: argparse.ArgumentParser) -> None:
     """``--live/--no-live`` and ``--progress-every N`` (``--quiet`` is the command's own)."""
     p.add_argument(
@@ -42,7 +53,7 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--progress-every",
-        type=float,
+        type=_seconds,
         default=DEFAULT_PROGRESS_S,
         metavar="N",
         help=f"without the live view, one progress line on stderr every N seconds (0: none; "
@@ -55,8 +66,6 @@ def start_live(args: argparse.Namespace, tracker: Any) -> Any:
     from wattprint.report.live import LiveView, choose_mode
 
     every = getattr(args, "progress_every", DEFAULT_PROGRESS_S)
-    if every is None or not every >= 0:
-        raise UsageError(f"--progress-every must be 0 or more seconds, got {every}")
     live = getattr(args, "live", None)
     mode = choose_mode(live, bool(getattr(args, "quiet", False)), sys.stderr, every)
     view = LiveView(
