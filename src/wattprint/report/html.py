@@ -396,26 +396,26 @@ def render(report: dict[str, Any]) -> str:
 
     em_rows = []
     if em["location_based_g"] is not None:
-        em_rows.append(["Location-based (GHG Protocol Scope 2)",
+        em_rows.append(["Location-based (GHG Protocol Scope 2), g CO2e",
                         _fig("emissions.location_based_g", em["location_based_g"], sig(em["location_based_g"])),
                         e(location_text(it))])
     else:
         em_rows.append(["Location-based", "-", "no grid intensity recorded"])
     if em["market_based_g"] is not None:
-        em_rows.append(["Market-based (GHG Protocol Scope 2)",
+        em_rows.append(["Market-based (GHG Protocol Scope 2), g CO2e",
                         _fig("emissions.market_based_g", em["market_based_g"], sig(em["market_based_g"])),
                         e(f"{sig(em['market_g_per_kwh'])} gCO2e/kWh, {em['market_source'] or 'user factor'}")])
     else:
         em_rows.append(["Market-based", "not reported", "no contractual factor given (--market-g-per-kwh)"])
     if em["embodied_g"] is not None:
-        em_rows.append(["Embodied (given)", e(sig(em["embodied_g"])), "user figure (--embodied-g)"])
+        em_rows.append(["Embodied (given), g CO2e", e(sig(em["embodied_g"])), "user figure (--embodied-g)"])
     if it:
-        em_rows.append(["Effective intensity", e(sig(it["effective_g_per_kwh"])),
+        em_rows.append(["Effective intensity, gCO2e/kWh", e(sig(it["effective_g_per_kwh"])),
                         "gCO2e per facility kWh over the run (hourly figures where known)"])
     em_rows.append(["PUE", _fig("pue.value", pue["value"], sig(pue["value"])), e(pue["source"])])
     if sci:
         em_rows.append([
-            "SCI (ISO/IEC 21031)",
+            "SCI (ISO/IEC 21031), g CO2e per unit",
             _fig("sci.sci_g_per_unit", sci["sci_g_per_unit"], sig(sci["sci_g_per_unit"])),
             e(f"g CO2e per {singular(sci['functional_unit'])}: (E x I + M) / R with E = {sig(sci['e_kwh'])} kWh, "
               f"I = {sig(sci['i_g_per_kwh'])} gCO2e/kWh, M = {sig(sci['m_g'])} g, R = {sig(sci['r'], 6)}"),
@@ -425,7 +425,7 @@ def render(report: dict[str, Any]) -> str:
         chain = "<p class=\"sub\">Location chain: " + e(" → ".join(it["chain"])) + "</p>"
     body.append(
         '<section id="emissions"><h2>Emissions</h2>'
-        + _table(["Figure", "g CO2e", "Basis"], em_rows, {1}, "emissions-table") + chain + "</section>"
+        + _table(["Figure", "Value", "Basis"], em_rows, {1}, "emissions-table") + chain + "</section>"
     )
 
     groups = report["window_groups"]

@@ -587,7 +587,7 @@ def methodology(report: dict[str, Any]) -> list[str]:
     sci = report["sci"]
     if sci:
         out.append(
-            f"SCI ({sci['standard']}): (E x I + M) / R with E the facility energy (IT energy x PUE) "
+            f"SCI per {sci['standard']}: (E x I + M) / R with E the facility energy (IT energy x PUE) "
             f"in kWh, I the location-based intensity in gCO2e/kWh, M = {sci['m_g']:g} g embodied "
             f"emissions, R = {sci['r']:g} {sci['functional_unit']}; market instruments are excluded."
         )
