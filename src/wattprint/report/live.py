@@ -216,6 +216,8 @@ class LiveView:
     def _loop(self) -> None:
         title = getattr(self.run, "name", "wattprint")
         try:
+            if self.mode == "live":  # draw at once, so the table shows up even for short commands
+                self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
             while not self._stop.wait(self.refresh_s):
                 if self.mode == "live":
                     self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
