@@ -109,7 +109,7 @@ def test_without_rich_it_says_so_and_prints_lines(tracked, monkeypatch: pytest.M
     out = io.StringIO()
     view = LiveView(t.run, mode="live", stream=out, progress_every_s=10)
     assert view.mode == "plain"
-    assert "pip install 'wattprint[live]'" in out.getvalue()
+    assert "pip install rich" in out.getvalue()
 
 
 # -- CLI --------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def start_live(args: argparse.Namespace, tracker: Any) -> Any:
         mode=mode,
         stream=sys.stderr,
         progress_every_s=every,
-        intensity=lambda: getattr(tracker, "_intensity", None),
+        intensity=lambda: tracker.run.intensity if tracker.run is not None else None,
         force_terminal=live is True,
     )
     return view.start()

@@ -7,8 +7,8 @@ the change in cumulative energy into power: P = ΔE / Δt per component.
 Three modes, all on a stream that is not the tracked command's stdout (stderr
 by default), so the child's output stays clean:
 
-* ``"live"``: a table redrawn in place with ``rich`` (imported lazily; it is
-  the ``live`` extra). If rich is missing we fall back to ``"plain"`` and say
+* ``"live"``: a table redrawn in place with ``rich`` (a dependency, imported
+  lazily). If rich is missing we fall back to ``"plain"`` and say
   once how to get the live view.
 * ``"plain"``: one line every ``progress_every_s`` seconds, for logs and CI.
 * ``"off"``: nothing.
@@ -30,7 +30,7 @@ from typing import IO, Any
 from wattprint.units import emissions_g, fmt_duration, fmt_energy, fmt_mass, fmt_power
 
 MODES = ("live", "plain", "off")
-RICH_HINT = "the live view needs rich: pip install 'wattprint[live]'; printing a line every {n:g} s instead"
+RICH_HINT = "the live view needs rich (a wattprint dependency): pip install rich; printing a line every {n:g} s instead"
 
 
 @dataclass
