@@ -181,3 +181,50 @@ def test_watch_stops_on_ctrl_c(rapl: str, tmp_path: Path) -> None:
     assert p.returncode == 0, err
     assert out == "" and "'idle-check' finished" in err
     assert "idle-check" in wp("runs", "--db", db).stdout
+
+
+def test_a_command_sharing_the_terminal_gets_a_status_line_not_a_table(tracked) -> None:  # type: ignore[no-untyped-def]
+    """On a real pty: the view pins one line at the bottom and gives the rest back on stop."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    from wattprint.report.live import StatusLine
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    stream = os.fdopen(slave, "w", encoding="utf-8", closefd=False)
+    try:
+        # the command writes to the same terminal as the view: status mode
+        assert choose_mode(None, False, stream, 30, output_fds=(slave,)) == "status"
+        other_master, other_slave = pty.openpty()
+        assert choose_mode(None, False, stream, 30, output_fds=(other_slave,)) == "live"
+        os.close(other_master)
+        os.close(other_slave)
+
+        t, _ = tracked
+        view = LiveView(t.run, mode="status", stream=stream, refresh_s=0.05).start()
+        time.sleep(0.2)
+        view.stop()
+        import select
+
+        out = b""
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        text = out.decode()
+        assert "\x1b[1;23r" in text  # rows 1..23 scroll, row 24 is the status line
+        assert "\x1b[24;1H" in text and "wattprint:" in text
+        assert text.rstrip().endswith("\x1b8") and "\x1b[r" in text  # region reset on stop
+        assert StatusLine(stream).rows == 0
+    finally:
+        stream.close()
+        os.close(slave)
+        os.close(master)

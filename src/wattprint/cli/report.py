@@ -61,13 +61,16 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def start_live(args: argparse.Namespace, tracker: Any) -> Any:
+def start_live(args: argparse.Namespace, tracker: Any, *, child_output: bool = True) -> Any:
     """Start the live view (or progress lines, or nothing) for ``tracker``'s running run."""
     from wattprint.report.live import LiveView, choose_mode
 
     every = getattr(args, "progress_every", DEFAULT_PROGRESS_S)
     live = getattr(args, "live", None)
-    mode = choose_mode(live, bool(getattr(args, "quiet", False)), sys.stderr, every)
+    # the command inherits our stdout and stderr: if either is the view's terminal, the
+    # view keeps to the bottom line so it never draws over the command's output
+    fds = (1, 2) if child_output else ()
+    mode = choose_mode(live, bool(getattr(args, "quiet", False)), sys.stderr, every, output_fds=fds)
     view = LiveView(
         tracker.run,
         mode=mode,
@@ -282,7 +285,7 @@ def handle_watch(args: argparse.Namespace) -> int:
         tracker.start()
         if not args.quiet:
             print("wattprint: watching the whole machine; Ctrl-C to stop", file=sys.stderr)
-        view = start_live(args, tracker)
+        view = start_live(args, tracker, child_output=False)
         try:
             deadline = None if args.duration is None else time.monotonic() + args.duration
             while not done.wait(0.2):  # short waits so a signal is seen promptly everywhere

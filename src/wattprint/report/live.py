@@ -10,6 +10,11 @@ by default), so the child's output stays clean:
 * ``"live"``: a table redrawn in place with ``rich`` (a dependency, imported
   lazily). If rich is missing we fall back to ``"plain"`` and say
   once how to get the live view.
+* ``"status"``: one status line pinned to the bottom row of the terminal, for
+  when the tracked command writes to the same terminal. Redrawing a table in
+  place there would erase the command's own lines, so the bottom row is taken
+  out of the scrolling region (DECSTBM, as apt's progress bar does) and the
+  command's output scrolls above it, untouched byte for byte.
 * ``"plain"``: one line every ``progress_every_s`` seconds, for logs and CI.
 * ``"off"``: nothing.
 
@@ -29,7 +34,7 @@ from typing import IO, Any
 
 from wattprint.units import emissions_g, fmt_duration, fmt_energy, fmt_mass, fmt_power
 
-MODES = ("live", "plain", "off")
+MODES = ("live", "status", "plain", "off")
 RICH_HINT = "the live view needs rich (a wattprint dependency): pip install rich; printing a line every {n:g} s instead"
 
 
@@ -51,8 +56,19 @@ class LiveState:
         return sum(w for c, w in self.power_w.items() if self.in_total.get(c, True))
 
 
-def choose_mode(live: bool | None, quiet: bool, stream: IO[str], progress_every_s: float) -> str:
-    """``--live/--no-live`` (None: live only when ``stream`` is a terminal), ``--quiet`` wins."""
+def choose_mode(
+    live: bool | None,
+    quiet: bool,
+    stream: IO[str],
+    progress_every_s: float,
+    *,
+    output_fds: tuple[int, ...] = (),
+) -> str:
+    """``--live/--no-live`` (None: live only when ``stream`` is a terminal), ``--quiet`` wins.
+
+    ``output_fds`` are the descriptors the tracked command writes to; when one
+    of them is the view's own terminal, the view takes the bottom line only.
+    """
     if quiet:
         return "off"
     if live is None:
@@ -61,8 +77,62 @@ def choose_mode(live: bool | None, quiet: bool, stream: IO[str], progress_every_
         except (AttributeError, ValueError):
             live = False
     if live:
-        return "live"
+        return "status" if _shares_terminal(stream, output_fds) else "live"
     return "plain" if progress_every_s > 0 else "off"
+
+
+def _shares_terminal(stream: IO[str], fds: tuple[int, ...]) -> bool:
+    try:
+        mine = os.fstat(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
+    for fd in fds:
+        try:
+            if os.isatty(fd) and os.path.samestat(os.fstat(fd), mine):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+class StatusLine:
+    """The bottom terminal row, kept out of the scrolling region while it is shown.
+
+    Writes only standard VT100 sequences: save/restore cursor (ESC 7 / ESC 8),
+    set scrolling region (CSI top;bottom r), cursor position and erase line.
+    Each redraw is one ``write`` so it does not split the command's output.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.rows = 0
+
+    def _size(self) -> tuple[int, int]:
+        size = os.get_terminal_size(self.stream.fileno())
+        return size.lines, size.columns
+
+    def _emit(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def open(self) -> None:
+        rows, _ = self._size()
+        # a fresh line to give up, then region = rows 1..rows-1; restore keeps the cursor inside it
+        self._emit(f"\n\0337\033[1;{rows - 1}r\0338\033[1A")
+        self.rows = rows
+
+    def draw(self, text: str) -> None:
+        rows, cols = self._size()
+        prefix = ""
+        if rows != self.rows:  # resized: move the reserved row to the new bottom
+            prefix = f"\0337\033[1;{rows - 1}r\0338"
+            self.rows = rows
+        line = text if len(text) < cols else text[: max(0, cols - 2)] + "…"
+        self._emit(f"{prefix}\0337\033[{rows};1H\033[2K\033[7m{line}\033[0m\0338")
+
+    def close(self) -> None:
+        rows = self.rows or self._size()[0]
+        self._emit(f"\0337\033[r\033[{rows};1H\033[2K\0338")
 
 
 def _rich_available() -> bool:
@@ -111,6 +181,7 @@ class LiveView:
         self._prev: tuple[float, dict[str, float]] | None = None
         self._last_line = 0.0
         self._live: Any = None
+        self._status: StatusLine | None = None
         self.error: BaseException | None = None
 
     # -- sampling (public so it can be tested without a thread) --
@@ -163,7 +234,7 @@ class LiveView:
         parts = [f"wattprint: {fmt_duration(state.elapsed_s)}"]
         for comp, w in state.power_w.items():
             parts.append(f"{comp} {fmt_power(w)}")
-        tail = f"| {fmt_energy(state.energy_j)}"
+        tail = f"| {fmt_power(state.total_power_w)}  {fmt_energy(state.energy_j)}"
         if state.emissions_g is not None:
             tail += f"  {fmt_mass(state.emissions_g)} CO2e"
         return "  ".join(parts) + "  " + tail
@@ -200,6 +271,9 @@ class LiveView:
         if self.mode == "off" or self._thread is not None:
             return self
         self._last_line = time.monotonic()
+        if self.mode == "status":
+            self._status = StatusLine(self.stream)
+            self._status.open()
         if self.mode == "live":
             from rich.console import Console
             from rich.live import Live
@@ -218,9 +292,13 @@ class LiveView:
         try:
             if self.mode == "live":  # draw at once, so the table shows up even for short commands
                 self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
+            elif self.mode == "status":
+                self._status.draw(self.line(self.sample()))
             while not self._stop.wait(self.refresh_s):
                 if self.mode == "live":
                     self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
+                elif self.mode == "status":
+                    self._status.draw(self.line(self.sample()))
                 elif time.monotonic() - self._last_line >= self.progress_every_s:
                     # sampled only when a line is due, so its power is the mean over the period
                     self._last_line = time.monotonic()
@@ -240,6 +318,12 @@ class LiveView:
             except Exception:  # noqa: S110 - display teardown is best effort
                 pass
             self._live = None
+        if self._status is not None:
+            try:
+                self._status.close()
+            except Exception:  # noqa: S110 - display teardown is best effort
+                pass
+            self._status = None
 
     def __enter__(self) -> LiveView:
         return self.start()
