@@ -24,11 +24,11 @@ def intensity_line(intensity: dict[str, Any] | None) -> str:
     """``473 g/kWh (WORLD; Ember 2024 …) × PUE 1.0`` with the fallback said plainly."""
     if not intensity:
         return "intensity unknown"
-    year = f", {intensity['year']}" if intensity.get("year") else ""
+    year = f" {intensity['year']}" if intensity.get("year") else ""
     live = f"; hourly from {intensity['live_source']}" if intensity.get("live_source") else ""
     text = (
-        f"{intensity['g_per_kwh']:.0f} gCO2e/kWh ({intensity['location']}: "
-        f"{intensity['source']}{year}{live}) × PUE {intensity.get('pue', 1.0):g}"
+        f"{intensity['g_per_kwh']:.0f} gCO2e/kWh × PUE {intensity.get('pue', 1.0):g} "
+        f"({intensity['location']}{year}; {intensity['source']}{live})"
     )
     if intensity.get("fallback"):
         text += " [FALLBACK: location unknown]"
@@ -87,7 +87,7 @@ def _attribution_lines(att: dict[str, Any] | None, width: int) -> list[str]:
     out = [
         f"  {'process':<{width}}  {fmt_energy(att['energy_j']):>10}  attributed to the tracked process tree "
         f"({share:.0%} of the machine; rest {fmt_energy(att['rest_of_machine_j'])}; "
-        f"{att['processes_seen']} processes seen)"
+        f"{att['processes_seen']} process{'es' if att['processes_seen'] != 1 else ''} seen)"
     ]
     for name, c in att["channels"].items():
         out.append(f"  {'':<{width}}    {name}: {c['share']:.0%} by {c['method']}")
