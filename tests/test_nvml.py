@@ -325,7 +325,9 @@ def test_run_records_gpu_users_and_the_sole_user_flag(monkeypatch: pytest.Monkey
         assert run.gpu_users == {f"gpu:{nv_uuid(1)}": [os.getpid(), 999_999], f"gpu:{nv_uuid(2)}": []}
         from wattprint.store.sqlite import SqliteStore
 
-        assert SqliteStore.open(tmp_path / "g.db").get_run(run.id)["gpu_users"][f"gpu:{nv_uuid(2)}"] == []
+        stored = SqliteStore.open(tmp_path / "g.db").get_run(run.id)
+        assert stored["gpu_users"][f"gpu:{nv_uuid(2)}"] == []
+        assert stored["gpu_models"] == ["NVIDIA H100 80GB HBM3"]
         # with attribution to the child: GPU 1 is used by others only, GPU 2 by nobody
         gpus[1].compute_pids = [child.pid]
         t = wattprint.Tracker(interval=0.02, gpus="all", rapl_root=tmp_path, store=False, country="FR",

@@ -429,6 +429,8 @@ class Run(Measurement):
                 "host": self.host,
                 "pid": self.pid,
                 "cpu_model": self.cpu_model,
+                "gpu_models": sorted({c.device for c in self._sampler.channels.values()
+                                      if c.component == "gpu" and c.device}),
                 "wattprint_version": self.version,
                 "interval_s": self.interval_s,
                 "intensity": self.intensity.to_dict() if self.intensity else None,

@@ -231,7 +231,9 @@ def _open(
         }[method]
         channel = f"gpu:{gpu.uuid}"
         kind = Kind.ENERGY if method is Method.COUNTER else Kind.POWER
-        channels.append(Channel(channel, "gpu", method, kind, band, True, f"{gpu.name} {gpu.uuid}: {how}"))
+        channels.append(
+            Channel(channel, "gpu", method, kind, band, True, f"{gpu.name} {gpu.uuid}: {how}", device=gpu.name)
+        )
         dev = GpuDevice(channel, handle, gpu, method, tdp_w=tdp, scale_j=scale)
         if method is Method.COUNTER:
             ticks = first[gpu.uuid][0] or 0.0

@@ -66,6 +66,7 @@ class Channel:
     in_total: bool = True
     detail: str = ""
     update_s: float | None = None
+    device: str = ""  # hardware model name ("NVIDIA H100 80GB HBM3"), recorded with runs
 
 
 # How often a channel's figure is refreshed by the hardware (or our model), when the

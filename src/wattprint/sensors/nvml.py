@@ -292,7 +292,7 @@ def _open(
         channel = f"gpu:{gpu.uuid}"
         kind = Kind.ENERGY if method is Method.COUNTER else Kind.POWER
         detail = f"{gpu.name} {gpu.uuid}: {how}{mig_note}"
-        channels.append(Channel(channel, "gpu", method, kind, band, True, detail))
+        channels.append(Channel(channel, "gpu", method, kind, band, True, detail, device=gpu.name))
         dev = GpuDevice(channel, handle, gpu, method, tdp_w=tdp, scale_j=1e-3)
         dev.sub_handles = mig_handles.get(gpu.uuid, [])
         devices.append(dev)

@@ -174,9 +174,6 @@ class SqliteStore:
     def _upsert_run(self, run: Any) -> None:
         d = run.to_dict() if hasattr(run, "to_dict") else run
         intensity = d.get("intensity") or {}
-        gpus = sorted(
-            {s["detail"] for s in d.get("sensors", []) if s.get("sensor", "").startswith("gpu")}
-        )
         self._conn.execute(
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
                 exit_code, host, pid, cpu_model, gpu_models, wattprint_version, interval_s,
@@ -204,7 +201,7 @@ class SqliteStore:
                 d.get("host"),
                 d.get("pid", os.getpid()),
                 d.get("cpu_model"),
-                json.dumps(gpus),
+                json.dumps(d.get("gpu_models") or []),
                 d.get("wattprint_version"),
                 d.get("interval_s"),
                 intensity.get("location"),
