@@ -66,6 +66,7 @@ def test_run_is_stored_and_listed_shown_exported(rapl: str, tmp_path: Path) -> N
     assert csv.stdout.splitlines()[0].startswith("run_id,interval,t0_s")
     all_csv = wp("export", "--format", "csv", "--db", db)
     assert run_id in all_csv.stdout
+    assert "market_emissions_g" in all_csv.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize(

@@ -91,12 +91,14 @@ def _csv_rows(runs: list[dict[str, Any]], one: dict[str, Any] | None) -> str:
                             c.get("method", ""), f"{e:.6f}"])
         return buf.getvalue()
     w.writerow(["id", "name", "status", "start_utc", "duration_s", "energy_j", "energy_kwh",
-                "emissions_g", "location", "intensity_g_per_kwh", "intensity_source", "fallback"])
+                "emissions_g", "market_emissions_g", "location", "intensity_g_per_kwh", "pue",
+                "intensity_source", "fallback"])
     for r in runs:
         it = r.get("intensity") or {}
         w.writerow([r["id"], r["name"], r["status"], r["start_utc"], r["duration_s"],
-                    r["energy_j"], r["energy_kwh"], r["emissions_g"], it.get("location", ""),
-                    it.get("g_per_kwh", ""), it.get("source", ""), it.get("fallback", "")])
+                    r["energy_j"], r["energy_kwh"], r["emissions_g"], r.get("market_emissions_g") or "",
+                    it.get("location", ""), it.get("g_per_kwh", ""), it.get("pue", ""),
+                    it.get("source", ""), it.get("fallback", "")])
     return buf.getvalue()
 
 
