@@ -163,7 +163,7 @@ def test_baseline_measured_then_stored_and_reused(tmp_path: Path) -> None:
     th = threading.Thread(target=idle_burn)
     th.start()
     try:
-        with pytest.raises(wattprint.run.BaselineMissing):
+        with pytest.raises(wattprint.tracker.BaselineMissing):
             wattprint.Tracker(rapl_root=rapl, store=db, gpus="none", country="FR", baseline="stored").start()
         t = wattprint.Tracker(rapl_root=rapl, store=db, gpus="none", country="FR", baseline=0.3)
         run = t.start()

@@ -21,12 +21,17 @@ __version__ = "0.1.0"
 __all__ = ["Run", "Tracker", "Window", "WattprintWarning", "active_run", "track", "__version__"]
 
 if TYPE_CHECKING:
-    from wattprint.run import Run, Tracker, WattprintWarning, Window, active_run, track
+    from wattprint.run import Run, Window
+    from wattprint.tracker import Tracker, WattprintWarning, active_run, track
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in ("Run", "Window"):
         from wattprint import run
 
         return getattr(run, name)
+    if name in __all__ and name != "__version__":
+        from wattprint import tracker
+
+        return getattr(tracker, name)
     raise AttributeError(f"module 'wattprint' has no attribute {name!r}")

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from wattprint.baseline import measure
-    from wattprint.run import shared_sampler
+    from wattprint.tracker import shared_sampler
     from wattprint.units import fmt_power
 
     if not args.duration > 0:

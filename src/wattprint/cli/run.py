@@ -118,8 +118,8 @@ def parse_baseline(value: str | None) -> float | str | None:
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.report.text import summary
-    from wattprint.run import BaselineMissing, Tracker
     from wattprint.sensors.base import SensorError
+    from wattprint.tracker import BaselineMissing, Tracker
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
