@@ -18,8 +18,10 @@ Pointing the tools at the tree:
   The child re-points two module attributes (``codecarbon.core.cpu.is_rapl_available``
   and ``codecarbon.external.hardware.IntelRAPL``) at ``<tree>/intel-rapl/subsystem``,
   the same layout as the real path. Labelled "(patched)" in the output.
-* Zeus 0.16: the RAPL directory is a module constant (``zeus.device.cpu.rapl.RAPL_DIR``)
-  and CPU energy needs its RAPL wrap-around monitor process; not run here.
+* Zeus 0.16: no public option either; the RAPL directory is a module constant, which the
+  child re-points (``zeus.device.cpu.rapl.RAPL_DIR = <tree>/intel-rapl``) before
+  ``ZeusMonitor(cpu_indices=[0], gpu_indices=[])``. Zeus counts wraps in a separate
+  polling process. Zeus has no sampling interval, so it runs once per case. "(patched)".
 """
 
 from __future__ import annotations
@@ -164,6 +166,11 @@ def reported(tool: str, res: dict) -> dict[str, float | None]:
         pkg = (ch.get("cpu:package-0") or {}).get("energy_j")
         dram = (ch.get("dram:package-0") or {}).get("energy_j")
         return {"package-0": pkg, "dram": dram}
+    if tool == "zeus":
+        return {
+            "package-0": (ch.get("cpu") or {}).get("energy_j"),
+            "dram": (ch.get("dram") or {}).get("energy_j"),
+        }
     # CodeCarbon: cpu_energy is the package zone(s); DRAM sub-zones are skipped and RAM
     # comes from its model instead, so there is no RAPL DRAM figure to compare.
     return {"package-0": (ch.get("cpu") or {}).get("energy_j"), "dram": None}
@@ -172,7 +179,7 @@ def reported(tool: str, res: dict) -> dict[str, float | None]:
 def reported_window(tool: str, win: dict) -> dict[str, float | None]:
     if tool == "wattprint":
         return {"package-0": win.get("cpu:package-0"), "dram": win.get("dram:package-0")}
-    return {"package-0": win.get("cpu"), "dram": None}
+    return {"package-0": win.get("cpu"), "dram": win.get("dram")}
 
 
 def fmt_err(rep_v: list[float], tru: list[float]) -> tuple[str, str]:
@@ -191,16 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int)
     ap.add_argument("--wattprint-source", choices=["head", "worktree"], default="head")
     ap.add_argument("--no-codecarbon", action="store_true")
+    ap.add_argument("--no-zeus", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     reps = args.reps or (1 if args.quick else 2)
 
     started = dt.datetime.now(dt.timezone.utc)
     tools = ["wattprint"] + ([] if args.no_codecarbon else ["codecarbon"])
+    tools += [] if args.no_zeus else ["zeus"]
     venvs = {t: ensure_venv(t, wattprint_source=args.wattprint_source, log=log) for t in tools}
     # (interval, window): interval None = the tool's default (wattprint 1 s, CodeCarbon 15 s)
     variants = [(1.0, False), (0.1, False), (None, False), (1.0, True), (0.1, True), (None, True)]
-    configs = [(t, iv, w) for iv, w in variants for t in tools]
+    # Zeus has no sampling interval: one configuration per case ("default").
+    configs = [(t, iv, w) for iv, w in variants for t in tools if t != "zeus" or iv is None]
     runs: dict[str, list[dict]] = {}
     for rep in range(reps):
         order = configs if rep % 2 == 0 else list(reversed(configs))
@@ -234,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for key, rs in runs.items():
         tool = key.split(" @ ")[0]
-        label = key + (" (patched)" if tool == "codecarbon" else "")
+        label = key + (" (patched)" if tool in ("codecarbon", "zeus") else "")
         cells = []
         for zone in ("package-0", "dram"):
             rep_v = [reported(tool, r["result"])[zone] for r in rs]

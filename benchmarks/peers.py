@@ -68,11 +68,13 @@ def calibrate(python: str, work_s: float) -> int:
     return int(per_s * work_s)
 
 
-def lifecycle(venvs: dict[str, VenvInfo], tools: list[str], reps: int, job_n: int) -> dict:
+def lifecycle(
+    venvs: dict[str, VenvInfo], tools: list[str], reps: int, job_n: int, extra: dict
+) -> dict:
     samples: dict[str, list[dict]] = {t: [] for t in tools}
     for rep in range(reps):
         for tool in alternate(tools, rep):
-            spec = {"mode": "lifecycle", "tool": tool, "job_n": job_n, "interval": 1.0}
+            spec = {"mode": "lifecycle", "tool": tool, "job_n": job_n, "interval": 1.0, **extra}
             if tool == "wattprint":
                 spec["country"] = "US"
             samples[tool].append(run_child(venvs[tool].python, spec))
@@ -87,6 +89,7 @@ def overhead(
     reps: int,
     n: int,
     idle_s: float,
+    extra: dict,
 ) -> dict:
     """Per interval and tool: tracked and baseline runs of the busy loop, and tracked runs
     of an idle (sleeping) main thread of ``idle_s`` seconds."""
@@ -105,6 +108,7 @@ def overhead(
                         "interval": interval,
                         "tracked": kind != "baseline",
                         "idle_s": idle_s if kind == "idle" else 0,
+                        **extra,
                     }
                     if tool == "wattprint":
                         spec["country"] = "US"
@@ -300,6 +304,14 @@ def main(argv: list[str] | None = None) -> int:
         help="build wattprint from the last commit (default) or the working tree",
     )
     ap.add_argument("--no-zeus", action="store_true", help="leave Zeus out")
+    ap.add_argument(
+        "--sensors",
+        choices=["host", "fake-rapl"],
+        default="host",
+        help="host: what each tool finds here (default); fake-rapl: every tool reads a "
+        "simulated RAPL tree with still counters (CodeCarbon and Zeus re-pointed by patching "
+        "their module attributes), to compare the RAPL code paths on a host without RAPL",
+    )
     ap.add_argument("--json", type=Path, help="where to write all samples (default: benchmarks/out/)")
     args = ap.parse_args(argv)
 
@@ -315,13 +327,29 @@ def main(argv: list[str] | None = None) -> int:
         venvs[tool] = ensure_venv(
             tool, fresh=args.fresh, wattprint_source=args.wattprint_source, log=log
         )
+    extra: dict = {}
+    if args.sensors == "fake-rapl":
+        import tempfile
+
+        from peers_lib.fakerapl import FakeRapl
+
+        tree = Path(tempfile.mkdtemp(prefix="fake-powercap-")) / "powercap"
+        FakeRapl.build(
+            tree,
+            package_range_j=262143.328850,
+            package_start_j=1000.0,
+            dram_range_j=65712.999613,
+            dram_start_j=100.0,
+            package_max_w=200.0,
+        ).close()
+        extra["rapl_root"] = str(tree)
     log("calibrating the workload ...")
     n = calibrate(venvs["empty"].python, work_s)
     job_n = n * 0.5 / work_s
     log(f"lifecycle ({lreps} reps) ...")
-    lc = lifecycle(venvs, lifecycle_tools, lreps, int(job_n))
+    lc = lifecycle(venvs, lifecycle_tools, lreps, int(job_n), extra)
     log(f"overhead ({reps} reps, {work_s:g} s loop) ...")
-    ov = overhead(venvs, TRACKERS, [1.0, 0.1], reps, n, idle_s=min(work_s, 3.0))
+    ov = overhead(venvs, TRACKERS, [1.0, 0.1], reps, n, idle_s=min(work_s, 3.0), extra=extra)
     finished = dt.datetime.now(dt.timezone.utc)
     res = {
         "started_utc": started.isoformat(timespec="seconds"),
@@ -330,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         "wattprint_commit": git_head(REPO_ROOT),
         "machine": machine(),
         "params": {"work_s": work_s, "loop_n": n, "job_n": int(job_n), "reps": reps,
-                   "lifecycle_reps": lreps, "wattprint_source": args.wattprint_source},
+                   "lifecycle_reps": lreps, "wattprint_source": args.wattprint_source,
+                   "sensors": args.sensors},
         "install": install_figures(venvs),
         "lifecycle": lc,
         "overhead": ov,
@@ -339,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1, default=str))
     print(f"## peers.py — {res['started_utc']} → {res['finished_utc']}\n")
-    print(f"wattprint: {res['wattprint_commit']}; command: `{res['command']}`\n")
+    print(f"wattprint: {res['wattprint_commit']}; command: `{res['command']}`; "
+          f"sensors: {args.sensors}\n")
     print(report(res))
     log(f"samples written to {out}")
     return 0

@@ -295,24 +295,51 @@ class ZeusAdapter(Adapter):
         from zeus.monitor import ZeusMonitor
 
         self.api = ZeusMonitor
+        if self.spec.get("rapl_root"):
+            # Zeus keeps its RAPL directory in a module constant (no public option):
+            # re-point it at the fake tree before any device discovery.
+            import zeus.device.cpu.rapl as zrapl
+
+            zrapl.RAPL_DIR = os.path.join(self.spec["rapl_root"], "intel-rapl")
+            zrapl.rapl_is_available.cache_clear()
 
     def make(self, interval: float | None) -> None:
         self.make_t = time.perf_counter()
-        self.monitor = self.api()
+        if self.spec.get("rapl_root"):
+            self.monitor = self.api(cpu_indices=[0], gpu_indices=[])
+        else:
+            self.monitor = self.api()
 
     def start(self) -> None:
         self.monitor.begin_window("bench")
         self._mark_first()
 
+    def open_window(self) -> None:
+        self.monitor.begin_window("w")
+
+    def close_window(self) -> dict:
+        m = self.monitor.end_window("w")
+        return {
+            "cpu": (m.cpu_energy or {}).get(0),
+            "dram": (m.dram_energy or {}).get(0),
+        }
+
     def stop(self) -> dict:
         m = self.monitor.end_window("bench")
         total = getattr(m, "total_energy", None)
-        return {
+        chans = {}
+        if m.cpu_energy:
+            chans["cpu"] = {"energy_j": m.cpu_energy.get(0)}
+        if m.dram_energy:
+            chans["dram"] = {"energy_j": m.dram_energy.get(0)}
+        out = {
             "energy_j": float(total) if total is not None else None,
             "duration_s": float(getattr(m, "time", 0.0)),
-            "channels": {},
-            "note": "no GPU and no RAPL here: Zeus measures nothing on this machine",
+            "channels": chans,
         }
+        if not self.spec.get("rapl_root"):
+            out["note"] = "no GPU and no RAPL here: Zeus measures nothing on this machine"
+        return out
 
 
 ADAPTERS = {"wattprint": WattprintAdapter, "codecarbon": CodeCarbonAdapter, "zeus": ZeusAdapter}
