@@ -30,7 +30,7 @@ import os
 import time
 from typing import Any
 
-from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor
+from wattprint.sensors.base import Availability, Channel, Method, Sensor
 from wattprint.sensors.gpu_common import (
     BAND_COUNTER,
     BAND_MODELLED,
@@ -40,9 +40,11 @@ from wattprint.sensors.gpu_common import (
     GpuSensorBase,
     Probe,
     Selected,
+    gpu_channel,
     lookup_tdp,
     modelled_power_w,
     no_open,
+    not_selected,
     one_line,
 )
 
@@ -211,14 +213,7 @@ def _open(
         head = f"{gpu.name} {gpu.uuid}, driver {driver}"
         sel = chosen.get(gpu.uuid)
         if sel is None:
-            lines.append(
-                Availability(
-                    who,
-                    False,
-                    f"{head}: not measured, not visible to the tracked work",
-                    "use --gpus all (or its index/UUID) to measure it",
-                )
-            )
+            lines.append(not_selected(who, head))
             continue
         method, how, tdp, scale = _choose(amdsmi, handle, gpu, first.get(gpu.uuid))
         if method is None:
@@ -229,12 +224,9 @@ def _open(
             Method.POWER_INTEGRATED: BAND_POWER_AVERAGED,
             Method.MODELLED: BAND_MODELLED,
         }[method]
-        channel = f"gpu:{gpu.uuid}"
-        kind = Kind.ENERGY if method is Method.COUNTER else Kind.POWER
-        channels.append(
-            Channel(channel, "gpu", method, kind, band, True, f"{gpu.name} {gpu.uuid}: {how}", device=gpu.name)
-        )
-        dev = GpuDevice(channel, handle, gpu, method, tdp_w=tdp, scale_j=scale)
+        ch = gpu_channel(gpu, method, band, f"{gpu.name} {gpu.uuid}: {how}")
+        channels.append(ch)
+        dev = GpuDevice(ch.name, handle, gpu, method, tdp_w=tdp, scale_j=scale)
         if method is Method.COUNTER:
             ticks = first[gpu.uuid][0] or 0.0
             dev.origin = dev.last = ticks

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from wattprint.sensors.base import Availability, Channel, Method, Sensor
+from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor
 
 # Uncertainty bands (relative, 0.05 = ±5 %) for GPU channels.
 #
@@ -163,6 +163,20 @@ class GpuDevice:
     scale_j: float = 1.0  # joules per counter unit
     transient: int = 0
     sub_handles: list[Any] = field(default_factory=list)  # MIG instance handles, for process lists
+
+
+def not_selected(who: str, head: str) -> Availability:
+    """Doctor line for a GPU present but not visible to the tracked work."""
+    return Availability(
+        who, False, f"{head}: not measured, not visible to the tracked work",
+        "use --gpus all (or its index/UUID) to measure it",
+    )
+
+
+def gpu_channel(gpu: GpuIdentity, method: Method, band: float, detail: str) -> Channel:
+    """The ``gpu:<uuid>`` channel: counters are cumulative energy, the rest power to integrate."""
+    kind = Kind.ENERGY if method is Method.COUNTER else Kind.POWER
+    return Channel(f"gpu:{gpu.uuid}", "gpu", method, kind, band, True, detail, device=gpu.name)
 
 
 class GpuSensorBase(Sensor):

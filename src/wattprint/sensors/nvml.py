@@ -22,7 +22,7 @@ import os
 import re
 from typing import Any
 
-from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor
+from wattprint.sensors.base import Availability, Channel, Method, Sensor
 from wattprint.sensors.gpu_common import (
     BAND_COUNTER,
     BAND_MODELLED,
@@ -33,10 +33,12 @@ from wattprint.sensors.gpu_common import (
     GpuSensorBase,
     Probe,
     Selected,
+    gpu_channel,
     lookup_tdp,
     modelled_power_w,
     no_open,
     normalise_name,
+    not_selected,
     one_line,
 )
 
@@ -267,14 +269,7 @@ def _open(
         head = f"{gpu.name} {gpu.uuid}, driver {driver}"
         sel = chosen.get(gpu.uuid)
         if sel is None:
-            lines.append(
-                Availability(
-                    who,
-                    False,
-                    f"{head}: not measured, not visible to the tracked work",
-                    "use --gpus all (or its index/UUID) to measure it",
-                )
-            )
+            lines.append(not_selected(who, head))
             continue
         handle = handles[gpu.uuid]
         method, band, tdp, how = _choose(nvml, handle, gpu)
@@ -289,11 +284,9 @@ def _open(
         if method is None:
             lines.append(Availability(who, False, f"{head}: not measurable, {how}{mig_note}"))
             continue
-        channel = f"gpu:{gpu.uuid}"
-        kind = Kind.ENERGY if method is Method.COUNTER else Kind.POWER
-        detail = f"{gpu.name} {gpu.uuid}: {how}{mig_note}"
-        channels.append(Channel(channel, "gpu", method, kind, band, True, detail, device=gpu.name))
-        dev = GpuDevice(channel, handle, gpu, method, tdp_w=tdp, scale_j=1e-3)
+        ch = gpu_channel(gpu, method, band, f"{gpu.name} {gpu.uuid}: {how}{mig_note}")
+        channels.append(ch)
+        dev = GpuDevice(ch.name, handle, gpu, method, tdp_w=tdp, scale_j=1e-3)
         dev.sub_handles = mig_handles.get(gpu.uuid, [])
         devices.append(dev)
         lines.append(
