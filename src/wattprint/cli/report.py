@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, add_location, add_sensors, location_kwargs, open_store
+from wattprint.cli.options import add_db, add_location, add_sensors, end_run, location_kwargs, open_store
 
 FORMATS = ("md", "html", "json", "latex", "modelcard")
 _EXT = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json", ".tex": "latex",
@@ -252,7 +252,6 @@ def handle_compare(args: argparse.Namespace) -> int:
 
 def handle_watch(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
-    from wattprint.report.text import summary
     from wattprint.tracker import Tracker
 
     if not args.interval >= 0.01:
@@ -296,18 +295,5 @@ def handle_watch(args: argparse.Namespace) -> int:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the summary says it all once
-        run = tracker.stop(status="finished")
-    data = run.to_dict()
-    if args.json:
-        try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-        except OSError as exc:
-            print(f"wattprint: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
-    if not args.quiet:
-        print(summary(data), file=sys.stderr)
+    end_run(tracker, args, status="finished")
     return 0

@@ -16,6 +16,7 @@ from wattprint.cli.options import (
     add_location,
     add_sensors,
     check_config,
+    end_run,
     location_kwargs,
     open_store,
 )
@@ -117,7 +118,6 @@ def parse_baseline(value: str | None) -> float | str | None:
 
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
-    from wattprint.report.text import summary
     from wattprint.sensors.base import SensorError
     from wattprint.tracker import BaselineMissing, Tracker
 
@@ -173,20 +173,5 @@ def handle(args: argparse.Namespace) -> int:
             live.stop()
     status = "finished" if code >= 0 else "interrupted"
     exit_code = code if code >= 0 else 128 - code
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the summary below says all of it once
-        run = tracker.stop(status=status, exit_code=exit_code)
-    data = run.to_dict()
-    if args.json:
-        import json
-
-        try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-        except OSError as exc:
-            print(f"wattprint: error: cannot write {args.json}: {exc}", file=sys.stderr)
-    if not args.quiet:
-        print(summary(data), file=sys.stderr)
+    end_run(tracker, args, status=status, exit_code=exit_code)
     return exit_code
