@@ -162,3 +162,9 @@ def test_gpus_naming_no_gpu_is_one_line_exit_2(rapl: str) -> None:
     r = wp("run", "--rapl-root", rapl, "--gpus", "GPU-doesnotexist", "--", "true")
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_bad_country_in_the_environment_is_one_line_exit_2() -> None:
+    r = wp("run", "--", "true", env={"WATTPRINT_COUNTRY": "ZZ"})
+    assert r.returncode == 2 and "ZZ" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

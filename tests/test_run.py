@@ -167,3 +167,25 @@ def test_json_export_uses_the_attribute_names(rapl: Path) -> None:
     assert set(ch) >= {"energy_j", "method", "band"}
     assert set(d["intensity"]) >= {"g_per_kwh", "source", "location", "fallback"}
     assert d["windows"][0]["name"] == "w"
+
+
+def test_a_bad_location_from_env_or_config_fails_at_construction(
+    rapl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wattprint.config import ConfigError
+    from wattprint.intensity.base import LocationError
+
+    monkeypatch.setenv("WATTPRINT_COUNTRY", "ZZ")
+    with pytest.raises(LocationError, match="ZZ"):
+        wattprint.Tracker(rapl_root=rapl, store=False)
+    monkeypatch.delenv("WATTPRINT_COUNTRY")
+    (tmp_path / "wattprint.toml").write_text('region = "US-XX"\n')  # conftest runs tests in tmp_path
+    with pytest.raises(LocationError, match="US-XX"):
+        wattprint.Tracker(rapl_root=rapl, store=False)
+    (tmp_path / "wattprint.toml").write_text("country = [\n")
+    with pytest.raises(ConfigError):
+        wattprint.Tracker(rapl_root=rapl, store=False)
+    (tmp_path / "wattprint.toml").write_text('country = "FR"\n')
+    t = wattprint.Tracker(rapl_root=rapl, store=False, gpus="none")
+    t.start()
+    assert t.stop().intensity.location == "FR"

@@ -174,12 +174,23 @@ class Tracker:
             raise ValueError(f"pue must be between 1.0 and 3.0, got {pue!r}")
         if market_g_per_kwh is not None and not 0.0 <= market_g_per_kwh <= 2000.0:
             raise ValueError(f"market_g_per_kwh must be between 0 and 2000, got {market_g_per_kwh!r}")
-        if any(self._location[k] for k in ("country", "region", "cloud_provider", "cloud_region")):
-            # An explicit location is checked now (static tables, no network), so a
-            # typo fails at once instead of after the work.
+        if self._location_is_set():
+            # A location that is set anywhere is checked now (static tables, no network:
+            # the chain stops before the cloud probes), so a typo fails at once instead
+            # of turning into a fallback after the work.
             self._resolve()
             if self._intensity_error is not None:
                 raise self._intensity_error
+
+    def _location_is_set(self) -> bool:
+        keys = ("country", "region", "cloud_provider", "cloud_region")
+        if any(self._location[k] for k in keys):
+            return True
+        if any(os.environ.get(f"WATTPRINT_{k.upper()}") for k in keys):
+            return True
+        from wattprint.config import load_config
+
+        return any(load_config().get(k) for k in keys)
 
     # -- intensity --
 
