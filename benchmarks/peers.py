@@ -185,7 +185,7 @@ def report(res: dict) -> str:
     reps = len(next(iter(ov.values()))["wattprint"]["tracked"])
     work_s = res["params"]["work_s"]
     lines.append(
-        f"### Steady state on a {work_s:g} s CPU-bound pure-Python loop "
+        f"### Steady state on a CPU-bound pure-Python loop of {work_s:g} s "
         f"(n = {reps} tracked + {reps} baseline runs per tool and interval)"
     )
     lines.append("")
@@ -221,11 +221,18 @@ def report(res: dict) -> str:
         )
         slow = {}
         for t in TRACKERS:
-            tw, bw = median(tracked(t, "loop_wall_s")), median(base(t, "loop_wall_s"))
-            slow[t] = (tw / bw - 1) * 100 if tw and bw else None
+            # Paired: each tracked run against the baseline run next to it in time, which
+            # cancels most of the host's drift; median of those ratios.
+            pairs = zip(tracked(t, "loop_wall_s"), base(t, "loop_wall_s"))
+            ratios = [(a / b - 1) * 100 for a, b in pairs if a and b]
+            slow[t] = (median(ratios), spread(ratios))
         lines.append(
-            f"| {key} s | workload slowdown (median wall tracked / baseline − 1) | "
-            f"{fmt(slow['wattprint'], ' %', 2)} | {fmt(slow['codecarbon'], ' %', 2)} | |"
+            f"| {key} s | workload slowdown (median of paired tracked / baseline − 1) | "
+            + " | ".join(
+                f"{fmt(m, ' %', 2)} ({fmt(sp[0], '', 2)}–{fmt(sp[1], '', 2)})" if sp else "n/a"
+                for m, sp in (slow["wattprint"], slow["codecarbon"])
+            )
+            + " | |"
         )
         cov = {
             t: [(s.get("result") or {}).get("coverage") for s in per[t]["tracked"]]
@@ -313,7 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         "their module attributes), to compare the RAPL code paths on a host without RAPL",
     )
     ap.add_argument("--json", type=Path, help="where to write all samples (default: benchmarks/out/)")
+    ap.add_argument("--report", type=Path, help="only print the tables of a saved samples file")
     args = ap.parse_args(argv)
+    if args.report:
+        res = json.loads(args.report.read_text())
+        print(f"## peers.py — {res['started_utc']} → {res['finished_utc']}\n")
+        print(f"wattprint: {res['wattprint_commit']}; command: `{res['command']}`; "
+              f"sensors: {res['params'].get('sensors', 'host')}\n")
+        print(report(res))
+        return 0
 
     work_s = args.work_s or (3.0 if args.quick else 8.0)
     reps = args.reps or (3 if args.quick else 5)
