@@ -15,7 +15,7 @@ Public API (loaded on first use, so ``import wattprint`` stays cheap)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # importing ``typing`` would cost more than the rest of wattprint
 
 __version__ = "0.1.0"
 __all__ = ["Run", "Tracker", "Window", "WattprintWarning", "active_run", "track", "__version__"]
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from wattprint.tracker import Tracker, WattprintWarning, active_run, track
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in ("Run", "Window"):
         from wattprint import run
 

@@ -8,51 +8,59 @@ from the database are both Measurements, so reports never care which.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from wattprint.intensity.base import Intensity
+from wattprint._record import Record
 from wattprint.units import j_to_kwh
 
+TYPE_CHECKING = False  # not from typing: see tracker.py
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
-class ChannelTotal:
+    from wattprint.intensity.base import Intensity
+
+
+class ChannelTotal(Record):
     """Energy of one channel over a span, with how it is known."""
 
-    name: str
-    component: str
-    method: str
-    band: float
-    energy_j: float = 0.0
-    in_total: bool = True
-    detail: str = ""
-    emissions_g: float = 0.0
+    __slots__ = ("name", "component", "method", "band", "energy_j", "in_total", "detail", "emissions_g")
+
+    def __init__(
+        self,
+        name: str,
+        component: str,
+        method: str,
+        band: float,
+        energy_j: float = 0.0,
+        in_total: bool = True,
+        detail: str = "",
+        emissions_g: float = 0.0,
+    ) -> None:
+        self.name = name
+        self.component = component
+        self.method = method
+        self.band = band
+        self.energy_j = energy_j
+        self.in_total = in_total
+        self.detail = detail
+        self.emissions_g = emissions_g
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "component": self.component,
-            "method": self.method,
-            "band": self.band,
-            "energy_j": self.energy_j,
-            "in_total": self.in_total,
-            "detail": self.detail,
-            "emissions_g": self.emissions_g,
-        }
+        return self._asdict()
 
 
-@dataclass
-class Interval:
+class Interval(Record):
     """One row of the timeline: energy per channel between two instants.
 
     ``t0_s``/``t1_s`` are seconds since the run started (monotonic clock),
     ``wall0`` the UTC epoch seconds at ``t0_s``.
     """
 
-    t0_s: float
-    t1_s: float
-    wall0: float
-    energy_j: dict[str, float]
+    __slots__ = ("t0_s", "t1_s", "wall0", "energy_j")
+
+    def __init__(self, t0_s: float, t1_s: float, wall0: float, energy_j: dict[str, float]) -> None:
+        self.t0_s = t0_s
+        self.t1_s = t1_s
+        self.wall0 = wall0
+        self.energy_j = energy_j
 
 
 def combined_band(channels: list[ChannelTotal]) -> float:
@@ -109,7 +117,6 @@ def window_stats(windows: list[dict[str, Any]], run_s: float) -> dict[str, dict[
     return dict(sorted(stats.items(), key=lambda kv: -kv[1]["energy_j"]))
 
 
-@dataclass
 class Measurement:
     """Energy and emissions of a span of time.
 
@@ -119,13 +126,23 @@ class Measurement:
     user gave a contractual factor.
     """
 
-    name: str
-    start_wall: float
-    duration_s: float
-    channels: dict[str, ChannelTotal] = field(default_factory=dict)
-    intensity: Intensity | None = None
-    emissions_g: float = 0.0
-    market_emissions_g: float | None = None
+    def __init__(
+        self,
+        name: str,
+        start_wall: float,
+        duration_s: float,
+        channels: dict[str, ChannelTotal] | None = None,
+        intensity: Intensity | None = None,
+        emissions_g: float = 0.0,
+        market_emissions_g: float | None = None,
+    ) -> None:
+        self.name = name
+        self.start_wall = start_wall
+        self.duration_s = duration_s
+        self.channels: dict[str, ChannelTotal] = channels if channels is not None else {}
+        self.intensity = intensity
+        self.emissions_g = emissions_g
+        self.market_emissions_g = market_emissions_g
 
     @property
     def energy_j(self) -> float:

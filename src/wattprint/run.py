@@ -16,7 +16,6 @@ import contextvars
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
 
 from wattprint import __version__
 from wattprint.host import cpu_model, hostname
@@ -26,7 +25,10 @@ from wattprint.sampler import Fault, Sampler, Snapshot
 from wattprint.sensors.base import Availability, Channel, update_period
 from wattprint.units import emissions_g as _emissions_g
 
+TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
+    from typing import Any
+
     from wattprint.attribution import Attributor
     from wattprint.baseline import Baseline
 
@@ -367,8 +369,8 @@ class Run(Measurement):
                 "wattprint_version": self.version,
                 "interval_s": self.interval_s,
                 "intensity": self.intensity.to_dict() if self.intensity else None,
-                "sensors": [a.__dict__ for a in self.availability],
-                "faults": [f.__dict__ for f in self.faults],
+                "sensors": [a._asdict() for a in self.availability],
+                "faults": [f._asdict() for f in self.faults],
                 "windows": [w.to_dict() for w in self.windows],
                 "window_stats": self.window_stats(),
                 "gpu_users": self.gpu_users,

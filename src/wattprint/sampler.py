@@ -20,14 +20,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from wattprint._record import Record
 from wattprint.sensors.base import Channel, Kind, Sensor
 
 MIN_INTERVAL_S = 0.01
 
 
-@dataclass(frozen=True)
 class Snapshot:
     """Cumulative joules per channel at one instant.
 
@@ -35,18 +34,23 @@ class Snapshot:
     seconds at the same instant (for timestamps and hourly intensity).
     """
 
-    t_ns: int
-    wall: float
-    totals: dict[str, float]
+    __slots__ = ("t_ns", "wall", "totals")
+
+    def __init__(self, t_ns: int, wall: float, totals: dict[str, float]) -> None:
+        self.t_ns = t_ns
+        self.wall = wall
+        self.totals = totals
 
 
-@dataclass(frozen=True)
-class Fault:
+class Fault(Record):
     """Something that went wrong with a sensor or channel, and when."""
 
-    wall: float
-    source: str  # sensor name or channel name
-    message: str
+    __slots__ = ("wall", "source", "message")
+
+    def __init__(self, wall: float, source: str, message: str) -> None:
+        self.wall = wall
+        self.source = source  # sensor name or channel name
+        self.message = message
 
 
 class _PowerIntegrator:

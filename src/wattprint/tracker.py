@@ -16,9 +16,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Callable
 
 from wattprint.host import hostname
 from wattprint.intensity.base import Intensity
@@ -26,10 +24,15 @@ from wattprint.run import Run
 from wattprint.sampler import Fault, Sampler, Snapshot
 from wattprint.sensors.base import Availability
 
+# ``typing`` (and the ``re`` it pulls in) costs ~20 ms to import on a small VM:
+# the tracker needs it only for type checkers.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from wattprint.baseline import Baseline
 
-F = TypeVar("F", bound=Callable[..., Any])
+    F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_FLUSH_S = 10.0
@@ -78,16 +81,21 @@ def _release_sampler(sampler: Sampler) -> None:
                 return
 
 
-@contextmanager
-def shared_sampler(
-    rapl_root: str | None = None, gpus: str | None = None
-) -> Iterator[tuple[Sampler, list[Availability]]]:
+class shared_sampler:  # noqa: N801 - used like a function: ``with shared_sampler(...) as (s, lines)``
     """Borrow the process's sampler for this sensor set (opened on first use)."""
-    sampler, lines = _acquire_sampler(rapl_root, gpus)
-    try:
-        yield sampler, lines
-    finally:
-        _release_sampler(sampler)
+
+    def __init__(self, rapl_root: str | None = None, gpus: str | None = None) -> None:
+        self.rapl_root, self.gpus = rapl_root, gpus
+        self.sampler: Sampler | None = None
+
+    def __enter__(self) -> tuple[Sampler, list[Availability]]:
+        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus)
+        return self.sampler, lines
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sampler is not None:
+            _release_sampler(self.sampler)
+            self.sampler = None
 
 
 # -- the tracker ----------------------------------------------------------------------
@@ -467,12 +475,6 @@ class _Track:
                 return func(*args, **kw)
 
         return wrapper  # type: ignore[return-value]
-
-
-@overload
-def track(name: F) -> F: ...
-@overload
-def track(name: str | None = None, **kwargs: Any) -> _Track: ...
 
 
 def track(name: Any = None, **kwargs: Any) -> Any:

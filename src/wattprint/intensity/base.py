@@ -9,11 +9,11 @@ recorded) and its intensity. Live providers may later attach an hourly series
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+
+from wattprint._record import Record
 
 
-@dataclass
-class Intensity:
+class Intensity(Record):
     """Grid carbon intensity for a run, with its provenance.
 
     ``g_per_kwh`` is the location-based average (gCO2e per kWh) used when no
@@ -28,19 +28,46 @@ class Intensity:
     from a live provider; empty when only the embedded figure is known.
     """
 
-    g_per_kwh: float
-    source: str
-    location: str
-    year: int | None = None
-    fallback: bool = False
-    pue: float = 1.0
-    pue_source: str = "personal machine (no data centre overhead)"
-    chain: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    market_g_per_kwh: float | None = None
-    market_source: str | None = None
-    hourly: list[tuple[float, float]] = field(default_factory=list)
-    live_source: str | None = None
+    __slots__ = ("g_per_kwh", "source", "location", "year", "fallback", "pue", "pue_source", "chain",
+                 "warnings", "market_g_per_kwh", "market_source", "hourly", "live_source")
+
+    def __init__(
+        self,
+        g_per_kwh: float,
+        source: str,
+        location: str,
+        year: int | None = None,
+        fallback: bool = False,
+        pue: float = 1.0,
+        pue_source: str = "personal machine (no data centre overhead)",
+        chain: list[str] | None = None,
+        warnings: list[str] | None = None,
+        market_g_per_kwh: float | None = None,
+        market_source: str | None = None,
+        hourly: list[tuple[float, float]] | None = None,
+        live_source: str | None = None,
+    ) -> None:
+        self.g_per_kwh = g_per_kwh
+        self.source = source
+        self.location = location
+        self.year = year
+        self.fallback = fallback
+        self.pue = pue
+        self.pue_source = pue_source
+        self.chain: list[str] = chain if chain is not None else []
+        self.warnings: list[str] = warnings if warnings is not None else []
+        self.market_g_per_kwh = market_g_per_kwh
+        self.market_source = market_source
+        self.hourly: list[tuple[float, float]] = hourly if hourly is not None else []
+        self.live_source = live_source
+
+    def replace(self, **changes: object) -> Intensity:
+        """A copy with ``changes`` applied (lists are copied, so the original never moves)."""
+        fields = {k: getattr(self, k) for k in self.__slots__}
+        for k in ("chain", "warnings", "hourly"):
+            fields[k] = list(fields[k])  # type: ignore[call-overload]
+        fields.update(changes)
+        return Intensity(**fields)  # type: ignore[arg-type]
 
     def at(self, t_utc: float) -> float:
         """gCO2e/kWh for the moment ``t_utc`` (epoch seconds): the hour's live figure if known."""
@@ -71,7 +98,7 @@ class Intensity:
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> Intensity:
         """Inverse of :meth:`to_dict` (unknown keys ignored)."""
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known = {k: d[k] for k in cls.__slots__ if k in d}
         known["hourly"] = [tuple(h) for h in known.get("hourly", [])]  # type: ignore[union-attr]
         return cls(**known)  # type: ignore[arg-type]
 

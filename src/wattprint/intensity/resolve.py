@@ -354,8 +354,7 @@ def finalize(intensity: Intensity, start_utc: float, end_utc: float, *, budget_s
     if not hourly:
         return _with_note(intensity, f"live: {provider.name} returned no value for the run's "
                           "hours; kept the embedded figure", warn=True)
-    out = dataclasses.replace(intensity, hourly=hourly, live_source=provider.source,
-                              chain=list(intensity.chain), warnings=list(intensity.warnings))
+    out = intensity.replace(hourly=hourly, live_source=provider.source)
     out.chain.append(f"live: {provider.source}, {len(hourly)} hourly value(s)"
                      + (" (disk cache)" if from_cache else ""))
     if provider.marginal:
@@ -365,8 +364,7 @@ def finalize(intensity: Intensity, start_utc: float, end_utc: float, *, budget_s
 
 
 def _with_note(intensity: Intensity, note: str, *, warn: bool) -> Intensity:
-    out = dataclasses.replace(intensity, chain=[*intensity.chain, note],
-                              warnings=list(intensity.warnings))
+    out = intensity.replace(chain=[*intensity.chain, note])
     if warn:
         out.warnings.append(note[len("live: "):] if note.startswith("live: ") else note)
     return out

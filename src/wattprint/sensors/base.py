@@ -24,7 +24,8 @@ This module imports nothing outside the standard library.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+from wattprint._record import FrozenRecord
 
 
 class Method(str, enum.Enum):
@@ -45,8 +46,7 @@ class Kind(str, enum.Enum):
     POWER = "power"  # instantaneous watts, to be integrated by the sampler
 
 
-@dataclass(frozen=True)
-class Channel:
+class Channel(FrozenRecord):
     """Static description of one readable consumer.
 
     ``component`` groups channels for summaries ("cpu", "dram", "gpu", "ram",
@@ -58,15 +58,34 @@ class Channel:
     for the channel's kind (see :func:`update_period`).
     """
 
+    __slots__ = ("name", "component", "method", "kind", "band", "in_total", "detail", "update_s", "device")
     name: str
     component: str
     method: Method
     kind: Kind
     band: float
-    in_total: bool = True
-    detail: str = ""
-    update_s: float | None = None
-    device: str = ""  # hardware model name ("NVIDIA H100 80GB HBM3"), recorded with runs
+    in_total: bool
+    detail: str
+    update_s: float | None
+    device: str  # hardware model name ("NVIDIA H100 80GB HBM3"), recorded with runs
+
+    def __init__(
+        self,
+        name: str,
+        component: str,
+        method: Method,
+        kind: Kind,
+        band: float,
+        in_total: bool = True,
+        detail: str = "",
+        update_s: float | None = None,
+        device: str = "",
+    ) -> None:
+        for key, value in (
+            ("name", name), ("component", component), ("method", method), ("kind", kind), ("band", band),
+            ("in_total", in_total), ("detail", detail), ("update_s", update_s), ("device", device),
+        ):
+            self._set(key, value)
 
 
 # How often a channel's figure is refreshed by the hardware (or our model), when the
@@ -86,14 +105,20 @@ def update_period(channel: Channel) -> float:
     return _DEFAULT_UPDATE_S.get(channel.component, 0.1 if channel.kind is Kind.POWER else 0.001)
 
 
-@dataclass(frozen=True)
-class Availability:
+class Availability(FrozenRecord):
     """One line of ``wattprint doctor``: a sensor (or one device) and why it is or is not used."""
 
+    __slots__ = ("sensor", "available", "detail", "fix")
     sensor: str
     available: bool
     detail: str
-    fix: str = ""
+    fix: str
+
+    def __init__(self, sensor: str, available: bool, detail: str, fix: str = "") -> None:
+        self._set("sensor", sensor)
+        self._set("available", available)
+        self._set("detail", detail)
+        self._set("fix", fix)
 
 
 class SensorError(Exception):
@@ -104,7 +129,6 @@ class SensorError(Exception):
         self.fix = fix
 
 
-@dataclass
 class Sensor:
     """Base class for sensors. Subclasses fill ``channels`` and implement :meth:`read`.
 
@@ -117,10 +141,17 @@ class Sensor:
     from later readings keeps its last total.
     """
 
-    name: str = "sensor"
-    channels: list[Channel] = field(default_factory=list)
-    max_interval_s: float | None = None
-    faults: list[tuple[str, str]] = field(default_factory=list)  # (channel, message)
+    def __init__(
+        self,
+        name: str = "sensor",
+        channels: list[Channel] | None = None,
+        max_interval_s: float | None = None,
+        faults: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.name = name
+        self.channels: list[Channel] = channels if channels is not None else []
+        self.max_interval_s = max_interval_s
+        self.faults: list[tuple[str, str]] = faults if faults is not None else []  # (channel, message)
 
     def read(self) -> dict[str, float]:
         """Return channel name → cumulative J (ENERGY) or W (POWER). May omit lost channels."""
