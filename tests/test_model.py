@@ -324,3 +324,11 @@ def test_real_host_readings_are_monotonic() -> None:
     b = s.read()
     assert set(a) == set(b) == {"cpu:model", "ram"}
     assert all(b[k] >= a[k] >= 0 for k in a)
+
+
+def test_every_table_key_has_a_model_number_so_brand_only_names_need_no_table() -> None:
+    """match_cpu() answers brand-only names without loading the table; that is only
+    safe while no key is brand words alone."""
+    from wattprint.sensors.hwdb import load_cpu_table, model_tokens
+
+    assert all(model_tokens(row.key) for row in load_cpu_table())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,10 +170,24 @@ def test_library_missing_gives_no_sensor_and_a_doctor_line(monkeypatch: pytest.M
     probe = nvml_mod.probe()
     assert probe.inventory is None
     (line,) = probe.lines
-    assert not line.available and "not installed" in line.detail and "wattprint[nvidia]" in line.fix
+    assert not line.available and "not installed" in line.detail and "nvidia-ml-py" in line.fix
     sensors, lines = open_gpu_sensors(None, env={}, amdsmi=NO_AMD)
     assert sensors == []
-    assert any(x.sensor == "nvml" and "wattprint[nvidia]" in x.fix for x in lines)
+    assert any(x.sensor == "nvml" and "nvidia-ml-py" in x.fix for x in lines)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux")
+    or any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0")),
+    reason="only meaningful on a Linux machine without the NVIDIA driver",
+)
+def test_no_driver_skips_importing_pynvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+    probe = nvml_mod.probe()
+    assert probe.inventory is None
+    (line,) = probe.lines
+    assert "no NVIDIA driver" in line.detail and line.fix
+    assert "pynvml" not in sys.modules  # the ~30 ms import was skipped
 
 
 @pytest.mark.parametrize(

@@ -245,6 +245,58 @@ def choose_tdp(info: CpuInfo, tdp_w: float | None = None) -> TdpChoice:
     )
 
 
+# /proc/stat's aggregate "cpu" line, in order (proc(5)); values are clock ticks.
+_PROC_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice")
+
+
+class ProcStatTimes:
+    """System-wide CPU times from Linux ``/proc/stat``, like ``psutil.cpu_times()`` but cheaper.
+
+    The file stays open and is re-read with ``os.pread`` at offset 0; only the
+    first line is parsed. This keeps psutil's import (~20 ms on a small VM) off
+    the start path and its per-call parsing off the sampler's hot path.
+    """
+
+    def __init__(self, path: str = "/proc/stat") -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._tick = float(os.sysconf("SC_CLK_TCK"))
+        self()  # fail now, not at the first sample, if the format is unexpected
+
+    def __call__(self) -> dict[str, float]:
+        head = os.pread(self._fd, 512, 0)
+        line = head[: head.index(b"\n")].split()
+        if not line or line[0] != b"cpu":
+            raise OSError("unexpected /proc/stat format")
+        tick = self._tick
+        return {k: int(v) / tick for k, v in zip(_PROC_STAT_FIELDS, line[1:])}
+
+    def close(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+
+
+def default_cpu_times() -> Callable[[], Any]:
+    """``/proc/stat`` on Linux, psutil elsewhere (or when /proc is not readable)."""
+    try:
+        return ProcStatTimes()
+    except (OSError, ValueError, AttributeError):
+        import psutil
+
+        return psutil.cpu_times
+
+
+def installed_ram_bytes() -> int:
+    """Installed memory: ``sysconf`` where POSIX offers it, psutil elsewhere."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+
+
 def _times_dict(sample: Any) -> Mapping[str, float]:
     if isinstance(sample, Mapping):
         return sample
@@ -303,9 +355,7 @@ class ModelSensor(Sensor):
         now = clock()
         if cpu:
             if cpu_times is None:
-                import psutil
-
-                cpu_times = psutil.cpu_times
+                cpu_times = default_cpu_times()
             self._cpu_times = cpu_times
             self.cpu_info = cpu_info or detect_cpu()
             self.tdp = choose_tdp(self.cpu_info, tdp_w)
@@ -324,9 +374,7 @@ class ModelSensor(Sensor):
             )
         if ram:
             if ram_bytes is None:
-                import psutil
-
-                ram_bytes = int(psutil.virtual_memory().total)
+                ram_bytes = installed_ram_bytes()
             if ram_bytes <= 0:
                 raise SensorError(f"installed memory must be > 0 bytes, got {ram_bytes}")
             self.ram_bytes = ram_bytes
@@ -377,6 +425,11 @@ class ModelSensor(Sensor):
             self._ram_ns = now
             out["ram"] = self._ram_j
         return out
+
+    def close(self) -> None:
+        closer = getattr(self._cpu_times, "close", None) if self._cpu else None
+        if closer is not None:
+            closer()
 
     def describe(self) -> list[Availability]:
         """One line per channel, saying which figure was used and how sure it is."""

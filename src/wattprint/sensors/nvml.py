@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Any
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
@@ -43,7 +44,8 @@ from wattprint.sensors.gpu_common import (
 )
 
 VENDOR = "nvidia"
-FIX_INSTALL = "pip install 'wattprint[nvidia]' (installs nvidia-ml-py)"
+FIX_INSTALL = "pip install nvidia-ml-py (a wattprint dependency; reinstall wattprint)"
+FIX_DRIVER = "install the NVIDIA driver (it provides NVML) if this machine has an NVIDIA GPU"
 
 # Errors that may clear up on the next read; anything else ends the channel.
 _TRANSIENT = (
@@ -78,6 +80,17 @@ def _driver_present() -> bool:
     return os.path.exists("/proc/driver/nvidia/version")
 
 
+def _no_driver_on_linux() -> bool:
+    """True when Linux shows no trace of the NVIDIA kernel driver (not even in a container).
+
+    Then NVML cannot start, and importing pynvml (~30 ms on a small VM) can be
+    skipped. Containers given GPUs see /dev/nvidiactl, so they still probe.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    return not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0"))
+
+
 # --------------------------------------------------------------------------- probe
 
 
@@ -86,6 +99,10 @@ def probe(nvml: Any = None) -> Probe:
 
     ``nvml`` replaces the ``pynvml`` module (tests). Never raises, never prints.
     """
+    if nvml is None and "pynvml" not in sys.modules and _no_driver_on_linux():
+        line = Availability("nvml", False, "no NVIDIA driver loaded (no /proc/driver/nvidia, no /dev/nvidiactl)",
+                            FIX_DRIVER)
+        return Probe([line], None, no_open)
     if nvml is None:
         try:
             import pynvml as nvml  # noqa: PLC0415 - optional dependency, imported when used

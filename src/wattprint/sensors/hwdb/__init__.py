@@ -34,7 +34,7 @@ import csv
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 __all__ = [
     "CpuMatch",
@@ -106,7 +106,9 @@ class CpuMatch:
 @lru_cache(maxsize=1)
 def load_cpu_table() -> tuple[CpuRow, ...]:
     """Parse the embedded CPU TDP table once (~4,500 rows, tens of milliseconds)."""
-    text = resources.files(__name__).joinpath(CPU_TABLE).read_text(encoding="utf-8")
+    # a plain path (the CSV ships inside the package directory): importlib.resources
+    # costs more to import than this whole table takes to read
+    text = (Path(__file__).parent / CPU_TABLE).read_text(encoding="utf-8")
     reader = csv.reader(text.splitlines())
     header = next(reader)
     if header != ["name", "key", "tdp_w", "source"]:
@@ -140,15 +142,15 @@ def match_cpu(name: str, table: tuple[CpuRow, ...] | None = None) -> CpuMatch | 
     module docstring for the rules.
     """
     query = normalise_cpu_name(name)
-    if not query:
+    if not query or not model_tokens(query):
+        # Brand words only ("Intel Xeon Processor", as KVM guests say): never guess. Every
+        # table key carries a model number, so no exact match is lost by not loading it.
         return None
     by_key, by_tokens = _embedded_index() if table is None else _build_index(table)
     exact = by_key.get(query)
     if exact is not None:
         return CpuMatch(exact, "exact", query)
     qtoks = model_tokens(query)
-    if not qtoks:
-        return None  # brand words only: never guess
     qwords = set(query.split())
     best: tuple[float, int, CpuRow] | None = None
     for row in by_tokens.get(qtoks, ()):
