@@ -332,3 +332,22 @@ def test_every_table_key_has_a_model_number_so_brand_only_names_need_no_table() 
     from wattprint.sensors.hwdb import load_cpu_table, model_tokens
 
     assert all(model_tokens(row.key) for row in load_cpu_table())
+
+
+def test_proc_stat_reader_agrees_with_psutil_and_its_fast_path() -> None:
+    """The /proc/stat reader is the real hardware boundary on Linux: check it against psutil."""
+    import psutil
+    import pytest as _pytest
+
+    from wattprint.sensors.model import ProcStatTimes, _busy_total
+
+    if not os.path.exists("/proc/stat"):
+        _pytest.skip("no /proc/stat on this OS")
+    reader = ProcStatTimes()
+    ours, theirs = reader(), psutil.cpu_times()._asdict()
+    for k, v in ours.items():
+        assert abs(v - theirs[k]) < 2.0, k  # a second or two of ticks may pass between reads
+    busy, total = reader.busy_total()
+    slow_busy, slow_total = _busy_total(reader())
+    assert abs(busy - slow_busy) < 2.0 and abs(total - slow_total) < 4.0
+    reader.close()

@@ -37,7 +37,10 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PROJECT_FILE = "wattprint.toml"
 SOURCES_KEY = "_sources"  # key → the file that set it (for "where did this come from")

@@ -14,9 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from wattprint.intensity.live.common import LiveError, LiveProvider
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from wattprint.intensity.live.common import LiveError, LiveProvider
 
 __all__ = ["LiveError", "LiveProvider", "choose_provider"]
+
+
+def __getattr__(name: str) -> object:
+    # common pulls in urllib.request (~40 ms): only when a provider is really used
+    if name in ("LiveError", "LiveProvider"):
+        from wattprint.intensity.live import common
+
+        return getattr(common, name)
+    raise AttributeError(name)
 
 _TRUE = ("1", "true", "yes", "on")
 _NAMES = ("electricitymaps", "uk", "watttime", "off")
