@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from wattprint._record import Record
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 CPU_COMPONENTS = ("cpu", "psys")
 RAM_COMPONENTS = ("ram", "dram")
@@ -154,13 +158,15 @@ def machine_used_memory() -> int:
     return max(1, vm.total - vm.available)
 
 
-@dataclass
-class ChannelShare:
+class ChannelShare(Record):
     """The tree's part of one channel over the run."""
 
-    energy_j: float = 0.0
-    method: str = ""
-    shares: list[float] = field(default_factory=list)
+    __slots__ = ("energy_j", "method", "shares")
+
+    def __init__(self, energy_j: float = 0.0, method: str = "", shares: list[float] | None = None) -> None:
+        self.energy_j = energy_j
+        self.method = method
+        self.shares: list[float] = shares if shares is not None else []
 
     def to_dict(self, total_j: float) -> dict[str, Any]:
         return {

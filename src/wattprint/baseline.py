@@ -11,24 +11,37 @@ run says so).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
+from wattprint._record import Record
 from wattprint.host import hostname
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
 
 
-@dataclass
-class Baseline:
+class Baseline(Record):
     """Idle power per channel, measured on ``host`` at ``measured_utc`` over ``duration_s``."""
 
-    host: str
-    measured_utc: float
-    duration_s: float
-    power_w: dict[str, float]
-    source: str = "measured before the run"
-    notes: list[str] = field(default_factory=list)
+    __slots__ = ("host", "measured_utc", "duration_s", "power_w", "source", "notes")
+
+    def __init__(
+        self,
+        host: str,
+        measured_utc: float,
+        duration_s: float,
+        power_w: dict[str, float],
+        source: str = "measured before the run",
+        notes: list[str] | None = None,
+    ) -> None:
+        self.host = host
+        self.measured_utc = measured_utc
+        self.duration_s = duration_s
+        self.power_w = power_w
+        self.source = source
+        self.notes: list[str] = notes if notes is not None else []
 
     def apply(self, duration_s: float, energy_j: dict[str, float], counted: set[str]) -> dict[str, Any]:
         """The run's idle and dynamic energy per channel (``counted``: channels in the total)."""

@@ -27,9 +27,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from wattprint._record import Record
 
 DEFAULT_BUDGET_S = 0.3
 DEFAULT_METADATA_URLS: dict[str, str] = {
@@ -44,14 +45,17 @@ _REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
 _CLOUD_DMI_HINTS = ("amazon", "ec2", "google", "microsoft", "xen", "hvm", "kvm", "openstack")
 
 
-@dataclass
-class ProbeResult:
+class ProbeResult(Record):
     """What the cloud probes found: the first answer, and one note per provider."""
 
-    provider: str | None = None
-    region: str | None = None
-    notes: list[str] = field(default_factory=list)
-    elapsed_s: float = 0.0
+    __slots__ = ("provider", "region", "notes", "elapsed_s")
+
+    def __init__(self, provider: str | None = None, region: str | None = None, notes: list[str] | None = None,
+                 elapsed_s: float = 0.0) -> None:
+        self.provider = provider
+        self.region = region
+        self.notes: list[str] = notes if notes is not None else []
+        self.elapsed_s = elapsed_s
 
 
 def _request(url: str, method: str, headers: Mapping[str, str], deadline: float,

@@ -19,15 +19,18 @@ then country. PUE: explicit (argument/env/config) → the cloud provider's fleet
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
+from wattprint._record import Record
 from wattprint.intensity import static
 from wattprint.intensity.base import Intensity, LocationError
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 PUE_RANGE = (1.0, 3.0)
 MARKET_RANGE = (0.0, 2000.0)
@@ -38,16 +41,26 @@ _UNPUBLISHED = {"CN-XZ": "Tibet (Xizang) is not in the official provincial table
 _LIST_HINT = "list valid codes with `wattprint regions TEXT`"
 
 
-@dataclasses.dataclass
-class _Setting:
+class _Setting(Record):
     """Location settings found at one step of the chain."""
 
-    label: str  # "argument", "env", "config /path"
-    country: str | None = None
-    region: str | None = None
-    cloud_provider: str | None = None
-    cloud_region: str | None = None
-    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    __slots__ = ("label", "country", "region", "cloud_provider", "cloud_region", "labels")
+
+    def __init__(
+        self,
+        label: str,  # "argument", "env", "config /path"
+        country: str | None = None,
+        region: str | None = None,
+        cloud_provider: str | None = None,
+        cloud_region: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        self.label = label
+        self.country = country
+        self.region = region
+        self.cloud_provider = cloud_provider
+        self.cloud_region = cloud_region
+        self.labels: dict[str, str] = labels if labels is not None else {}
 
     def label_for(self, key: str) -> str:
         """The label of the file/step that set ``key`` (config keys may come from two files)."""

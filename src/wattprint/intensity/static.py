@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import functools
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from wattprint._record import FrozenRecord
 from wattprint.units import LB_PER_MWH_TO_G_PER_KWH
 
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
 if TYPE_CHECKING:
     from wattprint.intensity.base import Intensity
 
@@ -27,8 +27,7 @@ _SUBNATIONAL_FILES = ("us_states.csv", "au_states.csv", "cn_provinces.csv",
                       "ca_provinces.csv")
 
 
-@dataclass(frozen=True)
-class GridRecord:
+class GridRecord(FrozenRecord):
     """One grid: a country, a sub-national region or the world average.
 
     ``code`` is ISO 3166-1 alpha-2 (``FR``), ISO 3166-2-like (``US-CA``, ``CA-QC``)
@@ -36,24 +35,42 @@ class GridRecord:
     ``source`` names dataset and licence; ``kind`` is country/subnational/world.
     """
 
+    __slots__ = ("code", "name", "g_per_kwh", "year", "source", "kind", "iso3")
     code: str
     name: str
     g_per_kwh: float
     year: int | None
     source: str
     kind: str
-    iso3: str | None = None
+    iso3: str | None
+
+    def __init__(self, code: str, name: str, g_per_kwh: float, year: int | None, source: str, kind: str,
+                 iso3: str | None = None) -> None:
+        self._set("code", code)
+        self._set("name", name)
+        self._set("g_per_kwh", g_per_kwh)
+        self._set("year", year)
+        self._set("source", source)
+        self._set("kind", kind)
+        self._set("iso3", iso3)
 
 
-@dataclass(frozen=True)
-class CloudRegion:
+class CloudRegion(FrozenRecord):
     """A cloud provider's region and the grid code (country or sub-national) it draws from."""
 
+    __slots__ = ("provider", "region", "location", "grid", "source")
     provider: str
     region: str
     location: str
     grid: str
     source: str
+
+    def __init__(self, provider: str, region: str, location: str, grid: str, source: str) -> None:
+        self._set("provider", provider)
+        self._set("region", region)
+        self._set("location", location)
+        self._set("grid", grid)
+        self._set("source", source)
 
     @property
     def code(self) -> str:
@@ -61,14 +78,20 @@ class CloudRegion:
         return f"{self.provider}:{self.region}"
 
 
-@dataclass(frozen=True)
-class PueDefault:
+class PueDefault(FrozenRecord):
     """A power usage effectiveness default (dimensionless, ≥ 1) and where it comes from."""
 
+    __slots__ = ("key", "pue", "year", "source")
     key: str
     pue: float
     year: int | None
     source: str
+
+    def __init__(self, key: str, pue: float, year: int | None, source: str) -> None:
+        self._set("key", key)
+        self._set("pue", pue)
+        self._set("year", year)
+        self._set("source", source)
 
 
 def _rows(name: str) -> list[dict[str, str]]:

@@ -28,7 +28,6 @@ import ctypes
 import importlib.util
 import os
 import time
-from typing import Any
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
 from wattprint.sensors.gpu_common import (
@@ -47,6 +46,10 @@ from wattprint.sensors.gpu_common import (
     not_selected,
     one_line,
 )
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 VENDOR = "amd"
 FIX_INSTALL = "install ROCm (6.3 or newer) and pip install 'wattprint[amd]'"

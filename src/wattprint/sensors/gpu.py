@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from wattprint.sensors.base import Availability, Sensor, SensorError
 from wattprint.sensors.gpu_common import GpuIdentity, Selected
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "GpuSelectionError",

@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
+from wattprint._record import FrozenRecord, Record
 from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 # Uncertainty bands (relative, 0.05 = ±5 %) for GPU channels.
 #
@@ -43,8 +46,7 @@ BAND_MODELLED = 0.50
 IDLE_FRACTION = 0.11
 
 
-@dataclass(frozen=True)
-class GpuIdentity:
+class GpuIdentity(FrozenRecord):
     """One physical GPU as the vendor library enumerates it.
 
     ``index`` is the vendor library's enumeration index (``nvidia-smi``'s
@@ -53,31 +55,49 @@ class GpuIdentity:
     UUIDs of MIG instances carved out of this GPU (empty when MIG is off).
     """
 
+    __slots__ = ("vendor", "index", "uuid", "name", "mig", "bdf")
     vendor: str  # "nvidia" | "amd"
     index: int
     uuid: str
     name: str
-    mig: tuple[str, ...] = ()
-    bdf: str = ""
+    mig: tuple[str, ...]
+    bdf: str
+
+    def __init__(self, vendor: str, index: int, uuid: str, name: str, mig: tuple[str, ...] = (),
+                 bdf: str = "") -> None:
+        self._set("vendor", vendor)
+        self._set("index", index)
+        self._set("uuid", uuid)
+        self._set("name", name)
+        self._set("mig", mig)
+        self._set("bdf", bdf)
 
 
-@dataclass
-class Selected:
+class Selected(Record):
     """A GPU chosen for measurement, and why (for doctor and the channel detail)."""
 
-    gpu: GpuIdentity
-    reason: str
-    via_mig: list[str] = field(default_factory=list)  # MIG instances that led to this parent
+    __slots__ = ("gpu", "reason", "via_mig")
+
+    def __init__(self, gpu: GpuIdentity, reason: str, via_mig: list[str] | None = None) -> None:
+        self.gpu = gpu
+        self.reason = reason
+        self.via_mig: list[str] = via_mig if via_mig is not None else []  # MIG instances that led here
 
 
-@dataclass(frozen=True)
-class TdpEntry:
+class TdpEntry(FrozenRecord):
     """One row of ``hwdb/gpu_tdp.csv``: board power in watts and where it comes from."""
 
+    __slots__ = ("vendor", "model", "tdp_w", "source")
     vendor: str
     model: str
     tdp_w: float
     source: str
+
+    def __init__(self, vendor: str, model: str, tdp_w: float, source: str) -> None:
+        self._set("vendor", vendor)
+        self._set("model", model)
+        self._set("tdp_w", tdp_w)
+        self._set("source", source)
 
 
 def one_line(exc: BaseException) -> str:
@@ -128,8 +148,7 @@ def modelled_power_w(tdp_w: float, utilisation_pct: float) -> float:
 MAX_TRANSIENT_ERRORS = 5
 
 
-@dataclass
-class Probe:
+class Probe(Record):
     """What a vendor module found: library-level doctor lines, GPUs, and how to open them.
 
     ``inventory`` is None when the library is missing or would not start (then
@@ -138,9 +157,17 @@ class Probe:
     line per GPU, selected or not; it releases the library when nothing is used.
     """
 
-    lines: list[Availability]
-    inventory: list[GpuIdentity] | None
-    open: Callable[[list[Selected], list[str]], tuple[Sensor | None, list[Availability]]]
+    __slots__ = ("lines", "inventory", "open")
+
+    def __init__(
+        self,
+        lines: list[Availability],
+        inventory: list[GpuIdentity] | None,
+        open: Callable[[list[Selected], list[str]], tuple[Sensor | None, list[Availability]]],
+    ) -> None:
+        self.lines = lines
+        self.inventory = inventory
+        self.open = open
 
 
 def no_open(selected: list[Selected], notes: list[str]) -> tuple[Sensor | None, list[Availability]]:
@@ -148,21 +175,37 @@ def no_open(selected: list[Selected], notes: list[str]) -> tuple[Sensor | None, 
     return None, []
 
 
-@dataclass
-class GpuDevice:
+class GpuDevice(Record):
     """Per-GPU reading state inside a vendor sensor."""
 
-    channel: str
-    handle: Any
-    identity: GpuIdentity
-    method: Method
-    tdp_w: float = 0.0
-    origin: float = 0.0  # counter value (vendor units) taken as zero
-    last: float = 0.0  # last raw counter value (vendor units)
-    offset_j: float = 0.0  # energy carried over counter wraps/resets, J
-    scale_j: float = 1.0  # joules per counter unit
-    transient: int = 0
-    sub_handles: list[Any] = field(default_factory=list)  # MIG instance handles, for process lists
+    __slots__ = ("channel", "handle", "identity", "method", "tdp_w", "origin", "last", "offset_j", "scale_j",
+                 "transient", "sub_handles")
+
+    def __init__(
+        self,
+        channel: str,
+        handle: Any,
+        identity: GpuIdentity,
+        method: Method,
+        tdp_w: float = 0.0,
+        origin: float = 0.0,
+        last: float = 0.0,
+        offset_j: float = 0.0,
+        scale_j: float = 1.0,
+        transient: int = 0,
+        sub_handles: list[Any] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.handle = handle
+        self.identity = identity
+        self.method = method
+        self.tdp_w = tdp_w
+        self.origin = origin  # counter value (vendor units) taken as zero
+        self.last = last  # last raw counter value (vendor units)
+        self.offset_j = offset_j  # energy carried over counter wraps/resets, J
+        self.scale_j = scale_j  # joules per counter unit
+        self.transient = transient
+        self.sub_handles: list[Any] = sub_handles if sub_handles is not None else []  # MIG instance handles
 
 
 def not_selected(who: str, head: str) -> Availability:

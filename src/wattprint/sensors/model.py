@@ -43,11 +43,14 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from wattprint._record import FrozenRecord
 from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor, SensorError
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BAND_CPU_DEFAULT",
@@ -106,8 +109,7 @@ def cpu_power_fraction(load: float) -> float:
     return LOAD_CURVE[-1][1]
 
 
-@dataclass(frozen=True)
-class CpuInfo:
+class CpuInfo(FrozenRecord):
     """What the model needs to know about the host CPU.
 
     ``model_name`` is the vendor string ("AMD EPYC 7763 64-Core Processor") or
@@ -116,10 +118,17 @@ class CpuInfo:
     unknown); ``virtual`` is True when a hypervisor is detected.
     """
 
+    __slots__ = ("model_name", "logical_cpus", "sockets", "virtual")
     model_name: str | None
     logical_cpus: int
-    sockets: int = 1
-    virtual: bool = False
+    sockets: int
+    virtual: bool
+
+    def __init__(self, model_name: str | None, logical_cpus: int, sockets: int = 1, virtual: bool = False) -> None:
+        self._set("model_name", model_name)
+        self._set("logical_cpus", logical_cpus)
+        self._set("sockets", sockets)
+        self._set("virtual", virtual)
 
 
 def detect_cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> CpuInfo:
@@ -174,19 +183,27 @@ def _platform_cpu_name() -> str | None:
     return platform.processor() or None
 
 
-@dataclass(frozen=True)
-class TdpChoice:
+class TdpChoice(FrozenRecord):
     """The TDP-equivalent watts the CPU model charges at full load, and why.
 
     ``watts`` covers all the CPUs the OS sees (all sockets, or a VM's vCPUs).
     ``default_used`` is True when the per-thread default was used.
     """
 
+    __slots__ = ("watts", "band", "reason", "default_used", "matched_name")
     watts: float
     band: float
     reason: str
     default_used: bool
-    matched_name: str | None = None
+    matched_name: str | None
+
+    def __init__(self, watts: float, band: float, reason: str, default_used: bool,
+                 matched_name: str | None = None) -> None:
+        self._set("watts", watts)
+        self._set("band", band)
+        self._set("reason", reason)
+        self._set("default_used", default_used)
+        self._set("matched_name", matched_name)
 
 
 def choose_tdp(info: CpuInfo, tdp_w: float | None = None) -> TdpChoice:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
 from wattprint.sensors.gpu_common import (
@@ -42,6 +41,10 @@ from wattprint.sensors.gpu_common import (
     not_selected,
     one_line,
 )
+
+TYPE_CHECKING = False  # not from typing: importing it costs more than this module
+if TYPE_CHECKING:
+    from typing import Any
 
 VENDOR = "nvidia"
 FIX_INSTALL = "pip install nvidia-ml-py (a wattprint dependency; reinstall wattprint)"

@@ -51,9 +51,9 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from wattprint._record import Record
 from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor, SensorError
 
 __all__ = [
@@ -125,18 +125,21 @@ _SUBZONE_RE = re.compile(r"^(intel-rapl|intel-rapl-mmio):(\d+):(\d+)$")
 _READ_SIZE = 32  # energy_uj is at most 20 digits + newline
 
 
-@dataclass
-class _Zone:
+class _Zone(Record):
     """One readable counter and its unwrapping state (all energies in µJ)."""
 
-    channel: Channel
-    path: Path  # the energy_uj file
-    fd: int
-    range_uj: int
-    bound_w: float
-    last_raw: int
-    last_ns: int
-    total_uj: int = 0
+    __slots__ = ("channel", "path", "fd", "range_uj", "bound_w", "last_raw", "last_ns", "total_uj")
+
+    def __init__(self, channel: Channel, path: Path, fd: int, range_uj: int, bound_w: float, last_raw: int,
+                 last_ns: int, total_uj: int = 0) -> None:
+        self.channel = channel
+        self.path = path  # the energy_uj file
+        self.fd = fd
+        self.range_uj = range_uj
+        self.bound_w = bound_w
+        self.last_raw = last_raw
+        self.last_ns = last_ns
+        self.total_uj = total_uj
 
     @property
     def modulus(self) -> int:
@@ -148,14 +151,16 @@ class _Zone:
         return self.range_uj / 1e6 / self.bound_w
 
 
-@dataclass
-class _Found:
+class _Found(Record):
     """A zone found in the tree, before it is opened."""
 
-    kind: str  # "package" | "dram" | "psys"
-    name: str  # channel name
-    dir: Path
-    label: str  # "intel-rapl:0:2 (dram of package-0)" for messages
+    __slots__ = ("kind", "name", "dir", "label")
+
+    def __init__(self, kind: str, name: str, dir: Path, label: str) -> None:
+        self.kind = kind  # "package" | "dram" | "psys"
+        self.name = name  # channel name
+        self.dir = dir
+        self.label = label  # "intel-rapl:0:2 (dram of package-0)" for messages
 
 
 def _parse(data: bytes) -> int:

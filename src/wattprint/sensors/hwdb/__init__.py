@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from wattprint._record import FrozenRecord
 
 __all__ = [
     "CpuMatch",
@@ -84,23 +85,34 @@ def model_tokens(normalised: str) -> frozenset[str]:
     return frozenset(t for t in normalised.split() if _HAS_DIGIT.search(t))
 
 
-@dataclass(frozen=True)
-class CpuRow:
+class CpuRow(FrozenRecord):
     """One table row: display ``name``, normalised ``key``, package TDP in watts, data source."""
 
+    __slots__ = ("name", "key", "tdp_w", "source")
     name: str
     key: str
     tdp_w: float
     source: str
 
+    def __init__(self, name: str, key: str, tdp_w: float, source: str) -> None:
+        self._set("name", name)
+        self._set("key", key)
+        self._set("tdp_w", tdp_w)
+        self._set("source", source)
 
-@dataclass(frozen=True)
-class CpuMatch:
+
+class CpuMatch(FrozenRecord):
     """The row a CPU name matched, and how (``"exact"`` or ``"tokens"``)."""
 
+    __slots__ = ("row", "how", "query")
     row: CpuRow
     how: str
     query: str  # the normalised query
+
+    def __init__(self, row: CpuRow, how: str, query: str) -> None:
+        self._set("row", row)
+        self._set("how", how)
+        self._set("query", query)
 
 
 @lru_cache(maxsize=1)
