@@ -113,7 +113,7 @@ class Window(Measurement):
         self._end = end
         self.duration_s = (end.t_ns - self._open.t_ns) / 1e9
         if self.duration_s < self.run._longest_update_s:
-            self._recent_power = dict(sampler.recent_power_w)
+            self._recent_power = sampler.recent_power_w
         self.run.windows.append(self)  # list.append is atomic: windows close from any thread
 
     @property

@@ -102,14 +102,16 @@ class Sampler:
         # waits by acquiring it with a timeout, and _poke() releases it to wake it.
         self._wake = threading.Lock()
         self._wake.acquire()
-        self._stop = threading.Event()
         bounds = [s.max_interval_s for s in self._sensors if s.max_interval_s]
         self.wrap_bound_s: float | None = min(bounds) if bounds else None
-        self.cpu_time_s = 0.0  # thread CPU time spent in the loop, for benchmarks
-        # Mean power per channel over the last background tick: the estimate used for
-        # windows shorter than a channel's update period.
-        self.recent_power_w: dict[str, float] = {}
+        self._cpu_done = 0.0  # CPU seconds of finished loop threads
+        self._cpu0 = 0.0
+        # The last two background ticks: recent_power_w is derived from them on demand,
+        # so the loop itself only keeps references.
         self._prev_tick: Snapshot | None = None
+        self._last_tick: Snapshot | None = None
+        self._callbacks: tuple[Listener, ...] = ()
+        self._stopping = False
         self.read_now()  # establishes every counter's origin
 
     # -- reading -----------------------------------------------------------------
@@ -168,8 +170,9 @@ class Sampler:
             token = self._next_id
             self._next_id += 1
             self._listeners[token] = (listener, interval_s)
+            self._callbacks = tuple(cb for cb, _ in self._listeners.values())
             if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
+                self._stopping = False
                 self._thread = threading.Thread(
                     target=self._loop, name="wattprint-sampler", daemon=True
                 )
@@ -181,10 +184,11 @@ class Sampler:
         """Stop calling a listener; the thread ends with the last one."""
         with self._lock:
             self._listeners.pop(token, None)
+            self._callbacks = tuple(cb for cb, _ in self._listeners.values())
             last = not self._listeners
             thread = self._thread
         if last and thread is not None:
-            self._stop.set()
+            self._stopping = True
             self._poke()
             if thread is not threading.current_thread():
                 thread.join(timeout=2.0)
@@ -205,39 +209,60 @@ class Sampler:
             pass
 
     def _loop(self) -> None:
-        cpu0 = time.thread_time()
-        next_t = time.monotonic() + self.tick_s
-        while not self._stop.is_set():
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                if self._wake.acquire(timeout=delay):  # poked (and the lock is held again)
-                    if self._stop.is_set():
+        # The hot path: one wake-up per tick, one read, the listeners. Kept to the few
+        # bytecodes it needs, because on a small VM every line run cold after a sleep
+        # costs microseconds of CPU that show up in the tracker's overhead.
+        self._cpu0 = time.thread_time()
+        clock = time.monotonic
+        tick = self.tick_s
+        next_t = clock() + tick
+        try:
+            while not self._stopping:
+                delay = next_t - clock()
+                if delay > 0 and self._wake.acquire(timeout=delay):  # poked (and the lock is held again)
+                    if self._stopping:
                         break
-                    next_t = min(next_t, time.monotonic() + self.tick_s)
+                    tick = self.tick_s
+                    next_t = min(next_t, clock() + tick)
                     continue
-            snap = self.read_now()
-            self._note_power(snap)
-            with self._lock:
-                listeners = [cb for cb, _ in self._listeners.values()]
-            for cb in listeners:
-                try:
-                    cb(snap)
-                except Exception as exc:  # a listener bug must not kill sampling
-                    self.faults.append(Fault(time.time(), "listener", repr(exc)))
-            next_t += self.tick_s
-            now = time.monotonic()
-            if next_t < now:  # fell behind (suspended, overloaded): don't burst-catch-up
-                next_t = now + self.tick_s
-            self.cpu_time_s = time.thread_time() - cpu0
+                snap = self.read_now()
+                self._prev_tick, self._last_tick = self._last_tick, snap
+                for cb in self._callbacks:
+                    try:
+                        cb(snap)
+                    except Exception as exc:  # a listener bug must not kill sampling
+                        self.faults.append(Fault(time.time(), "listener", repr(exc)))
+                next_t += tick
+                now = clock()
+                if next_t < now:  # fell behind (suspended, overloaded): don't burst-catch-up
+                    next_t = now + tick
+        finally:
+            self._cpu_done += time.thread_time() - self._cpu0
+            self._cpu0 = 0.0
 
-    def _note_power(self, snap: Snapshot) -> None:
-        prev, self._prev_tick = self._prev_tick, snap
-        if prev is None or snap.t_ns <= prev.t_ns:
-            return
-        dt = (snap.t_ns - prev.t_ns) / 1e9
-        self.recent_power_w = {
-            n: (snap.totals[n] - prev.totals.get(n, 0.0)) / dt for n in snap.totals
-        }
+    @property
+    def cpu_time_s(self) -> float:
+        """CPU seconds the sampling thread has used (for benchmarks); read from outside it."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._cpu0 and hasattr(time, "pthread_getcpuclockid"):
+            try:
+                clock = time.pthread_getcpuclockid(thread.ident)  # type: ignore[arg-type]
+                return self._cpu_done + time.clock_gettime(clock) - self._cpu0
+            except (OSError, OverflowError):
+                pass
+        return self._cpu_done
+
+    @property
+    def recent_power_w(self) -> dict[str, float]:
+        """Mean power per channel over the last background tick (W); ``{}`` before two ticks.
+
+        The estimate used for windows shorter than a channel's update period.
+        """
+        prev, last = self._prev_tick, self._last_tick
+        if prev is None or last is None or last.t_ns <= prev.t_ns:
+            return {}
+        dt = (last.t_ns - prev.t_ns) / 1e9
+        return {n: (last.totals[n] - prev.totals.get(n, 0.0)) / dt for n in last.totals}
 
     @property
     def sensors(self) -> list[Sensor]:
@@ -248,7 +273,8 @@ class Sampler:
         """Stop the thread and close every sensor."""
         with self._lock:
             self._listeners.clear()
-        self._stop.set()
+            self._callbacks = ()
+        self._stopping = True
         self._poke()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
