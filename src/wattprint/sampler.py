@@ -79,6 +79,7 @@ class Sampler:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._sensors: list[Sensor] = list(sensors)
+        self._reading: tuple[Sensor, ...] = tuple(self._sensors)  # what read_now iterates
         self._clock = clock
         self._wall = wall_clock
         self._lock = threading.Lock()
@@ -119,25 +120,27 @@ class Sampler:
     def read_now(self) -> Snapshot:
         """Read every sensor now and return the cumulative totals. Never raises."""
         with self._lock:
-            for sensor in list(self._sensors):
+            clock = self._clock
+            for sensor in self._reading:
                 try:
                     raw = sensor.read()
                 except Exception as exc:  # a broken sensor must never reach the host program
                     self._drop(sensor, f"{type(exc).__name__}: {exc}")
                     continue
-                t = self._clock()
-                self._absorb(raw, t)
-                if sensor.faults:
-                    for channel, message in sensor.faults:
-                        self.faults.append(Fault(self._wall(), channel, message))
-                        self.ended_channels.add(channel)
-                    sensor.faults.clear()
-                notes = getattr(sensor, "notes", None)  # non-fatal events (a counter reset ...)
-                if notes:
-                    for channel, message in notes:
-                        self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
-                    notes.clear()
-            return Snapshot(self._clock(), self._wall(), dict(self._totals))
+                self._absorb(raw, clock())
+                if sensor.faults or sensor.notes:
+                    self._drain(sensor)
+            return Snapshot(clock(), self._wall(), dict(self._totals))
+
+    def _drain(self, sensor: Sensor) -> None:
+        """Record a sensor's channel faults (the channel ends) and notes (it goes on)."""
+        for channel, message in sensor.faults:
+            self.faults.append(Fault(self._wall(), channel, message))
+            self.ended_channels.add(channel)
+        sensor.faults.clear()
+        for channel, message in sensor.notes:
+            self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
+        sensor.notes.clear()
 
     def _absorb(self, raw: dict[str, float], t: int) -> None:
         for name, value in raw.items():
@@ -153,6 +156,7 @@ class Sampler:
 
     def _drop(self, sensor: Sensor, message: str) -> None:
         self._sensors.remove(sensor)
+        self._reading = tuple(self._sensors)
         self.faults.append(Fault(self._wall(), sensor.name, f"sensor dropped: {message}"))
         for c in sensor.channels:
             self.ended_channels.add(c.name)
@@ -284,3 +288,4 @@ class Sampler:
             except Exception:  # noqa: S110
                 pass
         self._sensors.clear()
+        self._reading = ()

@@ -138,8 +138,13 @@ class Sensor:
     ``faults`` collects channel-level problems found while reading (a GPU that
     vanished, a counter that stopped). The sampler drains it after each read
     and records each fault in the runs; a channel named in a fault and absent
-    from later readings keeps its last total.
+    from later readings keeps its last total. ``notes`` collects non-fatal
+    events (a counter reset), recorded the same way while the channel goes on.
     """
+
+    # class-level defaults, so a subclass that skips __init__ still reads as "nothing to report"
+    faults: list[tuple[str, str]]
+    notes: list[tuple[str, str]] | tuple[()] = ()
 
     def __init__(
         self,
@@ -152,6 +157,7 @@ class Sensor:
         self.channels: list[Channel] = channels if channels is not None else []
         self.max_interval_s = max_interval_s
         self.faults: list[tuple[str, str]] = faults if faults is not None else []  # (channel, message)
+        self.notes: list[tuple[str, str]] = []  # (channel, message)
 
     def read(self) -> dict[str, float]:
         """Return channel name → cumulative J (ENERGY) or W (POWER). May omit lost channels."""

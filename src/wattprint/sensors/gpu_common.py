@@ -233,7 +233,6 @@ class GpuSensorBase(Sensor):
     def __init__(self, name: str, devices: list[GpuDevice], channels: list[Channel]) -> None:
         super().__init__(name=name, channels=channels)
         self.devices: list[GpuDevice] = devices
-        self.notes: list[tuple[str, str]] = []
         self._closed = False
 
     def _lose(self, dev: GpuDevice, message: str) -> None:
