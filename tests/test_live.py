@@ -211,3 +211,18 @@ def test_cache_write_failure_is_silent_and_leaves_no_temp(tmp_path: Path) -> Non
     blocked = tmp_path / "file"
     blocked.write_text("")
     DiskCache(blocked / "sub").put("y", {"a": 1}, ttl_s=60)  # cannot mkdir under a file
+
+
+def test_parse_time_accepts_long_fractions_and_offsets_on_every_python() -> None:
+    """Python 3.10's fromisoformat takes only 3 or 6 fraction digits; providers send 8 or none."""
+    from wattprint.intensity.live.common import parse_time
+
+    base = 1795773600.0  # 2026-11-27T10:00:00Z
+    for text in (
+        "2026-11-27T10:00:00.00000000Z",
+        "2026-11-27T10:00:00.000Z",
+        "2026-11-27T10:00:00Z",
+        "2026-11-27T10:00Z",
+        "2026-11-27T11:00:00.5+01:00",
+    ):
+        assert abs(parse_time(text) - base) < 1.0, text

@@ -67,8 +67,10 @@ def parse_time(s: str) -> float:
         t = t[:-1] + "+00:00"
     if "." in t:  # Python 3.10 fromisoformat wants 0, 3 or 6 fraction digits
         head, _, tail = t.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
-        t = head + "." + (digits + "000000")[:6] + tail[len(digits):]
+        n = 0
+        while n < len(tail) and tail[n].isdigit():  # the fraction only, not the offset after it
+            n += 1
+        t = head + "." + (tail[:n] + "000000")[:6] + tail[n:]
     dt = datetime.fromisoformat(t)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
