@@ -168,7 +168,8 @@ def test_baseline_measured_then_stored_and_reused(tmp_path: Path) -> None:
         t = wattprint.Tracker(rapl_root=rapl, store=db, gpus="none", country="FR", baseline=0.3)
         run = t.start()
         assert run.baseline is not None
-        assert run.baseline.power_w["cpu:package-0"] == pytest.approx(10.0, rel=0.5)  # the writer thread may stall on a loaded CI machine
+        # the writer thread may stall on a loaded CI machine: a wide band, still far from 0 W or 10x
+        assert run.baseline.power_w["cpu:package-0"] == pytest.approx(10.0, rel=0.5)
         t.stop()
         store = SqliteStore.open(db)
         store.save_baseline(run.baseline)
