@@ -46,13 +46,7 @@ class GridRecord(FrozenRecord):
 
     def __init__(self, code: str, name: str, g_per_kwh: float, year: int | None, source: str, kind: str,
                  iso3: str | None = None) -> None:
-        self._set("code", code)
-        self._set("name", name)
-        self._set("g_per_kwh", g_per_kwh)
-        self._set("year", year)
-        self._set("source", source)
-        self._set("kind", kind)
-        self._set("iso3", iso3)
+        super().__init__(code, name, g_per_kwh, year, source, kind, iso3)
 
 
 class CloudRegion(FrozenRecord):
@@ -66,11 +60,7 @@ class CloudRegion(FrozenRecord):
     source: str
 
     def __init__(self, provider: str, region: str, location: str, grid: str, source: str) -> None:
-        self._set("provider", provider)
-        self._set("region", region)
-        self._set("location", location)
-        self._set("grid", grid)
-        self._set("source", source)
+        super().__init__(provider, region, location, grid, source)
 
     @property
     def code(self) -> str:
@@ -88,10 +78,7 @@ class PueDefault(FrozenRecord):
     source: str
 
     def __init__(self, key: str, pue: float, year: int | None, source: str) -> None:
-        self._set("key", key)
-        self._set("pue", pue)
-        self._set("year", year)
-        self._set("source", source)
+        super().__init__(key, pue, year, source)
 
 
 def _rows(name: str) -> list[dict[str, str]]:

@@ -81,11 +81,7 @@ class Channel(FrozenRecord):
         update_s: float | None = None,
         device: str = "",
     ) -> None:
-        for key, value in (
-            ("name", name), ("component", component), ("method", method), ("kind", kind), ("band", band),
-            ("in_total", in_total), ("detail", detail), ("update_s", update_s), ("device", device),
-        ):
-            self._set(key, value)
+        super().__init__(name, component, method, kind, band, in_total, detail, update_s, device)
 
 
 # How often a channel's figure is refreshed by the hardware (or our model), when the
@@ -115,10 +111,7 @@ class Availability(FrozenRecord):
     fix: str
 
     def __init__(self, sensor: str, available: bool, detail: str, fix: str = "") -> None:
-        self._set("sensor", sensor)
-        self._set("available", available)
-        self._set("detail", detail)
-        self._set("fix", fix)
+        super().__init__(sensor, available, detail, fix)
 
 
 class SensorError(Exception):

@@ -65,12 +65,7 @@ class GpuIdentity(FrozenRecord):
 
     def __init__(self, vendor: str, index: int, uuid: str, name: str, mig: tuple[str, ...] = (),
                  bdf: str = "") -> None:
-        self._set("vendor", vendor)
-        self._set("index", index)
-        self._set("uuid", uuid)
-        self._set("name", name)
-        self._set("mig", mig)
-        self._set("bdf", bdf)
+        super().__init__(vendor, index, uuid, name, mig, bdf)
 
 
 class Selected(Record):
@@ -94,10 +89,7 @@ class TdpEntry(FrozenRecord):
     source: str
 
     def __init__(self, vendor: str, model: str, tdp_w: float, source: str) -> None:
-        self._set("vendor", vendor)
-        self._set("model", model)
-        self._set("tdp_w", tdp_w)
-        self._set("source", source)
+        super().__init__(vendor, model, tdp_w, source)
 
 
 def one_line(exc: BaseException) -> str:

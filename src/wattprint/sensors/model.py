@@ -125,10 +125,7 @@ class CpuInfo(FrozenRecord):
     virtual: bool
 
     def __init__(self, model_name: str | None, logical_cpus: int, sockets: int = 1, virtual: bool = False) -> None:
-        self._set("model_name", model_name)
-        self._set("logical_cpus", logical_cpus)
-        self._set("sockets", sockets)
-        self._set("virtual", virtual)
+        super().__init__(model_name, logical_cpus, sockets, virtual)
 
 
 def detect_cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> CpuInfo:
@@ -199,11 +196,7 @@ class TdpChoice(FrozenRecord):
 
     def __init__(self, watts: float, band: float, reason: str, default_used: bool,
                  matched_name: str | None = None) -> None:
-        self._set("watts", watts)
-        self._set("band", band)
-        self._set("reason", reason)
-        self._set("default_used", default_used)
-        self._set("matched_name", matched_name)
+        super().__init__(watts, band, reason, default_used, matched_name)
 
 
 def choose_tdp(info: CpuInfo, tdp_w: float | None = None) -> TdpChoice:

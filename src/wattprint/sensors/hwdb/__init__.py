@@ -95,10 +95,7 @@ class CpuRow(FrozenRecord):
     source: str
 
     def __init__(self, name: str, key: str, tdp_w: float, source: str) -> None:
-        self._set("name", name)
-        self._set("key", key)
-        self._set("tdp_w", tdp_w)
-        self._set("source", source)
+        super().__init__(name, key, tdp_w, source)
 
 
 class CpuMatch(FrozenRecord):
@@ -110,9 +107,7 @@ class CpuMatch(FrozenRecord):
     query: str  # the normalised query
 
     def __init__(self, row: CpuRow, how: str, query: str) -> None:
-        self._set("row", row)
-        self._set("how", how)
-        self._set("query", query)
+        super().__init__(row, how, query)
 
 
 @lru_cache(maxsize=1)
