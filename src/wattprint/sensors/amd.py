@@ -329,13 +329,8 @@ class AmdSmiSensor(GpuSensorBase):
                     out[dev.channel] = modelled_power_w(dev.tdp_w, util)
                     dev.transient = 0
             except Exception as exc:
-                gpu = dev.identity
-                what = f"{gpu.name} {gpu.uuid}: {one_line(exc)}"
                 text = f"{type(exc).__name__} {exc}".upper()
-                if isinstance(exc, ValueError) or any(w in text for w in _TRANSIENT_WORDS):
-                    self._transient(dev, what)
-                else:
-                    self._lose(dev, f"{what}; GPU lost, its channel ends here")
+                self._failed(dev, exc, isinstance(exc, ValueError) or any(w in text for w in _TRANSIENT_WORDS))
         return out
 
     def _process_table(self) -> dict[str, dict[int, int | None]]:

@@ -232,6 +232,14 @@ class GpuSensorBase(Sensor):
             self.devices = [d for d in self.devices if d is not dev]
             self.faults.append((dev.channel, message))
 
+    def _failed(self, dev: GpuDevice, exc: BaseException, transient: bool) -> None:
+        """A reading raised: count a transient error, or end the GPU's channel for good."""
+        what = f"{dev.identity.name} {dev.identity.uuid}: {one_line(exc)}"
+        if transient:
+            self._transient(dev, what)
+        else:
+            self._lose(dev, f"{what}; GPU lost, its channel ends here")
+
     def _transient(self, dev: GpuDevice, message: str) -> None:
         dev.transient += 1
         if dev.transient >= MAX_TRANSIENT_ERRORS:

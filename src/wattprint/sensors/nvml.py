@@ -363,12 +363,7 @@ class NvmlSensor(GpuSensorBase):
                     out[dev.channel] = modelled_power_w(dev.tdp_w, float(util.gpu))
                     dev.transient = 0
             except Exception as exc:
-                gpu = dev.identity
-                what = f"{gpu.name} {gpu.uuid}: {one_line(exc)}"
-                if self._transient_cls and isinstance(exc, self._transient_cls):
-                    self._transient(dev, what)
-                else:
-                    self._lose(dev, f"{what}; GPU lost, its channel ends here")
+                self._failed(dev, exc, bool(self._transient_cls) and isinstance(exc, self._transient_cls))
         return out
 
     def _process_table(self) -> dict[str, dict[int, int | None]]:
