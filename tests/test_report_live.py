@@ -228,3 +228,10 @@ def test_a_command_sharing_the_terminal_gets_a_status_line_not_a_table(tracked) 
         stream.close()
         os.close(slave)
         os.close(master)
+
+
+def test_the_live_line_says_how_its_figures_are_known(tracked) -> None:  # type: ignore[no-untyped-def]
+    t, _ = tracked
+    view = LiveView(t.run, mode="plain", stream=io.StringIO())
+    line = view.line(view.sample())
+    assert line.endswith("[counter]")  # the fake RAPL tree: measured, and the line says so

@@ -49,6 +49,7 @@ class LiveState:
     energy_by_component_j: dict[str, float] = field(default_factory=dict)
     in_total: dict[str, bool] = field(default_factory=dict)
     location: str | None = None
+    methods: list[str] = field(default_factory=list)  # behind the total, best first
 
     @property
     def total_power_w(self) -> float:
@@ -224,6 +225,7 @@ class LiveView:
             energy_by_component_j=by_comp,
             in_total=in_total,
             location=location,
+            methods=m.methods,
         )
 
     # -- rendering --
@@ -237,6 +239,8 @@ class LiveView:
         tail = f"| {fmt_power(state.total_power_w)}  {fmt_energy(state.energy_j)}"
         if state.emissions_g is not None:
             tail += f"  {fmt_mass(state.emissions_g)} CO2e"
+        if state.methods:
+            tail += f"  [{'+'.join(state.methods)}]"
         return "  ".join(parts) + "  " + tail
 
     @staticmethod
@@ -254,7 +258,8 @@ class LiveView:
         grams = "resolving grid…" if state.emissions_g is None else f"{fmt_mass(state.emissions_g)} CO2e"
         where = f" ({state.location})" if state.location else ""
         t.add_row("total", fmt_power(state.total_power_w), fmt_energy(state.energy_j), style="bold")
-        t.caption = f"{grams}{where}"
+        how = f" · {', '.join(state.methods)}" if state.methods else ""
+        t.caption = f"{grams}{where}{how}"
         return t
 
     def _write(self, text: str) -> None:
