@@ -14,8 +14,8 @@ import pytest
 
 import wattprint
 from fake_rapl import make_tree, set_uj
-from wattprint.attribution import Attributor, CgroupCpu
-from wattprint.baseline import Baseline
+from wattprint.tracking.attribution import Attributor, CgroupCpu
+from wattprint.tracking.baseline import Baseline
 
 # A parent that starts short-lived children (each burns CPU and exits before the
 # next sample) and one long-lived child, then burns CPU itself.
@@ -163,7 +163,7 @@ def test_baseline_measured_then_stored_and_reused(tmp_path: Path) -> None:
     th = threading.Thread(target=idle_burn)
     th.start()
     try:
-        with pytest.raises(wattprint.tracker.BaselineMissing):
+        with pytest.raises(wattprint.tracking.tracker.BaselineMissing):
             wattprint.Tracker(rapl_root=rapl, store=db, gpus="none", country="FR", baseline="stored").start()
         t = wattprint.Tracker(rapl_root=rapl, store=db, gpus="none", country="FR", baseline=0.3)
         run = t.start()
@@ -233,8 +233,8 @@ def test_window_statistics_across_threads_and_tasks(tmp_path: Path) -> None:
 
 
 def test_short_windows_are_flagged_with_their_estimate(tmp_path: Path) -> None:
-    from wattprint.sampler import Sampler
     from wattprint.sensors.base import Channel, Kind, Method, Sensor
+    from wattprint.tracking.sampler import Sampler
 
     class SlowGpu(Sensor):
         """Power that the hardware refreshes only every 100 ms."""
@@ -245,7 +245,7 @@ def test_short_windows_are_flagged_with_their_estimate(tmp_path: Path) -> None:
         def read(self) -> dict[str, float]:
             return {"gpu:x": 200.0}
 
-    from wattprint.run import Run
+    from wattprint.tracking.run import Run
 
     sampler = Sampler([SlowGpu()])
     token = sampler.subscribe(lambda snap: None, 0.02)

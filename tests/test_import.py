@@ -15,8 +15,9 @@ def test_import_and_api_access_load_nothing_heavy_and_print_nothing() -> None:
         "import sys, logging\n"
         "import wattprint\n"
         "from wattprint import Tracker, track, Run, Window\n"
-        "heavy = [m for m in ('psutil', 'rich', 'pynvml', 'amdsmi', 'sqlite3', 'urllib.request', 'http.client',"
-        " 'wattprint.attribution', 'wattprint.intensity.static', 'wattprint.store.sqlite') if m in sys.modules]\n"
+        "heavy = [m for m in ('psutil', 'rich', 'pynvml', 'amdsmi', 'sqlite3', 'urllib.request',"
+        " 'http.client', 'wattprint.tracking.attribution', 'wattprint.intensity.static',"
+        " 'wattprint.store.sqlite') if m in sys.modules]\n"
         "print(heavy)\n"
         "print(len(logging.getLogger().handlers), len(logging.getLogger('wattprint').handlers))\n"
     )

@@ -140,7 +140,7 @@ def test_windows_in_threads_and_async_tasks(rapl: Path) -> None:
     async def task(name: str) -> None:
         with run.window(name) as w:
             await asyncio.sleep(0.01)
-            assert wattprint.run._current_window.get() is w
+            assert wattprint.tracking.run._current_window.get() is w
 
     async def main() -> None:
         await asyncio.gather(task("a"), task("b"))

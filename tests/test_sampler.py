@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from wattprint.sampler import Sampler
 from wattprint.sensors.base import Channel, Kind, Method, Sensor
+from wattprint.tracking.sampler import Sampler
 
 
 class ScriptedSensor(Sensor):

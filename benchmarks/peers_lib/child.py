@@ -109,7 +109,7 @@ class WattprintAdapter(Adapter):
         import importlib
 
         try:
-            mod = importlib.import_module("wattprint.sampler")
+            mod = importlib.import_module("wattprint.tracking.sampler")
         except ImportError:
             return
         target = None

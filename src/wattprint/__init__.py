@@ -11,27 +11,55 @@ Public API (loaded on first use, so ``import wattprint`` stays cheap)::
     def step(): ...
 
     t = wattprint.Tracker(interval=0.5); t.start(); ...; run = t.stop()
+
+Every exception wattprint raises on purpose derives from :class:`WattprintError`
+(see :mod:`wattprint.errors`).
 """
 
 from __future__ import annotations
 
+from wattprint.errors import (
+    BaselineMissing,
+    ConfigError,
+    LocationError,
+    ReportError,
+    SensorError,
+    StoreError,
+    WattprintError,
+    WattprintWarning,
+)
+from wattprint.version import __version__
+
 TYPE_CHECKING = False  # importing ``typing`` would cost more than the rest of wattprint
 
-__version__ = "0.1.0"
-__all__ = ["Run", "Tracker", "Window", "WattprintWarning", "active_run", "track", "__version__"]
+__all__ = [
+    "BaselineMissing",
+    "ConfigError",
+    "LocationError",
+    "ReportError",
+    "Run",
+    "SensorError",
+    "StoreError",
+    "Tracker",
+    "WattprintError",
+    "WattprintWarning",
+    "Window",
+    "__version__",
+    "active_run",
+    "track",
+]
 
 if TYPE_CHECKING:
-    from wattprint.run import Run, Window
-    from wattprint.tracker import Tracker, WattprintWarning, active_run, track
+    from wattprint.tracking.run import Run, Window
+    from wattprint.tracking.tracker import Tracker, active_run, track
+
+_LAZY = {"Run": "run", "Window": "run", "Tracker": "tracker", "active_run": "tracker", "track": "tracker"}
 
 
 def __getattr__(name: str) -> object:
-    if name in ("Run", "Window"):
-        from wattprint import run
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wattprint' has no attribute {name!r}")
+    import importlib
 
-        return getattr(run, name)
-    if name in __all__ and name != "__version__":
-        from wattprint import tracker
-
-        return getattr(tracker, name)
-    raise AttributeError(f"module 'wattprint' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"wattprint.tracking.{module}"), name)

@@ -38,6 +38,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from wattprint.errors import ConfigError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -51,10 +53,6 @@ _STR_KEYS = ("country", "region", "cloud_provider", "cloud_region", "electricity
              "live_provider", "cache_dir")
 _NUM_KEYS = ("pue", "market_g_per_kwh")
 _BOOL_KEYS = ("uk_carbon_intensity", "cloud_probe")
-
-
-class ConfigError(ValueError):
-    """A config file cannot be read or holds a bad value; the message names file and line."""
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:

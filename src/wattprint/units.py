@@ -59,3 +59,21 @@ def fmt_duration(seconds: float) -> str:
         return f"{int(m)}m{s:04.1f}s"
     h, m = divmod(int(m), 60)
     return f"{h}h{m:02d}m{int(s):02d}s"
+
+
+def _utc_datetime(ts: float):  # noqa: ANN202 - datetime is imported lazily (import cost)
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(float(ts), _dt.timezone.utc)
+
+
+def utc(ts: float | None) -> str:
+    """``2026-11-28 11:35:02Z`` for Unix seconds, for people; ``-`` for None."""
+    if ts is None:
+        return "-"
+    return _utc_datetime(ts).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def iso_utc(ts: float, *, seconds: bool = True) -> str:
+    """``2026-11-28T11:35:02Z`` (or ``...T11:35Z``) for Unix seconds, for files and APIs."""
+    return _utc_datetime(ts).strftime("%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ")

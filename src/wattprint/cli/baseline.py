@@ -23,8 +23,8 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from wattprint.baseline import measure
-    from wattprint.tracker import shared_sampler
+    from wattprint.tracking.baseline import measure
+    from wattprint.tracking.tracker import shared_sampler
     from wattprint.units import fmt_power
 
     if not args.duration > 0:

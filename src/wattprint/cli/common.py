@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from wattprint.errors import WattprintError
+
 EXIT_USAGE = 2
 
 
-class UsageError(Exception):
+class UsageError(WattprintError):
     """A user mistake (bad flag, unknown run, unwritable path): one line on stderr, exit 2."""
 
 

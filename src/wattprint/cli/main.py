@@ -7,8 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from wattprint import __version__
 from wattprint.cli.common import EXIT_USAGE, UsageError, fail
+from wattprint.version import __version__
 
 # Each module exposes ``register(subparsers)``, adding its commands with
 # ``set_defaults(func=handler)``; ``handler(args) -> int`` is the exit code.

@@ -252,7 +252,7 @@ def handle_compare(args: argparse.Namespace) -> int:
 
 def handle_watch(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
-    from wattprint.tracker import Tracker
+    from wattprint.tracking.tracker import Tracker
 
     if not args.interval >= 0.01:
         raise UsageError(f"--interval must be at least 0.01 s, got {args.interval}")

@@ -119,7 +119,7 @@ def parse_baseline(value: str | None) -> float | str | None:
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.sensors.base import SensorError
-    from wattprint.tracker import BaselineMissing, Tracker
+    from wattprint.tracking.tracker import BaselineMissing, Tracker
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":

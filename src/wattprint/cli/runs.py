@@ -54,8 +54,8 @@ def handle_runs(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    from wattprint.report.text import summary, utc
-    from wattprint.units import fmt_energy
+    from wattprint.report.text import summary
+    from wattprint.units import fmt_energy, utc
 
     run = _get(open_store(args), args.run)
     print(summary(run))

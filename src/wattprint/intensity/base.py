@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 
 from wattprint._record import Record
+from wattprint.errors import LocationError  # noqa: F401 - re-exported: raised by intensity lookups
 
 
 class Intensity(Record):
@@ -103,5 +104,3 @@ class Intensity(Record):
         return cls(**known)  # type: ignore[arg-type]
 
 
-class LocationError(ValueError):
-    """A location the user gave is not known; the message lists what is."""

@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+from wattprint.errors import ReportError
 from wattprint.report.fmt import duration, sig
 from wattprint.report.schema import build_report, component_key
 
@@ -34,7 +35,7 @@ METRICS = (
 )
 
 
-class CompareError(ValueError):
+class CompareError(ReportError):
     """Not enough runs to compare."""
 
 

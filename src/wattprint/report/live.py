@@ -1,6 +1,6 @@
 """The live view: power per component, energy and emissions so far, while a run is going.
 
-A refresher thread calls :meth:`wattprint.run.Run.current` (one fresh read of
+A refresher thread calls :meth:`wattprint.tracking.run.Run.current` (one fresh read of
 the run's shared sampler, no second sampler) about once a second and turns
 the change in cumulative energy into power: P = ΔE / Δt per component.
 
@@ -145,7 +145,7 @@ def _rich_available() -> bool:
 
 
 class LiveView:
-    """Shows a running :class:`~wattprint.run.Run` until :meth:`stop`.
+    """Shows a running :class:`~wattprint.tracking.run.Run` until :meth:`stop`.
 
     ``intensity`` is a callable returning the resolved
     :class:`~wattprint.intensity.base.Intensity` once known (the tracker

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from wattprint.errors import ReportError
 from wattprint.report.fmt import sig
 from wattprint.report.schema import hardware_summary
 
 TRAINING_TYPES = ("pre-training", "fine-tuning")
 
 
-class ModelCardError(ValueError):
+class ModelCardError(ReportError):
     """The block cannot be written (no emissions figure, bad training type)."""
 
 

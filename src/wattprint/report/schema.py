@@ -20,10 +20,12 @@ are the same instants as Unix seconds.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
+import time
 from typing import Any
 
+from wattprint import units
+from wattprint.errors import ReportError
 from wattprint.report.equivalents import equivalents as _equivalents
 from wattprint.units import J_PER_KWH
 
@@ -46,18 +48,12 @@ EXCLUDED = (
 )
 
 
-class ReportError(ValueError):
-    """A report cannot be built as asked (bad functional unit, embodied figure...)."""
-
-
 # -- small helpers ------------------------------------------------------------------------
 
 
 def iso_utc(ts: float | None) -> str | None:
     """``2026-11-28T11:35:02Z`` for Unix seconds (None stays None)."""
-    if ts is None:
-        return None
-    return _dt.datetime.fromtimestamp(float(ts), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if ts is None else units.iso_utc(ts)
 
 
 def _f(x: Any, default: float = 0.0) -> float:
@@ -390,7 +386,7 @@ def build_report(
     report: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
-        "generated_utc": iso_utc(now if now is not None else _dt.datetime.now(_dt.timezone.utc).timestamp()),
+        "generated_utc": iso_utc(now if now is not None else time.time()),
         "run": {
             "id": str(run.get("id", "")),
             "name": str(run.get("name", "")),

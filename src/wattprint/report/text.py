@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Iterable
 from typing import Any
 
-from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh
-
-
-def utc(ts: float | None) -> str:
-    """``2026-11-28 11:35:02Z`` for an epoch timestamp."""
-    if ts is None:
-        return "-"
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
 
 
 def _kwh(joules: float) -> str:

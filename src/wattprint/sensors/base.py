@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 
 from wattprint._record import FrozenRecord
+from wattprint.errors import SensorError  # noqa: F401 - re-exported: raised by sensors
 
 
 class Method(str, enum.Enum):
@@ -112,14 +113,6 @@ class Availability(FrozenRecord):
 
     def __init__(self, sensor: str, available: bool, detail: str, fix: str = "") -> None:
         super().__init__(sensor, available, detail, fix)
-
-
-class SensorError(Exception):
-    """A sensor cannot be opened; the message says why and how to fix it."""
-
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message)
-        self.fix = fix
 
 
 class Sensor:

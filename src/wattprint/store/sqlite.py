@@ -6,7 +6,7 @@ interval). A running run is written at start and then every flush (10 s by
 default), so a killed process loses at most one flush period; a run whose
 process is gone while it still says "running" reads back as "killed".
 
-Reading gives plain dicts shaped like :meth:`wattprint.run.Run.to_dict`, so
+Reading gives plain dicts shaped like :meth:`wattprint.tracking.run.Run.to_dict`, so
 reports and exports never care whether a run is live or stored.
 """
 
@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from wattprint.errors import StoreError
 from wattprint.host import hostname
-from wattprint.measure import Interval, window_stats
+from wattprint.tracking.measure import Interval, window_stats
 
 # Each entry migrates the schema from version i to i+1. Never edit a released
 # entry: append a new one.
@@ -110,10 +111,6 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(Exception):
-    """The database cannot be opened or a run cannot be found; the message says which."""
 
 
 def default_path() -> Path:
@@ -427,7 +424,7 @@ class SqliteStore:
         """The newest baseline of ``host`` younger than ``max_age_s``, or None."""
         import time
 
-        from wattprint.baseline import Baseline
+        from wattprint.tracking.baseline import Baseline
 
         with self._lock:
             row = self._conn.execute(
@@ -437,7 +434,7 @@ class SqliteStore:
             ).fetchone()
         if row is None:
             return None
-        from wattprint.report.text import utc
+        from wattprint.units import utc
 
         return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
 

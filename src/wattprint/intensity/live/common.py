@@ -18,6 +18,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
+from wattprint.errors import WattprintError
 from wattprint.intensity.live.cache import DiskCache
 
 HOUR = 3600.0
@@ -27,7 +28,7 @@ FRESH_TTL_S = 15 * 60.0
 SETTLED_TTL_S = 30 * 24 * HOUR
 
 
-class LiveError(Exception):
+class LiveError(WattprintError):
     """A live provider could not give a usable answer (HTTP error, bad JSON, no data)."""
 
 
@@ -75,12 +76,6 @@ def parse_time(s: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
-
-
-def iso(t: float, *, seconds: bool = True) -> str:
-    """UTC epoch seconds → ``2026-11-28T10:00:00Z`` (or ``...T10:00Z``)."""
-    fmt = "%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ"
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime(fmt)
 
 
 def hour_of(t: float) -> float:

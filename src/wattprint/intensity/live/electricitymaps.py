@@ -25,9 +25,9 @@ from wattprint.intensity.live.common import (
     LiveProvider,
     get_json,
     hour_of,
-    iso,
     parse_time,
 )
+from wattprint.units import iso_utc
 
 DEFAULT_URL = "https://api.electricitymaps.com"
 
@@ -86,7 +86,7 @@ class ElectricityMaps(LiveProvider):
         else:
             got = dict(self._points(get_json(
                 f"{self.base_url}/v3/carbon-intensity/past-range",
-                {"zone": self.zone, "start": iso(start_hour), "end": iso(end_hour + HOUR)},
+                {"zone": self.zone, "start": iso_utc(start_hour), "end": iso_utc(end_hour + HOUR)},
                 headers, deadline), "data"))
         if end_hour not in got and end_hour >= now_hour - HOUR:
             latest = get_json(f"{self.base_url}/v3/carbon-intensity/latest", {"zone": self.zone},

@@ -19,9 +19,9 @@ from wattprint.intensity.live.common import (
     LiveProvider,
     get_json,
     hourly_means,
-    iso,
     parse_time,
 )
+from wattprint.units import iso_utc
 
 DEFAULT_URL = "https://api.carbonintensity.org.uk"
 
@@ -39,8 +39,8 @@ class UKCarbonIntensity(LiveProvider):
         return ("GB", self.base_url)
 
     def fetch(self, start_hour: float, end_hour: float, deadline: float) -> list[tuple[float, float]]:
-        url = f"{self.base_url}/intensity/{iso(start_hour, seconds=False)}/" \
-              f"{iso(end_hour + HOUR, seconds=False)}"
+        url = f"{self.base_url}/intensity/{iso_utc(start_hour, seconds=False)}/" \
+              f"{iso_utc(end_hour + HOUR, seconds=False)}"
         payload = get_json(url, None, {}, deadline)
         items = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(items, list):

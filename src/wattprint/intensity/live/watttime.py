@@ -20,10 +20,9 @@ from wattprint.intensity.live.common import (
     basic_auth,
     get_json,
     hourly_means,
-    iso,
     parse_time,
 )
-from wattprint.units import LB_PER_MWH_TO_G_PER_KWH
+from wattprint.units import LB_PER_MWH_TO_G_PER_KWH, iso_utc
 
 DEFAULT_URL = "https://api.watttime.org"
 _UNITS = {"lbs_co2_per_mwh": LB_PER_MWH_TO_G_PER_KWH, "g_co2_per_kwh": 1.0,
@@ -53,7 +52,7 @@ class WattTime(LiveProvider):
             raise LiveError("WattTime: login gave no token")
         payload = get_json(
             f"{self.base_url}/v3/historical",
-            {"region": self.region, "start": iso(start_hour), "end": iso(end_hour + HOUR),
+            {"region": self.region, "start": iso_utc(start_hour), "end": iso_utc(end_hour + HOUR),
              "signal_type": "co2_moer"},
             {"Authorization": f"Bearer {token}"}, deadline)
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):

@@ -2,7 +2,7 @@
 
 A :class:`Measurement` is a span of time with cumulative energy per channel,
 turned into emissions with a resolved :class:`~wattprint.intensity.base.Intensity`.
-:class:`~wattprint.run.Run` (a live, tracked span) and stored runs read back
+:class:`~wattprint.tracking.run.Run` (a live, tracked span) and stored runs read back
 from the database are both Measurements, so reports never care which.
 """
 

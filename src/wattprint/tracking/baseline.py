@@ -78,7 +78,7 @@ class Baseline(Record):
 
 
 def measure(sampler: Any, seconds: float) -> Baseline:
-    """Read ``sampler`` (a :class:`~wattprint.sampler.Sampler`) across ``seconds`` of idle time.
+    """Read ``sampler`` (a :class:`~wattprint.tracking.sampler.Sampler`) across ``seconds`` of idle time.
 
     The sampler's background thread keeps counters safe from wraps meanwhile
     when a listener is subscribed; a plain sleep is enough for spans shorter

@@ -1,9 +1,9 @@
 """The Tracker: opens sensors, runs the sampler, resolves intensity, stores runs.
 
-A :class:`Tracker` borrows the process's :class:`~wattprint.sampler.Sampler`
+A :class:`Tracker` borrows the process's :class:`~wattprint.tracking.sampler.Sampler`
 for its sensor set (one per set, reference-counted), resolves the grid
 intensity in the background, flushes progress to the store every few seconds,
-and on :meth:`Tracker.stop` returns the finished :class:`~wattprint.run.Run`.
+and on :meth:`Tracker.stop` returns the finished :class:`~wattprint.tracking.run.Run`.
 :func:`track` is the context-manager and decorator form. Open runs are ended
 and stored at interpreter exit and on SIGTERM.
 """
@@ -18,11 +18,12 @@ import time
 import warnings
 from collections.abc import Callable
 
+from wattprint.errors import BaselineMissing, WattprintWarning
 from wattprint.host import hostname
 from wattprint.intensity.base import Intensity
-from wattprint.run import Run
-from wattprint.sampler import Fault, Sampler, Snapshot
 from wattprint.sensors.base import Availability
+from wattprint.tracking.run import Run
+from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 
 # ``typing`` (and the ``re`` it pulls in) costs ~20 ms to import on a small VM:
 # the tracker needs it only for type checkers.
@@ -30,21 +31,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeVar
 
-    from wattprint.baseline import Baseline
+    from wattprint.tracking.baseline import Baseline
 
     F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_FLUSH_S = 10.0
 DEFAULT_BASELINE_MAX_AGE_S = 7 * 24 * 3600.0
-
-
-class WattprintWarning(UserWarning):
-    """A fallback or fault the user should know about (shown once per cause)."""
-
-
-class BaselineMissing(LookupError):
-    """``baseline="stored"`` but no fresh enough baseline is stored for this host."""
 
 
 # -- the shared samplers ---------------------------------------------------------------
@@ -115,7 +108,7 @@ class Tracker:
     command runner can also :meth:`attach_process` after start. Idle
     baseline: ``baseline`` is seconds of idle measurement taken before the run
     starts, ``"stored"`` to reuse this host's stored baseline when younger
-    than ``baseline_max_age_s``, or a :class:`~wattprint.baseline.Baseline`.
+    than ``baseline_max_age_s``, or a :class:`~wattprint.tracking.baseline.Baseline`.
     """
 
     def __init__(
@@ -306,7 +299,7 @@ class Tracker:
         return run
 
     def _baseline(self) -> Baseline | None:
-        from wattprint.baseline import Baseline
+        from wattprint.tracking.baseline import Baseline
 
         arg = self.baseline_arg
         if arg is None or isinstance(arg, Baseline):
@@ -327,7 +320,7 @@ class Tracker:
                     "record one with 'wattprint baseline' or pass a number of seconds"
                 )
             return found
-        from wattprint.baseline import measure
+        from wattprint.tracking.baseline import measure
 
         return measure(self._sampler, float(arg))
 
@@ -336,7 +329,7 @@ class Tracker:
         run = self.run
         if run is None or self._sampler is None:
             raise RuntimeError("start the tracker before attaching a process")
-        from wattprint.attribution import Attributor
+        from wattprint.tracking.attribution import Attributor
 
         users = memory = None
         for sensor in self._sampler.sensors:

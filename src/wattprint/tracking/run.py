@@ -3,7 +3,7 @@
 A :class:`Run` holds what a tracked span measured: totals per channel, a
 timeline that covers every nanosecond between start and stop, closed
 windows, emissions, attribution, the idle baseline and every fault met. It is
-created and ended by :class:`wattprint.tracker.Tracker`.
+created and ended by :class:`wattprint.tracking.tracker.Tracker`.
 
 Windows (``with run.window("eval"):``) are named sub-spans, nestable and
 overlapping; their energy is the difference of totals read fresh at their
@@ -17,20 +17,20 @@ import os
 import threading
 import time
 
-from wattprint import __version__
 from wattprint.host import cpu_model, hostname
 from wattprint.intensity.base import Intensity
-from wattprint.measure import ChannelTotal, Interval, Measurement, window_stats
-from wattprint.sampler import Fault, Sampler, Snapshot
 from wattprint.sensors.base import Availability, Channel, update_period
+from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, window_stats
+from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 from wattprint.units import emissions_g as _emissions_g
+from wattprint.version import __version__
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     from typing import Any
 
-    from wattprint.attribution import Attributor
-    from wattprint.baseline import Baseline
+    from wattprint.tracking.attribution import Attributor
+    from wattprint.tracking.baseline import Baseline
 
 GPU_USERS_EVERY_S = 5.0  # how often a run without attribution lists each GPU's processes
 
