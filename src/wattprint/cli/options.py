@@ -80,27 +80,24 @@ def check_config() -> None:
 
 
 def end_run(tracker: Any, args: argparse.Namespace, *, status: str, exit_code: int | None = None) -> Any:
-    """Stop ``tracker``, write ``--json FILE`` if asked, print the summary unless ``--quiet``.
+    """Stop ``tracker`` with ``--json FILE`` as its last sink, print the summary unless ``--quiet``.
 
-    Warnings are held back while stopping: the summary states each fallback and
-    fault once, in place.
+    The JSON sink goes last so the file carries every other sink's faults (a
+    store that could not be written included). Warnings are held back while
+    stopping: the summary states each fallback and fault once, in place.
     """
-    import json
     import sys
     import warnings
 
     from wattprint.report.text import summary
 
+    if getattr(args, "json", None):
+        from wattprint.sinks.jsonfile import JsonFileSink
+
+        tracker.add_sink(JsonFileSink(args.json))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = tracker.stop(status=status, exit_code=exit_code)
-    data = run.to_dict()
-    if getattr(args, "json", None):
-        try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-        except OSError as exc:
-            print(f"wattprint: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
     if not getattr(args, "quiet", False):
-        print(summary(data), file=sys.stderr)
+        print(summary(run.to_dict()), file=sys.stderr)
     return run

@@ -62,8 +62,13 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
 
 
 def start_live(args: argparse.Namespace, tracker: Any, *, child_output: bool = True) -> Any:
-    """Start the live view (or progress lines, or nothing) for ``tracker``'s running run."""
-    from wattprint.report.live import LiveView, choose_mode
+    """Add the live view (or progress lines, or nothing) to ``tracker`` as a sink; returns it.
+
+    Call it once the tracker runs; the returned sink's ``stop()`` ends the view
+    early (it also ends by itself when the run is finished).
+    """
+    from wattprint.report.live import choose_mode
+    from wattprint.sinks.live import LiveSink
 
     every = getattr(args, "progress_every", DEFAULT_PROGRESS_S)
     live = getattr(args, "live", None)
@@ -71,15 +76,9 @@ def start_live(args: argparse.Namespace, tracker: Any, *, child_output: bool = T
     # view keeps to the bottom line so it never draws over the command's output
     fds = (1, 2) if child_output else ()
     mode = choose_mode(live, bool(getattr(args, "quiet", False)), sys.stderr, every, output_fds=fds)
-    view = LiveView(
-        tracker.run,
-        mode=mode,
-        stream=sys.stderr,
-        progress_every_s=every,
-        intensity=lambda: tracker.run.intensity if tracker.run is not None else None,
-        force_terminal=live is True,
-    )
-    return view.start()
+    sink = LiveSink(mode=mode, stream=sys.stderr, progress_every_s=every, force_terminal=live is True)
+    tracker.add_sink(sink)
+    return sink
 
 
 # -- report ---------------------------------------------------------------------------------

@@ -144,7 +144,11 @@ class SqliteStore:
         self._conn = conn
         self.path = path
         self._lock = threading.Lock()
+        # per run written by this store: next timeline and window seq, channel sums, last t1
         self._seq: dict[str, int] = {}
+        self._wseq: dict[str, int] = {}
+        self._sums: dict[str, dict[str, float]] = {}
+        self._t1: dict[str, float] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> SqliteStore:
@@ -234,48 +238,63 @@ class SqliteStore:
             ],
         )
 
-    def save_progress(self, run: Any, rows: Iterable[Interval]) -> None:
-        """Write the run's header and append timeline rows (one transaction)."""
+    def save_progress(self, run: Any, rows: Iterable[Interval] = (), windows: Iterable[dict[str, Any]] = ()) -> None:
+        """Write the running run's header and append what is new (one transaction).
+
+        ``rows`` are the timeline intervals and ``windows`` the closed windows
+        (``Window.to_dict()`` form) not written before: a flush costs what
+        happened since the last one, however long the run. The header's totals
+        are the sums of every row written so far, kept here, never re-read.
+        """
+        self._write(run, rows, windows, (), final=False)
+
+    def save_final(
+        self,
+        run: Any,
+        rows: Iterable[Interval] = (),
+        windows: Iterable[dict[str, Any]] = (),
+        repriced: Iterable[tuple[int, dict[str, Any]]] = (),
+    ) -> None:
+        """Write the finished run: header and channel totals, the last rows and windows.
+
+        ``repriced`` are ``(seq, window dict)`` of windows written earlier whose
+        emissions changed with the final intensity: only their emissions are updated.
+        """
+        self._write(run, rows, windows, repriced, final=True)
+
+    def _write(self, run: Any, rows: Iterable[Interval], windows: Iterable[dict[str, Any]],
+               repriced: Iterable[tuple[int, dict[str, Any]]], *, final: bool) -> None:
+        rid = run.id
         with self._lock, self._conn:
-            seq = self._seq.get(run.id)
-            if seq is None:
-                cur = self._conn.execute(
-                    "SELECT COALESCE(MAX(seq)+1, 0) FROM timeline WHERE run_id=?", (run.id,)
-                )
-                seq = int(cur.fetchone()[0])
+            seq = self._next_seq("timeline", rid, self._seq)
+            wseq = self._next_seq("windows", rid, self._wseq)
+            sums = dict(self._sums.get(rid, {}))
+            t1 = self._t1.get(rid, 0.0)
             batch = []
             for iv in rows:
                 for ch, e in iv.energy_j.items():
-                    batch.append((run.id, seq, iv.t0_s, iv.t1_s, iv.wall0, ch, e))
+                    batch.append((rid, seq, iv.t0_s, iv.t1_s, iv.wall0, ch, e))
+                    sums[ch] = sums.get(ch, 0.0) + e
                 seq += 1
-            self._seq[run.id] = seq
-            self._upsert_run(_progress_view(run))
+                t1 = iv.t1_s
+            wins = [_window_row(rid, i, w) for i, w in enumerate(windows, start=wseq)]
+            header = run.to_dict(with_timeline=False, with_windows=False)
+            self._upsert_run(header if final else _progress_view(header, sums, t1))
             self._conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)", batch)
-
-    def save_final(self, run: Any) -> None:
-        """Write the finished run: header, channel totals, windows."""
-        d = run.to_dict()
-        with self._lock, self._conn:
-            self._upsert_run(d)
-            self._conn.execute("DELETE FROM windows WHERE run_id=?", (d["id"],))
+            self._conn.executemany("INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?,?)", wins)
             self._conn.executemany(
-                "INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        d["id"],
-                        i,
-                        w["name"],
-                        w.get("parent"),
-                        w["offset_s"],
-                        w["duration_s"],
-                        w["energy_j"],
-                        w.get("emissions_g"),
-                        json.dumps(w["channels"]),
-                        json.dumps(w.get("estimated") or {}),
-                    )
-                    for i, w in enumerate(d.get("windows", []))
-                ],
+                "UPDATE windows SET emissions_g=?, channels=? WHERE run_id=? AND seq=?",
+                [(w.get("emissions_g"), json.dumps(w["channels"]), rid, i) for i, w in repriced],
             )
+        # counters move only once the transaction is committed, so a failed write is retried whole
+        self._seq[rid], self._wseq[rid], self._sums[rid], self._t1[rid] = seq, wseq + len(wins), sums, t1
+
+    def _next_seq(self, table: str, run_id: str, cache: dict[str, int]) -> int:
+        seq = cache.get(run_id)
+        if seq is None:
+            cur = self._conn.execute(f"SELECT COALESCE(MAX(seq)+1, 0) FROM {table} WHERE run_id=?", (run_id,))  # noqa: S608 - table is ours
+            seq = int(cur.fetchone()[0])
+        return seq
 
     # -- reading ------------------------------------------------------------------
 
@@ -439,18 +458,28 @@ class SqliteStore:
         return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
 
 
-def _progress_view(run: Any) -> dict[str, Any]:
-    """A running run's header with totals summed from its timeline so far."""
-    d = {k: v for k, v in run.to_dict(with_timeline=False).items() if k != "windows"}
-    sums: dict[str, float] = {}
-    for iv in run.timeline:
-        for ch, e in iv.energy_j.items():
-            sums[ch] = sums.get(ch, 0.0) + e
-    for name, c in d["channels"].items():
-        c["energy_j"] = sums.get(name, 0.0)
+def _progress_view(header: dict[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:
+    """A running run's header with totals summed from its timeline rows written so far."""
+    d = dict(header)
+    d["channels"] = {n: {**c, "energy_j": sums.get(n, 0.0)} for n, c in header["channels"].items()}
     d["energy_j"] = sum(c["energy_j"] for c in d["channels"].values() if c["in_total"])
-    d["duration_s"] = run.timeline[-1].t1_s if run.timeline else 0.0
+    d["duration_s"] = t1
     return d
+
+
+def _window_row(run_id: str, seq: int, w: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        run_id,
+        seq,
+        w["name"],
+        w.get("parent"),
+        w["offset_s"],
+        w["duration_s"],
+        w["energy_j"],
+        w.get("emissions_g"),
+        json.dumps(w["channels"]),
+        json.dumps(w.get("estimated") or {}),
+    )
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -300,7 +300,8 @@ class Run(Measurement):
             self.duration_s = (end.t_ns - self._start.t_ns) / 1e9
             self.end_wall = end.wall
             self.channels = _channel_totals(self._sampler.channels, self._start, end)
-            self.faults = list(self._sampler.faults[self._fault_mark :])
+            # in place: faults recorded on the run itself (sinks, attribution) are kept
+            self.faults.extend(self._sampler.faults[self._fault_mark :])
             if self.status == "running":
                 self.status = "finished"
 
@@ -350,8 +351,12 @@ class Run(Measurement):
             self.duration_s, {n: c.energy_j for n, c in self.channels.items()}, counted
         )
 
-    def to_dict(self, *, with_timeline: bool = True) -> dict[str, object]:
-        """The JSON export of the run (same names as the attributes)."""
+    def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> dict[str, object]:
+        """The JSON export of the run (same names as the attributes).
+
+        ``with_windows=False`` leaves the windows and their statistics out (a store
+        flush writes only the new windows, so it never pays for all of them).
+        """
         d = self.base_dict()
         d.update(
             {
@@ -371,8 +376,8 @@ class Run(Measurement):
                 "intensity": self.intensity.to_dict() if self.intensity else None,
                 "sensors": [a._asdict() for a in self.availability],
                 "faults": [f._asdict() for f in self.faults],
-                "windows": [w.to_dict() for w in self.windows],
-                "window_stats": self.window_stats(),
+                "windows": [w.to_dict() for w in self.windows] if with_windows else [],
+                "window_stats": self.window_stats() if with_windows else {},
                 "gpu_users": self.gpu_users,
                 "attribution": self._attribution_dict(),
                 "baseline": self._baseline_dict(),

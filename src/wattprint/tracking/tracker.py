@@ -1,9 +1,10 @@
-"""The Tracker: opens sensors, runs the sampler, resolves intensity, stores runs.
+"""The Tracker: opens sensors, runs the sampler, resolves intensity, feeds the sinks.
 
 A :class:`Tracker` borrows the process's :class:`~wattprint.tracking.sampler.Sampler`
 for its sensor set (one per set, reference-counted), resolves the grid
-intensity in the background, flushes progress to the store every few seconds,
-and on :meth:`Tracker.stop` returns the finished :class:`~wattprint.tracking.run.Run`.
+intensity in the background, hands the run's life to its sinks (the store,
+the live view, ``--json``, the user's own: :mod:`wattprint.sinks.base`) and
+on :meth:`Tracker.stop` returns the finished :class:`~wattprint.tracking.run.Run`.
 :func:`track` is the context-manager and decorator form. Open runs are ended
 and stored at interpreter exit and on SIGTERM.
 """
@@ -29,8 +30,10 @@ from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 # the tracker needs it only for type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, TypeVar
 
+    from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -101,7 +104,10 @@ class Tracker:
     ``cloud_region`` (else env/config/cloud metadata, else the world average,
     flagged). ``pue`` and ``market_g_per_kwh`` override defaults. ``gpus``:
     ``None`` (the GPUs the work can see), ``"all"``, ``"none"``, or indices/UUIDs.
-    ``store``: True (the default database), False, or a database path.
+    ``store``: True (the default database), False, or a database path; it is
+    written on a thread of its own, so a busy database never delays the work.
+    ``sinks``: more :class:`~wattprint.sinks.base.Sink` objects to receive the
+    run's life (after the store); :meth:`add_sink` adds one later.
 
     Attribution: ``process`` (a PID, or ``"self"`` for this process) adds the
     share of each channel caused by that process and its descendants; a
@@ -132,6 +138,7 @@ class Tracker:
         process: int | str | None = None,
         baseline: float | str | Baseline | None = None,
         baseline_max_age_s: float = DEFAULT_BASELINE_MAX_AGE_S,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         interval = float(interval)
         if not (interval >= 0.01):
@@ -153,15 +160,14 @@ class Tracker:
         self.tags = dict(tags or {})
         self.flush_every_s = flush_every_s
         self._store_arg = store
-        self._store: Any = None
+        self._extra_sinks = list(sinks)
+        self._sinks: Sinks | None = None
         self.run: Run | None = None
         self._sampler: Sampler | None = None
         self._token: int | None = None
         self._intensity: Intensity | None = None
         self._intensity_error: BaseException | None = None
         self._resolver: threading.Thread | None = None
-        self._last_flush = 0.0
-        self._flushed = 0
         self.process = os.getpid() if process == "self" else process
         if self.process is not None and not isinstance(self.process, int):
             raise ValueError(f"process must be a PID or 'self', got {process!r}")
@@ -222,42 +228,58 @@ class Tracker:
             intensity.warnings.append(f"live intensity failed: {exc}")
         return intensity
 
-    # -- store --
+    # -- sinks --
 
-    def _open_store(self) -> None:
-        if self._store_arg is False:
-            return
-        try:
-            from wattprint.store.sqlite import SqliteStore
+    def _start_sinks(self, run: Run) -> None:
+        """The store sink (from ``store=``) first, then the extra sinks; tell them the run began."""
+        from wattprint.sinks.base import Sinks
 
-            path = None if self._store_arg is True else str(self._store_arg)
-            self._store = SqliteStore.open(path)
-        except Exception as exc:
-            warnings.warn(f"wattprint: not storing this run: {exc}", WattprintWarning, stacklevel=3)
-            self._store = None
+        sinks = list(self._extra_sinks)
+        if self._store_arg is not False:
+            from wattprint.sinks.store import StoreSink
 
-    def _flush(self, final: bool = False) -> None:
-        if self._store is None or self.run is None:
-            return
-        try:
-            rows = self.run.timeline[self._flushed :]
-            self._store.save_progress(self.run, rows)
-            self._flushed += len(rows)
-            if final:
-                self._store.save_final(self.run)
-        except Exception as exc:
-            self.run.faults.append(Fault(time.time(), "store", f"write failed: {exc}"))
-            if final:
-                warnings.warn(f"wattprint: could not store run: {exc}", WattprintWarning, stacklevel=3)
+            sinks.insert(0, StoreSink(None if self._store_arg is True else str(self._store_arg)))
+        self._sinks = Sinks(sinks)
+        self._dispatch_lock = threading.Lock()
+        self._sent_rows = self._sent_windows = 0
+        self._finishing = False
+        self._flush_ns = int(max(0.0, float(self.flush_every_s)) * 1e9)
+        self._next_flush_ns = run._start.t_ns + self._flush_ns  # the sampler's monotonic clock
+        self._sinks.started(run)
+
+    def add_sink(self, sink: Sink) -> None:
+        """Add a sink; on a running tracker it is told at once that the run started."""
+        self._extra_sinks.append(sink)
+        if self._sinks is not None and self.run is not None and self.run.status == "running":
+            self._sinks.add(sink, self.run)
+
+    def _dispatch_new(self, run: Run) -> None:
+        """Hand the sinks the timeline rows and windows closed since the last call (under the lock)."""
+        sinks = self._sinks
+        assert sinks is not None
+        n = len(run.timeline)
+        if n > self._sent_rows:
+            rows = run.timeline[self._sent_rows : n]
+            self._sent_rows = n
+            sinks.interval(run, rows)
+        n = len(run.windows)
+        if n > self._sent_windows:
+            windows = run.windows[self._sent_windows : n]
+            self._sent_windows = n
+            sinks.window(run, windows)
 
     def _on_tick(self, snap: Snapshot) -> None:
         run = self.run
         if run is None:
             return
         run._on_tick(snap)
-        if self._store is not None and snap.wall - self._last_flush >= self.flush_every_s:
-            self._last_flush = snap.wall
-            self._flush()
+        with self._dispatch_lock:
+            if self._finishing:
+                return
+            self._dispatch_new(run)
+            if snap.t_ns >= self._next_flush_ns:  # monotonic: a wall-clock step cannot stop flushes
+                self._next_flush_ns = snap.t_ns + self._flush_ns
+                self._sinks.flushed(run)  # type: ignore[union-attr]
 
     # -- start/stop --
 
@@ -289,10 +311,7 @@ class Tracker:
                 target=self._resolve, name="wattprint-intensity", daemon=True
             )
             self._resolver.start()
-        self._open_store()
-        self._last_flush = run.start_wall
-        if self._store is not None:
-            self._flush()
+        self._start_sinks(run)
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
         _active.add(self)
         _guard_sigterm(True)
@@ -350,10 +369,12 @@ class Tracker:
             raise RuntimeError("tracker was never started")
         if run.status != "running":
             return run
-        assert self._sampler is not None
+        assert self._sampler is not None and self._sinks is not None
         if self._token is not None:
             self._sampler.unsubscribe(self._token)
             self._token = None
+        with self._dispatch_lock:  # no flush from a tick that is still running
+            self._finishing = True
         end = self._sampler.read_now()
         if status:
             run.status = status
@@ -364,14 +385,14 @@ class Tracker:
         if not _active:
             _guard_sigterm(False)
         run.price(self._final_intensity(run))
+        with self._dispatch_lock:
+            self._dispatch_new(run)  # the last row, and windows closed since the last tick
+        self._sinks.finished(run)  # the store's final write: waited for, a bounded time
+        self._sinks.close()
         for msg in run.intensity.warnings if run.intensity else []:
             warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=2)
         for f in run.faults:
             warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=2)
-        self._flush(final=True)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
         return run
 
     def __enter__(self) -> Run:
