@@ -17,6 +17,7 @@ import pytest
 
 import wattprint
 from fake_rapl import make_tree, set_uj
+from local_http import LocalServer
 from wattprint.sinks.base import HOOKS, Sink
 from wattprint.sinks.jsonfile import JsonFileSink
 from wattprint.sinks.store import StoreSink
@@ -226,6 +227,51 @@ def test_a_flush_writes_only_new_windows_and_rows(rapl: Path, tmp_path: Path) ->
     assert [w["emissions_g"] for w in got["windows"]] == pytest.approx([w.emissions_g for w in run.windows])
     assert len(got["timeline"]) == len(run.timeline)
     assert got["energy_j"] == pytest.approx(run.energy_j) == pytest.approx(2.0)
+
+
+def test_windows_written_before_the_final_intensity_are_repriced_at_the_end(
+    rapl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live provider (served on 127.0.0.1) changes the figure at the end: stored windows follow."""
+    hour = int(time.time() // 3600) * 3600
+
+    def iso(t: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(t))
+
+    body = json.dumps({"data": [
+        {"from": iso(hour + k * 1800), "to": iso(hour + (k + 1) * 1800), "intensity": {"actual": 50}}
+        for k in range(-4, 6)
+    ]}).encode()
+    server = LocalServer(lambda m, p, h: (200, {"Content-Type": "application/json"}, body))
+    monkeypatch.setenv("WATTPRINT_UK_CARBON_INTENSITY", "1")
+    monkeypatch.setenv("WATTPRINT_UK_CARBON_INTENSITY_URL", server.url)
+    holder: list[CountingStore] = []
+
+    def opener(path: str | None) -> CountingStore:
+        holder.append(CountingStore(path))
+        return holder[0]
+
+    db = str(tmp_path / "runs.db")
+    try:
+        t = tracker(rapl, country="GB", store=False, sinks=[StoreSink(db, opener=opener)])
+        run = t.start()
+        for i in range(3):
+            with run.window(f"w{i}"):
+                set_uj(rapl, "intel-rapl:0", 1_000_000 * (i + 1))
+        wait_for(lambda: bool(holder) and sum(w for _, w in holder[0].progress) == 3)
+        provisional = [w.emissions_g for w in run.windows]
+        run = t.stop()
+    finally:
+        server.close()
+    assert run.intensity is not None and run.intensity.hourly  # the live series arrived
+    assert [r for _, _, r in holder[0].final] == [3]  # the windows written while running, once
+    got = SqliteStore.open(db).get_run(run.id)["windows"]
+    final = [w.emissions_g for w in run.windows]
+    assert final == pytest.approx([w.energy_j / 3.6e6 * 50 * run.intensity.pue for w in run.windows])
+    assert final != pytest.approx(provisional)
+    assert [w["emissions_g"] for w in got] == pytest.approx(final)
+    assert [w["channels"]["cpu:package-0"]["emissions_g"] for w in got] == pytest.approx(
+        [w.channels["cpu:package-0"].emissions_g for w in run.windows])
 
 
 def test_flushes_go_on_when_the_wall_clock_steps_back(rapl: Path, tmp_path: Path) -> None:
