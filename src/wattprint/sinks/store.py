@@ -105,7 +105,7 @@ class StoreSink(Sink):
             record_fault(
                 run, "store",
                 f"store write still pending after {self.wait_s:g} s (is another process holding the "
-                "database?); it goes on in the background while this process lives",
+                "database?); the run is stored only if it completes before this process exits",
             )
 
     def close(self) -> None:
