@@ -91,14 +91,14 @@ class CountingStore:
         self.progress: list[tuple[int, int]] = []  # (rows, windows) per flush
         self.final: list[tuple[int, int, int]] = []  # (rows, windows, repriced)
 
-    def save_progress(self, run: Any, rows: Any, windows: Any) -> None:
+    def save_progress(self, header: Any, rows: Any, windows: Any) -> None:
         rows, windows = list(rows), list(windows)
-        self.inner.save_progress(run, rows, windows)
+        self.inner.save_progress(header, rows, windows)
         self.progress.append((len(rows), len(windows)))
 
-    def save_final(self, run: Any, rows: Any, windows: Any, repriced: Any) -> None:
+    def save_final(self, header: Any, rows: Any, windows: Any, repriced: Any) -> None:
         rows, windows, repriced = list(rows), list(windows), list(repriced)
-        self.inner.save_final(run, rows, windows, repriced)
+        self.inner.save_final(header, rows, windows, repriced)
         self.final.append((len(rows), len(windows), len(repriced)))
 
     def close(self) -> None:

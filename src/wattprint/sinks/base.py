@@ -38,13 +38,14 @@ thread that closed it, so closing a window never waits for a sink.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from wattprint.tracking.sampler import Fault
 
 TYPE_CHECKING = False  # not from typing: see tracking/tracker.py
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from wattprint.tracking.measure import Interval
     from wattprint.tracking.run import Run, Window
@@ -92,50 +93,45 @@ def record_fault(run: Run, source: str, message: str) -> None:
 
 
 class Sinks:
-    """The tracker's list of sinks: dispatches each hook, drops a sink that raises.
+    """A run's sinks and what they have been told: the tracker's only contact with them.
 
-    Per hook it keeps a tuple of the bound methods that are really overridden,
-    rebuilt only when a sink is added or dropped, so dispatch on the sampler
-    thread is a loop over the sinks that care and nothing else.
+    The tracker calls :meth:`start`, :meth:`tick` from the sampler thread (after
+    the run has taken the snapshot), :meth:`stopping` as ``stop()`` begins and
+    :meth:`finish` once the run is priced. New timeline rows and windows are
+    found by two length checks per tick; a flush is due on the sampler's
+    monotonic clock, so a wall-clock step never stops flushes. Per hook the
+    dispatcher keeps the bound methods of the sinks that override it (rebuilt
+    only when a sink is added or dropped), so a hook nobody needs costs nothing.
     """
 
-    def __init__(self, sinks: Iterable[object] = ()) -> None:
-        self._sinks: tuple[object, ...] = ()
-        self._hooks: dict[str, tuple[tuple[object, object], ...]] = {}
-        self._closed = False
-        for s in sinks:
-            self._sinks += (s,)
+    def __init__(self, sinks: Iterable[object] = (), *, flush_every_s: float = 10.0) -> None:
+        self._sinks: tuple[object, ...] = tuple(sinks)
+        self._hooks: dict[str, tuple[tuple[object, Callable[..., object]], ...]] = {}
         self._rebuild()
+        self._lock = threading.Lock()  # one deliverer at a time: the sampler thread or stop()
+        self._rows = self._windows = 0  # rows and windows delivered so far
+        self._flush_ns = int(max(0.0, float(flush_every_s)) * 1e9)
+        self._next_flush_ns = 0
+        self._stopping = False
+        self._closed = False
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[object]:
         return iter(self._sinks)
 
     def __len__(self) -> int:
         return len(self._sinks)
 
     def _rebuild(self) -> None:
-        hooks: dict[str, tuple[tuple[object, object], ...]] = {}
+        hooks: dict[str, tuple[tuple[object, Callable[..., object]], ...]] = {}
         for hook in HOOKS:
             found = []
             for s in self._sinks:
                 method = getattr(s, hook, None)
-                base = getattr(Sink, hook)
-                if method is None or getattr(type(s), hook, None) is base:
+                if method is None or getattr(type(s), hook, None) is getattr(Sink, hook):
                     continue  # not overridden: never called
                 found.append((s, method))
             hooks[hook] = tuple(found)
         self._hooks = hooks  # one assignment: readers see the old or the new table
-
-    def add(self, sink: object, run: Run | None = None) -> None:
-        """Add a sink; when ``run`` is already going, tell the sink it started."""
-        self._sinks += (sink,)
-        self._rebuild()
-        started = getattr(sink, "started", None)
-        if run is not None and started is not None:
-            try:
-                started(run)
-            except Exception as exc:
-                self._drop(sink, run, "started", exc)
 
     def _drop(self, sink: object, run: Run, hook: str, exc: BaseException) -> None:
         if sink not in self._sinks:
@@ -152,38 +148,68 @@ class Sinks:
     def _call(self, hook: str, run: Run, *args: object) -> None:
         for sink, method in self._hooks[hook]:
             try:
-                method(run, *args)  # type: ignore[operator]
+                method(run, *args)
             except Exception as exc:  # a sink must never reach the tracked program
                 self._drop(sink, run, hook, exc)
 
-    def started(self, run: Run) -> None:
+    def _deliver_new(self, run: Run) -> None:
+        """Rows and windows closed since the last delivery, in order (under the lock)."""
+        n = len(run.timeline)
+        if n > self._rows:
+            rows, self._rows = run.timeline[self._rows : n], n
+            if self._hooks["interval"]:
+                for iv in rows:
+                    self._call("interval", run, iv)
+        n = len(run.windows)
+        if n > self._windows:
+            windows, self._windows = run.windows[self._windows : n], n
+            if self._hooks["window"]:
+                for w in windows:
+                    self._call("window", run, w)
+
+    # -- what the tracker calls --
+
+    def start(self, run: Run, t_ns: int) -> None:
+        """The run began at ``t_ns`` (sampler clock): tell every sink."""
+        self._next_flush_ns = t_ns + self._flush_ns
         self._call("started", run)
 
-    def interval(self, run: Run, rows: Iterable[Interval]) -> None:
-        """Deliver timeline rows in order (the sinks that take intervals only)."""
-        if self._hooks["interval"]:
-            for iv in rows:
-                self._call("interval", run, iv)
+    def add(self, sink: object, run: Run | None = None) -> None:
+        """Add a sink; when ``run`` is already going, tell the sink it started."""
+        self._sinks += (sink,)
+        self._rebuild()
+        started = getattr(sink, "started", None)
+        if run is not None and started is not None:
+            try:
+                started(run)
+            except Exception as exc:
+                self._drop(sink, run, "started", exc)
 
-    def window(self, run: Run, windows: Iterable[Window]) -> None:
-        """Deliver closed windows in order (the sinks that take windows only)."""
-        if self._hooks["window"]:
-            for w in windows:
-                self._call("window", run, w)
+    def tick(self, run: Run, t_ns: int) -> None:
+        """Sampler thread, each tick: deliver what closed since the last one; flush when due."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._deliver_new(run)
+            if t_ns >= self._next_flush_ns:
+                self._next_flush_ns = t_ns + self._flush_ns
+                self._call("flushed", run)
 
-    def flushed(self, run: Run) -> None:
-        self._call("flushed", run)
+    def stopping(self) -> None:
+        """``stop()`` has begun: no more flushes from a tick that is still running."""
+        with self._lock:
+            self._stopping = True
 
-    def finished(self, run: Run) -> None:
+    def finish(self, run: Run) -> None:
+        """The run is final: the last rows and windows, ``finished``, then close every sink once."""
+        with self._lock:
+            self._deliver_new(run)
         self._call("finished", run)
-
-    def close(self) -> None:
-        """Close every sink once (best effort; a failure here is not the run's)."""
         if self._closed:
             return
         self._closed = True
         for s in self._sinks:
             try:
                 s.close()  # type: ignore[attr-defined]
-            except Exception:  # noqa: S110
+            except Exception:  # noqa: S110 - a failure here is not the run's
                 pass

@@ -45,12 +45,20 @@ def _open_sqlite(path: str | None) -> Any:
     return SqliteStore.open(path)
 
 
+def _header(run: Run) -> dict[str, Any]:
+    """The run's record without timeline and windows, read while the sampler thread cannot
+    change it (attribution and GPU users are updated under the run's lock)."""
+    with run._lock:
+        return run.to_dict(with_timeline=False, with_windows=False)
+
+
 class StoreSink(Sink):
     """Writes a run to a store (``SqliteStore`` by default) off the job's critical path.
 
     ``path``: the database (None: the default one). ``opener(path)`` returns an
-    object with ``save_progress``, ``save_final`` and ``close`` (another store,
-    or a wrapper for tests). ``wait_s``: how long ``finished`` waits for the
+    object with ``save_progress``, ``save_final`` and ``close`` taking what
+    :class:`~wattprint.store.sqlite.SqliteStore` takes (another store, or a
+    wrapper for tests). ``wait_s``: how long ``finished`` waits for the
     final write before recording it as pending.
     """
 
@@ -156,7 +164,7 @@ class StoreSink(Sink):
                 self._write_final(run, rows, windows)
                 return
             dicts = self._priced(run, windows)
-            self.store.save_progress(run, rows, dicts)
+            self.store.save_progress(_header(run), rows, dicts)
         except Exception as exc:
             if final:
                 record_fault(run, "store", f"could not store the run: {exc}")
@@ -204,5 +212,5 @@ class StoreSink(Sink):
             for w in windows:
                 if w.intensity is not final:
                     w.price(final)
-        self.store.save_final(run, rows, [w.to_dict() for w in windows], repriced)
+        self.store.save_final(_header(run), rows, [w.to_dict() for w in windows], repriced)
         self._note_written(windows)

@@ -172,8 +172,7 @@ class SqliteStore:
 
     # -- writing ------------------------------------------------------------------
 
-    def _upsert_run(self, run: Any) -> None:
-        d = run.to_dict() if hasattr(run, "to_dict") else run
+    def _upsert_run(self, d: dict[str, Any]) -> None:
         intensity = d.get("intensity") or {}
         self._conn.execute(
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
@@ -238,33 +237,35 @@ class SqliteStore:
             ],
         )
 
-    def save_progress(self, run: Any, rows: Iterable[Interval] = (), windows: Iterable[dict[str, Any]] = ()) -> None:
-        """Write the running run's header and append what is new (one transaction).
+    def save_progress(
+        self, header: dict[str, Any], rows: Iterable[Interval] = (), windows: Iterable[dict[str, Any]] = ()
+    ) -> None:
+        """Write a running run's header and append what is new (one transaction).
 
-        ``rows`` are the timeline intervals and ``windows`` the closed windows
-        (``Window.to_dict()`` form) not written before: a flush costs what
-        happened since the last one, however long the run. The header's totals
-        are the sums of every row written so far, kept here, never re-read.
+        ``header`` is ``Run.to_dict(with_timeline=False, with_windows=False)``;
+        ``rows`` (timeline intervals) and ``windows`` (``Window.to_dict()``) are
+        those not written before, so a flush costs what happened since the last
+        one. The header's totals are the sums of every row written so far.
         """
-        self._write(run, rows, windows, (), final=False)
+        self._write(header, rows, windows, (), final=False)
 
     def save_final(
         self,
-        run: Any,
+        header: dict[str, Any],
         rows: Iterable[Interval] = (),
         windows: Iterable[dict[str, Any]] = (),
         repriced: Iterable[tuple[int, dict[str, Any]]] = (),
     ) -> None:
-        """Write the finished run: header and channel totals, the last rows and windows.
+        """Write the finished run: its header and totals, the last rows and windows.
 
-        ``repriced`` are ``(seq, window dict)`` of windows written earlier whose
-        emissions changed with the final intensity: only their emissions are updated.
+        ``repriced``: ``(seq, window dict)`` of windows written earlier whose
+        emissions changed with the final intensity; only their emissions are updated.
         """
-        self._write(run, rows, windows, repriced, final=True)
+        self._write(header, rows, windows, repriced, final=True)
 
-    def _write(self, run: Any, rows: Iterable[Interval], windows: Iterable[dict[str, Any]],
+    def _write(self, header: dict[str, Any], rows: Iterable[Interval], windows: Iterable[dict[str, Any]],
                repriced: Iterable[tuple[int, dict[str, Any]]], *, final: bool) -> None:
-        rid = run.id
+        rid = header["id"]
         with self._lock, self._conn:
             seq = self._next_seq("timeline", rid, self._seq)
             wseq = self._next_seq("windows", rid, self._wseq)
@@ -278,7 +279,6 @@ class SqliteStore:
                 seq += 1
                 t1 = iv.t1_s
             wins = [_window_row(rid, i, w) for i, w in enumerate(windows, start=wseq)]
-            header = run.to_dict(with_timeline=False, with_windows=False)
             self._upsert_run(header if final else _progress_view(header, sums, t1))
             self._conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)", batch)
             self._conn.executemany("INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?,?)", wins)

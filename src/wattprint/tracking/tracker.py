@@ -239,13 +239,8 @@ class Tracker:
             from wattprint.sinks.store import StoreSink
 
             sinks.insert(0, StoreSink(None if self._store_arg is True else str(self._store_arg)))
-        self._sinks = Sinks(sinks)
-        self._dispatch_lock = threading.Lock()
-        self._sent_rows = self._sent_windows = 0
-        self._finishing = False
-        self._flush_ns = int(max(0.0, float(self.flush_every_s)) * 1e9)
-        self._next_flush_ns = run._start.t_ns + self._flush_ns  # the sampler's monotonic clock
-        self._sinks.started(run)
+        self._sinks = Sinks(sinks, flush_every_s=self.flush_every_s)
+        self._sinks.start(run, run._start.t_ns)
 
     def add_sink(self, sink: Sink) -> None:
         """Add a sink; on a running tracker it is told at once that the run started."""
@@ -253,33 +248,12 @@ class Tracker:
         if self._sinks is not None and self.run is not None and self.run.status == "running":
             self._sinks.add(sink, self.run)
 
-    def _dispatch_new(self, run: Run) -> None:
-        """Hand the sinks the timeline rows and windows closed since the last call (under the lock)."""
-        sinks = self._sinks
-        assert sinks is not None
-        n = len(run.timeline)
-        if n > self._sent_rows:
-            rows = run.timeline[self._sent_rows : n]
-            self._sent_rows = n
-            sinks.interval(run, rows)
-        n = len(run.windows)
-        if n > self._sent_windows:
-            windows = run.windows[self._sent_windows : n]
-            self._sent_windows = n
-            sinks.window(run, windows)
-
     def _on_tick(self, snap: Snapshot) -> None:
         run = self.run
         if run is None:
             return
         run._on_tick(snap)
-        with self._dispatch_lock:
-            if self._finishing:
-                return
-            self._dispatch_new(run)
-            if snap.t_ns >= self._next_flush_ns:  # monotonic: a wall-clock step cannot stop flushes
-                self._next_flush_ns = snap.t_ns + self._flush_ns
-                self._sinks.flushed(run)  # type: ignore[union-attr]
+        self._sinks.tick(run, snap.t_ns)  # type: ignore[union-attr]
 
     # -- start/stop --
 
@@ -373,8 +347,7 @@ class Tracker:
         if self._token is not None:
             self._sampler.unsubscribe(self._token)
             self._token = None
-        with self._dispatch_lock:  # no flush from a tick that is still running
-            self._finishing = True
+        self._sinks.stopping()
         end = self._sampler.read_now()
         if status:
             run.status = status
@@ -385,10 +358,7 @@ class Tracker:
         if not _active:
             _guard_sigterm(False)
         run.price(self._final_intensity(run))
-        with self._dispatch_lock:
-            self._dispatch_new(run)  # the last row, and windows closed since the last tick
-        self._sinks.finished(run)  # the store's final write: waited for, a bounded time
-        self._sinks.close()
+        self._sinks.finish(run)  # the store's final write is waited for, a bounded time
         for msg in run.intensity.warnings if run.intensity else []:
             warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=2)
         for f in run.faults:
