@@ -374,3 +374,64 @@ def test_json_that_cannot_be_written_is_one_line_and_a_fault(rapl: Path, tmp_pat
     assert sum(line.startswith(f"wattprint: error: cannot write {bad}") for line in lines) == 1
     assert any("sink:json" in line for line in lines)  # and in the summary, as a fault
     assert SqliteStore.open(db).list_runs()[0]["status"] == "finished"
+
+
+class FlakyStore(CountingStore):
+    """A real store whose first ``fail_progress`` flushes fail (a disk briefly full), and the final if asked."""
+
+    def __init__(self, path: str | None, fail_progress: int, fail_final: bool) -> None:
+        super().__init__(path)
+        self.fail_progress, self.fail_final = fail_progress, fail_final
+
+    def save_progress(self, header: Any, rows: Any, windows: Any) -> None:
+        if self.fail_progress > 0:
+            self.fail_progress -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        super().save_progress(header, rows, windows)
+
+    def save_final(self, header: Any, rows: Any, windows: Any, repriced: Any) -> None:
+        if self.fail_final:
+            raise sqlite3.OperationalError("database or disk is full")
+        super().save_final(header, rows, windows, repriced)
+
+
+def test_failed_flushes_are_one_fault_and_their_rows_go_with_the_next(rapl: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    holder: list[FlakyStore] = []
+
+    def opener(path: str | None) -> FlakyStore:
+        holder.append(FlakyStore(path, fail_progress=4, fail_final=False))
+        return holder[0]
+
+    with pytest.warns(wattprint.WattprintWarning, match="disk is full"), wattprint.track(
+        "flaky", rapl_root=rapl, gpus="none", country="FR", interval=0.01, flush_every_s=0.0,
+        store=False, sinks=[StoreSink(db, opener=opener)],
+    ) as run:
+        with run.window("w"):
+            set_uj(rapl, "intel-rapl:0", 2_000_000)
+        wait_for(lambda: bool(holder) and len(holder[0].progress) >= 2)  # written again after the failures
+    assert run.tags == {}  # sinks= is an option, not a tag
+    faults = [f for f in run.faults if f.source == "store"]
+    assert len(faults) == 1 and "disk is full" in faults[0].message and "retrying" in faults[0].message
+    got = SqliteStore.open(db).get_run(run.id)
+    assert len(got["timeline"]) == len(run.timeline)  # nothing lost, nothing twice
+    assert [w["name"] for w in got["windows"]] == ["w"]
+    assert got["energy_j"] == pytest.approx(2.0) and got["status"] == "finished"
+    assert [f["source"] for f in got["faults"]] == ["store"]
+
+
+def test_a_failed_final_write_is_a_fault_in_the_summary_and_the_json(rapl: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+
+    def opener(path: str | None) -> FlakyStore:
+        return FlakyStore(path, fail_progress=0, fail_final=True)
+
+    t = tracker(rapl, store=False, sinks=[StoreSink(str(tmp_path / "r.db"), opener=opener), JsonFileSink(out)])
+    t.start()
+    with pytest.warns(wattprint.WattprintWarning, match="could not store the run"):
+        run = t.stop()
+    from wattprint.report.text import summary
+
+    assert "! store: could not store the run: database or disk is full" in summary(run.to_dict())
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert any("could not store the run" in f["message"] for f in data["faults"])
