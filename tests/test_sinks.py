@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -20,6 +21,7 @@ from fake_rapl import make_tree, set_uj
 from local_http import LocalServer
 from wattprint.sinks.base import HOOKS, Sink
 from wattprint.sinks.jsonfile import JsonFileSink
+from wattprint.sinks.live import LiveSink
 from wattprint.sinks.store import StoreSink
 from wattprint.store.sqlite import SqliteStore
 
@@ -435,3 +437,20 @@ def test_a_failed_final_write_is_a_fault_in_the_summary_and_the_json(rapl: Path,
     assert "! store: could not store the run: database or disk is full" in summary(run.to_dict())
     data = json.loads(out.read_text(encoding="utf-8"))
     assert any("could not store the run" in f["message"] for f in data["faults"])
+
+
+def test_the_live_view_is_shown_from_started_to_finished(rapl: Path) -> None:
+    out = io.StringIO()
+    live = LiveSink(mode="plain", stream=out, progress_every_s=0.05, refresh_s=0.05)
+    t = tracker(rapl, store=False, sinks=[live])
+    t.start()
+    assert live.view is not None
+    set_uj(rapl, "intel-rapl:0", 2_000_000)
+    wait_for(lambda: "| " in out.getvalue())
+    view = live.view
+    t.stop()
+    assert live.view is None and view.error is None
+    shown = out.getvalue()
+    time.sleep(0.3)  # six refresh periods: a view still running would have printed again
+    assert out.getvalue() == shown
+    assert shown.splitlines()[0].startswith("wattprint: ") and " cpu " in shown
