@@ -454,3 +454,26 @@ def test_the_live_view_is_shown_from_started_to_finished(rapl: Path) -> None:
     time.sleep(0.3)  # six refresh periods: a view still running would have printed again
     assert out.getvalue() == shown
     assert shown.splitlines()[0].startswith("wattprint: ") and " cpu " in shown
+
+
+def test_a_sink_that_stops_the_tracker_from_the_sampler_thread_does_not_hang(rapl: Path) -> None:
+    """Against the rules, but it must not hang: in a process of its own, so a hang fails the test."""
+    code = (
+        "import time, wattprint\n"
+        "from wattprint.sinks import Sink\n"
+        "class Stopper(Sink):\n"
+        "    name = 'stopper'\n"
+        "    def interval(self, run, interval):\n"
+        "        t.stop()\n"
+        f"t = wattprint.Tracker(rapl_root={str(rapl)!r}, gpus='none', country='FR', store=False,\n"
+        "                      interval=0.01, sinks=[Stopper()])\n"
+        "run = t.start()\n"
+        "deadline = time.monotonic() + 20\n"
+        "while run.status == 'running' and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "print(run.status, t.stop() is run)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=SRC))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["finished", "True"]

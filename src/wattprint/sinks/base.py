@@ -108,7 +108,9 @@ class Sinks:
         self._sinks: tuple[object, ...] = tuple(sinks)
         self._hooks: dict[str, tuple[tuple[object, Callable[..., object]], ...]] = {}
         self._rebuild()
-        self._lock = threading.Lock()  # one deliverer at a time: the sampler thread or stop()
+        # one deliverer at a time (the sampler thread or stop()); re-entrant, so a sink that
+        # stops the tracker from a hook, against the rules, still cannot hang the program
+        self._lock = threading.RLock()
         self._rows = self._windows = 0  # rows and windows delivered so far
         self._flush_ns = int(max(0.0, float(flush_every_s)) * 1e9)
         self._next_flush_ns = 0
