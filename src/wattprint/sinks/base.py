@@ -148,6 +148,8 @@ class Sinks:
             pass
 
     def _call(self, hook: str, run: Run, *args: object) -> None:
+        if self._closed:  # nothing after finished, even from a tick that was under way
+            return
         for sink, method in self._hooks[hook]:
             try:
                 method(run, *args)
