@@ -163,7 +163,7 @@ class StoreSink(Sink):
             if final:
                 self._write_final(run, rows, windows)
                 return
-            dicts = self._priced(run, windows)
+            dicts, priced_with = self._priced(run, windows)
             self.store.save_progress(_header(run), rows, dicts)
         except Exception as exc:
             if final:
@@ -177,21 +177,23 @@ class StoreSink(Sink):
                 self._pending_windows[:0] = windows
             return
         self._failures = 0
-        self._note_written(windows)
+        self._note_written(windows, priced_with)
 
-    def _priced(self, run: Run, windows: list[Window]) -> list[dict[str, Any]]:
-        """Window dicts, each priced with the intensity known now (if any, and not priced yet)."""
+    def _priced(self, run: Run, windows: list[Window]) -> tuple[list[dict[str, Any]], list[Intensity | None]]:
+        """Window dicts, each priced with the intensity known now (if any, and not priced yet),
+        and the intensity each was priced with, read before its figures (so a re-pricing by
+        ``stop()`` meanwhile costs at most one needless update at the end, never a stale row)."""
         intensity = run.intensity
-        out = []
+        dicts, priced_with = [], []
         for w in windows:
             if w.intensity is None and intensity is not None:
                 w.price(intensity)
-            out.append(w.to_dict())
-        return out
+            priced_with.append(w.intensity)
+            dicts.append(w.to_dict())
+        return dicts, priced_with
 
-    def _note_written(self, windows: list[Window]) -> None:
-        for w in windows:
-            it = w.intensity
+    def _note_written(self, windows: list[Window], priced_with: list[Intensity | None]) -> None:
+        for w, it in zip(windows, priced_with, strict=True):
             if self._written and self._written[-1][2] is it:
                 self._written[-1][1].append(w)
             else:
@@ -213,4 +215,4 @@ class StoreSink(Sink):
                 if w.intensity is not final:
                     w.price(final)
         self.store.save_final(_header(run), rows, [w.to_dict() for w in windows], repriced)
-        self._note_written(windows)
+        self._note_written(windows, [final] * len(windows))
