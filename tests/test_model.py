@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from wattprint.sensors.base import Kind, Method, SensorError
-from wattprint.sensors.hwdb import load_cpu_table, match_cpu, normalise_cpu_name
-from wattprint.sensors.model import (
+from wattprint.sensors.cpu.model import (
     BAND_CPU_DEFAULT,
     BAND_CPU_TABLE,
     BAND_RAM,
@@ -26,6 +25,7 @@ from wattprint.sensors.model import (
     cpu_power_fraction,
     detect_cpu,
 )
+from wattprint.sensors.hwdb import load_cpu_table, match_cpu, normalise_cpu_name
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
@@ -113,7 +113,7 @@ def test_table_is_consistent_and_covers_servers_desktops_laptops() -> None:
 
 def test_table_is_not_read_at_import() -> None:
     code = (
-        "import wattprint.sensors.model, wattprint.sensors.cpu, wattprint.sensors.hwdb as h;"
+        "import wattprint.sensors.cpu.model, wattprint.sensors.cpu.choice, wattprint.sensors.hwdb as h;"
         "print(h.load_cpu_table.cache_info().currsize)"
     )
     env = dict(os.environ, PYTHONPATH=str(SRC))
@@ -339,7 +339,7 @@ def test_proc_stat_reader_agrees_with_psutil_and_its_fast_path() -> None:
     import psutil
     import pytest as _pytest
 
-    from wattprint.sensors.model import ProcStatTimes, _busy_total
+    from wattprint.sensors.cpu.model import ProcStatTimes, _busy_total
 
     if not os.path.exists("/proc/stat"):
         _pytest.skip("no /proc/stat on this OS")

@@ -16,12 +16,12 @@ def open_sensors(
     ``gpus`` is ``None`` (the GPUs the work can see, per CUDA_VISIBLE_DEVICES),
     ``"all"``, ``"none"``, or a comma list of indices/UUIDs.
     """
-    from wattprint.sensors.cpu import open_cpu_sensors
+    from wattprint.sensors.cpu.choice import open_cpu_sensors
 
     sensors, lines = open_cpu_sensors(rapl_root)
     if gpus is None or gpus.strip().lower() != "none":
         try:
-            from wattprint.sensors.gpu import open_gpu_sensors
+            from wattprint.sensors.gpu.selection import open_gpu_sensors
         except ImportError as exc:  # the GPU layer itself is optional at this stage
             lines.append(Availability("gpu", False, f"GPU support not importable: {exc}"))
         else:

@@ -31,7 +31,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from wattprint.sensors.base import Availability, Sensor, SensorError
-from wattprint.sensors.gpu_common import GpuIdentity, Selected
+from wattprint.sensors.gpu.common import GpuIdentity, Selected
 
 TYPE_CHECKING = False  # not from typing: importing it costs more than this module
 if TYPE_CHECKING:
@@ -314,8 +314,8 @@ def open_gpu_sensors(
     :class:`GpuSelectionError` when ``gpus`` is malformed or names a GPU that
     no library found; never prints.
     """
-    from wattprint.sensors import amd as amd_mod
-    from wattprint.sensors import nvml as nvml_mod
+    from wattprint.sensors.gpu import amd as amd_mod
+    from wattprint.sensors.gpu import nvml as nvml_mod
 
     env = os.environ if env is None else env
     parsed = parse_gpus_option(gpus) if gpus is not None else None

@@ -35,7 +35,7 @@ def open_cpu_sensors(
     table (watts for all sockets together). Never raises for a missing or
     unreadable sensor; a bad ``tdp_w`` raises :class:`SensorError`.
     """
-    from wattprint.sensors.rapl import DEFAULT_ROOT, RaplSensor
+    from wattprint.sensors.cpu.rapl import DEFAULT_ROOT, RaplSensor
 
     sensors: list[Sensor] = []
     lines: list[Availability] = []
@@ -72,7 +72,7 @@ def open_cpu_sensors(
         )
         return sensors, lines
 
-    from wattprint.sensors.model import ModelSensor
+    from wattprint.sensors.cpu.model import ModelSensor
 
     try:
         model = ModelSensor(cpu=not has_cpu, ram=not has_dram, tdp_w=tdp_w)

@@ -30,7 +30,7 @@ import os
 import time
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
-from wattprint.sensors.gpu_common import (
+from wattprint.sensors.gpu.common import (
     BAND_COUNTER,
     BAND_MODELLED,
     BAND_POWER_AVERAGED,

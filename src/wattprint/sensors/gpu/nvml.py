@@ -23,7 +23,7 @@ import re
 import sys
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
-from wattprint.sensors.gpu_common import (
+from wattprint.sensors.gpu.common import (
     BAND_COUNTER,
     BAND_MODELLED,
     BAND_POWER_AVERAGED,
@@ -327,7 +327,7 @@ def _open(
 class NvmlSensor(GpuSensorBase):
     """All selected NVIDIA GPUs, one ``gpu:<uuid>`` channel each.
 
-    Build it with :func:`wattprint.sensors.gpu.open_gpu_sensors` (or
+    Build it with :func:`wattprint.sensors.gpu.selection.open_gpu_sensors` (or
     :func:`probe`); it owns one ``nvmlInit`` and releases it in :meth:`close`.
     """
 
