@@ -20,13 +20,14 @@ def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.report.text import intensity_line
     from wattprint.sensors.base import SensorError
-    from wattprint.sensors.discover import open_sensors
+    from wattprint.sensors.registry import open_sensors
 
     check_config()
     try:
         sensors, lines = open_sensors(rapl_root=args.rapl_root, gpus=args.gpus)
     except SensorError as exc:
         raise UsageError(str(exc)) from None
+    _print_families()
     print("Sensors")
     for a in lines:
         mark = "ok " if a.available else "-- "
@@ -55,3 +56,14 @@ def handle(args: argparse.Namespace) -> int:
     for w in intensity.warnings:
         print(f"  ! {w}")
     return 0
+
+
+def _print_families() -> None:
+    """The registry, so users see the names ``Tracker(sensors=[...])`` takes and what each measures."""
+    from wattprint.sensors.registry import FAMILIES
+
+    print("Sensor families (choose with Tracker(sensors=[...]); default: all)")
+    for f in FAMILIES:
+        takes = f"; option {', '.join(f.options)}" if f.options else ""
+        print(f"  {f.name:<6} {f.summary}")
+        print(f"         channels {f.measures}; {f.methods}{takes}")

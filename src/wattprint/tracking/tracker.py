@@ -43,21 +43,49 @@ DEFAULT_BASELINE_MAX_AGE_S = 7 * 24 * 3600.0
 # -- the shared samplers ---------------------------------------------------------------
 
 _pool_lock = threading.Lock()
-_pool: dict[tuple[str, str], tuple[Sampler, list[Availability], int]] = {}
+_pool: dict[tuple[object, ...], tuple[Sampler, list[Availability], int]] = {}
 
 
-def _acquire_sampler(rapl_root: str | None, gpus: str | None) -> tuple[Sampler, list[Availability]]:
-    """One sampler per sensor set in the process, reference-counted."""
-    key = (str(rapl_root or ""), str(gpus or ""))
+class _Same:
+    """A pool-key part that matches only the very same object (a user's sensor or factory).
+
+    Holding the object also keeps it alive while its sampler is pooled, so its id is never reused.
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _sensor_choice(sensors: Any) -> tuple[Any, ...]:
+    """Check ``Tracker(sensors=...)`` at once (a typo fails before the work starts)."""
+    from wattprint.sensors.registry import parse_choice
+
+    return parse_choice(sensors)
+
+
+def _acquire_sampler(
+    rapl_root: str | None, gpus: str | None, sensors: Any = None
+) -> tuple[Sampler, list[Availability]]:
+    """One sampler per sensor set (root, GPU choice, sensor families) in the process, reference-counted."""
+    choice = _sensor_choice(sensors)
+    key = (str(rapl_root or ""), str(gpus or ""), *(e if isinstance(e, str) else _Same(e) for e in choice))
     with _pool_lock:
         if key in _pool:
             sampler, lines, refs = _pool[key]
             _pool[key] = (sampler, lines, refs + 1)
             return sampler, lines
-        from wattprint.sensors.discover import open_sensors
+        from wattprint.sensors.registry import open_sensors
 
-        sensors, lines = open_sensors(rapl_root=rapl_root, gpus=gpus)
-        sampler = Sampler(sensors)
+        opened, lines = open_sensors(choice, rapl_root=rapl_root, gpus=gpus)
+        sampler = Sampler(opened)
         _pool[key] = (sampler, lines, 1)
         return sampler, lines
 
@@ -77,12 +105,12 @@ def _release_sampler(sampler: Sampler) -> None:
 class shared_sampler:  # noqa: N801 - used like a function: ``with shared_sampler(...) as (s, lines)``
     """Borrow the process's sampler for this sensor set (opened on first use)."""
 
-    def __init__(self, rapl_root: str | None = None, gpus: str | None = None) -> None:
-        self.rapl_root, self.gpus = rapl_root, gpus
+    def __init__(self, rapl_root: str | None = None, gpus: str | None = None, sensors: Any = None) -> None:
+        self.rapl_root, self.gpus, self.sensors = rapl_root, gpus, sensors
         self.sampler: Sampler | None = None
 
     def __enter__(self) -> tuple[Sampler, list[Availability]]:
-        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus)
+        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
         return self.sampler, lines
 
     def __exit__(self, *exc: object) -> None:
@@ -124,6 +152,7 @@ class Tracker:
         market_g_per_kwh: float | None = None,
         gpus: str | None = None,
         rapl_root: str | os.PathLike[str] | None = None,
+        sensors: str | list[Any] | tuple[Any, ...] | None = None,
         store: bool | str | os.PathLike[str] = True,
         command: list[str] | None = None,
         tags: dict[str, str] | None = None,
@@ -149,6 +178,7 @@ class Tracker:
         )
         self.gpus = gpus
         self.rapl_root = str(rapl_root) if rapl_root is not None else None
+        self.sensors = _sensor_choice(sensors)
         self.command = command
         self.tags = dict(tags or {})
         self.flush_every_s = flush_every_s
@@ -265,7 +295,7 @@ class Tracker:
         """Open sensors, take the first reading, start sampling. Returns the live run."""
         if self.run is not None and self.run.status == "running":
             raise RuntimeError("this tracker is already running")
-        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus)
+        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
         try:
             baseline = self._baseline()
         except BaseException:

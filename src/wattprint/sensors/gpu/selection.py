@@ -28,7 +28,7 @@ Vendor libraries are imported only inside :func:`open_gpu_sensors`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from wattprint.sensors.base import Availability, Sensor, SensorError
 from wattprint.sensors.gpu.common import GpuIdentity, Selected
@@ -299,6 +299,7 @@ def open_gpu_sensors(
     env: Mapping[str, str] | None = None,
     nvml: Any = None,
     amdsmi: Any = None,
+    vendors: Collection[str] = ("nvidia", "amd"),
 ) -> tuple[list[Sensor], list[Availability]]:
     """Open the GPU sensors to use, and say for every GPU what will be done and why.
 
@@ -306,7 +307,8 @@ def open_gpu_sensors(
     variables for AMD); ``"all"``, ``"none"`` or a comma list of indices and
     UUIDs overrides it. ``env`` replaces ``os.environ`` (tests); ``nvml`` /
     ``amdsmi`` replace the vendor modules (``pynvml``, ``amdsmi``), which are
-    otherwise imported here and only here.
+    otherwise imported here and only here. ``vendors`` limits which libraries
+    are tried (``"nvidia"``, ``"amd"``): the sensor families the user chose.
 
     Returns at most one sensor per vendor (channels ``gpu:<uuid>``) and the
     doctor lines: one per GPU (name, UUID, driver, method and why, or why it
@@ -326,6 +328,8 @@ def open_gpu_sensors(
     lines: list[Availability] = []
     found: list[GpuIdentity] = []
     for mod, lib in ((nvml_mod, nvml), (amd_mod, amdsmi)):
+        if mod.VENDOR not in vendors:
+            continue
         probe = mod.probe(lib)
         lines += probe.lines
         if probe.inventory is None:
