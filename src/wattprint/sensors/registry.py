@@ -194,7 +194,7 @@ def _check_entry(item: object) -> Entry:
             f"unknown sensor family {item!r}: {hint}known families: {', '.join(family_names())}"
         )
     if isinstance(item, Sensor) or callable(item):
-        return item  # type: ignore[return-value]
+        return item
     raise ConfigError(_bad_entry(item))
 
 

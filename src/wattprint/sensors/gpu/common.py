@@ -222,6 +222,8 @@ class GpuSensorBase(Sensor):
     non-fatal events (a counter reset) as (channel, message) for the run record.
     """
 
+    notes: list[tuple[str, str]]  # always a list here: Sensor.__init__ sets one
+
     def __init__(self, name: str, devices: list[GpuDevice], channels: list[Channel]) -> None:
         super().__init__(name=name, channels=channels)
         self.devices: list[GpuDevice] = devices

@@ -108,7 +108,7 @@ def probe(nvml: Any = None) -> Probe:
         return Probe([line], None, no_open)
     if nvml is None:
         try:
-            import pynvml as nvml  # noqa: PLC0415 - optional dependency, imported when used
+            import pynvml as nvml  # type: ignore[no-redef]  # noqa: PLC0415 - optional, imported when used
         except ImportError:
             detail = "nvidia-ml-py (pynvml) is not installed, so NVIDIA GPUs cannot be read"
             if _driver_present():

@@ -116,14 +116,13 @@ def _match_uuid(entry: str, candidates: Sequence[GpuIdentity]) -> tuple[GpuIdent
         gpu, why = _match_uuid(parent_id, candidates)
         return (gpu, entry) if gpu is not None else (None, why)
     if low.startswith("mig-"):
-        hits = [(g, m) for g in candidates for m in g.mig if m.lower().startswith(low)]
-        exact = [(g, m) for g, m in hits if m.lower() == low]
-        hits = exact or hits
-        if len({g.uuid for g, _ in hits}) == 1 and len(hits) == 1:
-            return hits[0][0], hits[0][1]
-        if not hits:
+        mig_hits = [(g, m) for g in candidates for m in g.mig if m.lower().startswith(low)]
+        mig_hits = [(g, m) for g, m in mig_hits if m.lower() == low] or mig_hits
+        if len(mig_hits) == 1:
+            return mig_hits[0]
+        if not mig_hits:
             return None, f"no MIG instance has UUID {entry}"
-        return None, f"MIG prefix {entry} is ambiguous ({len(hits)} instances match)"
+        return None, f"MIG prefix {entry} is ambiguous ({len(mig_hits)} instances match)"
     hits = []
     for g in candidates:
         ids = [g.uuid.lower()]
