@@ -13,17 +13,16 @@ from pathlib import Path
 import pytest
 
 from wattprint.sensors.base import Kind, Method, SensorError
+from wattprint.sensors.cpu.host import CpuInfo, detect_cpu
 from wattprint.sensors.cpu.model import (
     BAND_CPU_DEFAULT,
     BAND_CPU_TABLE,
     BAND_RAM,
     DEFAULT_W_PER_THREAD,
     RAM_W_PER_GB,
-    CpuInfo,
     ModelSensor,
     choose_tdp,
     cpu_power_fraction,
-    detect_cpu,
 )
 from wattprint.sensors.hwdb import load_cpu_table, match_cpu, normalise_cpu_name
 
@@ -171,9 +170,12 @@ def test_detect_cpu_from_a_cpuinfo_file(tmp_path: Path) -> None:
     f.write_text("".join(block.format(n=i, p=i % 2, extra="") for i in range(4)))
     info = detect_cpu(f)
     assert info.model_name == "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz"
-    assert info.sockets == 2 and info.virtual is False
+    assert info.sockets == 2 and info.virtual is False and info.vendor == "intel"
     f.write_text(block.format(n=0, p=0, extra=" hypervisor"))
     assert detect_cpu(f).virtual is True
+    for vendor_id, vendor in (("AuthenticAMD", "amd"), ("HygonGenuine", "amd"), ("CentaurHauls", None)):
+        f.write_text(block.format(n=0, p=0, extra="").replace("GenuineIntel", vendor_id))
+        assert detect_cpu(f).vendor == vendor
 
 
 # -- the load curve and the integration -------------------------------------------

@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from fake_gpu import FakeAmdGpu, FakeAmdSmi, FakeNvGpu, FakeNvml, nv_uuid
 from powercap_tree import RANGE_UJ, Tree
 from wattprint.sensors.base import Channel, Kind, Method, Sensor
-from wattprint.sensors.cpu.model import RAM_W_PER_GB, CpuInfo, ModelSensor
+from wattprint.sensors.cpu.host import CpuInfo
+from wattprint.sensors.cpu.model import RAM_W_PER_GB, ModelSensor
 from wattprint.sensors.gpu import amd as amd_mod
 from wattprint.sensors.gpu.common import Selected
 from wattprint.sensors.registry import family_names, open_sensors
