@@ -315,13 +315,13 @@ def open_gpu_sensors(
     :class:`GpuSelectionError` when ``gpus`` is malformed or names a GPU that
     no library found; never prints.
     """
-    from wattprint.sensors.gpu import amd as amd_mod
-    from wattprint.sensors.gpu import nvml as nvml_mod
-
     env = os.environ if env is None else env
     parsed = parse_gpus_option(gpus) if gpus is not None else None
     if parsed == "none":
         return [], [Availability("gpu", False, "GPU measurement turned off (--gpus none)")]
+
+    from wattprint.sensors.gpu import amd as amd_mod
+    from wattprint.sensors.gpu import nvml as nvml_mod
 
     sensors: list[Sensor] = []
     lines: list[Availability] = []
