@@ -116,6 +116,10 @@ _TEX = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    # not active, but OT1 fonts print them as other glyphs (¡ ¿ —)
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     "±": r"$\pm$",
     "×": r"$\times$",
     "→": r"$\rightarrow$",

@@ -254,8 +254,8 @@ class LiveView:
         from rich.table import Table
         from rich.text import Text
 
-        t = Table(title=Text(f"{term_text(title)} · {fmt_duration(state.elapsed_s)}"), title_justify="left",
-                  expand=False)
+        heading = Text(f"{term_text(title)} · {fmt_duration(state.elapsed_s)}", style="table.title")
+        t = Table(title=heading, title_justify="left", expand=False)
         t.add_column("component")
         t.add_column("power", justify="right")
         t.add_column("energy", justify="right")
@@ -266,7 +266,7 @@ class LiveView:
         where = f" ({term_text(state.location)})" if state.location else ""
         t.add_row("total", fmt_power(state.total_power_w), fmt_energy(state.energy_j), style="bold")
         how = f" · {term_text(', '.join(state.methods))}" if state.methods else ""
-        t.caption = Text(f"{grams}{where}{how}")
+        t.caption = Text(f"{grams}{where}{how}", style="table.caption")
         return t
 
     def _write(self, text: str) -> None:
