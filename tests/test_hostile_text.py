@@ -330,7 +330,10 @@ def test_a_plain_report_is_unchanged_by_the_escaping() -> None:
 
 # -- every escaper on arbitrary text (hypothesis) ----------------------------------------------
 
-ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60) | st.sampled_from(HOSTILE)
+# Any Unicode text, text made only of the characters that mean something to some format, and the list.
+MARKUP = "\\`*_[]()<>|#!-+=.)0123456789 \n\r\t&;:/~$@'\"{}%^\x00\x1b\x07\x85\u2028\u202e ax"
+ANY_TEXT = (st.text(st.characters(blacklist_categories=("Cs",)), max_size=60) | st.text(MARKUP, max_size=40)
+            | st.sampled_from(HOSTILE))
 
 
 @given(ANY_TEXT)
