@@ -418,22 +418,26 @@ def _echo(method: str, path: str, h: dict[str, str]) -> tuple[int, dict[str, str
     return 401, {"Content-Type": "text/plain"}, body.encode()
 
 
-def test_provider_error_body_masks_what_was_sent() -> None:
+def test_provider_error_body_masks_what_was_sent(tmp_path: Path) -> None:
     from local_http import LocalServer
-    from wattprint.intensity.live.common import ERROR_EXCERPT_CHARS, LiveError, get_json
+    from wattprint.intensity.base import Intensity
+    from wattprint.intensity.live.common import ERROR_EXCERPT_CHARS, LiveError
     from wattprint.intensity.live.watttime import WattTime
+    from wattprint.intensity.resolve import finalize
 
     server = LocalServer(_echo)
     try:
-        with pytest.raises(LiveError) as em:
-            get_json(server.url + "/v3/x", {"zone": "DE"}, {"auth-token": "em-key-0123456789"}, time.monotonic() + 5)
+        env = {"ELECTRICITYMAPS_API_KEY": "em-key-0123456789", "WATTPRINT_ELECTRICITYMAPS_URL": server.url}
+        base = Intensity(g_per_kwh=300.0, source="Ember", location="DE", year=2025, chain=["argument"])
+        stored = finalize(base, START, START + 3600, env=env, config={}, cache_dir=str(tmp_path))
         with pytest.raises(LiveError) as wt:
             WattTime("ann", "s3cret-pw", "CAISO_NORTH", server.url).fetch(START, START + 3600, time.monotonic() + 5)
     finally:
         server.close()
-    for exc, secrets in ((em, ["em-key-0123456789"]), (wt, ["s3cret-pw", "ann:s3cret-pw", "YW5uOnMzY3JldC1wdw=="])):
-        message = str(exc.value)
+    assert len(stored.warnings) == 1  # what the run keeps
+    for message, secrets in ((stored.warnings[0], ["em-key-0123456789"]),
+                             (str(wt.value), ["s3cret-pw", "ann:s3cret-pw", "YW5uOnMzY3JldC1wdw=="])):
         assert "HTTP 401" in message and "***" in message and "bad credentials" in message
         assert not [s for s in secrets + ["leaked-elsewhere"] if s in message], message
         assert "\x1b" not in message and "\n" not in message
-        assert len(message) < ERROR_EXCERPT_CHARS + len(server.url) + 40
+        assert len(message) < ERROR_EXCERPT_CHARS + len(server.url) + 150
