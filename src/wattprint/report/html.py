@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import math
-from html import escape
 from typing import Any
 
+from wattprint.report.escape import html_text as escape
 from wattprint.report.fmt import band, duration, location_text, pct, sig, singular
 from wattprint.report.schema import SCHEMA_VERSION, hardware_summary
 from wattprint.units import fmt_energy, fmt_mass, fmt_power
