@@ -13,6 +13,27 @@ import bisect
 from wattprint._record import Record
 from wattprint.errors import LocationError  # noqa: F401 - re-exported: raised by intensity lookups
 
+TYPE_CHECKING = False  # not from typing: this module is on the ``import wattprint`` path
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class IntensityRecord(TypedDict):
+        """:meth:`Intensity.to_dict`: the intensity part of the run record."""
+
+        g_per_kwh: float
+        source: str
+        location: str
+        year: int | None
+        fallback: bool
+        pue: float
+        pue_source: str
+        chain: list[str]
+        warnings: list[str]
+        market_g_per_kwh: float | None
+        market_source: str | None
+        hourly: list[list[float]]
+        live_source: str | None
+
 
 class Intensity(Record):
     """Grid carbon intensity for a run, with its provenance.
@@ -78,7 +99,7 @@ class Intensity(Record):
                 return self.hourly[i][1]
         return self.g_per_kwh
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> IntensityRecord:
         """The JSON form used in exports and the store."""
         return {
             "g_per_kwh": self.g_per_kwh,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wattprint.report.escape import term_text
@@ -13,7 +13,7 @@ def _kwh(joules: float) -> str:
     return f"{j_to_kwh(joules):.3g} kWh"
 
 
-def intensity_line(intensity: dict[str, Any] | None) -> str:
+def intensity_line(intensity: Mapping[str, Any] | None) -> str:
     """``473 g/kWh (WORLD; Ember 2024 …) × PUE 1.0`` with the fallback said plainly."""
     if not intensity:
         return "intensity unknown"

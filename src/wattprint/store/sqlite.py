@@ -6,8 +6,9 @@ interval). A running run is written at start and then every flush (10 s by
 default), so a killed process loses at most one flush period; a run whose
 process is gone while it still says "running" reads back as "killed".
 
-Reading gives plain dicts shaped like :meth:`wattprint.tracking.run.Run.to_dict`, so
-reports and exports never care whether a run is live or stored.
+Reading gives the run record of :mod:`wattprint.tracking.record`, the very
+shape :meth:`wattprint.tracking.run.Run.to_dict` produces, so reports and
+exports never care whether a run is live or stored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ from typing import Any
 from wattprint.errors import StoreError
 from wattprint.host import hostname
 from wattprint.tracking.measure import Interval, window_stats
+from wattprint.tracking.record import (
+    ChannelRecord,
+    IntervalRecord,
+    RunHeader,
+    RunRecord,
+    WindowRecord,
+)
+from wattprint.units import combined_band, j_to_kwh
 
 # Each entry migrates the schema from version i to i+1. Never edit a released
 # entry: append a new one.
@@ -107,6 +116,13 @@ MIGRATIONS: list[str] = [
     # 3: which processes used each GPU during the run
     """
     ALTER TABLE runs ADD COLUMN gpu_users TEXT NOT NULL DEFAULT '{}';
+    """,
+    # 4: windows keep their own start instant, band and market-based emissions (the round
+    # trip lost them); NULL in older rows, read back as derived from what was kept
+    """
+    ALTER TABLE windows ADD COLUMN start_utc REAL;
+    ALTER TABLE windows ADD COLUMN band REAL;
+    ALTER TABLE windows ADD COLUMN market_emissions_g REAL;
     """,
 ]
 
@@ -259,7 +275,9 @@ class SqliteStore:
             self._upsert_run(d)
             self._conn.execute("DELETE FROM windows WHERE run_id=?", (d["id"],))
             self._conn.executemany(
-                "INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, "
+                "emissions_g, channels, estimated, start_utc, band, market_emissions_g) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         d["id"],
@@ -272,6 +290,9 @@ class SqliteStore:
                         w.get("emissions_g"),
                         json.dumps(w["channels"]),
                         json.dumps(w.get("estimated") or {}),
+                        w["start_utc"],
+                        w["band"],
+                        w["market_emissions_g"],
                     )
                     for i, w in enumerate(d.get("windows", []))
                 ],
@@ -279,8 +300,8 @@ class SqliteStore:
 
     # -- reading ------------------------------------------------------------------
 
-    def list_runs(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Run headers, newest first."""
+    def list_runs(self, limit: int | None = None) -> list[RunHeader]:
+        """Run headers (records without channels, windows and timeline), newest first."""
         sql = "SELECT * FROM runs ORDER BY start_utc DESC"
         params: tuple[Any, ...] = ()
         if limit:
@@ -312,8 +333,8 @@ class SqliteStore:
             raise StoreError(f"run id '{ref}' is ambiguous; give more characters")
         return str(rows[0][0])
 
-    def get_run(self, ref: str) -> dict[str, Any]:
-        """The whole run (header, channels, windows, timeline) as a ``Run.to_dict()`` dict."""
+    def get_run(self, ref: str) -> RunRecord:
+        """The whole run (header, channels, windows, timeline): the record ``Run.to_dict()`` gave."""
         run_id = self.resolve_id(ref)
         with self._lock:
             self._conn.row_factory = sqlite3.Row
@@ -332,64 +353,36 @@ class SqliteStore:
                 ).fetchall()
             finally:
                 self._conn.row_factory = None
-        d = self._header(head)
-        d["channels"] = {
-            c["name"]: {
-                "name": c["name"],
-                "component": c["component"],
-                "method": c["method"],
-                "band": c["band"],
-                "energy_j": c["energy_j"],
-                "in_total": bool(c["in_total"]),
-                "detail": c["detail"],
-                "emissions_g": c["emissions_g"],
-            }
-            for c in chans
+        header = self._header(head)
+        windows = [_window_record(w, header["start_utc"]) for w in wins]
+        return {
+            **header,
+            "channels": {c["name"]: _channel_record(c) for c in chans},
+            "windows": windows,
+            "window_stats": window_stats(windows, header["duration_s"]),
+            "timeline": _timeline_records(tl),
         }
-        d["windows"] = [
-            {
-                "name": w["name"],
-                "parent": w["parent"],
-                "offset_s": w["offset_s"],
-                "duration_s": w["duration_s"],
-                "start_utc": d["start_utc"] + w["offset_s"],
-                "energy_j": w["energy_j"],
-                "energy_kwh": w["energy_j"] / 3.6e6,
-                "emissions_g": w["emissions_g"],
-                "channels": json.loads(w["channels"]),
-                "estimated": json.loads(w["estimated"]),
-            }
-            for w in wins
-        ]
-        d["window_stats"] = window_stats(d["windows"], d["duration_s"])
-        timeline: list[dict[str, Any]] = []
-        for r in tl:
-            if not timeline or timeline[-1]["_seq"] != r["seq"]:
-                timeline.append(
-                    {"_seq": r["seq"], "t0_s": r["t0_s"], "t1_s": r["t1_s"],
-                     "start_utc": r["start_utc"], "energy_j": {}}
-                )
-            timeline[-1]["energy_j"][r["channel"]] = r["energy_j"]
-        for row in timeline:
-            del row["_seq"]
-        d["timeline"] = timeline
-        return d
 
-    def _header(self, r: sqlite3.Row) -> dict[str, Any]:
+    def _header(self, r: sqlite3.Row) -> RunHeader:
         status = r["status"]
         if status == "running" and r["host"] == hostname() and r["pid"] and not _pid_alive(
             r["pid"]
         ):
             status = "killed"
         return {
-            "id": r["id"],
             "name": r["name"],
+            "start_utc": r["start_utc"],
+            "duration_s": r["duration_s"],
+            "energy_j": r["energy_j"],
+            "energy_kwh": j_to_kwh(r["energy_j"]),
+            "band": r["band"],
+            "emissions_g": r["emissions_g"],
+            "market_emissions_g": r["market_emissions_g"],
+            "id": r["id"],
             "status": status,
             "command": json.loads(r["command"]) if r["command"] else None,
             "tags": json.loads(r["tags"]),
-            "start_utc": r["start_utc"],
             "end_utc": r["end_utc"],
-            "duration_s": r["duration_s"],
             "exit_code": r["exit_code"],
             "host": r["host"],
             "pid": r["pid"],
@@ -398,16 +391,11 @@ class SqliteStore:
             "wattprint_version": r["wattprint_version"],
             "interval_s": r["interval_s"],
             "intensity": json.loads(r["intensity"]) if r["intensity"] else None,
-            "energy_j": r["energy_j"],
-            "energy_kwh": r["energy_j"] / 3.6e6,
-            "band": r["band"],
-            "emissions_g": r["emissions_g"],
-            "market_emissions_g": r["market_emissions_g"],
             "sensors": json.loads(r["sensors"]),
             "faults": json.loads(r["faults"]),
+            "gpu_users": json.loads(r["gpu_users"]),
             "attribution": json.loads(r["attribution"]) if r["attribution"] else None,
             "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
-            "gpu_users": json.loads(r["gpu_users"]),
         }
 
     # -- baselines ------------------------------------------------------------------
@@ -437,6 +425,53 @@ class SqliteStore:
         from wattprint.units import utc
 
         return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
+
+
+def _channel_record(c: sqlite3.Row) -> ChannelRecord:
+    return {
+        "name": c["name"],
+        "component": c["component"],
+        "method": c["method"],
+        "band": c["band"],
+        "energy_j": c["energy_j"],
+        "in_total": bool(c["in_total"]),
+        "detail": c["detail"],
+        "emissions_g": c["emissions_g"],
+    }
+
+
+def _window_record(w: sqlite3.Row, run_start: float) -> WindowRecord:
+    """A stored window; rows from before schema 4 lack start_utc, band and market emissions."""
+    channels: dict[str, ChannelRecord] = json.loads(w["channels"])
+    band = w["band"]
+    if band is None:  # recomputed from the channels kept with the window
+        band = combined_band((c["energy_j"], c["band"]) for c in channels.values() if c["in_total"])
+    return {
+        "name": w["name"],
+        "start_utc": w["start_utc"] if w["start_utc"] is not None else run_start + w["offset_s"],
+        "duration_s": w["duration_s"],
+        "energy_j": w["energy_j"],
+        "energy_kwh": j_to_kwh(w["energy_j"]),
+        "band": band,
+        "emissions_g": w["emissions_g"],
+        "market_emissions_g": w["market_emissions_g"],
+        "channels": channels,
+        "offset_s": w["offset_s"],
+        "parent": w["parent"],
+        "estimated": json.loads(w["estimated"]),
+    }
+
+
+def _timeline_records(rows: list[sqlite3.Row]) -> list[IntervalRecord]:
+    """Timeline rows (stored one per channel) grouped back into intervals."""
+    out: list[IntervalRecord] = []
+    last_seq = None
+    for r in rows:
+        if r["seq"] != last_seq:
+            last_seq = r["seq"]
+            out.append({"t0_s": r["t0_s"], "t1_s": r["t1_s"], "start_utc": r["start_utc"], "energy_j": {}})
+        out[-1]["energy_j"][r["channel"]] = r["energy_j"]
+    return out
 
 
 def _progress_view(run: Any) -> dict[str, Any]:
