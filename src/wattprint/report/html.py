@@ -21,7 +21,7 @@ from typing import Any
 from wattprint.report.escape import html_text as escape
 from wattprint.report.fmt import band, duration, location_text, pct, sig, singular
 from wattprint.report.schema import SCHEMA_VERSION, hardware_summary
-from wattprint.units import fmt_energy, fmt_mass, fmt_power
+from wattprint.units import fmt_energy, fmt_mass, fmt_power, j_to_kwh
 
 MAX_POINTS = 600  # chart buckets; longer timelines are averaged (energy-preserving)
 MAX_EMBEDDED_ROWS = 5000  # timeline rows in the JSON copy inside the page (merged beyond)
@@ -434,7 +434,7 @@ def render(report: dict[str, Any]) -> str:
         rows = [
             [e(g["name"]), str(g["calls"]),
              _fig(f"window_groups.{g['name']}.energy_kwh", g["energy_kwh"], sig(g["energy_kwh"])),
-             e(sig(g["mean_j"] / 3.6e6)), e(duration(g["duration_s"])), e(pct(g["share_of_run"])),
+             e(sig(j_to_kwh(g["mean_j"]))), e(duration(g["duration_s"])), e(pct(g["share_of_run"])),
              e(sig(g["emissions_g"]))]
             for g in top
         ]
@@ -472,7 +472,7 @@ def render(report: dict[str, Any]) -> str:
 
     a = report["attribution"]
     if a:
-        rows = [[f"<code>{e(c['name'])}</code>", e(pct(c["share"])), e(sig(c["energy_j"] / 3.6e6)), e(c["method"])]
+        rows = [[f"<code>{e(c['name'])}</code>", e(pct(c["share"])), e(sig(j_to_kwh(c["energy_j"]))), e(c["method"])]
                 for c in a["channels"]]
         seen = f", {a['processes_seen']} processes seen" if a["processes_seen"] is not None else ""
         body.append(

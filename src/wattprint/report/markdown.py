@@ -11,6 +11,7 @@ from typing import Any
 from wattprint.report.escape import md_code, md_text
 from wattprint.report.fmt import band, duration, location_text, pct, sig, singular
 from wattprint.report.schema import SCHEMA_VERSION, hardware_summary
+from wattprint.units import j_to_kwh
 
 TOP_WINDOWS = 10
 
@@ -110,7 +111,7 @@ def render(report: dict[str, Any]) -> str:
                 "|---|---:|---:|---:|---:|---:|---:|"]
         for g in top:
             out.append(
-                f"| {md_text(g['name'])} | {g['calls']} | {sig(g['energy_kwh'])} | {sig(g['mean_j'] / 3.6e6)} | "
+                f"| {md_text(g['name'])} | {g['calls']} | {sig(g['energy_kwh'])} | {sig(j_to_kwh(g['mean_j']))} | "
                 f"{duration(g['duration_s'])} | {pct(g['share_of_run'])} | {sig(g['emissions_g'])} |"
             )
         out.append("")
