@@ -4,6 +4,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not from typing: this module is on the ``import wattprint`` path
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import Iterable
 
 J_PER_KWH = 3_600_000.0
@@ -80,7 +81,7 @@ def fmt_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{int(s):02d}s"
 
 
-def _utc_datetime(ts: float):  # noqa: ANN202 - datetime is imported lazily (import cost)
+def _utc_datetime(ts: float) -> datetime.datetime:  # datetime is imported on first use (import cost)
     import datetime as _dt
 
     return _dt.datetime.fromtimestamp(float(ts), _dt.timezone.utc)

@@ -21,7 +21,9 @@ this one at run time (the store, the reports). The engine's modules
 under ``TYPE_CHECKING`` only, which keeps ``import wattprint`` and
 ``wattprint.Tracker`` free of ``typing``. The live side of the same figures
 is :mod:`wattprint.tracking.measure` (``Measurement``, ``ChannelTotal``,
-``Interval``).
+``Interval``). ``IntensityRecord`` is declared beside
+:class:`~wattprint.intensity.base.Intensity` (``intensity/`` imports nothing
+from the engine), for type checkers only.
 """
 
 from __future__ import annotations
