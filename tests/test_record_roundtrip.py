@@ -188,3 +188,26 @@ def test_nan_emissions_of_an_unpriced_window_are_not_invented() -> None:
                 "emissions_g": math.nan}
     rep = build_report({"id": "x", "duration_s": 1.0, "channels": {}, "windows": [rec]}, now=NOW)
     assert rep["windows"][0]["emissions_g"] is None
+
+
+def test_the_json_file_of_wattprint_run_is_the_stored_record(tmp_path: Path) -> None:
+    """``wattprint run --json FILE`` writes the record the store reads back, key for key."""
+    root = str(make_tree(tmp_path / "pc", packages=1))
+    db, out = tmp_path / "r.db", tmp_path / "run.json"
+    bump = ("import sys; p = sys.argv[1] + '/intel-rapl:0/energy_uj'; "
+            "v = int(open(p).read()); open(p, 'r+').write(str(v + 5000000) + '\\n')")
+    r = subprocess.run(
+        [sys.executable, "-m", "wattprint.cli.main", "run", "--db", str(db), "--rapl-root", root,
+         "--country", "FR", "--json", str(out), "--quiet", "--", sys.executable, "-c", bump, root],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=SRC), timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert set(written) == _keys(record.RunRecord)
+    store = SqliteStore.open(db)
+    try:
+        stored = store.get_run("last")
+    finally:
+        store.close()
+    assert_same(written, stored)
+    assert stored["energy_j"] == pytest.approx(5.0)
