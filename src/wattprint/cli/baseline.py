@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from wattprint.report.escape import term_text as t
     from wattprint.tracking.baseline import measure
     from wattprint.tracking.tracker import shared_sampler
     from wattprint.units import fmt_power
@@ -33,9 +34,9 @@ def handle(args: argparse.Namespace) -> int:
     with shared_sampler(args.rapl_root, args.gpus) as (sampler, _):
         base = measure(sampler, args.duration)
     store.save_baseline(base)
-    print(f"idle baseline of {base.host} over {base.duration_s:.1f} s (stored in {store.path}):")
+    print(f"idle baseline of {t(base.host)} over {base.duration_s:.1f} s (stored in {t(store.path)}):")
     for name, watts in base.power_w.items():
         ch = sampler.channels.get(name)
-        method = f"  {ch.method}" if ch else ""
-        print(f"  {name:<20} {fmt_power(watts):>10}{method}")
+        method = f"  {t(ch.method)}" if ch else ""
+        print(f"  {t(name):<20} {fmt_power(watts):>10}{method}")  # names come from sysfs/drivers
     return 0

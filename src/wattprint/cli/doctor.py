@@ -18,6 +18,7 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
+    from wattprint.report.escape import term_text as t
     from wattprint.report.text import intensity_line
     from wattprint.sensors.base import SensorError
     from wattprint.sensors.registry import open_sensors
@@ -31,14 +32,14 @@ def handle(args: argparse.Namespace) -> int:
     print("Sensors")
     for a in lines:
         mark = "ok " if a.available else "-- "
-        print(f"  {mark}{a.sensor}: {a.detail}")
+        print(f"  {mark}{t(a.sensor)}: {t(a.detail)}")  # device names come from drivers: hostile
         if a.fix:
-            print(f"       fix: {a.fix}")
+            print(f"       fix: {t(a.fix)}")
     used = [c for s in sensors for c in s.channels]
     print("Channels that will be measured")
     for c in used:
         total = "" if c.in_total else " (not in total)"
-        print(f"  {c.name:<20} {c.method!s:<16} ±{c.band:.0%}{total}  {c.detail}")
+        print(f"  {t(c.name):<20} {t(c.method):<16} ±{c.band:.0%}{total}  {t(c.detail)}")
     if not used:
         print("  none")
     for s in sensors:
@@ -51,10 +52,10 @@ def handle(args: argparse.Namespace) -> int:
     except LocationError as exc:
         raise UsageError(str(exc)) from None
     for step in intensity.chain:
-        print(f"  · {step}")
+        print(f"  · {t(step)}")
     print(f"  → {intensity_line(intensity.to_dict())}")
     for w in intensity.warnings:
-        print(f"  ! {w}")
+        print(f"  ! {t(w)}")
     return 0
 
 

@@ -176,7 +176,8 @@ def render_report(run: dict[str, Any], fmt: str, **kw: Any) -> str:
     training_type = kw.pop("training_type", None)
     report = build_report(run, **kw)
     if fmt == "json":
-        return json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+        # ASCII only: \u escapes parse the same, and control or bidi characters never reach a terminal raw
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
     if fmt == "md":
         from wattprint.report import markdown
 
