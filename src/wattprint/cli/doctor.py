@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_location, add_sensors, check_config, location_kwargs
+from wattprint.cli.options import add_location, add_sensors, load_settings
 
 
 def register(sub: Any) -> None:
@@ -22,9 +22,9 @@ def handle(args: argparse.Namespace) -> int:
     from wattprint.sensors.base import SensorError
     from wattprint.sensors.registry import open_sensors
 
-    check_config()
+    settings = load_settings(args)
     try:
-        sensors, lines = open_sensors(rapl_root=args.rapl_root, gpus=args.gpus)
+        sensors, lines = open_sensors(rapl_root=settings.get("rapl_root"), gpus=settings.get("gpus"))
     except SensorError as exc:
         raise UsageError(str(exc)) from None
     _print_families()
@@ -47,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         from wattprint.intensity.resolve import resolve
 
-        intensity = resolve(**location_kwargs(args))
+        intensity = resolve(settings=settings)
     except LocationError as exc:
         raise UsageError(str(exc)) from None
     for step in intensity.chain:
