@@ -233,11 +233,11 @@ def check_keywords(kwargs: Mapping[str, object], where: str = "track()") -> dict
     Anything that is not a setting raises a one-line :class:`ConfigError` naming the
     nearest known keyword; tags go in ``tags={...}``, never as loose keywords.
     """
-    out: dict[str, object] = {}
+    out = {name: value for name, value in kwargs.items() if name in KEY}
     for name, value in kwargs.items():
         if name in KEY:
-            out[name] = value
-        elif name in CODECARBON_MAP:
+            continue
+        if name in CODECARBON_MAP:
             ours = CODECARBON_MAP[name]
             import warnings
 
@@ -245,7 +245,7 @@ def check_keywords(kwargs: Mapping[str, object], where: str = "track()") -> dict
 
             warnings.warn(f"wattprint: {where}: '{name}' is CodeCarbon's name; read as '{ours}' "
                           f"(write {ours}=... to silence this)", WattprintWarning, stacklevel=3)
-            if ours not in out:
+            if out.get(ours) is None:  # ours, when given too, wins
                 out[ours] = value
         elif name in CODECARBON_REFUSED:
             raise ConfigError(f"{where}: '{name}' is a CodeCarbon option wattprint does not take: "
@@ -317,7 +317,7 @@ def _arguments(arguments: Mapping[str, object], labels: Mapping[str, str],
         if raw is None:
             continue
         label = labels.get(name, f"argument {name}")
-        if name == "store" and not isinstance(raw, bool):  # store="runs.db" names the database
+        if name == "store" and isinstance(raw, (str, os.PathLike)):  # store="runs.db" names the database
             out["db"] = (_parse(KEY["db"], raw, label, "argument"), label)
             raw = True
         out[name] = (_parse(KEY[name], raw, label, "argument"), label)
