@@ -255,6 +255,18 @@ def test_load_finds_the_user_file_and_the_project_file(tmp_path: Path) -> None:
     assert [lv for _, _, lv in s.layers("country")] == ["project", "user"]
 
 
+def test_a_near_miss_key_in_a_file_is_named_and_other_unknown_keys_are_kept_quiet() -> None:
+    with pytest.warns(WattprintWarning, match=r"wattprint.toml:1: unknown key 'contry' ignored; did you mean "
+                                              r"'country'\?"):
+        s = settings_for(project={"contry": "FR"})
+    assert not s.is_set("country")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        settings_for(project={"some_future_key": 1})  # a newer wattprint's key: no noise
+        (Path.cwd() / "wattprint.toml").write_text('[other_tool]\ncontry = "FR"\n')
+        load(env={}, files=[("project", Path.cwd() / "wattprint.toml")])
+
+
 def test_a_bad_value_in_a_file_that_is_overridden_is_still_refused() -> None:
     with pytest.raises(ConfigError, match="pue must be"):
         settings_for(project={"pue": -1.0}, pue=1.2)

@@ -353,8 +353,34 @@ def load(arguments: Mapping[str, object] | None = None, *, labels: Mapping[str, 
         if not path.is_file():
             continue
         data, lines = read_file(path)
+        _warn_near_misses(data, lines, path)
         for key in KEYS:
             if key.file and key.file in data:
                 label = f"{path}:{lines[key.file]}" if key.file in lines else str(path)
                 found.setdefault(key.name, []).append((_parse(key, data[key.file], label, level), label, level))
     return Settings(found)
+
+
+_FILE_KEYS = {k.file: k for k in KEYS if k.file}
+
+
+def _warn_near_misses(data: Mapping[str, object], lines: Mapping[str, int], path: Path) -> None:
+    """A top-level key that is not ours but nearly is (``contry``) gets a warning, once.
+
+    Other unknown keys are left alone so that an older wattprint reads a newer file
+    and other tools may keep their own tables in it.
+    """
+    unknown = [k for k, v in data.items() if k not in _FILE_KEYS and not isinstance(v, dict)]
+    if not unknown:
+        return
+    import difflib
+    import warnings
+
+    from wattprint.errors import WattprintWarning
+
+    for name in unknown:
+        near = difflib.get_close_matches(name, list(_FILE_KEYS), n=1, cutoff=0.75)
+        if near:
+            where = f"{path}:{lines[name]}" if name in lines else str(path)
+            warnings.warn(f"wattprint: {where}: unknown key '{name}' ignored; did you mean '{near[0]}'?",
+                          WattprintWarning, stacklevel=3)
