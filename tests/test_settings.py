@@ -301,12 +301,14 @@ def test_codecarbon_spellings_are_read_as_ours_with_a_warning(theirs: str, value
 
 def test_codecarbon_country_reaches_the_run(tmp_path: Path) -> None:
     rapl = make_tree(tmp_path / "pc", packages=1)
-    with pytest.warns(WattprintWarning, match="country_iso_code"):
+    with pytest.warns(WattprintWarning, match="country_iso_code") as rec:
         t = wattprint.Tracker(country_iso_code="FRA", rapl_root=rapl, store=False, gpus="none")
+    assert rec[0].filename == __file__  # the warning points at the caller's line, not at wattprint
     assert t.settings.get("country") == "FRA" and t._intensity is not None
     assert t._intensity.location == "FR"  # not the world average
-    with pytest.warns(WattprintWarning, match="project_name"):
+    with pytest.warns(WattprintWarning, match="project_name") as rec:
         tracked = wattprint.track(project_name="exp-1", rapl_root=rapl, store=False, gpus="none")
+    assert rec[0].filename == __file__
     assert tracked.name == "exp-1"
 
 

@@ -48,6 +48,13 @@ class Key(FrozenRecord):
     """One setting: how it is spelled in each source, what it may hold, what it means."""
 
     __slots__ = ("name", "kind", "help", "bounds", "default", "env", "file")
+    name: str
+    kind: str
+    help: str
+    bounds: tuple[Any, ...]
+    default: object
+    env: str | None
+    file: str | None
 
     def __init__(self, name: str, kind: str, help: str, *, bounds: tuple[Any, ...] = (),
                  default: object = None, env: str | None = None, file: str | None = "") -> None:
@@ -151,10 +158,10 @@ def _parse(key: Key, raw: object, label: str, level: str) -> object:  # noqa: C9
             raw = ",".join(str(g) for g in raw)  # gpus=[0, 1] (and CodeCarbon's gpu_ids)
         return _text(key, raw, label, level)
     if kind == "choice":
-        v = _text(key, raw, label, level).lower()
-        if v not in key.bounds:
+        word = _text(key, raw, label, level).lower()
+        if word not in key.bounds:
             raise _fail(key, label, level, f"one of {', '.join(key.bounds)}", raw)
-        return v
+        return word
     if kind in ("path", "dir"):
         text = os.fspath(raw) if isinstance(raw, os.PathLike) else raw
         path = os.path.expanduser(_text(key, text, label, level))
@@ -227,6 +234,17 @@ CODECARBON_REFUSED = {
 }
 
 
+def _outside_wattprint() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside wattprint."""
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(2), 2  # frame 1 is the warn() caller (level 1), frame 2 its caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
+
+
 def check_keywords(kwargs: Mapping[str, object], where: str = "track()") -> dict[str, object]:
     """``kwargs`` with CodeCarbon spellings mapped to ours (one warning each).
 
@@ -244,7 +262,8 @@ def check_keywords(kwargs: Mapping[str, object], where: str = "track()") -> dict
             from wattprint.errors import WattprintWarning
 
             warnings.warn(f"wattprint: {where}: '{name}' is CodeCarbon's name; read as '{ours}' "
-                          f"(write {ours}=... to silence this)", WattprintWarning, stacklevel=3)
+                          f"(write {ours}=... to silence this)", WattprintWarning,
+                          stacklevel=_outside_wattprint())
             if out.get(ours) is None:  # ours, when given too, wins
                 out[ours] = value
         elif name in CODECARBON_REFUSED:
@@ -339,11 +358,12 @@ def load(arguments: Mapping[str, object] | None = None, *, labels: Mapping[str, 
     for name, (value, label) in _arguments(arguments or {}, labels or {}, where).items():
         found[name] = [(value, label, "argument")]
     for key in KEYS:
-        raw = env.get(key.env) if key.env else None
-        if raw is not None and raw.strip():  # VAR= (empty) means unset, as shells use it
-            value = _parse(key, raw, key.env, "env")
+        var = key.env
+        raw = env.get(var) if var else None
+        if var and raw is not None and raw.strip():  # VAR= (empty) means unset, as shells use it
+            value = _parse(key, raw, var, "env")
             if value is not None:
-                found.setdefault(key.name, []).append((value, key.env, "env"))
+                found.setdefault(key.name, []).append((value, var, "env"))
     if files is None:
         files = config_paths(env, cwd)
         user = env.get("WATTPRINT_CONFIG")
@@ -383,4 +403,4 @@ def _warn_near_misses(data: Mapping[str, object], lines: Mapping[str, int], path
         if near:
             where = f"{path}:{lines[name]}" if name in lines else str(path)
             warnings.warn(f"wattprint: {where}: unknown key '{name}' ignored; did you mean '{near[0]}'?",
-                          WattprintWarning, stacklevel=3)
+                          WattprintWarning, stacklevel=_outside_wattprint())

@@ -135,6 +135,12 @@ class Tracker:
     baseline: ``baseline`` is seconds of idle measurement taken before the run
     starts, ``"stored"`` to reuse this host's stored baseline when younger
     than ``baseline_max_age_s``, or a :class:`~wattprint.tracking.baseline.Baseline`.
+
+    Every keyword is a setting of :data:`wattprint.settings.KEYS` (the live-provider
+    keys too): a keyword given here beats ``WATTPRINT_<KEY>``, which beats the
+    config files. Out-of-range values, unknown keywords (with the nearest name)
+    and loose tags raise :class:`~wattprint.errors.ConfigError`; ``settings`` takes
+    what :func:`wattprint.settings.load` already read.
     """
 
     def __init__(
@@ -504,7 +510,9 @@ def track(name: Any = None, **kwargs: Any) -> Any:
 
     opts = check_keywords(kwargs, "track()")
     keyword_name = opts.pop("name", None)  # e.g. CodeCarbon's project_name=
-    return _Track(name if name is not None else keyword_name, opts)
+    if name is None and keyword_name is not None:
+        name = str(keyword_name)
+    return _Track(name, opts)
 
 
 def active_run() -> Run | None:
