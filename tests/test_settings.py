@@ -447,3 +447,16 @@ def test_cli_run_takes_interval_and_name_from_env_and_config(rapl: str, tmp_path
 
     data = json.loads(out.read_text())
     assert data["name"] == "from-file" and data["interval_s"] == 0.25
+
+
+def test_doctor_lists_the_settings_given_and_where_from_masking_secrets(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "wattprint.toml").write_text('country = "DE"\nwatttime_password = "hunter2"\n')
+    r = wp("doctor", "--rapl-root", str(tmp_path / "empty"), "--pue", "1.2", cwd=tmp_path,
+           env={"WATTPRINT_MARKET_G_PER_KWH": "20"})
+    assert r.returncode == 0, r.stderr
+    assert "  pue = 1.2  (--pue)" in r.stdout
+    assert "  market_g_per_kwh = 20.0  (WATTPRINT_MARKET_G_PER_KWH)" in r.stdout
+    assert f"  country = 'DE'  ({tmp_path / 'wattprint.toml'}:1)" in r.stdout
+    assert f"  watttime_password = ***  ({tmp_path / 'wattprint.toml'}:2)" in r.stdout
+    assert "hunter2" not in r.stdout + r.stderr

@@ -112,6 +112,7 @@ KEYS: tuple[Key, ...] = (
     Key("cache_dir", "path", "directory for cached live answers", env=_env("cache_dir")),
 )
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
+SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back
 
 
 # -- one check per kind, whatever the source -------------------------------------------------
@@ -315,6 +316,14 @@ class Settings:
     def provenance(self) -> dict[str, tuple[object, str]]:
         """Each setting that was given, with its source: ``{name: (value, label)}``."""
         return {k: (v[0][0], v[0][1]) for k, v in self._found.items()}
+
+    def describe(self) -> list[str]:
+        """``name = value  (source)`` for each setting given, best source only; secrets masked."""
+        lines = []
+        for name, (value, label) in self.provenance().items():
+            shown = "***" if name in SECRET_KEYS else repr(value)
+            lines.append(f"{name} = {shown}  ({label})")
+        return lines
 
     def with_arguments(self, arguments: Mapping[str, object], labels: Mapping[str, str] | None = None,
                        where: str = "Tracker()") -> Settings:

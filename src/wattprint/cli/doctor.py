@@ -43,6 +43,9 @@ def handle(args: argparse.Namespace) -> int:
         print("  none")
     for s in sensors:
         s.close()
+    print("Settings given (flag > environment > ./wattprint.toml > user file > default)")
+    for line in settings.describe() or ["none: every setting has its default"]:
+        print(f"  {line}")
     print("Location and intensity")
     try:
         from wattprint.intensity.resolve import resolve
