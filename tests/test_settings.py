@@ -214,6 +214,9 @@ def test_other_kinds_refuse_the_wrong_type(tmp_path: Path) -> None:
         settings_for({"WATTPRINT_RAPL_ROOT": str(tmp_path / "nowhere")})
     with pytest.raises(ConfigError, match=r":1: uk_carbon_intensity must be true or false"):
         settings_for(project={"uk_carbon_intensity": "yes"})  # a file has real booleans
+    with pytest.raises(ConfigError) as ei:
+        load({"tags": ["x" * 10_000]}, env={}, files=[])
+    assert len(str(ei.value)) < 250  # a huge bad value is shown cut, the message stays one line
     for text in ("inf", "nan", "0", "-1", "86401"):
         with pytest.raises(ConfigError, match="^WATTPRINT_BASELINE: baseline must be 'stored' or a number"):
             settings_for({"WATTPRINT_BASELINE": text})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from wattprint._record import FrozenRecord
@@ -138,72 +138,103 @@ def range_text(lo: float, hi: float, lo_open: bool = False) -> str:
 
 def _fail(key: Key, label: str, level: str, want: str, raw: object) -> ConfigError:
     fix = {"env": f"; fix or unset {label}", "project": "; fix the file", "user": "; fix the file"}
-    return ConfigError(f"{label}: {key.name} must be {want} ({key.help}), got {raw!r}{fix.get(level, '')}")
+    shown = repr(raw)
+    shown = shown if len(shown) <= 80 else shown[:76] + "...'"
+    return ConfigError(f"{label}: {key.name} must be {want} ({key.help}), got {shown}{fix.get(level, '')}")
+
+
+# One check per kind: (key, raw value, label, level) → the value, or ConfigError.
+
+
+def _float(key: Key, raw: object, label: str, level: str) -> float:
+    v = finite(raw, *key.bounds)
+    if v is None:
+        raise _fail(key, label, level, range_text(*key.bounds), raw)
+    return v
 
 
 def _text(key: Key, raw: object, label: str, level: str) -> str:
+    if key.name == "gpus" and isinstance(raw, (list, tuple)) and raw:
+        raw = ",".join(str(g) for g in raw)  # gpus=[0, 1] (and CodeCarbon's gpu_ids)
     if not isinstance(raw, str) or not raw.strip():
         raise _fail(key, label, level, "non-empty text", raw)
     return raw.strip()
 
 
-def _parse(key: Key, raw: object, label: str, level: str) -> object:  # noqa: C901 - one branch per kind
-    kind = key.kind
-    if kind == "float":
-        v = finite(raw, *key.bounds)
-        if v is None:
-            raise _fail(key, label, level, range_text(*key.bounds), raw)
-        return v
-    if kind == "str":
-        if key.name == "gpus" and isinstance(raw, (list, tuple)) and raw:
-            raw = ",".join(str(g) for g in raw)  # gpus=[0, 1] (and CodeCarbon's gpu_ids)
-        return _text(key, raw, label, level)
-    if kind == "choice":
-        word = _text(key, raw, label, level).lower()
-        if word not in key.bounds:
-            raise _fail(key, label, level, f"one of {', '.join(key.bounds)}", raw)
-        return word
-    if kind in ("path", "dir"):
-        text = os.fspath(raw) if isinstance(raw, os.PathLike) else raw
-        path = os.path.expanduser(_text(key, text, label, level))
-        if kind == "dir" and not os.path.isdir(path):
-            raise _fail(key, label, level, "an existing directory", path)
-        return path
-    if kind == "bool":
-        if isinstance(raw, str) and level in ("env", "argument"):
-            word = raw.strip().lower()
-            raw = True if word in _TRUE else False if word in _FALSE else raw
-        if not isinstance(raw, bool):
-            raise _fail(key, label, level, "true or false", raw)
-        if label in _NEGATED_ENV:  # WATTPRINT_NO_CLOUD_PROBE=1 → off; =0 → automatic (unset)
-            return False if raw else None
+def _choice(key: Key, raw: object, label: str, level: str) -> str:
+    word = _text(key, raw, label, level).lower()
+    if word not in key.bounds:
+        raise _fail(key, label, level, f"one of {', '.join(key.bounds)}", raw)
+    return word
+
+
+def _path(key: Key, raw: object, label: str, level: str) -> str:
+    text = os.fspath(raw) if isinstance(raw, os.PathLike) else raw
+    path = os.path.expanduser(_text(key, text, label, level))
+    if key.kind == "dir" and not os.path.isdir(path):
+        raise _fail(key, label, level, "an existing directory", path)
+    return path
+
+
+def _bool(key: Key, raw: object, label: str, level: str) -> bool | None:
+    if isinstance(raw, str) and level in ("env", "argument"):  # a file has real booleans
+        word = raw.strip().lower()
+        raw = True if word in _TRUE else False if word in _FALSE else raw
+    if not isinstance(raw, bool):
+        raise _fail(key, label, level, "true or false", raw)
+    if label in _NEGATED_ENV:  # WATTPRINT_NO_CLOUD_PROBE=1 → off; =0 → automatic (unset)
+        return False if raw else None
+    return raw
+
+
+def _baseline(key: Key, raw: object, label: str, level: str) -> object:
+    if raw == "stored" or (level == "argument" and hasattr(raw, "power_w")):  # a Baseline object
         return raw
-    if kind == "baseline":
-        if raw == "stored" or (level == "argument" and hasattr(raw, "power_w")):  # a Baseline object
-            return raw
-        v = finite(raw, 0.0, DAY_S, True)
-        if v is None:
-            raise _fail(key, label, level, f"'stored' or {range_text(0.0, DAY_S, True)} of seconds", raw)
-        return v
-    if kind == "strlist":
-        if not isinstance(raw, (list, tuple)) or not all(isinstance(a, str) for a in raw):
-            raise _fail(key, label, level, "a list of strings", raw)
-        return list(raw)
-    if kind == "tags":
-        if not isinstance(raw, Mapping) or not all(isinstance(k, str) and k for k in raw):
-            raise _fail(key, label, level, "a dict of name: value", raw)
-        return {k: str(v) for k, v in raw.items()}
-    if kind == "pid":
-        if raw == "self":
-            return os.getpid()
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
-            raise _fail(key, label, level, "a PID or 'self'", raw)
-        return raw
-    if kind == "store":
-        if not isinstance(raw, bool):
-            raise _fail(key, label, level, "True, False or a database path", raw)
-        return raw
-    return raw  # "object": handed on as given
+    v = finite(raw, 0.0, DAY_S, True)
+    if v is None:
+        raise _fail(key, label, level, f"'stored' or {range_text(0.0, DAY_S, True)} of seconds", raw)
+    return v
+
+
+def _strlist(key: Key, raw: object, label: str, level: str) -> list[str]:
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(a, str) for a in raw):
+        raise _fail(key, label, level, "a list of strings", raw)
+    return list(raw)
+
+
+def _tags(key: Key, raw: object, label: str, level: str) -> dict[str, str]:
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and k for k in raw):
+        raise _fail(key, label, level, "a dict of name: value", raw)
+    return {k: str(v) for k, v in raw.items()}
+
+
+def _pid(key: Key, raw: object, label: str, level: str) -> int:
+    if raw == "self":
+        return os.getpid()
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
+        raise _fail(key, label, level, "a PID or 'self'", raw)
+    return raw
+
+
+def _store(key: Key, raw: object, label: str, level: str) -> bool:
+    if not isinstance(raw, bool):
+        raise _fail(key, label, level, "True, False or a database path", raw)
+    return raw
+
+
+def _as_given(key: Key, raw: object, label: str, level: str) -> object:
+    return raw
+
+
+_PARSERS: dict[str, Callable[[Key, object, str, str], object]] = {
+    "float": _float, "str": _text, "choice": _choice, "path": _path, "dir": _path, "bool": _bool,
+    "baseline": _baseline, "strlist": _strlist, "tags": _tags, "pid": _pid, "store": _store,
+    "object": _as_given,
+}
+
+
+def _parse(key: Key, raw: object, label: str, level: str) -> object:
+    return _PARSERS[key.kind](key, raw, label, level)
 
 
 # -- keywords: our names, CodeCarbon's, typos --------------------------------------------------
