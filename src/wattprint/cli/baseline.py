@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, add_sensors, open_store
+from wattprint.cli.options import add_db, add_sensors, load_settings, number_arg, open_store
+from wattprint.settings import DAY_S
 
 
 def register(sub: Any) -> None:
@@ -16,7 +16,8 @@ def register(sub: Any) -> None:
         description="Measure the idle machine for --duration seconds and store it; "
         "'wattprint run --baseline stored' then reports dynamic energy without waiting.",
     )
-    p.add_argument("--duration", type=float, default=30.0, help="seconds to measure (default 30)")
+    p.add_argument("--duration", type=number_arg(0.0, DAY_S, "seconds", lo_open=True), default=30.0,
+                   help="seconds to measure (default 30)")
     add_sensors(p)
     add_db(p)
     p.set_defaults(func=handle)
@@ -28,10 +29,9 @@ def handle(args: argparse.Namespace) -> int:
     from wattprint.tracking.tracker import shared_sampler
     from wattprint.units import fmt_power
 
-    if not args.duration > 0:
-        raise UsageError(f"--duration must be positive, got {args.duration}")
-    store = open_store(args)
-    with shared_sampler(args.rapl_root, args.gpus) as (sampler, _):
+    settings = load_settings(args)
+    store = open_store(args, settings)
+    with shared_sampler(settings.get("rapl_root"), settings.get("gpus")) as (sampler, _):
         base = measure(sampler, args.duration)
     store.save_baseline(base)
     print(f"idle baseline of {t(base.host)} over {base.duration_s:.1f} s (stored in {t(store.path)}):")

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_location, add_sensors, check_config, location_kwargs
+from wattprint.cli.options import add_location, add_sensors, load_settings
 
 
 def register(sub: Any) -> None:
@@ -23,9 +23,9 @@ def handle(args: argparse.Namespace) -> int:
     from wattprint.sensors.base import SensorError
     from wattprint.sensors.registry import open_sensors
 
-    check_config()
+    settings = load_settings(args)
     try:
-        sensors, lines = open_sensors(rapl_root=args.rapl_root, gpus=args.gpus)
+        sensors, lines = open_sensors(rapl_root=settings.get("rapl_root"), gpus=settings.get("gpus"))
     except SensorError as exc:
         raise UsageError(str(exc)) from None
     _print_families()
@@ -44,11 +44,14 @@ def handle(args: argparse.Namespace) -> int:
         print("  none")
     for s in sensors:
         s.close()
+    print("Settings given (flag > environment > ./wattprint.toml > user file > default)")
+    for line in settings.describe() or ["none: every setting has its default"]:
+        print(f"  {line}")
     print("Location and intensity")
     try:
         from wattprint.intensity.resolve import resolve
 
-        intensity = resolve(**location_kwargs(args))
+        intensity = resolve(settings=settings)
     except LocationError as exc:
         raise UsageError(str(exc)) from None
     for step in intensity.chain:
