@@ -115,8 +115,8 @@ def cmd_regions(args: argparse.Namespace) -> int:
             out.append("")
         out.append(f"{'CLOUD REGION':<30} {'GRID':<7} {'gCO2e/kWh':>9}  LOCATION")
         for c in clouds:
-            g = static.grid(c.grid)
-            val = f"{g.g_per_kwh:9.2f}" if g else "        ?"
+            cloud_grid = static.grid(c.grid)
+            val = f"{cloud_grid.g_per_kwh:9.2f}" if cloud_grid else "        ?"
             out.append(f"{c.code:<30} {c.grid:<7} {val}  {c.location}")
     print("\n".join(out))
     return 0

@@ -232,8 +232,7 @@ def handle_compare(args: argparse.Namespace) -> int:
             if not found:
                 raise UsageError(f"no stored run is named '{name}' (see 'wattprint runs')")
             ids += found
-        seen: set[str] = set()
-        ids = [i for i in ids if not (i in seen or seen.add(i))]
+        ids = list(dict.fromkeys(ids))  # each run once, in the order first named
         runs = [store.get_run(i) for i in ids]
     except StoreError as exc:
         raise UsageError(str(exc)) from None
