@@ -34,13 +34,13 @@ from wattprint import Tracker
 out = {}
 t = time.perf_counter(); import psutil; out["import psutil"] = time.perf_counter() - t
 t = time.perf_counter(); import wattprint.sensors.hwdb; out["import sensors.hwdb"] = time.perf_counter() - t
-t = time.perf_counter(); import wattprint.sensors.model; out["import sensors.model"] = time.perf_counter() - t
-t = time.perf_counter(); from wattprint.sensors.cpu import open_cpu_sensors
-out["import sensors.cpu"] = time.perf_counter() - t
+t = time.perf_counter(); import wattprint.sensors.cpu.model; out["import sensors.cpu.model"] = time.perf_counter() - t
+t = time.perf_counter(); from wattprint.sensors.cpu.choice import open_cpu_sensors
+out["import sensors.cpu.choice"] = time.perf_counter() - t
 t = time.perf_counter(); open_cpu_sensors(None)
 out["open_cpu_sensors() (RAPL or model + TDP match)"] = time.perf_counter() - t
-t = time.perf_counter(); from wattprint.sensors.gpu import open_gpu_sensors
-out["import sensors.gpu"] = time.perf_counter() - t
+t = time.perf_counter(); from wattprint.sensors.gpu.selection import open_gpu_sensors
+out["import sensors.gpu.selection"] = time.perf_counter() - t
 t = time.perf_counter(); open_gpu_sensors(None)
 out["open_gpu_sensors() (NVML/amdsmi probe)"] = time.perf_counter() - t
 t = time.perf_counter(); tr = Tracker(store=False, country="US"); out["Tracker() (warm)"] = time.perf_counter() - t

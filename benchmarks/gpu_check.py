@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         cannot_run("torch is installed but sees no CUDA device")
 
-    from wattprint.sensors import nvml as nvml_mod
-    from wattprint.sensors.gpu import open_gpu_sensors, select_gpus
+    from wattprint.sensors.gpu import nvml as nvml_mod
+    from wattprint.sensors.gpu.selection import open_gpu_sensors, select_gpus
 
     probe = nvml_mod.probe(pynvml)
     selected, _ = select_gpus(probe.inventory or [], None)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from fake_gpu import FakeAmdGpu, FakeAmdSmi, FakeNvml
-from wattprint.sensors import amd as amd_mod
 from wattprint.sensors.base import Kind, Method
-from wattprint.sensors.gpu import open_gpu_sensors
-from wattprint.sensors.gpu_common import IDLE_FRACTION, Selected
+from wattprint.sensors.gpu import amd as amd_mod
+from wattprint.sensors.gpu.common import IDLE_FRACTION, Selected
+from wattprint.sensors.gpu.selection import open_gpu_sensors
 
 
 def open_amd(gpus: list[FakeAmdGpu]):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from fake_gpu import FakeAmdGpu, FakeAmdSmi, FakeNvGpu, FakeNvml, nv_uuid
-from wattprint.sensors.gpu import (
+from wattprint.sensors.gpu.common import GpuIdentity
+from wattprint.sensors.gpu.selection import (
     GpuSelectionError,
     open_gpu_sensors,
     parse_gpus_option,
     parse_visible_devices,
     select_gpus,
 )
-from wattprint.sensors.gpu_common import GpuIdentity
 
 NV = [
     GpuIdentity("nvidia", 0, "GPU-8f3a0000-aaaa-bbbb-cccc-000000000000", "NVIDIA H100 80GB HBM3"),

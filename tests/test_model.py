@@ -13,19 +13,18 @@ from pathlib import Path
 import pytest
 
 from wattprint.sensors.base import Kind, Method, SensorError
-from wattprint.sensors.hwdb import load_cpu_table, match_cpu, normalise_cpu_name
-from wattprint.sensors.model import (
+from wattprint.sensors.cpu.host import CpuInfo, detect_cpu
+from wattprint.sensors.cpu.model import (
     BAND_CPU_DEFAULT,
     BAND_CPU_TABLE,
     BAND_RAM,
     DEFAULT_W_PER_THREAD,
     RAM_W_PER_GB,
-    CpuInfo,
     ModelSensor,
     choose_tdp,
     cpu_power_fraction,
-    detect_cpu,
 )
+from wattprint.sensors.hwdb import load_cpu_table, match_cpu, normalise_cpu_name
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
@@ -113,7 +112,7 @@ def test_table_is_consistent_and_covers_servers_desktops_laptops() -> None:
 
 def test_table_is_not_read_at_import() -> None:
     code = (
-        "import wattprint.sensors.model, wattprint.sensors.cpu, wattprint.sensors.hwdb as h;"
+        "import wattprint.sensors.cpu.model, wattprint.sensors.cpu.choice, wattprint.sensors.hwdb as h;"
         "print(h.load_cpu_table.cache_info().currsize)"
     )
     env = dict(os.environ, PYTHONPATH=str(SRC))
@@ -171,9 +170,12 @@ def test_detect_cpu_from_a_cpuinfo_file(tmp_path: Path) -> None:
     f.write_text("".join(block.format(n=i, p=i % 2, extra="") for i in range(4)))
     info = detect_cpu(f)
     assert info.model_name == "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz"
-    assert info.sockets == 2 and info.virtual is False
+    assert info.sockets == 2 and info.virtual is False and info.vendor == "intel"
     f.write_text(block.format(n=0, p=0, extra=" hypervisor"))
     assert detect_cpu(f).virtual is True
+    for vendor_id, vendor in (("AuthenticAMD", "amd"), ("HygonGenuine", "amd"), ("CentaurHauls", None)):
+        f.write_text(block.format(n=0, p=0, extra="").replace("GenuineIntel", vendor_id))
+        assert detect_cpu(f).vendor == vendor
 
 
 # -- the load curve and the integration -------------------------------------------
@@ -339,7 +341,7 @@ def test_proc_stat_reader_agrees_with_psutil_and_its_fast_path() -> None:
     import psutil
     import pytest as _pytest
 
-    from wattprint.sensors.model import ProcStatTimes, _busy_total
+    from wattprint.sensors.cpu.model import ProcStatTimes, _busy_total
 
     if not os.path.exists("/proc/stat"):
         _pytest.skip("no /proc/stat on this OS")

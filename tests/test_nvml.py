@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from fake_gpu import FakeAmdSmi, FakeNvGpu, FakeNvml, nv_uuid
-from wattprint.sensors import nvml as nvml_mod
 from wattprint.sensors.base import Kind, Method
-from wattprint.sensors.gpu import open_gpu_sensors
-from wattprint.sensors.gpu_common import IDLE_FRACTION, MAX_TRANSIENT_ERRORS
+from wattprint.sensors.gpu import nvml as nvml_mod
+from wattprint.sensors.gpu.common import IDLE_FRACTION, MAX_TRANSIENT_ERRORS
+from wattprint.sensors.gpu.selection import open_gpu_sensors
 
 NO_AMD = FakeAmdSmi([])
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -250,7 +250,8 @@ def test_mig_instances_measure_the_parent_once_and_say_so() -> None:
 
 def test_nothing_printed_and_pynvml_not_imported_with_wattprint() -> None:
     code = (
-        "import sys, wattprint, wattprint.sensors.gpu, wattprint.sensors.nvml, wattprint.sensors.amd\n"
+        "import sys, wattprint, wattprint.sensors.gpu.selection\n"
+        "import wattprint.sensors.gpu.nvml, wattprint.sensors.gpu.amd\n"
         "assert 'pynvml' not in sys.modules and 'amdsmi' not in sys.modules, sorted(sys.modules)\n"
     )
     proc = subprocess.run(

@@ -12,9 +12,9 @@ import pytest
 
 from powercap_tree import RANGE_UJ, Tree, two_socket_server
 from wattprint.sensors.base import Kind, Method, SensorError
-from wattprint.sensors.cpu import open_cpu_sensors
-from wattprint.sensors.model import ModelSensor
-from wattprint.sensors.rapl import (
+from wattprint.sensors.cpu.choice import open_cpu_sensors
+from wattprint.sensors.cpu.model import ModelSensor
+from wattprint.sensors.cpu.rapl import (
     BAND_DRAM,
     BAND_PACKAGE,
     BAND_PACKAGE_AMD,

@@ -2,7 +2,7 @@
 
 The kernel counter runs over 0 … max_energy_range_uj and wraps to 0, so it is
 a counter modulo ``range + 1`` (the convention documented in
-``wattprint.sensors.rapl``). For any start value and any sequence of per-read
+``wattprint.sensors.cpu.rapl``). For any start value and any sequence of per-read
 increments each at most one full range, rewriting the fake ``energy_uj`` modulo
 ``range + 1`` and reading after each step must give exactly the running sum.
 """
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from powercap_tree import Tree
-from wattprint.sensors.rapl import RaplSensor
+from wattprint.sensors.cpu.rapl import RaplSensor
 
 
 @st.composite

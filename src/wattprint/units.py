@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not from typing: this module is on the ``import wattprint`` path
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Iterable
+
 J_PER_KWH = 3_600_000.0
 LB_PER_MWH_TO_G_PER_KWH = 0.45359237  # 1 lb = 453.59237 g; per MWh → per kWh divides by 1000
 
@@ -19,6 +24,21 @@ def kwh_to_j(kwh: float) -> float:
 def emissions_g(energy_j: float, g_per_kwh: float, pue: float = 1.0) -> float:
     """Grams CO2e for ``energy_j`` joules at ``g_per_kwh`` grid intensity and ``pue``."""
     return j_to_kwh(energy_j) * g_per_kwh * pue
+
+
+def combined_band(parts: Iterable[tuple[float, float]]) -> float:
+    """Relative band of a sum of energies, from its ``(energy_j, band)`` parts.
+
+    The energy-weighted mean of the parts' bands. This assumes their errors
+    can all lean the same way (a shared model, a shared calibration bias): the
+    conservative choice, as an independent-errors sum would be narrower. With
+    no energy at all, the widest band (0.0 for no parts).
+    """
+    parts = list(parts)
+    total = sum(e for e, _ in parts)
+    if total <= 0:
+        return max((b for _, b in parts), default=0.0)
+    return sum(e * b for e, b in parts) / total
 
 
 def _scaled(value: float, units: list[tuple[float, str]], digits: int) -> str:
@@ -61,7 +81,7 @@ def fmt_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{int(s):02d}s"
 
 
-def _utc_datetime(ts: float):  # noqa: ANN202 - datetime is imported lazily (import cost)
+def _utc_datetime(ts: float) -> datetime.datetime:  # datetime is imported on first use (import cost)
     import datetime as _dt
 
     return _dt.datetime.fromtimestamp(float(ts), _dt.timezone.utc)

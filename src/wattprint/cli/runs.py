@@ -54,14 +54,15 @@ def handle_runs(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
+    from wattprint.report.escape import term_text
     from wattprint.report.text import summary
     from wattprint.units import fmt_energy, utc
 
     run = _get(open_store(args), args.run)
     print(summary(run))
-    print(f"  started {utc(run['start_utc'])}, host {run['host']}, CPU {run['cpu_model']}")
+    print(f"  started {utc(run['start_utc'])}, host {term_text(run['host'])}, CPU {term_text(run['cpu_model'])}")
     if run.get("command"):
-        print(f"  command: {' '.join(run['command'])}")
+        print(f"  command: {term_text(' '.join(run['command']))}")
     print(f"  timeline: {len(run['timeline'])} intervals of ~{run['interval_s']:g} s")
     stats = run.get("window_stats") or {}
     if stats:
@@ -70,15 +71,28 @@ def handle_show(args: argparse.Namespace) -> int:
         for name, st in list(stats.items())[:10]:
             flag = f"  ({st['estimated_calls']:.0f} short, estimated)" if st["estimated_calls"] else ""
             print(
-                f"    {name:<24} {st['calls']:>6.0f} {fmt_energy(st['energy_j']):>10} "
+                f"    {term_text(name):<24} {st['calls']:>6.0f} {fmt_energy(st['energy_j']):>10} "
                 f"{fmt_energy(st['mean_j']):>10} {st['time_share']:>6.1%}{flag}"
             )
     return 0
 
 
+class _SafeWriter:
+    """A ``csv.writer`` whose every cell goes through :func:`~wattprint.report.escape.csv_cell`."""
+
+    def __init__(self, buf: io.StringIO) -> None:
+        from wattprint.report.escape import csv_cell
+
+        self._writer = csv.writer(buf)
+        self._cell = csv_cell
+
+    def writerow(self, row: list[Any]) -> None:
+        self._writer.writerow([self._cell(v) for v in row])
+
+
 def _csv_rows(runs: list[dict[str, Any]], one: dict[str, Any] | None) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = _SafeWriter(buf)
     if one is not None:
         chans = one["channels"]
         w.writerow(["run_id", "interval", "t0_s", "t1_s", "start_utc", "channel", "component",

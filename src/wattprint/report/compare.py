@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from wattprint.errors import ReportError
+from wattprint.report.escape import md_text, term_text
 from wattprint.report.fmt import duration, sig
 from wattprint.report.schema import build_report, component_key
 
@@ -125,24 +127,25 @@ def _fmt(key: str, v: float | None) -> str:
     return duration(v) if key == "duration_s" else sig(v)
 
 
-def _table_rows(cmp: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def _table_rows(cmp: dict[str, Any], esc: Callable[[object], str]) -> tuple[list[str], list[list[str]]]:
+    """Header and body cells; ``esc`` escapes user text (run ids, names, components) for the format."""
     rows = cmp["runs"]
-    head = ["", *[f"{r['id']} {r['name']}" for r in rows]]
-    body = [["Started (UTC)", *[r["start_utc"] or "-" for r in rows]]]
+    head = ["", *[f"{esc(r['id'])} {esc(r['name'])}" for r in rows]]
+    body = [["Started (UTC)", *[esc(r["start_utc"] or "-") for r in rows]]]
     for key, label in METRICS:
         body.append([label, *[_fmt(key, r[key]) for r in rows]])
     for comp in cmp["components"]:
-        body.append([f"  {comp} (kWh)", *[sig(r["components_kwh"].get(comp)) for r in rows]])
+        body.append([f"  {esc(comp)} (kWh)", *[sig(r["components_kwh"].get(comp)) for r in rows]])
     for key, label in (("energy_kwh", "Energy vs first"), ("emissions_g", "CO2e vs first"),
                        ("duration_s", "Duration vs first")):
         body.append([label, "baseline", *[_rel(d[key]["rel"]) for d in cmp["differences"]]])
     return head, body
 
 
-def _group_lines(cmp: dict[str, Any]) -> list[str]:
+def _group_lines(cmp: dict[str, Any], esc: Callable[[object], str]) -> list[str]:
     out = []
     for g in cmp["groups"]:
-        out.append(f"'{g['name']}': {g['n']} runs, mean ± 95 % CI (Student t, {g['n'] - 1} df):")
+        out.append(f"'{esc(g['name'])}': {g['n']} runs, mean ± 95 % CI (Student t, {g['n'] - 1} df):")
         for key, label in METRICS:
             s = g["stats"][key]
             if s is None:
@@ -156,21 +159,21 @@ def _group_lines(cmp: dict[str, Any]) -> list[str]:
 
 def render_text(cmp: dict[str, Any]) -> str:
     """Aligned columns for the terminal."""
-    head, body = _table_rows(cmp)
+    head, body = _table_rows(cmp, term_text)
     table = [head, *body]
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in table]
-    groups = _group_lines(cmp)
+    groups = _group_lines(cmp, term_text)
     return "\n".join(lines + ([""] + groups if groups else [])) + "\n"
 
 
 def render_markdown(cmp: dict[str, Any]) -> str:
     """A Markdown table (runs as columns) plus the group statistics."""
-    head, body = _table_rows(cmp)
+    head, body = _table_rows(cmp, md_text)
     out = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    out += ["| " + " | ".join(c.strip().replace("|", "\\|") for c in r) + " |" for r in body]
-    groups = _group_lines(cmp)
+    out += ["| " + " | ".join(c.strip() for c in r) + " |" for r in body]
+    groups = _group_lines(cmp, md_text)
     if groups:
         out += [""] + [f"- {g.strip()}" if g.startswith("  ") else g for g in groups]
     return "\n".join(out) + "\n"

@@ -8,29 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from wattprint.report.escape import tex_text as tex
 from wattprint.report.fmt import band, duration, pct, sig, singular
 from wattprint.report.schema import hardware_summary
-
-_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "±": r"$\pm$",
-    "×": r"$\times$",
-    "→": r"$\rightarrow$",
-}
-
-
-def tex(text: object) -> str:
-    """Escape LaTeX special characters in user-supplied text."""
-    return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
 
 
 def _n(x: float | None, digits: int = 3) -> str:
@@ -76,7 +56,7 @@ def render(report: dict[str, Any]) -> str:
         )
     lines = [
         f"% wattprint report for run {tex(run['id'])}; needs \\usepackage{{booktabs}}",
-        f"% recompute: {report['provenance']['recompute']}",
+        f"% recompute: {tex(report['provenance']['recompute'])}",
         "",
         " ".join(sentences),
         "",

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from wattprint.report.escape import term_text
 from wattprint.units import emissions_g, fmt_duration, fmt_energy, fmt_mass, fmt_power
 
 MODES = ("live", "status", "plain", "off")
@@ -235,31 +236,37 @@ class LiveView:
         """The plain one-line form: ``wattprint: 1m30.0s  gpu 650 W  cpu 80 W | 12.3 kJ  1.2 g CO2e``."""
         parts = [f"wattprint: {fmt_duration(state.elapsed_s)}"]
         for comp, w in state.power_w.items():
-            parts.append(f"{comp} {fmt_power(w)}")
+            parts.append(f"{term_text(comp)} {fmt_power(w)}")
         tail = f"| {fmt_power(state.total_power_w)}  {fmt_energy(state.energy_j)}"
         if state.emissions_g is not None:
             tail += f"  {fmt_mass(state.emissions_g)} CO2e"
         if state.methods:
-            tail += f"  [{'+'.join(state.methods)}]"
+            tail += f"  [{term_text('+'.join(state.methods))}]"
         return "  ".join(parts) + "  " + tail
 
     @staticmethod
     def table(state: LiveState, title: str = "wattprint") -> Any:
-        """A rich renderable of the state (rich is imported here, lazily)."""
-        from rich.table import Table
+        """A rich renderable of the state (rich is imported here, lazily).
 
-        t = Table(title=f"{title} · {fmt_duration(state.elapsed_s)}", title_justify="left", expand=False)
+        User text goes in as :class:`rich.text.Text`, never as a string, so rich
+        markup in a name (``[link=…]``, ``[red]``) is shown, not obeyed.
+        """
+        from rich.table import Table
+        from rich.text import Text
+
+        heading = Text(f"{term_text(title)} · {fmt_duration(state.elapsed_s)}", style="table.title")
+        t = Table(title=heading, title_justify="left", expand=False)
         t.add_column("component")
         t.add_column("power", justify="right")
         t.add_column("energy", justify="right")
         for comp, e in state.energy_by_component_j.items():
-            name = comp if state.in_total.get(comp, True) else f"{comp} (not summed)"
-            t.add_row(name, fmt_power(state.power_w.get(comp, 0.0)), fmt_energy(e))
+            name = term_text(comp) if state.in_total.get(comp, True) else f"{term_text(comp)} (not summed)"
+            t.add_row(Text(name), fmt_power(state.power_w.get(comp, 0.0)), fmt_energy(e))
         grams = "resolving grid…" if state.emissions_g is None else f"{fmt_mass(state.emissions_g)} CO2e"
-        where = f" ({state.location})" if state.location else ""
+        where = f" ({term_text(state.location)})" if state.location else ""
         t.add_row("total", fmt_power(state.total_power_w), fmt_energy(state.energy_j), style="bold")
-        how = f" · {', '.join(state.methods)}" if state.methods else ""
-        t.caption = f"{grams}{where}{how}"
+        how = f" · {term_text(', '.join(state.methods))}" if state.methods else ""
+        t.caption = Text(f"{grams}{where}{how}", style="table.caption")
         return t
 
     def _write(self, text: str) -> None:
@@ -292,18 +299,22 @@ class LiveView:
         self._thread.start()
         return self
 
+    def _redraw(self, title: str) -> None:
+        """One refresh of the table (``live``) or the bottom line (``status``)."""
+        if self._live is not None:
+            self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
+        elif self._status is not None:
+            self._status.draw(self.line(self.sample()))
+
     def _loop(self) -> None:
-        title = getattr(self.run, "name", "wattprint")
+        title = term_text(getattr(self.run, "name", "wattprint"))
+        drawn = self.mode in ("live", "status")
         try:
-            if self.mode == "live":  # draw at once, so the table shows up even for short commands
-                self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
-            elif self.mode == "status":
-                self._status.draw(self.line(self.sample()))
+            if drawn:  # draw at once, so the view shows up even for short commands
+                self._redraw(title)
             while not self._stop.wait(self.refresh_s):
-                if self.mode == "live":
-                    self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
-                elif self.mode == "status":
-                    self._status.draw(self.line(self.sample()))
+                if drawn:
+                    self._redraw(title)
                 elif time.monotonic() - self._last_line >= self.progress_every_s:
                     # sampled only when a line is due, so its power is the mean over the period
                     self._last_line = time.monotonic()

@@ -5,15 +5,16 @@ grams CO2e, ``source``, ``training_type`` (``pre-training`` or
 ``fine-tuning``), ``geographical_location`` and ``hardware_used``. We write
 the location-based figure (the one the Hub compares across models) and say
 how it was obtained in ``source``. No YAML library is needed: every string is
-emitted double-quoted with JSON escaping, which is valid YAML.
+emitted by :func:`~wattprint.report.escape.yaml_quote` (a double-quoted scalar, one
+line), so no run name or location can end a value or start a key.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from wattprint.errors import ReportError
+from wattprint.report.escape import yaml_quote
 from wattprint.report.fmt import sig
 from wattprint.report.schema import hardware_summary
 
@@ -51,13 +52,14 @@ def render(report: dict[str, Any], *, training_type: str | None = None) -> str:
         f"{', ' + str(it['year']) if it['year'] else ''}), location-based"
     )
     lines = [
-        f"# wattprint run {report['run']['id']} ({report['run']['name']}); paste into the README front matter",
+        f"# wattprint run {yaml_quote(report['run']['id'])} ({yaml_quote(report['run']['name'])}); "
+        "paste into the README front matter",
         "co2_eq_emissions:",
         f"  emissions: {_yaml_number(em['location_based_g'])}",
-        f"  source: {json.dumps(source, ensure_ascii=False)}",
+        f"  source: {yaml_quote(source)}",
     ]
     if training_type:
-        lines.append(f"  training_type: {json.dumps(training_type)}")
-    lines.append(f"  geographical_location: {json.dumps(where, ensure_ascii=False)}")
-    lines.append(f"  hardware_used: {json.dumps(hardware_summary(report), ensure_ascii=False)}")
+        lines.append(f"  training_type: {yaml_quote(training_type)}")
+    lines.append(f"  geographical_location: {yaml_quote(where)}")
+    lines.append(f"  hardware_used: {yaml_quote(hardware_summary(report))}")
     return "\n".join(lines) + "\n"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from wattprint.report.escape import term_text
 from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
 
 
@@ -12,7 +13,7 @@ def _kwh(joules: float) -> str:
     return f"{j_to_kwh(joules):.3g} kWh"
 
 
-def intensity_line(intensity: dict[str, Any] | None) -> str:
+def intensity_line(intensity: Mapping[str, Any] | None) -> str:
     """``473 g/kWh (WORLD; Ember 2024 …) × PUE 1.0`` with the fallback said plainly."""
     if not intensity:
         return "intensity unknown"
@@ -20,7 +21,7 @@ def intensity_line(intensity: dict[str, Any] | None) -> str:
     live = f"; hourly from {intensity['live_source']}" if intensity.get("live_source") else ""
     text = (
         f"{intensity['g_per_kwh']:.0f} gCO2e/kWh × PUE {intensity.get('pue', 1.0):g} "
-        f"({intensity['location']}{year}; {intensity['source']}{live})"
+        f"({term_text(intensity['location'])}{year}; {term_text(intensity['source'])}{term_text(live)})"
     )
     if intensity.get("fallback"):
         text += " [FALLBACK: location unknown]"
@@ -32,20 +33,20 @@ def summary(run: dict[str, Any]) -> str:
     lines = []
     status = run.get("status", "")
     exit_part = f", exit {run['exit_code']}" if run.get("exit_code") is not None else ""
-    name = " ".join(str(run["name"]).split())
+    name = " ".join(term_text(run["name"]).split())
     if len(name) > 60:
         name = name[:57] + "..."
     lines.append(
-        f"wattprint: run {run['id']} '{name}' {status} in "
+        f"wattprint: run {term_text(run['id'])} '{name}' {term_text(status)} in "
         f"{fmt_duration(run['duration_s'])}{exit_part}"
     )
     channels = list(run["channels"].values())
-    width = max([len(c["name"]) for c in channels] + [7])
+    width = max([len(term_text(c["name"])) for c in channels] + [7])
     for c in channels:
         note = "" if c["in_total"] else "  (overlaps others; not in total)"
         lines.append(
-            f"  {c['name']:<{width}}  {fmt_energy(c['energy_j']):>10}  "
-            f"{c['method']:<16} ±{c['band']:.0%}{note}"
+            f"  {term_text(c['name']):<{width}}  {fmt_energy(c['energy_j']):>10}  "
+            f"{term_text(c['method']):<16} ±{c['band']:.0%}{note}"
         )
     lines.append(
         f"  {'total':<{width}}  {fmt_energy(run['energy_j']):>10}  = {_kwh(run['energy_j'])} "
@@ -60,14 +61,14 @@ def summary(run: dict[str, Any]) -> str:
         it = run.get("intensity") or {}
         lines.append(
             f"  {'':<{width}}  {fmt_mass(run['market_emissions_g']):>10}  market-based, "
-            f"{it.get('market_g_per_kwh')} gCO2e/kWh ({it.get('market_source') or 'user factor'})"
+            f"{it.get('market_g_per_kwh')} gCO2e/kWh ({term_text(it.get('market_source') or 'user factor')})"
         )
     lines += _attribution_lines(run.get("attribution"), width)
     lines += _baseline_lines(run.get("baseline"), width)
     for w in (run.get("intensity") or {}).get("warnings", []):
-        lines.append(f"  ! {w}")
+        lines.append(f"  ! {term_text(w)}")
     for f in run.get("faults", []):
-        lines.append(f"  ! {f['source']}: {f['message']}")
+        lines.append(f"  ! {term_text(f['source'])}: {term_text(f['message'])}")
     return "\n".join(lines)
 
 
@@ -82,7 +83,7 @@ def _attribution_lines(att: dict[str, Any] | None, width: int) -> list[str]:
         f"{att['processes_seen']} process{'es' if att['processes_seen'] != 1 else ''} seen)"
     ]
     for name, c in att["channels"].items():
-        out.append(f"  {'':<{width}}    {name}: {c['share']:.0%} by {c['method']}")
+        out.append(f"  {'':<{width}}    {term_text(name)}: {c['share']:.0%} by {term_text(c['method'])}")
     return out
 
 
@@ -92,9 +93,9 @@ def _baseline_lines(base: dict[str, Any] | None, width: int) -> list[str]:
     idle = sum(base["idle_energy_j"].values())
     out = [
         f"  {'dynamic':<{width}}  {fmt_energy(base['dynamic_total_j']):>10}  above the idle baseline "
-        f"({fmt_energy(idle)} idle; baseline {base['source']}, {base['duration_s']:.1f} s)"
+        f"({fmt_energy(idle)} idle; baseline {term_text(base['source'])}, {base['duration_s']:.1f} s)"
     ]
-    out += [f"  ! {n}" for n in base.get("notes", [])]
+    out += [f"  ! {term_text(n)}" for n in base.get("notes", [])]
     return out
 
 
@@ -104,13 +105,13 @@ def run_table(runs: Iterable[dict[str, Any]]) -> str:
     for r in runs:
         rows.append(
             (
-                r["id"],
+                term_text(r["id"]),
                 utc(r["start_utc"]),
                 fmt_duration(r["duration_s"] or 0.0),
                 fmt_energy(r["energy_j"] or 0.0),
                 fmt_mass(r["emissions_g"]) if r.get("emissions_g") is not None else "-",
-                r["status"],
-                r["name"],
+                term_text(r["status"]),
+                term_text(r["name"]),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

@@ -18,6 +18,18 @@ Sensors must be cheap to read (keep files open, no allocation-heavy work) and
 thread-compatible: the sampler serialises all calls to one sensor under its
 own lock, so a sensor needs no locking of its own.
 
+Your own sensor (a wall-plug meter, a PDU, a lab instrument) subclasses
+:class:`Sensor` and is passed, or a factory that returns it, in
+``Tracker(sensors=["rapl", "nvml", MyMeter])``. It keeps the contract every
+built-in sensor passes (``tests/test_sensor_contract.py``): channels with
+name, component, method, kind and band; ``read()`` gives cumulative joules
+that never fall (counters unwrapped inside the sensor) or watts ≥ 0; a fault
+it can name goes in ``faults`` rather than out as an exception; ``close()``
+may be called twice. A sensor passed as an instance is closed when the last
+run using it stops: pass a factory to open a fresh one per run. Channel names
+must not repeat a built-in sensor's (that sensor would be counted twice, so
+the later one is refused with a doctor line).
+
 This module imports nothing outside the standard library.
 """
 

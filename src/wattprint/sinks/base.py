@@ -82,6 +82,18 @@ class Sink:
         """Release what the sink holds; called once, after ``finished`` or when dropped."""
 
 
+def sink_list(value: object) -> list[object]:
+    """``Tracker(sinks=...)`` checked at once: a list or tuple of objects with sink hooks."""
+    if value is None:
+        return []
+    items = list(value) if isinstance(value, (list, tuple)) else None
+    if items is None or not all(any(callable(getattr(s, h, None)) for h in HOOKS) for s in items):
+        from wattprint.errors import ConfigError
+
+        raise ConfigError(f"sinks wants a list of Sink objects (see wattprint.sinks.Sink), got {value!r:.80}")
+    return items
+
+
 def sink_name(sink: object) -> str:
     """The name a sink's faults carry."""
     return str(getattr(sink, "name", None) or type(sink).__name__)

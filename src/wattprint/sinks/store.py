@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from wattprint.intensity.base import Intensity
     from wattprint.tracking.measure import Interval
+    from wattprint.tracking.record import RunRecord, WindowRecord
     from wattprint.tracking.run import Run, Window
 
 DEFAULT_WAIT_S = 5.0
@@ -45,7 +46,7 @@ def _open_sqlite(path: str | None) -> Any:
     return SqliteStore.open(path)
 
 
-def _header(run: Run) -> dict[str, Any]:
+def _header(run: Run) -> RunRecord:
     """The run's record without timeline and windows, read while the sampler thread cannot
     change it (attribution and GPU users are updated under the run's lock)."""
     with run._lock:
@@ -179,7 +180,7 @@ class StoreSink(Sink):
         self._failures = 0
         self._note_written(windows, priced_with)
 
-    def _priced(self, run: Run, windows: list[Window]) -> tuple[list[dict[str, Any]], list[Intensity | None]]:
+    def _priced(self, run: Run, windows: list[Window]) -> tuple[list[WindowRecord], list[Intensity | None]]:
         """Window dicts, each priced with the intensity known now (if any, and not priced yet),
         and the intensity each was priced with, read before its figures (so a re-pricing by
         ``stop()`` meanwhile costs at most one needless update at the end, never a stale row)."""
@@ -202,7 +203,7 @@ class StoreSink(Sink):
 
     def _write_final(self, run: Run, rows: list[Interval], windows: list[Window]) -> None:
         final = run.intensity
-        repriced: list[tuple[int, dict[str, Any]]] = []
+        repriced: list[tuple[int, WindowRecord]] = []
         for first, group, it in self._written:
             if it is final:
                 continue

@@ -6,8 +6,9 @@ interval). A running run is written at start and then every flush (10 s by
 default), so a killed process loses at most one flush period; a run whose
 process is gone while it still says "running" reads back as "killed".
 
-Reading gives plain dicts shaped like :meth:`wattprint.tracking.run.Run.to_dict`, so
-reports and exports never care whether a run is live or stored.
+Reading gives the run record of :mod:`wattprint.tracking.record`, the very
+shape :meth:`wattprint.tracking.run.Run.to_dict` produces, so reports and
+exports never care whether a run is live or stored.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from wattprint.errors import StoreError
 from wattprint.host import hostname
+from wattprint.store.rows import channel_record, header_record, timeline_records, window_record
 from wattprint.tracking.measure import Interval, window_stats
+from wattprint.tracking.record import RunHeader, RunRecord
 
 # Each entry migrates the schema from version i to i+1. Never edit a released
 # entry: append a new one.
@@ -108,6 +111,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN gpu_users TEXT NOT NULL DEFAULT '{}';
     """,
+    # 4: windows keep their own start instant, band and market-based emissions (the round
+    # trip lost them); NULL in older rows, read back as derived from what was kept
+    """
+    ALTER TABLE windows ADD COLUMN start_utc REAL;
+    ALTER TABLE windows ADD COLUMN band REAL;
+    ALTER TABLE windows ADD COLUMN market_emissions_g REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -172,7 +182,7 @@ class SqliteStore:
 
     # -- writing ------------------------------------------------------------------
 
-    def _upsert_run(self, d: dict[str, Any]) -> None:
+    def _upsert_run(self, d: Mapping[str, Any]) -> None:
         intensity = d.get("intensity") or {}
         self._conn.execute(
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
@@ -238,7 +248,7 @@ class SqliteStore:
         )
 
     def save_progress(
-        self, header: dict[str, Any], rows: Iterable[Interval] = (), windows: Iterable[dict[str, Any]] = ()
+        self, header: Mapping[str, Any], rows: Iterable[Interval] = (), windows: Iterable[Mapping[str, Any]] = ()
     ) -> None:
         """Write a running run's header and append what is new (one transaction).
 
@@ -251,10 +261,10 @@ class SqliteStore:
 
     def save_final(
         self,
-        header: dict[str, Any],
+        header: Mapping[str, Any],
         rows: Iterable[Interval] = (),
-        windows: Iterable[dict[str, Any]] = (),
-        repriced: Iterable[tuple[int, dict[str, Any]]] = (),
+        windows: Iterable[Mapping[str, Any]] = (),
+        repriced: Iterable[tuple[int, Mapping[str, Any]]] = (),
     ) -> None:
         """Write the finished run: its header and totals, the last rows and windows.
 
@@ -263,8 +273,8 @@ class SqliteStore:
         """
         self._write(header, rows, windows, repriced, final=True)
 
-    def _write(self, header: dict[str, Any], rows: Iterable[Interval], windows: Iterable[dict[str, Any]],
-               repriced: Iterable[tuple[int, dict[str, Any]]], *, final: bool) -> None:
+    def _write(self, header: Mapping[str, Any], rows: Iterable[Interval], windows: Iterable[Mapping[str, Any]],
+               repriced: Iterable[tuple[int, Mapping[str, Any]]], *, final: bool) -> None:
         rid = header["id"]
         with self._lock, self._conn:
             seq = self._next_seq("timeline", rid, self._seq)
@@ -281,10 +291,16 @@ class SqliteStore:
             wins = [_window_row(rid, i, w) for i, w in enumerate(windows, start=wseq)]
             self._upsert_run(header if final else _progress_view(header, sums, t1))
             self._conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)", batch)
-            self._conn.executemany("INSERT INTO windows VALUES (?,?,?,?,?,?,?,?,?,?)", wins)
             self._conn.executemany(
-                "UPDATE windows SET emissions_g=?, channels=? WHERE run_id=? AND seq=?",
-                [(w.get("emissions_g"), json.dumps(w["channels"]), rid, i) for i, w in repriced],
+                "INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, "
+                "emissions_g, channels, estimated, start_utc, band, market_emissions_g) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                wins,
+            )
+            self._conn.executemany(
+                "UPDATE windows SET emissions_g=?, market_emissions_g=?, channels=? WHERE run_id=? AND seq=?",
+                [(w.get("emissions_g"), w.get("market_emissions_g"), json.dumps(w["channels"]), rid, i)
+                 for i, w in repriced],
             )
         # counters move only once the transaction is committed, so a failed write is retried whole
         self._seq[rid], self._wseq[rid], self._sums[rid], self._t1[rid] = seq, wseq + len(wins), sums, t1
@@ -298,8 +314,8 @@ class SqliteStore:
 
     # -- reading ------------------------------------------------------------------
 
-    def list_runs(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Run headers, newest first."""
+    def list_runs(self, limit: int | None = None) -> list[RunHeader]:
+        """Run headers (records without channels, windows and timeline), newest first."""
         sql = "SELECT * FROM runs ORDER BY start_utc DESC"
         params: tuple[Any, ...] = ()
         if limit:
@@ -331,8 +347,8 @@ class SqliteStore:
             raise StoreError(f"run id '{ref}' is ambiguous; give more characters")
         return str(rows[0][0])
 
-    def get_run(self, ref: str) -> dict[str, Any]:
-        """The whole run (header, channels, windows, timeline) as a ``Run.to_dict()`` dict."""
+    def get_run(self, ref: str) -> RunRecord:
+        """The whole run (header, channels, windows, timeline): the record ``Run.to_dict()`` gave."""
         run_id = self.resolve_id(ref)
         with self._lock:
             self._conn.row_factory = sqlite3.Row
@@ -351,83 +367,23 @@ class SqliteStore:
                 ).fetchall()
             finally:
                 self._conn.row_factory = None
-        d = self._header(head)
-        d["channels"] = {
-            c["name"]: {
-                "name": c["name"],
-                "component": c["component"],
-                "method": c["method"],
-                "band": c["band"],
-                "energy_j": c["energy_j"],
-                "in_total": bool(c["in_total"]),
-                "detail": c["detail"],
-                "emissions_g": c["emissions_g"],
-            }
-            for c in chans
+        header = self._header(head)
+        windows = [window_record(w, header["start_utc"]) for w in wins]
+        return {
+            **header,
+            "channels": {c["name"]: channel_record(c) for c in chans},
+            "windows": windows,
+            "window_stats": window_stats(windows, header["duration_s"]),
+            "timeline": timeline_records(tl),
         }
-        d["windows"] = [
-            {
-                "name": w["name"],
-                "parent": w["parent"],
-                "offset_s": w["offset_s"],
-                "duration_s": w["duration_s"],
-                "start_utc": d["start_utc"] + w["offset_s"],
-                "energy_j": w["energy_j"],
-                "energy_kwh": w["energy_j"] / 3.6e6,
-                "emissions_g": w["emissions_g"],
-                "channels": json.loads(w["channels"]),
-                "estimated": json.loads(w["estimated"]),
-            }
-            for w in wins
-        ]
-        d["window_stats"] = window_stats(d["windows"], d["duration_s"])
-        timeline: list[dict[str, Any]] = []
-        for r in tl:
-            if not timeline or timeline[-1]["_seq"] != r["seq"]:
-                timeline.append(
-                    {"_seq": r["seq"], "t0_s": r["t0_s"], "t1_s": r["t1_s"],
-                     "start_utc": r["start_utc"], "energy_j": {}}
-                )
-            timeline[-1]["energy_j"][r["channel"]] = r["energy_j"]
-        for row in timeline:
-            del row["_seq"]
-        d["timeline"] = timeline
-        return d
 
-    def _header(self, r: sqlite3.Row) -> dict[str, Any]:
+    def _header(self, r: sqlite3.Row) -> RunHeader:
         status = r["status"]
         if status == "running" and r["host"] == hostname() and r["pid"] and not _pid_alive(
             r["pid"]
         ):
             status = "killed"
-        return {
-            "id": r["id"],
-            "name": r["name"],
-            "status": status,
-            "command": json.loads(r["command"]) if r["command"] else None,
-            "tags": json.loads(r["tags"]),
-            "start_utc": r["start_utc"],
-            "end_utc": r["end_utc"],
-            "duration_s": r["duration_s"],
-            "exit_code": r["exit_code"],
-            "host": r["host"],
-            "pid": r["pid"],
-            "cpu_model": r["cpu_model"],
-            "gpu_models": json.loads(r["gpu_models"]),
-            "wattprint_version": r["wattprint_version"],
-            "interval_s": r["interval_s"],
-            "intensity": json.loads(r["intensity"]) if r["intensity"] else None,
-            "energy_j": r["energy_j"],
-            "energy_kwh": r["energy_j"] / 3.6e6,
-            "band": r["band"],
-            "emissions_g": r["emissions_g"],
-            "market_emissions_g": r["market_emissions_g"],
-            "sensors": json.loads(r["sensors"]),
-            "faults": json.loads(r["faults"]),
-            "attribution": json.loads(r["attribution"]) if r["attribution"] else None,
-            "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
-            "gpu_users": json.loads(r["gpu_users"]),
-        }
+        return header_record(r, status)
 
     # -- baselines ------------------------------------------------------------------
 
@@ -458,7 +414,7 @@ class SqliteStore:
         return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
 
 
-def _progress_view(header: dict[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:
+def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:
     """A running run's header with totals summed from its timeline rows written so far."""
     d = dict(header)
     d["channels"] = {n: {**c, "energy_j": sums.get(n, 0.0)} for n, c in header["channels"].items()}
@@ -467,7 +423,7 @@ def _progress_view(header: dict[str, Any], sums: dict[str, float], t1: float) ->
     return d
 
 
-def _window_row(run_id: str, seq: int, w: dict[str, Any]) -> tuple[Any, ...]:
+def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         run_id,
         seq,
@@ -479,6 +435,9 @@ def _window_row(run_id: str, seq: int, w: dict[str, Any]) -> tuple[Any, ...]:
         w.get("emissions_g"),
         json.dumps(w["channels"]),
         json.dumps(w.get("estimated") or {}),
+        w["start_utc"],
+        w["band"],
+        w["market_emissions_g"],
     )
 
 

@@ -32,6 +32,8 @@ TYPE_CHECKING = False  # not from typing: importing it costs more than this modu
 if TYPE_CHECKING:
     from typing import Any
 
+    from wattprint.tracking.record import AttributionChannelRecord, AttributionRecord
+
 CPU_COMPONENTS = ("cpu", "psys")
 RAM_COMPONENTS = ("ram", "dram")
 
@@ -168,7 +170,7 @@ class ChannelShare(Record):
         self.method = method
         self.shares: list[float] = shares if shares is not None else []
 
-    def to_dict(self, total_j: float) -> dict[str, Any]:
+    def to_dict(self, total_j: float) -> AttributionChannelRecord:
         return {
             "energy_j": self.energy_j,
             "share": self.energy_j / total_j if total_j > 0 else 0.0,
@@ -301,7 +303,7 @@ class Attributor:
 
         return bool(psutil.pid_exists(pid))
 
-    def to_dict(self, totals: dict[str, float]) -> dict[str, Any]:
+    def to_dict(self, totals: dict[str, float]) -> AttributionRecord:
         """Machine and attributed figures per channel, and their sums over counted channels."""
         chans = {n: s.to_dict(totals.get(n, 0.0)) for n, s in self.per_channel.items()}
         counted = [n for n, c in self.channels.items() if getattr(c, "in_total", True)]

@@ -19,6 +19,8 @@ TYPE_CHECKING = False  # not from typing: importing it costs more than this modu
 if TYPE_CHECKING:
     from typing import Any
 
+    from wattprint.tracking.record import BaselineRecord
+
 DEFAULT_MAX_AGE_S = 7 * 24 * 3600.0
 
 
@@ -43,7 +45,7 @@ class Baseline(Record):
         self.source = source
         self.notes: list[str] = notes if notes is not None else []
 
-    def apply(self, duration_s: float, energy_j: dict[str, float], counted: set[str]) -> dict[str, Any]:
+    def apply(self, duration_s: float, energy_j: dict[str, float], counted: set[str]) -> BaselineRecord:
         """The run's idle and dynamic energy per channel (``counted``: channels in the total)."""
         idle = {n: self.power_w[n] * duration_s for n in energy_j if n in self.power_w}
         dynamic = {n: max(0.0, e - idle[n]) for n, e in energy_j.items() if n in idle}

@@ -1,21 +1,28 @@
-"""The result data model shared by runs, windows, the store and reports.
+"""The live side of a span's figures: channel totals, timeline intervals, measurements.
 
 A :class:`Measurement` is a span of time with cumulative energy per channel,
 turned into emissions with a resolved :class:`~wattprint.intensity.base.Intensity`.
-:class:`~wattprint.tracking.run.Run` (a live, tracked span) and stored runs read back
-from the database are both Measurements, so reports never care which.
+:class:`~wattprint.tracking.run.Run` and :class:`~wattprint.tracking.run.Window`
+are Measurements. As data (``to_dict()``, the store, ``--json``, reports) the
+same figures take the one shape described in :mod:`wattprint.tracking.record`,
+which is also what a stored run reads back as.
 """
 
 from __future__ import annotations
 
 from wattprint._record import Record
-from wattprint.units import j_to_kwh
+from wattprint.units import combined_band, j_to_kwh
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:
-    from typing import Any
-
     from wattprint.intensity.base import Intensity
+    from wattprint.tracking.record import (
+        ChannelRecord,
+        IntervalRecord,
+        SpanTotals,
+        WindowRecord,
+        WindowStatsRecord,
+    )
 
 
 class ChannelTotal(Record):
@@ -43,8 +50,17 @@ class ChannelTotal(Record):
         self.detail = detail
         self.emissions_g = emissions_g
 
-    def to_dict(self) -> dict[str, object]:
-        return self._asdict()
+    def to_dict(self) -> ChannelRecord:
+        return {
+            "name": self.name,
+            "component": self.component,
+            "method": self.method,
+            "band": self.band,
+            "energy_j": self.energy_j,
+            "in_total": self.in_total,
+            "detail": self.detail,
+            "emissions_g": self.emissions_g,
+        }
 
 
 class Interval(Record):
@@ -62,18 +78,9 @@ class Interval(Record):
         self.wall0 = wall0
         self.energy_j = energy_j
 
-
-def combined_band(channels: list[ChannelTotal]) -> float:
-    """Relative band of a sum of channels: energy-weighted mean of their bands.
-
-    This assumes the channels' errors can all lean the same way (a shared
-    model, a shared calibration bias) — the conservative choice; an
-    independent-errors sum would be narrower.
-    """
-    total = sum(c.energy_j for c in channels if c.in_total)
-    if total <= 0:
-        return max((c.band for c in channels if c.in_total), default=0.0)
-    return sum(c.energy_j * c.band for c in channels if c.in_total) / total
+    def to_dict(self) -> IntervalRecord:
+        """The timeline row's record (``wall0`` is named ``start_utc`` there)."""
+        return {"t0_s": self.t0_s, "t1_s": self.t1_s, "start_utc": self.wall0, "energy_j": self.energy_j}
 
 
 def _union_length(spans: list[tuple[float, float]]) -> float:
@@ -86,23 +93,22 @@ def _union_length(spans: list[tuple[float, float]]) -> float:
     return total
 
 
-def window_stats(windows: list[dict[str, Any]], run_s: float) -> dict[str, dict[str, float]]:
+def window_stats(windows: list[WindowRecord], run_s: float) -> dict[str, WindowStatsRecord]:
     """Per window name: calls, total/mean/min/max energy (J), seconds, share of run time.
 
-    ``windows`` are dicts with ``name``, ``offset_s``, ``energy_j``,
-    ``duration_s`` and ``estimated`` (non-empty when a short window was
-    estimated). ``duration_s`` adds up calls (so concurrent calls from several
+    ``estimated_calls`` counts the calls with an estimated channel (a short
+    window). ``duration_s`` adds up calls (so concurrent calls from several
     threads can exceed the run's length); ``time_share`` is the part of the
     run during which at least one call was open. Sorted by total energy,
     largest first.
     """
-    stats: dict[str, dict[str, float]] = {}
+    stats: dict[str, WindowStatsRecord] = {}
     spans: dict[str, list[tuple[float, float]]] = {}
     for w in windows:
         st = stats.setdefault(
             w["name"],
             {"calls": 0, "energy_j": 0.0, "min_j": float("inf"), "max_j": 0.0, "duration_s": 0.0,
-             "estimated_calls": 0},
+             "estimated_calls": 0, "mean_j": 0.0, "time_share": 0.0},
         )
         st["calls"] += 1
         st["energy_j"] += w["energy_j"]
@@ -156,8 +162,8 @@ class Measurement:
 
     @property
     def band(self) -> float:
-        """Relative uncertainty of :attr:`energy_j` (see :func:`combined_band`)."""
-        return combined_band(list(self.channels.values()))
+        """Relative uncertainty of :attr:`energy_j` (see :func:`wattprint.units.combined_band`)."""
+        return combined_band((c.energy_j, c.band) for c in self.channels.values() if c.in_total)
 
     @property
     def methods(self) -> list[str]:
@@ -166,8 +172,8 @@ class Measurement:
         found = {c.method for c in self.channels.values() if c.in_total}
         return [m for m in order if m in found]
 
-    def base_dict(self) -> dict[str, object]:
-        """The fields every span shares, with the names used by the JSON export."""
+    def totals_dict(self) -> SpanTotals:
+        """The fields every span shares (its record without the channels)."""
         return {
             "name": self.name,
             "start_utc": self.start_wall,
@@ -177,5 +183,8 @@ class Measurement:
             "band": self.band,
             "emissions_g": self.emissions_g,
             "market_emissions_g": self.market_emissions_g,
-            "channels": {n: c.to_dict() for n, c in self.channels.items()},
         }
+
+    def channels_dict(self) -> dict[str, ChannelRecord]:
+        """The per-channel part of the span's record."""
+        return {n: c.to_dict() for n, c in self.channels.items()}

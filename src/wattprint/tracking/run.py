@@ -27,10 +27,15 @@ from wattprint.version import __version__
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
-    from typing import Any
-
     from wattprint.tracking.attribution import Attributor
     from wattprint.tracking.baseline import Baseline
+    from wattprint.tracking.record import (
+        AttributionRecord,
+        BaselineRecord,
+        RunRecord,
+        WindowRecord,
+        WindowStatsRecord,
+    )
 
 GPU_USERS_EVERY_S = 5.0  # how often a run without attribution lists each GPU's processes
 
@@ -164,12 +169,15 @@ class Window(Measurement):
         if intensity.market_g_per_kwh is not None:
             self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
 
-    def to_dict(self) -> dict[str, object]:
-        d = self.base_dict()
-        d["offset_s"] = self.offset_s
-        d["parent"] = self.parent.name if self.parent else None
-        d["estimated"] = dict(self.estimated)
-        return d
+    def to_dict(self) -> WindowRecord:
+        """The window's record (see :class:`wattprint.tracking.record.WindowRecord`)."""
+        return {
+            **self.totals_dict(),
+            "channels": self.channels_dict(),
+            "offset_s": self.offset_s,
+            "parent": self.parent.name if self.parent else None,
+            "estimated": dict(self.estimated),
+        }
 
 
 class Run(Measurement):
@@ -324,26 +332,21 @@ class Run(Measurement):
         for w in self.windows:
             w.price(intensity)
 
-    def window_stats(self) -> dict[str, dict[str, float]]:
+    def window_stats(self) -> dict[str, WindowStatsRecord]:
         """Per window name: calls, total/mean/min/max energy (J), seconds, share of run time."""
-        rows = [
-            {"name": w.name, "offset_s": w.offset_s, "energy_j": w.energy_j, "duration_s": w.duration_s,
-             "estimated": w.estimated}
-            for w in self.windows
-        ]
-        return window_stats(rows, self.duration_s)
+        return window_stats([w.to_dict() for w in self.windows], self.duration_s)
 
     @property
     def coverage_s(self) -> float:
         """Seconds covered by timeline intervals (equals ``duration_s`` when nothing was lost)."""
         return sum(iv.t1_s - iv.t0_s for iv in self.timeline)
 
-    def _attribution_dict(self) -> dict[str, Any] | None:
+    def _attribution_dict(self) -> AttributionRecord | None:
         if self.attributor is None:
             return None
         return self.attributor.to_dict({n: c.energy_j for n, c in self.channels.items()})
 
-    def _baseline_dict(self) -> dict[str, Any] | None:
+    def _baseline_dict(self) -> BaselineRecord | None:
         if self.baseline is None:
             return None
         counted = {n for n, c in self.channels.items() if c.in_total}
@@ -351,41 +354,41 @@ class Run(Measurement):
             self.duration_s, {n: c.energy_j for n, c in self.channels.items()}, counted
         )
 
-    def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> dict[str, object]:
-        """The JSON export of the run (same names as the attributes).
+    def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> RunRecord:
+        """The run's record (see :class:`wattprint.tracking.record.RunRecord`).
 
         ``with_windows=False`` leaves the windows and their statistics out (a store
         flush writes only the new windows, so it never pays for all of them).
         """
-        d = self.base_dict()
-        d.update(
-            {
-                "id": self.id,
-                "status": self.status,
-                "command": self.command,
-                "tags": self.tags,
-                "end_utc": self.end_wall,
-                "exit_code": self.exit_code,
-                "host": self.host,
-                "pid": self.pid,
-                "cpu_model": self.cpu_model,
-                "gpu_models": sorted({c.device for c in self._sampler.channels.values()
-                                      if c.component == "gpu" and c.device}),
-                "wattprint_version": self.version,
-                "interval_s": self.interval_s,
-                "intensity": self.intensity.to_dict() if self.intensity else None,
-                "sensors": [a._asdict() for a in self.availability],
-                "faults": [f._asdict() for f in self.faults],
-                "windows": [w.to_dict() for w in self.windows] if with_windows else [],
-                "window_stats": self.window_stats() if with_windows else {},
-                "gpu_users": self.gpu_users,
-                "attribution": self._attribution_dict(),
-                "baseline": self._baseline_dict(),
-            }
-        )
+        windows = [w.to_dict() for w in self.windows] if with_windows else []
+        d: RunRecord = {
+            **self.totals_dict(),
+            "channels": self.channels_dict(),
+            "id": self.id,
+            "status": self.status,
+            "command": self.command,
+            "tags": self.tags,
+            "end_utc": self.end_wall,
+            "exit_code": self.exit_code,
+            "host": self.host,
+            "pid": self.pid,
+            "cpu_model": self.cpu_model,
+            "gpu_models": sorted({c.device for c in self._sampler.channels.values()
+                                  if c.component == "gpu" and c.device}),
+            "wattprint_version": self.version,
+            "interval_s": self.interval_s,
+            "intensity": self.intensity.to_dict() if self.intensity else None,
+            "sensors": [
+                {"sensor": a.sensor, "available": a.available, "detail": a.detail, "fix": a.fix}
+                for a in self.availability
+            ],
+            "faults": [{"wall": f.wall, "source": f.source, "message": f.message} for f in self.faults],
+            "windows": windows,
+            "window_stats": window_stats(windows, self.duration_s) if with_windows else {},
+            "gpu_users": self.gpu_users,
+            "attribution": self._attribution_dict(),
+            "baseline": self._baseline_dict(),
+        }
         if with_timeline:
-            d["timeline"] = [
-                {"t0_s": iv.t0_s, "t1_s": iv.t1_s, "start_utc": iv.wall0, "energy_j": iv.energy_j}
-                for iv in self.timeline
-            ]
+            d["timeline"] = [iv.to_dict() for iv in self.timeline]
         return d

@@ -33,34 +33,67 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, TypeVar
 
+    from wattprint.settings import Settings
     from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
 
     F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_INTERVAL_S = 1.0
-DEFAULT_FLUSH_S = 10.0
-DEFAULT_BASELINE_MAX_AGE_S = 7 * 24 * 3600.0
 
 
 # -- the shared samplers ---------------------------------------------------------------
 
 _pool_lock = threading.Lock()
-_pool: dict[tuple[str, str], tuple[Sampler, list[Availability], int]] = {}
+_pool: dict[tuple[object, ...], tuple[Sampler, list[Availability], int]] = {}
 
 
-def _acquire_sampler(rapl_root: str | None, gpus: str | None) -> tuple[Sampler, list[Availability]]:
-    """One sampler per sensor set in the process, reference-counted."""
-    key = (str(rapl_root or ""), str(gpus or ""))
+class _Same:
+    """A pool-key part that matches only the very same object (a user's sensor or factory).
+
+    Holding the object also keeps it alive while its sampler is pooled, so its id is never reused.
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _sensor_choice(sensors: Any) -> tuple[Any, ...]:
+    """Check ``Tracker(sensors=...)`` at once (a typo fails before the work starts)."""
+    from wattprint.sensors.registry import parse_choice
+
+    return parse_choice(sensors)
+
+
+def _sink_list(value: Any) -> list[Any]:
+    """Check ``Tracker(sinks=...)`` at once (see :func:`wattprint.sinks.base.sink_list`)."""
+    from wattprint.sinks.base import sink_list
+
+    return sink_list(value)
+
+
+def _acquire_sampler(
+    rapl_root: str | None, gpus: str | None, sensors: Any = None
+) -> tuple[Sampler, list[Availability]]:
+    """One sampler per sensor set (root, GPU choice, sensor families) in the process, reference-counted."""
+    choice = _sensor_choice(sensors)
+    key = (str(rapl_root or ""), str(gpus or ""), *(e if isinstance(e, str) else _Same(e) for e in choice))
     with _pool_lock:
         if key in _pool:
             sampler, lines, refs = _pool[key]
             _pool[key] = (sampler, lines, refs + 1)
             return sampler, lines
-        from wattprint.sensors.discover import open_sensors
+        from wattprint.sensors.registry import open_sensors
 
-        sensors, lines = open_sensors(rapl_root=rapl_root, gpus=gpus)
-        sampler = Sampler(sensors)
+        opened, lines = open_sensors(choice, rapl_root=rapl_root, gpus=gpus)
+        sampler = Sampler(opened)
         _pool[key] = (sampler, lines, 1)
         return sampler, lines
 
@@ -80,12 +113,12 @@ def _release_sampler(sampler: Sampler) -> None:
 class shared_sampler:  # noqa: N801 - used like a function: ``with shared_sampler(...) as (s, lines)``
     """Borrow the process's sampler for this sensor set (opened on first use)."""
 
-    def __init__(self, rapl_root: str | None = None, gpus: str | None = None) -> None:
-        self.rapl_root, self.gpus = rapl_root, gpus
+    def __init__(self, rapl_root: str | None = None, gpus: str | None = None, sensors: Any = None) -> None:
+        self.rapl_root, self.gpus, self.sensors = rapl_root, gpus, sensors
         self.sampler: Sampler | None = None
 
     def __enter__(self) -> tuple[Sampler, list[Availability]]:
-        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus)
+        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
         return self.sampler, lines
 
     def __exit__(self, *exc: object) -> None:
@@ -115,13 +148,19 @@ class Tracker:
     baseline: ``baseline`` is seconds of idle measurement taken before the run
     starts, ``"stored"`` to reuse this host's stored baseline when younger
     than ``baseline_max_age_s``, or a :class:`~wattprint.tracking.baseline.Baseline`.
+
+    Every keyword is a setting of :data:`wattprint.settings.KEYS` (the live-provider
+    keys too): a keyword given here beats ``WATTPRINT_<KEY>``, which beats the
+    config files. Out-of-range values, unknown keywords (with the nearest name)
+    and loose tags raise :class:`~wattprint.errors.ConfigError`; ``settings`` takes
+    what :func:`wattprint.settings.load` already read.
     """
 
     def __init__(
         self,
         name: str | None = None,
         *,
-        interval: float = DEFAULT_INTERVAL_S,
+        interval: float | None = None,
         country: str | None = None,
         region: str | None = None,
         cloud_provider: str | None = None,
@@ -130,37 +169,48 @@ class Tracker:
         market_g_per_kwh: float | None = None,
         gpus: str | None = None,
         rapl_root: str | os.PathLike[str] | None = None,
-        store: bool | str | os.PathLike[str] = True,
+        sensors: str | list[Any] | tuple[Any, ...] | None = None,
+        store: bool | str | os.PathLike[str] | None = None,
         command: list[str] | None = None,
         tags: dict[str, str] | None = None,
-        flush_every_s: float = DEFAULT_FLUSH_S,
+        flush_every_s: float | None = None,
         probe_cloud: bool | None = None,
         process: int | str | None = None,
         baseline: float | str | Baseline | None = None,
-        baseline_max_age_s: float = DEFAULT_BASELINE_MAX_AGE_S,
-        sinks: Sequence[Sink] = (),
+        baseline_max_age_s: float | None = None,
+        sinks: Sequence[Sink] | None = None,
+        settings: Settings | None = None,
+        **more: Any,
     ) -> None:
-        interval = float(interval)
-        if not (interval >= 0.01):
-            raise ValueError(f"interval must be at least 0.01 s, got {interval!r}")
-        self.name = name or (" ".join(command) if command else "run")
-        self.interval = interval
-        self._location = dict(
-            country=country,
-            region=region,
-            cloud_provider=cloud_provider,
-            cloud_region=cloud_region,
-            pue=pue,
-            market_g_per_kwh=market_g_per_kwh,
-            probe_cloud=probe_cloud,
+        # Every setting goes through one path (wattprint.settings): the arguments given
+        # here beat the environment, which beats the config files. ``settings`` is what
+        # a caller (the CLI) already loaded; ``more`` takes the other keys of the table
+        # (live-provider keys ...) and refuses anything else by name.
+        from wattprint import settings as _settings
+
+        given = dict(
+            name=name, interval=interval, country=country, region=region,
+            cloud_provider=cloud_provider, cloud_region=cloud_region, pue=pue,
+            market_g_per_kwh=market_g_per_kwh, gpus=gpus, rapl_root=rapl_root, sensors=sensors, store=store,
+            command=command, tags=tags, flush_every_s=flush_every_s, probe_cloud=probe_cloud,
+            process=process, baseline=baseline, baseline_max_age_s=baseline_max_age_s, sinks=sinks, **more,
         )
-        self.gpus = gpus
-        self.rapl_root = str(rapl_root) if rapl_root is not None else None
-        self.command = command
-        self.tags = dict(tags or {})
-        self.flush_every_s = flush_every_s
-        self._store_arg = store
-        self._extra_sinks = list(sinks)
+        if settings is None:
+            settings = _settings.load(given)
+        elif any(v is not None for v in given.values()):
+            settings = settings.with_arguments(given)
+        self.settings: Settings = settings
+        get = settings.get
+        self.command = get("command")
+        self.name = get("name") or (" ".join(self.command) if self.command else "run")
+        self.interval: float = get("interval")
+        self.gpus = get("gpus")
+        self.rapl_root = get("rapl_root")
+        self.sensors = _sensor_choice(get("sensors"))  # checked now: a typo fails before the work
+        self.tags = dict(get("tags") or {})
+        self.flush_every_s: float = get("flush_every_s")
+        self._store_arg = (get("db") or True) if get("store") else False
+        self._extra_sinks = _sink_list(get("sinks"))
         self._sinks: Sinks | None = None
         self.run: Run | None = None
         self._sampler: Sampler | None = None
@@ -168,20 +218,10 @@ class Tracker:
         self._intensity: Intensity | None = None
         self._intensity_error: BaseException | None = None
         self._resolver: threading.Thread | None = None
-        self.process = os.getpid() if process == "self" else process
-        if self.process is not None and not isinstance(self.process, int):
-            raise ValueError(f"process must be a PID or 'self', got {process!r}")
-        if isinstance(baseline, (int, float)) and not isinstance(baseline, bool) and not baseline > 0:
-            raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
-        if isinstance(baseline, str) and baseline != "stored":
-            raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
-        self.baseline_arg = baseline
-        self.baseline_max_age_s = baseline_max_age_s
-        if pue is not None and not 1.0 <= pue <= 3.0:
-            raise ValueError(f"pue must be between 1.0 and 3.0, got {pue!r}")
-        if market_g_per_kwh is not None and not 0.0 <= market_g_per_kwh <= 2000.0:
-            raise ValueError(f"market_g_per_kwh must be between 0 and 2000, got {market_g_per_kwh!r}")
-        if self._location_is_set():
+        self.process = get("process")
+        self.baseline_arg = get("baseline")
+        self.baseline_max_age_s: float = get("baseline_max_age_s")
+        if settings.location_is_set():
             # A location that is set anywhere is checked now (static tables, no network:
             # the chain stops before the cloud probes), so a typo fails at once instead
             # of turning into a fallback after the work.
@@ -189,23 +229,13 @@ class Tracker:
             if self._intensity_error is not None:
                 raise self._intensity_error
 
-    def _location_is_set(self) -> bool:
-        keys = ("country", "region", "cloud_provider", "cloud_region")
-        if any(self._location[k] for k in keys):
-            return True
-        if any(os.environ.get(f"WATTPRINT_{k.upper()}") for k in keys):
-            return True
-        from wattprint.config import load_config
-
-        return any(load_config().get(k) for k in keys)
-
     # -- intensity --
 
     def _resolve(self) -> None:
         try:
             from wattprint.intensity.resolve import resolve
 
-            self._intensity = resolve(**self._location)  # type: ignore[arg-type]
+            self._intensity = resolve(settings=self.settings)
             if self.run is not None and self.run.intensity is None:
                 self.run.intensity = self._intensity  # provisional, for figures read while running
         except Exception as exc:  # resolved later into a flagged fallback
@@ -223,7 +253,8 @@ class Tracker:
         try:
             from wattprint.intensity.resolve import finalize
 
-            intensity = finalize(intensity, run.start_wall, run.end_wall or time.time())
+            intensity = finalize(intensity, run.start_wall, run.end_wall or time.time(),
+                                 settings=self.settings)
         except Exception as exc:
             intensity.warnings.append(f"live intensity failed: {exc}")
         return intensity
@@ -261,7 +292,7 @@ class Tracker:
         """Open sensors, take the first reading, start sampling. Returns the live run."""
         if self.run is not None and self.run.status == "running":
             raise RuntimeError("this tracker is already running")
-        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus)
+        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
         try:
             baseline = self._baseline()
         except BaseException:
@@ -467,16 +498,18 @@ def track(name: Any = None, **kwargs: Any) -> Any:
     ``with track("train", interval=0.5) as run: ...``; ``@track`` or
     ``@track("step")`` on a function: each call is a window of the enclosing
     tracked run if there is one, otherwise a run of its own. Keyword
-    arguments go to :class:`Tracker` (anything that is not a Tracker option
-    is a tag).
+    arguments are :class:`Tracker`'s; labels go in ``tags={...}``. An unknown
+    keyword raises :class:`~wattprint.errors.ConfigError` naming the nearest
+    known one; CodeCarbon's names are read as ours, with a warning.
     """
     if callable(name):
         return _Track(None, {})(name)
-    options = set(Tracker.__init__.__kwdefaults__ or {})
-    tags = {k: str(v) for k, v in kwargs.items() if k not in options}
-    opts = {k: v for k, v in kwargs.items() if k in options}
-    if tags:
-        opts["tags"] = {**opts.get("tags", {}), **tags}
+    from wattprint.settings import check_keywords
+
+    opts = check_keywords(kwargs, "track()")
+    keyword_name = opts.pop("name", None)  # e.g. CodeCarbon's project_name=
+    if name is None and keyword_name is not None:
+        name = str(keyword_name)
     return _Track(name, opts)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
 
 from wattprint.errors import WattprintError
@@ -26,15 +27,64 @@ HOUR = 3600.0
 SETTLED_AFTER_S = 2 * HOUR
 FRESH_TTL_S = 15 * 60.0
 SETTLED_TTL_S = 30 * 24 * HOUR
+# An HTTP error body goes into the run's warnings: a short, one-line excerpt only.
+ERROR_BODY_READ = 4096
+ERROR_EXCERPT_CHARS = 160
+MASK = "***"
+# name=value / "name": "value" / Authorization: Bearer value, for names that hold secrets.
+_SECRET_SHAPE = re.compile(
+    r"(?i)((?:api[_-]?key|apikey|auth[_-]?token|access[_-]?token|token|password|passwd|secret|authorization)"
+    r"[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"',;&}]+"
+)
+_SECRET_NAME = re.compile(r"(?i)key|token|password|passwd|secret|auth")
+_UNPRINTABLE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+_URL_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
 
 
 class LiveError(WattprintError):
     """A live provider could not give a usable answer (HTTP error, bad JSON, no data)."""
 
 
+def sent_secrets(params: Mapping[str, str] | None, headers: Mapping[str, str]) -> list[str]:
+    """The credentials a request carries: header values (and their parts: a Bearer token, the
+    user:password inside Basic) and query values whose names hold secrets; longest first."""
+    found: set[str] = set()
+    values = [v for k, v in headers.items() if k.lower() != "accept"]
+    values += [v for k, v in (params or {}).items() if _SECRET_NAME.search(k)]
+    for value in values:
+        found.add(value)
+        scheme, _, credential = value.partition(" ")
+        if scheme.lower() in ("bearer", "basic", "token") and credential.strip():
+            found.add(credential.strip())
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
+            except ValueError:
+                continue
+            found |= {decoded, decoded.partition(":")[2]}
+    found |= {quote(v, safe="") for v in found}
+    return sorted((v for v in found if len(v) >= 3), key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` as a short single line, with ``secrets`` (by value) and secret-shaped
+    values (``token=…``, ``Authorization: …``, credentials in URLs) masked."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    text = _URL_USERINFO.sub(MASK + "@", _SECRET_SHAPE.sub(rf"\1{MASK}", text))
+    text = _UNPRINTABLE.sub(" ", text).strip()
+    if len(text) > ERROR_EXCERPT_CHARS:
+        text = text[:ERROR_EXCERPT_CHARS].rstrip() + "…"
+    return text
+
+
 def get_json(url: str, params: Mapping[str, str] | None, headers: Mapping[str, str],
              deadline: float) -> Any:
-    """GET ``url?params`` and decode JSON, with a socket timeout bounded by ``deadline``."""
+    """GET ``url?params`` and decode JSON, with a socket timeout bounded by ``deadline``.
+
+    An error never carries what was sent: the error body is cut to a one-line
+    excerpt with the request's credentials masked by value (providers echo them).
+    """
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise LiveError("time budget spent")
@@ -44,16 +94,17 @@ def get_json(url: str, params: Mapping[str, str] | None, headers: Mapping[str, s
         with urlopen(req, timeout=remaining) as resp:  # noqa: S310 - https/http URLs only
             body = resp.read(4_000_000)
     except HTTPError as exc:
-        detail = exc.read(300).decode("utf-8", "replace").strip().replace("\n", " ")
-        raise LiveError(f"HTTP {exc.code} from {url}" + (f": {detail}" if detail else "")) \
+        secrets = sent_secrets(params, headers)
+        detail = redact(exc.read(ERROR_BODY_READ).decode("utf-8", "replace"), secrets)
+        raise LiveError(f"HTTP {exc.code} from {redact(url)}" + (f": {detail}" if detail else "")) \
             from None
     except (URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise LiveError(f"{url}: {reason}") from None
+        raise LiveError(f"{redact(url)}: {redact(str(reason), sent_secrets(params, headers))}") from None
     try:
         return json.loads(body)
     except ValueError:
-        raise LiveError(f"{url}: answer is not JSON") from None
+        raise LiveError(f"{redact(url)}: answer is not JSON") from None
 
 
 def basic_auth(user: str, password: str) -> str:

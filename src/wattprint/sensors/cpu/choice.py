@@ -19,6 +19,7 @@ def open_cpu_sensors(
     *,
     model_fallback: bool = True,
     tdp_w: float | None = None,
+    rapl: bool = True,
 ) -> tuple[list[Sensor], list[Availability]]:
     """Open the CPU/DRAM/RAM sensors; return them and one doctor line per decision.
 
@@ -32,25 +33,20 @@ def open_cpu_sensors(
 
     ``model_fallback=False`` opens no modelled channel at all (measured figures
     only); the lines then say what goes uncounted. ``tdp_w`` overrides the CPU
-    table (watts for all sockets together). Never raises for a missing or
+    table (watts for all sockets together). ``rapl=False`` skips RAPL (the
+    model alone, when the user chose it). Never raises for a missing or
     unreadable sensor; a bad ``tdp_w`` raises :class:`SensorError`.
     """
-    from wattprint.sensors.rapl import DEFAULT_ROOT, RaplSensor
-
     sensors: list[Sensor] = []
     lines: list[Availability] = []
-    rapl: Sensor | None
-    try:
-        rapl = RaplSensor(DEFAULT_ROOT if rapl_root is None else rapl_root)
-    except SensorError as exc:
-        rapl = None
-        lines.append(Availability("rapl", False, str(exc), exc.fix))
-    else:
-        sensors.append(rapl)
-        lines += rapl.describe()
+    counters = _open_rapl(rapl_root, lines) if rapl else None
+    if not rapl:
+        lines.append(Availability("rapl", False, "not chosen: CPU and memory modelled"))
+    if counters is not None:
+        sensors.append(counters)
 
-    has_cpu = rapl is not None
-    has_dram = rapl is not None and any(c.component == "dram" for c in rapl.channels)
+    has_cpu = counters is not None
+    has_dram = counters is not None and any(c.component == "dram" for c in counters.channels)
     if has_dram:
         lines.append(
             Availability("model ram", False, "memory measured by RAPL DRAM: RAM model not used")
@@ -65,14 +61,14 @@ def open_cpu_sensors(
     if not model_fallback:
         if not has_cpu:
             lines.append(
-                Availability("model cpu:model", False, "model fallback disabled: CPU not counted")
+                Availability("model cpu:model", False, "model not chosen (measured figures only): CPU not counted")
             )
         lines.append(
-            Availability("model ram", False, "model fallback disabled: memory not counted")
+            Availability("model ram", False, "model not chosen (measured figures only): memory not counted")
         )
         return sensors, lines
 
-    from wattprint.sensors.model import ModelSensor
+    from wattprint.sensors.cpu.model import ModelSensor
 
     try:
         model = ModelSensor(cpu=not has_cpu, ram=not has_dram, tdp_w=tdp_w)
@@ -84,3 +80,16 @@ def open_cpu_sensors(
     sensors.append(model)
     lines += model.describe()
     return sensors, lines
+
+
+def _open_rapl(rapl_root: str | Path | None, lines: list[Availability]) -> Sensor | None:
+    """The RAPL sensor and its doctor lines, or None with the line saying why and how to fix it."""
+    from wattprint.sensors.cpu.rapl import DEFAULT_ROOT, RaplSensor
+
+    try:
+        sensor = RaplSensor(DEFAULT_ROOT if rapl_root is None else rapl_root)
+    except SensorError as exc:
+        lines.append(Availability("rapl", False, str(exc), exc.fix))
+        return None
+    lines += sensor.describe()
+    return sensor

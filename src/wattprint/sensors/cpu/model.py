@@ -39,14 +39,12 @@ Constant ``RAM_W_PER_GB`` × installed GiB (``psutil.virtual_memory().total``).
 from __future__ import annotations
 
 import os
-import re
-import sys
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from wattprint._record import FrozenRecord
 from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor, SensorError
+from wattprint.sensors.cpu.host import CpuInfo, detect_cpu
 
 TYPE_CHECKING = False  # not from typing: importing it costs more than this module
 if TYPE_CHECKING:
@@ -56,7 +54,6 @@ __all__ = [
     "BAND_CPU_DEFAULT",
     "BAND_CPU_TABLE",
     "BAND_RAM",
-    "CpuInfo",
     "DEFAULT_W_PER_THREAD",
     "LOAD_CURVE",
     "ModelSensor",
@@ -64,7 +61,6 @@ __all__ = [
     "TdpChoice",
     "choose_tdp",
     "cpu_power_fraction",
-    "detect_cpu",
 ]
 
 # Teads/Boavizta: share of TDP drawn at a given load (load 0..1 -> fraction of TDP).
@@ -107,77 +103,6 @@ def cpu_power_fraction(load: float) -> float:
         if u <= u1:
             return f0 + (f1 - f0) * (u - u0) / (u1 - u0)
     return LOAD_CURVE[-1][1]
-
-
-class CpuInfo(FrozenRecord):
-    """What the model needs to know about the host CPU.
-
-    ``model_name`` is the vendor string ("AMD EPYC 7763 64-Core Processor") or
-    ``None`` when the platform does not say; ``logical_cpus`` counts hardware
-    threads visible to the OS; ``sockets`` counts physical packages (1 when
-    unknown); ``virtual`` is True when a hypervisor is detected.
-    """
-
-    __slots__ = ("model_name", "logical_cpus", "sockets", "virtual")
-    model_name: str | None
-    logical_cpus: int
-    sockets: int
-    virtual: bool
-
-    def __init__(self, model_name: str | None, logical_cpus: int, sockets: int = 1, virtual: bool = False) -> None:
-        super().__init__(model_name, logical_cpus, sockets, virtual)
-
-
-def detect_cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> CpuInfo:
-    """Read the CPU model, thread and socket counts, and VM flag from the platform.
-
-    Linux: /proc/cpuinfo ("model name", "physical id", the "hypervisor" flag).
-    macOS: ``sysctl -n machdep.cpu.brand_string``. Windows: the registry's
-    ``ProcessorNameString``. Elsewhere ``platform.processor()``.
-    """
-    logical = os.cpu_count() or 1
-    path = Path(cpuinfo)
-    if path.exists():
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        m = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-        sockets = len(set(re.findall(r"^physical id\s*:\s*(\d+)", text, re.MULTILINE))) or 1
-        flags = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
-        virtual = bool(flags and "hypervisor" in flags.group(1).split())
-        name = m.group(1).strip() if m else None
-        return CpuInfo(name or None, logical, sockets, virtual)
-    return CpuInfo(_platform_cpu_name(), logical, 1, False)
-
-
-def _platform_cpu_name() -> str | None:
-    if sys.platform == "darwin":
-        import subprocess
-
-        try:
-            out = subprocess.run(
-                ["sysctl", "-n", "machdep.cpu.brand_string"],
-                capture_output=True, text=True, timeout=5, check=False,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            out = ""
-        return out or None
-    if sys.platform == "win32":
-        try:
-            import winreg
-
-            key = winreg.OpenKey(  # type: ignore[attr-defined]
-                winreg.HKEY_LOCAL_MACHINE,  # type: ignore[attr-defined]
-                r"HARDWARE\DESCRIPTION\System\CentralProcessor\0",
-            )
-            value, _ = winreg.QueryValueEx(key, "ProcessorNameString")  # type: ignore[attr-defined]
-            return str(value).strip() or None
-        except OSError:
-            return None
-    import platform
-
-    return platform.processor() or None
 
 
 class TdpChoice(FrozenRecord):

@@ -30,7 +30,7 @@ import os
 import time
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
-from wattprint.sensors.gpu_common import (
+from wattprint.sensors.gpu.common import (
     BAND_COUNTER,
     BAND_MODELLED,
     BAND_POWER_AVERAGED,
@@ -103,7 +103,7 @@ def probe(amdsmi: Any = None, *, check_s: float = 0.2) -> Probe:
             line = Availability("amdsmi", False, f"amdsmi is installed but {missing}", FIX_INSTALL)
             return Probe([line], None, no_open)
         try:
-            import amdsmi  # noqa: PLC0415 - optional dependency, imported when used
+            import amdsmi  # type: ignore[no-redef]  # noqa: PLC0415 - optional, imported when used
         except Exception as exc:  # ImportError, or KeyError when libamd_smi.so is absent
             line = Availability(
                 "amdsmi", False, f"amdsmi is installed but did not load ({one_line(exc)})", FIX_INSTALL
@@ -234,7 +234,8 @@ def _open(
             ticks = first[gpu.uuid][0] or 0.0
             dev.origin = dev.last = ticks
             if ticks < WRAP_32:  # may be a 32-bit counter: read before it can wrap twice
-                top_w = 2.0 * (lookup_tdp(gpu.name).tdp_w if lookup_tdp(gpu.name) else 1000.0)
+                entry = lookup_tdp(gpu.name)
+                top_w = 2.0 * (entry.tdp_w if entry is not None else 1000.0)
                 limit = WRAP_32 * scale / top_w
                 max_interval = limit if max_interval is None else min(max_interval, limit)
         devices.append(dev)

@@ -1,6 +1,6 @@
 """What the NVIDIA and AMD GPU sensors share: device identity, bands, the TDP table.
 
-Kept apart from :mod:`wattprint.sensors.gpu` (selection, opening) so that the
+Kept apart from :mod:`wattprint.sensors.gpu.selection` (selection, opening) so that the
 vendor modules can import it without an import cycle. Standard library only.
 """
 
@@ -105,7 +105,7 @@ def normalise_name(name: str) -> str:
 @lru_cache(maxsize=1)
 def _table() -> tuple[tuple[re.Pattern[str], TdpEntry], ...]:
     rows = []
-    path = Path(__file__).with_name("hwdb") / "gpu_tdp.csv"  # a file path: importlib.resources costs import time
+    path = Path(__file__).parent.parent / "hwdb" / "gpu_tdp.csv"  # a file path: importlib.resources costs import time
     with path.open("r", encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(line for line in fh if not line.startswith("#")):
             entry = TdpEntry(row["vendor"], row["model"], float(row["tdp_w"]), row["source"])
@@ -221,6 +221,8 @@ class GpuSensorBase(Sensor):
     :attr:`faults` and never read again; the others go on. ``notes`` collects
     non-fatal events (a counter reset) as (channel, message) for the run record.
     """
+
+    notes: list[tuple[str, str]]  # always a list here: Sensor.__init__ sets one
 
     def __init__(self, name: str, devices: list[GpuDevice], channels: list[Channel]) -> None:
         super().__init__(name=name, channels=channels)

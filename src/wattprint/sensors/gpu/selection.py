@@ -28,10 +28,10 @@ Vendor libraries are imported only inside :func:`open_gpu_sensors`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from wattprint.sensors.base import Availability, Sensor, SensorError
-from wattprint.sensors.gpu_common import GpuIdentity, Selected
+from wattprint.sensors.gpu.common import GpuIdentity, Selected
 
 TYPE_CHECKING = False  # not from typing: importing it costs more than this module
 if TYPE_CHECKING:
@@ -116,14 +116,13 @@ def _match_uuid(entry: str, candidates: Sequence[GpuIdentity]) -> tuple[GpuIdent
         gpu, why = _match_uuid(parent_id, candidates)
         return (gpu, entry) if gpu is not None else (None, why)
     if low.startswith("mig-"):
-        hits = [(g, m) for g in candidates for m in g.mig if m.lower().startswith(low)]
-        exact = [(g, m) for g, m in hits if m.lower() == low]
-        hits = exact or hits
-        if len({g.uuid for g, _ in hits}) == 1 and len(hits) == 1:
-            return hits[0][0], hits[0][1]
-        if not hits:
+        mig_hits = [(g, m) for g in candidates for m in g.mig if m.lower().startswith(low)]
+        mig_hits = [(g, m) for g, m in mig_hits if m.lower() == low] or mig_hits
+        if len(mig_hits) == 1:
+            return mig_hits[0]
+        if not mig_hits:
             return None, f"no MIG instance has UUID {entry}"
-        return None, f"MIG prefix {entry} is ambiguous ({len(hits)} instances match)"
+        return None, f"MIG prefix {entry} is ambiguous ({len(mig_hits)} instances match)"
     hits = []
     for g in candidates:
         ids = [g.uuid.lower()]
@@ -299,6 +298,7 @@ def open_gpu_sensors(
     env: Mapping[str, str] | None = None,
     nvml: Any = None,
     amdsmi: Any = None,
+    vendors: Collection[str] = ("nvidia", "amd"),
 ) -> tuple[list[Sensor], list[Availability]]:
     """Open the GPU sensors to use, and say for every GPU what will be done and why.
 
@@ -306,7 +306,8 @@ def open_gpu_sensors(
     variables for AMD); ``"all"``, ``"none"`` or a comma list of indices and
     UUIDs overrides it. ``env`` replaces ``os.environ`` (tests); ``nvml`` /
     ``amdsmi`` replace the vendor modules (``pynvml``, ``amdsmi``), which are
-    otherwise imported here and only here.
+    otherwise imported here and only here. ``vendors`` limits which libraries
+    are tried (``"nvidia"``, ``"amd"``): the sensor families the user chose.
 
     Returns at most one sensor per vendor (channels ``gpu:<uuid>``) and the
     doctor lines: one per GPU (name, UUID, driver, method and why, or why it
@@ -314,18 +315,20 @@ def open_gpu_sensors(
     :class:`GpuSelectionError` when ``gpus`` is malformed or names a GPU that
     no library found; never prints.
     """
-    from wattprint.sensors import amd as amd_mod
-    from wattprint.sensors import nvml as nvml_mod
-
     env = os.environ if env is None else env
     parsed = parse_gpus_option(gpus) if gpus is not None else None
     if parsed == "none":
         return [], [Availability("gpu", False, "GPU measurement turned off (--gpus none)")]
 
+    from wattprint.sensors.gpu import amd as amd_mod
+    from wattprint.sensors.gpu import nvml as nvml_mod
+
     sensors: list[Sensor] = []
     lines: list[Availability] = []
     found: list[GpuIdentity] = []
     for mod, lib in ((nvml_mod, nvml), (amd_mod, amdsmi)):
+        if mod.VENDOR not in vendors:
+            continue
         probe = mod.probe(lib)
         lines += probe.lines
         if probe.inventory is None:

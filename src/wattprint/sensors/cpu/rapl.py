@@ -55,6 +55,7 @@ from pathlib import Path
 
 from wattprint._record import Record
 from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor, SensorError
+from wattprint.sensors.cpu.host import detect_cpu
 
 __all__ = [
     "BAND_DRAM",
@@ -177,23 +178,6 @@ def _zone_sort_key(p: Path) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", p.name))
 
 
-def detect_cpu_vendor(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
-    """``"intel"``, ``"amd"`` or ``None`` from the ``vendor_id`` line of /proc/cpuinfo."""
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    m = re.search(r"^vendor_id\s*:\s*(\S+)", text, re.MULTILINE)
-    if not m:
-        return None
-    v = m.group(1)
-    if v == "GenuineIntel":
-        return "intel"
-    if v in ("AuthenticAMD", "HygonGenuine"):
-        return "amd"
-    return None
-
-
 class RaplSensor(Sensor):
     """Cumulative joules per RAPL zone: ``cpu:package-N``, ``dram:package-N``, ``psys``.
 
@@ -223,10 +207,6 @@ class RaplSensor(Sensor):
         self._clock = clock
         self._zones: list[_Zone] = []
         self._notes: list[Availability] = []  # zones seen but not used, and why
-        vendor = cpu_vendor if cpu_vendor is not None else detect_cpu_vendor()
-        self._package_band = BAND_PACKAGE_AMD if vendor == "amd" else BAND_PACKAGE
-        self._vendor = vendor
-
         if not self._root.is_dir():
             raise SensorError(
                 f"no RAPL: {self._root} does not exist (not Linux, no powercap driver, "
@@ -240,6 +220,8 @@ class RaplSensor(Sensor):
                 "named package-N)",
                 fix=_NO_RAPL_FIX,
             )
+        self._vendor = cpu_vendor if cpu_vendor is not None else detect_cpu().vendor
+        self._package_band = BAND_PACKAGE_AMD if self._vendor == "amd" else BAND_PACKAGE
         try:
             for f in found:
                 try:

@@ -23,7 +23,7 @@ import re
 import sys
 
 from wattprint.sensors.base import Availability, Channel, Method, Sensor
-from wattprint.sensors.gpu_common import (
+from wattprint.sensors.gpu.common import (
     BAND_COUNTER,
     BAND_MODELLED,
     BAND_POWER_AVERAGED,
@@ -108,7 +108,7 @@ def probe(nvml: Any = None) -> Probe:
         return Probe([line], None, no_open)
     if nvml is None:
         try:
-            import pynvml as nvml  # noqa: PLC0415 - optional dependency, imported when used
+            import pynvml as nvml  # type: ignore[no-redef]  # noqa: PLC0415 - optional, imported when used
         except ImportError:
             detail = "nvidia-ml-py (pynvml) is not installed, so NVIDIA GPUs cannot be read"
             if _driver_present():
@@ -327,7 +327,7 @@ def _open(
 class NvmlSensor(GpuSensorBase):
     """All selected NVIDIA GPUs, one ``gpu:<uuid>`` channel each.
 
-    Build it with :func:`wattprint.sensors.gpu.open_gpu_sensors` (or
+    Build it with :func:`wattprint.sensors.gpu.selection.open_gpu_sensors` (or
     :func:`probe`); it owns one ``nvmlInit`` and releases it in :meth:`close`.
     """
 

@@ -1,0 +1,118 @@
+"""The report's methodology statement: how each figure was obtained, generated from the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+METHOD_ORDER = ("counter", "power-integrated", "modelled")
+METHOD_TEXT = {
+    "counter": "read from a hardware energy counter (differences of cumulative totals, "
+    "wrap-corrected)",
+    "power-integrated": "instantaneous power readings integrated over time by the sampler",
+    "modelled": "estimated from a power model (e.g. rated TDP x utilisation), not measured",
+}
+
+
+def methodology(report: dict[str, Any]) -> list[str]:
+    """Plain statements of how each figure was obtained, generated from the report itself."""
+    return [
+        *_energy(report),
+        *_emissions(report),
+        "Not included: " + "; ".join(report["boundary"]["excluded"]) + ".",
+    ]
+
+
+def _energy(report: dict[str, Any]) -> list[str]:
+    """Methods per channel, overlaps, band, scope, attribution, baseline, sampling."""
+    out: list[str] = []
+    t = report["totals"]
+    by_method: dict[str, list[str]] = {}
+    for c in report["channels"]:
+        if c["in_total"]:
+            by_method.setdefault(c["method"], []).append(c["name"])
+    for m in [*METHOD_ORDER, *sorted(set(by_method) - set(METHOD_ORDER))]:
+        if m in by_method:
+            out.append(
+                f"Energy of {', '.join(by_method[m])}: {METHOD_TEXT.get(m, m)}."
+            )
+    if report["boundary"]["not_summed"]:
+        out.append(
+            f"Not added to the total because they overlap other channels: "
+            f"{', '.join(report['boundary']['not_summed'])}."
+        )
+    out.append(
+        f"Uncertainty: the total carries a band of ±{t['band'] * 100:.0f} %, the energy-weighted mean "
+        "of the per-channel bands (conservative: it assumes channel errors can lean the same way)."
+    )
+    if report["boundary"]["scope"] == "whole-machine":
+        out.append(
+            "Scope: the whole machine (every process running during the span), not only the "
+            "tracked work; idle power is included."
+        )
+    a = report["attribution"]
+    if a:
+        how = f" by {', '.join(a['methods'])}" if a["methods"] else ""
+        out.append(
+            f"Attribution: {a['share_of_machine'] * 100:.1f} % of the machine's energy is attributed to the "
+            f"tracked process tree{how}; the totals above stay whole-machine."
+        )
+    bl = report["baseline"]
+    if bl:
+        out.append(
+            f"Idle baseline ({bl['source'] or 'measured'}): {bl['idle_power_w']:.1f} W idle, so "
+            f"{bl['idle_energy_kwh']:.4g} kWh idle and {bl['dynamic_energy_kwh']:.4g} kWh dynamic energy."
+        )
+    cov = report["coverage"]
+    if cov["intervals"]:
+        out.append(
+            f"Sampling: {cov['intervals']} timeline intervals of about {cov['interval_s']:g} s cover "
+            f"{cov['fraction'] * 100:.1f} % of the {cov['duration_s']:.1f} s span."
+        )
+    return out
+
+
+def _emissions(report: dict[str, Any]) -> list[str]:
+    """Intensity and its location chain, PUE, market-based emissions, SCI."""
+    out: list[str] = []
+    it = report["intensity"]
+    pue = report["pue"]
+    if it:
+        year = f", {it['year']}" if it["year"] else ""
+        fallback = (
+            " The location was not known, so the world average was used (FALLBACK)." if it["fallback"] else ""
+        )
+        hourly = (
+            f" Hourly figures from {it['live_source']} ({it['hourly_points']} hours) replace the annual "
+            "average where they cover an interval."
+            if it["hourly_points"]
+            else ""
+        )
+        out.append(
+            f"Location-based emissions (GHG Protocol Scope 2): energy x PUE x grid intensity of "
+            f"{it['location']}, {it['g_per_kwh']:g} gCO2e/kWh ({it['source']}{year}), summed per "
+            f"timeline interval.{hourly}{fallback}"
+        )
+        if it["chain"]:
+            out.append(f"Location chain: {'; '.join(it['chain'])}.")
+    else:
+        out.append("Emissions: not computed (no grid intensity recorded for this run).")
+    out.append(f"PUE {pue['value']:g}: {pue['source']}.")
+    em = report["emissions"]
+    if em["market_based_g"] is not None:
+        out.append(
+            f"Market-based emissions: energy x PUE x {em['market_g_per_kwh']:g} gCO2e/kWh, the "
+            f"contractual factor given by the user ({em['market_source'] or 'no source named'})."
+        )
+    else:
+        out.append(
+            "Market-based emissions: not reported (no contractual emission factor was given; "
+            "use --market-g-per-kwh)."
+        )
+    sci = report["sci"]
+    if sci:
+        out.append(
+            f"SCI per {sci['standard']}: (E x I + M) / R with E the facility energy (IT energy x PUE) "
+            f"in kWh, I the location-based intensity in gCO2e/kWh, M = {sci['m_g']:g} g embodied "
+            f"emissions, R = {sci['r']:g} {sci['functional_unit']}; market instruments are excluded."
+        )
+    return out

@@ -1,0 +1,94 @@
+"""SQLite rows back to run records (:mod:`wattprint.tracking.record`).
+
+The read half of :mod:`wattprint.store.sqlite`: each function turns one
+table's rows into its part of the record, the same shape ``Run.to_dict()``
+gives. Rows written by older schemas lack some columns (NULL): what can be
+derived from what was kept is derived and said so here, nothing is invented.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from wattprint.tracking.record import ChannelRecord, IntervalRecord, RunHeader, WindowRecord
+from wattprint.units import combined_band, j_to_kwh
+
+
+def header_record(r: sqlite3.Row, status: str) -> RunHeader:
+    """A ``runs`` row as the run's header (``status`` as the store judged it: running or killed)."""
+    return {
+        "name": r["name"],
+        "start_utc": r["start_utc"],
+        "duration_s": r["duration_s"],
+        "energy_j": r["energy_j"],
+        "energy_kwh": j_to_kwh(r["energy_j"]),
+        "band": r["band"],
+        "emissions_g": r["emissions_g"],
+        "market_emissions_g": r["market_emissions_g"],
+        "id": r["id"],
+        "status": status,
+        "command": json.loads(r["command"]) if r["command"] else None,
+        "tags": json.loads(r["tags"]),
+        "end_utc": r["end_utc"],
+        "exit_code": r["exit_code"],
+        "host": r["host"],
+        "pid": r["pid"],
+        "cpu_model": r["cpu_model"],
+        "gpu_models": json.loads(r["gpu_models"]),
+        "wattprint_version": r["wattprint_version"],
+        "interval_s": r["interval_s"],
+        "intensity": json.loads(r["intensity"]) if r["intensity"] else None,
+        "sensors": json.loads(r["sensors"]),
+        "faults": json.loads(r["faults"]),
+        "gpu_users": json.loads(r["gpu_users"]),
+        "attribution": json.loads(r["attribution"]) if r["attribution"] else None,
+        "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
+    }
+
+
+def channel_record(c: sqlite3.Row) -> ChannelRecord:
+    return {
+        "name": c["name"],
+        "component": c["component"],
+        "method": c["method"],
+        "band": c["band"],
+        "energy_j": c["energy_j"],
+        "in_total": bool(c["in_total"]),
+        "detail": c["detail"],
+        "emissions_g": c["emissions_g"],
+    }
+
+
+def window_record(w: sqlite3.Row, run_start: float) -> WindowRecord:
+    """A stored window; rows from before schema 4 lack start_utc, band and market emissions."""
+    channels: dict[str, ChannelRecord] = json.loads(w["channels"])
+    band = w["band"]
+    if band is None:  # recomputed from the channels kept with the window
+        band = combined_band((c["energy_j"], c["band"]) for c in channels.values() if c["in_total"])
+    return {
+        "name": w["name"],
+        "start_utc": w["start_utc"] if w["start_utc"] is not None else run_start + w["offset_s"],
+        "duration_s": w["duration_s"],
+        "energy_j": w["energy_j"],
+        "energy_kwh": j_to_kwh(w["energy_j"]),
+        "band": band,
+        "emissions_g": w["emissions_g"],
+        "market_emissions_g": w["market_emissions_g"],
+        "channels": channels,
+        "offset_s": w["offset_s"],
+        "parent": w["parent"],
+        "estimated": json.loads(w["estimated"]),
+    }
+
+
+def timeline_records(rows: list[sqlite3.Row]) -> list[IntervalRecord]:
+    """Timeline rows (stored one per channel) grouped back into intervals."""
+    out: list[IntervalRecord] = []
+    last_seq = None
+    for r in rows:
+        if r["seq"] != last_seq:
+            last_seq = r["seq"]
+            out.append({"t0_s": r["t0_s"], "t1_s": r["t1_s"], "start_utc": r["start_utc"], "energy_j": {}})
+        out[-1]["energy_j"][r["channel"]] = r["energy_j"]
+    return out

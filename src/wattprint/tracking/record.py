@@ -1,0 +1,193 @@
+"""The run record: the one shape of a run as data.
+
+:meth:`wattprint.tracking.run.Run.to_dict` produces a :class:`RunRecord`;
+:meth:`wattprint.store.sqlite.SqliteStore.get_run` reads one back (and
+``list_runs`` gives :class:`RunHeader` rows, the record without its
+channels, windows and timeline); ``--json`` writes one; every report is
+built from one (:func:`wattprint.report.schema.build_report`). So a report
+never cares whether its run is live or stored, and
+``tests/test_record_roundtrip.py`` proves that a run survives the store
+unchanged, windows included.
+
+Units: joules, seconds, grams CO2e; ``band`` is a relative half-width
+(0.05 = ±5 %). Times named ``*_utc`` here are Unix seconds (the report turns
+them into ISO 8601 strings).
+
+Why this module imports :mod:`typing` at run time while the engine avoids it:
+the TypedDicts below are real classes (so tests can hold a record against
+its declared keys), and only modules off the ``import wattprint`` path load
+this one at run time (the store, the reports). The engine's modules
+(``run.py``, ``measure.py``, ``attribution.py``, ``baseline.py``) import it
+under ``TYPE_CHECKING`` only, which keeps ``import wattprint`` and
+``wattprint.Tracker`` free of ``typing``. The live side of the same figures
+is :mod:`wattprint.tracking.measure` (``Measurement``, ``ChannelTotal``,
+``Interval``). ``IntensityRecord`` is declared beside
+:class:`~wattprint.intensity.base.Intensity` (``intensity/`` imports nothing
+from the engine), for type checkers only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from wattprint.intensity.base import IntensityRecord
+
+__all__ = [
+    "AttributionChannelRecord",
+    "AttributionRecord",
+    "BaselineRecord",
+    "ChannelRecord",
+    "FaultRecord",
+    "IntervalRecord",
+    "RunHeader",
+    "RunRecord",
+    "SensorRecord",
+    "SpanTotals",
+    "WindowRecord",
+    "WindowStatsRecord",
+]
+
+
+class ChannelRecord(TypedDict):
+    """Energy of one channel over a span (a run or a window), with how it is known."""
+
+    name: str
+    component: str  # gpu, cpu, dram, ram, psys ...
+    method: str  # counter, power-integrated, modelled
+    band: float
+    energy_j: float
+    in_total: bool  # False: overlaps other channels (psys), never added to the total
+    detail: str
+    emissions_g: float | None  # location-based; None when stored before intensity was known
+
+
+class SpanTotals(TypedDict):
+    """What every span carries: its totals over the channels that count."""
+
+    name: str
+    start_utc: float
+    duration_s: float
+    energy_j: float
+    energy_kwh: float
+    band: float  # energy-weighted mean of the counted channels' bands (units.combined_band)
+    emissions_g: float | None  # NaN or None: intensity not known (yet)
+    market_emissions_g: float | None  # only with a contractual (market-based) factor
+
+
+class WindowRecord(SpanTotals):
+    """A named sub-span of a run."""
+
+    channels: dict[str, ChannelRecord]
+    offset_s: float  # from the run's start (monotonic clock)
+    parent: str | None  # name of the enclosing window
+    estimated: dict[str, str]  # channel -> how its energy was estimated (short windows)
+
+
+class IntervalRecord(TypedDict):
+    """One timeline row: energy per channel between two instants of the run."""
+
+    t0_s: float
+    t1_s: float
+    start_utc: float
+    energy_j: dict[str, float]
+
+
+class WindowStatsRecord(TypedDict):
+    """Windows of one name taken together (see :func:`wattprint.tracking.measure.window_stats`)."""
+
+    calls: int
+    energy_j: float
+    min_j: float
+    max_j: float
+    duration_s: float
+    estimated_calls: int
+    mean_j: float
+    time_share: float
+
+
+class SensorRecord(TypedDict):
+    """One line of the sensor survey (``Availability``)."""
+
+    sensor: str
+    available: bool
+    detail: str
+    fix: str
+
+
+class FaultRecord(TypedDict):
+    """Something that went wrong during the run (``Fault``)."""
+
+    wall: float
+    source: str
+    message: str
+
+
+class AttributionChannelRecord(TypedDict):
+    """The tracked process tree's part of one channel."""
+
+    energy_j: float
+    share: float
+    method: str
+
+
+class AttributionRecord(TypedDict):
+    """The tracked process tree's share of the machine (``Attributor.to_dict``)."""
+
+    pid: int
+    processes_seen: int
+    energy_j: float
+    machine_energy_j: float
+    rest_of_machine_j: float
+    channels: dict[str, AttributionChannelRecord]
+    gpu_users: dict[str, list[int]]
+    gpu_sole_user: dict[str, bool | None]  # None: not known yet
+
+
+class BaselineRecord(TypedDict):
+    """Idle and dynamic energy from an idle baseline (``Baseline.apply``)."""
+
+    source: str
+    host: str
+    measured_utc: float
+    duration_s: float
+    power_w: dict[str, float]
+    idle_energy_j: dict[str, float]
+    dynamic_energy_j: dict[str, float]
+    dynamic_total_j: float
+    notes: list[str]
+
+
+class RunHeader(SpanTotals):
+    """A run without its channels, windows and timeline: one row of ``list_runs``."""
+
+    id: str
+    status: str  # running, finished, failed, interrupted, killed (stored only)
+    command: list[str] | None
+    tags: dict[str, str]
+    end_utc: float | None
+    exit_code: int | None
+    host: str
+    pid: int
+    cpu_model: str
+    gpu_models: list[str]
+    wattprint_version: str
+    interval_s: float
+    intensity: IntensityRecord | None
+    sensors: list[SensorRecord]
+    faults: list[FaultRecord]
+    gpu_users: dict[str, list[int]]
+    attribution: AttributionRecord | None
+    baseline: BaselineRecord | None
+
+
+class _Timeline(TypedDict, total=False):
+    timeline: list[IntervalRecord]  # absent only from ``Run.to_dict(with_timeline=False)``
+
+
+class RunRecord(RunHeader, _Timeline):
+    """The whole run: header, channel totals, windows and (usually) the timeline."""
+
+    channels: dict[str, ChannelRecord]
+    windows: list[WindowRecord]
+    window_stats: dict[str, WindowStatsRecord]
