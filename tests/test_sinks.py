@@ -477,3 +477,9 @@ def test_a_sink_that_stops_the_tracker_from_the_sampler_thread_does_not_hang(rap
                        env=dict(os.environ, PYTHONPATH=SRC))
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["finished", "True"]
+
+
+@pytest.mark.parametrize("bad", [5, "store", [object()]])
+def test_sinks_that_are_not_sinks_are_refused_at_once(rapl: Path, bad: object) -> None:
+    with pytest.raises(wattprint.ConfigError, match="sinks wants a list of Sink objects"):
+        tracker(rapl, store=False, sinks=bad)
