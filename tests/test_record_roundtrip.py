@@ -88,7 +88,8 @@ def test_the_record_declares_exactly_what_a_run_gives(finished: tuple[wattprint.
     run, _ = finished
     d = run.to_dict()
     assert set(d) == _keys(record.RunRecord)
-    assert set(run.to_dict(with_timeline=False)) == _keys(record.RunRecord) - {"timeline"}
+    assert set(run.to_dict(with_timeline=False)) == _keys(record.RunRecord) - {"timeline", "timeline_intervals"}
+    assert d["timeline_intervals"] == len(d["timeline"])  # a short run: every row as sampled
     assert len(d["windows"]) == 4 and d["attribution"] and d["baseline"] and d["timeline"]
     for w in d["windows"]:
         assert set(w) == _keys(record.WindowRecord)
@@ -120,7 +121,8 @@ def test_a_run_survives_the_store_unchanged_windows_included(finished: tuple[wat
         assert lw["market_emissions_g"] is not None
         assert sw["market_emissions_g"] == lw["market_emissions_g"]
         assert sw["start_utc"] == lw["start_utc"]
-    header = {k: v for k, v in live.items() if k not in ("channels", "windows", "window_stats", "timeline")}
+    header = {k: v for k, v in live.items()
+              if k not in ("channels", "windows", "window_stats", "timeline", "timeline_intervals")}
     assert set(header) == _keys(record.RunHeader)
     assert_same(header, store.list_runs()[0])
 

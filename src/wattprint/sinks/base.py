@@ -170,9 +170,9 @@ class Sinks:
 
     def _deliver_new(self, run: Run) -> None:
         """Rows and windows closed since the last delivery, in order (under the lock)."""
-        n = len(run.timeline)
+        n = run.timeline.appended
         if n > self._rows:
-            rows, self._rows = run.timeline[self._rows : n], n
+            rows, self._rows = run.timeline.since(self._rows)[: n - self._rows], n
             if self._hooks["interval"]:
                 for iv in rows:
                     self._call("interval", run, iv)

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
+from array import array
+from collections.abc import Iterable, Iterator
 
+from wattprint.tracking.measure import Interval
 from wattprint.tracking.record import ChannelRecord, IntervalRecord, RunHeader, WindowRecord
 from wattprint.units import combined_band, j_to_kwh
 
@@ -82,13 +86,64 @@ def window_record(w: sqlite3.Row, run_start: float) -> WindowRecord:
     }
 
 
-def timeline_records(rows: list[sqlite3.Row]) -> list[IntervalRecord]:
-    """Timeline rows (stored one per channel) grouped back into intervals."""
-    out: list[IntervalRecord] = []
+def legacy_timeline(rows: Iterable[tuple[int, float, float, float, str, float]]) -> Iterator[Interval]:
+    """Rows of the schema-1 ``timeline`` table (one per channel: seq, t0_s, t1_s, start_utc,
+    channel, energy_j, ordered by seq) grouped back into intervals."""
     last_seq = None
-    for r in rows:
-        if r["seq"] != last_seq:
-            last_seq = r["seq"]
-            out.append({"t0_s": r["t0_s"], "t1_s": r["t1_s"], "start_utc": r["start_utc"], "energy_j": {}})
-        out[-1]["energy_j"][r["channel"]] = r["energy_j"]
-    return out
+    iv: Interval | None = None
+    for seq, t0, t1, start, channel, energy in rows:
+        if seq != last_seq:
+            if iv is not None:
+                yield iv
+            last_seq, iv = seq, Interval(t0, t1, start, {})
+        iv.energy_j[channel] = energy  # type: ignore[union-attr]
+    if iv is not None:
+        yield iv
+
+
+# A chunk packs consecutive intervals that have the same channels: ``channels`` (JSON list)
+# and ``data``, per interval t0_s, t1_s, start_utc then each channel's joules, as
+# little-endian float64 (exact: the same doubles SQLite REAL kept).
+CHUNK_ROWS = 4096
+_SWAP = sys.byteorder == "big"
+
+
+def pack_chunks(rows: Iterable[Interval]) -> Iterator[tuple[int, str, bytes]]:
+    """``(n, channels JSON, data)`` for consecutive runs of intervals with the same channels."""
+    names: tuple[str, ...] | None = None
+    values = array("d")
+    n = 0
+    for iv in rows:
+        keys = tuple(iv.energy_j)
+        if keys != names or n >= CHUNK_ROWS:
+            if n:
+                yield n, json.dumps(names), _bytes(values)
+            names, values, n = keys, array("d"), 0
+        values.extend((iv.t0_s, iv.t1_s, iv.wall0))
+        values.extend(iv.energy_j.values())
+        n += 1
+    if n:
+        yield n, json.dumps(names), _bytes(values)
+
+
+def _bytes(values: array[float]) -> bytes:
+    if _SWAP:
+        values.byteswap()
+    return values.tobytes()
+
+
+def unpack_chunk(channels: str, data: bytes) -> Iterator[Interval]:
+    """The intervals of one stored chunk (see :func:`pack_chunks`)."""
+    names = json.loads(channels)
+    values = array("d")
+    values.frombytes(data)
+    if _SWAP:
+        values.byteswap()
+    width = 3 + len(names)
+    for i in range(0, len(values), width):
+        yield Interval(values[i], values[i + 1], values[i + 2], dict(zip(names, values[i + 3 : i + width])))
+
+
+def timeline_records(rows: Iterable[Interval]) -> list[IntervalRecord]:
+    """Intervals as the record's timeline rows."""
+    return [iv.to_dict() for iv in rows]

@@ -18,15 +18,24 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from wattprint.errors import StoreError
 from wattprint.host import hostname
-from wattprint.store.rows import channel_record, header_record, timeline_records, window_record
+from wattprint.store.rows import (
+    channel_record,
+    header_record,
+    legacy_timeline,
+    pack_chunks,
+    timeline_records,
+    unpack_chunk,
+    window_record,
+)
 from wattprint.tracking.measure import Interval, window_stats
 from wattprint.tracking.record import RunHeader, RunRecord
+from wattprint.tracking.timeline import downsample
 
 # Each entry migrates the schema from version i to i+1. Never edit a released
 # entry: append a new one.
@@ -117,6 +126,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE windows ADD COLUMN start_utc REAL;
     ALTER TABLE windows ADD COLUMN band REAL;
     ALTER TABLE windows ADD COLUMN market_emissions_g REAL;
+    """,
+    # 5: the timeline in chunks, one row per written batch (rows.py packs and unpacks them):
+    # one SQLite row per channel per interval made a week at 1 s take ~300 MB. The old
+    # ``timeline`` table stays and is still read, for runs written before.
+    """
+    CREATE TABLE timeline_chunks (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        channels TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
     """,
 ]
 
@@ -277,20 +299,25 @@ class SqliteStore:
                repriced: Iterable[tuple[int, Mapping[str, Any]]], *, final: bool) -> None:
         rid = header["id"]
         with self._lock, self._conn:
-            seq = self._next_seq("timeline", rid, self._seq)
+            seq = self._seq.get(rid)
+            if seq is None:
+                seq = self._interval_count(rid)
             wseq = self._next_seq("windows", rid, self._wseq)
             sums = dict(self._sums.get(rid, {}))
             t1 = self._t1.get(rid, 0.0)
-            batch = []
+            rows = list(rows)
             for iv in rows:
                 for ch, e in iv.energy_j.items():
-                    batch.append((rid, seq, iv.t0_s, iv.t1_s, iv.wall0, ch, e))
                     sums[ch] = sums.get(ch, 0.0) + e
-                seq += 1
-                t1 = iv.t1_s
+            if rows:
+                t1 = rows[-1].t1_s
+            chunks = []
+            for n, names, data in pack_chunks(rows):
+                chunks.append((rid, seq, n, names, data))
+                seq += n
             wins = [_window_row(rid, i, w) for i, w in enumerate(windows, start=wseq)]
             self._upsert_run(header if final else _progress_view(header, sums, t1))
-            self._conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)", batch)
+            self._conn.executemany("INSERT INTO timeline_chunks VALUES (?,?,?,?,?)", chunks)
             self._conn.executemany(
                 "INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, "
                 "emissions_g, channels, estimated, start_utc, band, market_emissions_g) "
@@ -304,6 +331,13 @@ class SqliteStore:
             )
         # counters move only once the transaction is committed, so a failed write is retried whole
         self._seq[rid], self._wseq[rid], self._sums[rid], self._t1[rid] = seq, wseq + len(wins), sums, t1
+
+    def _interval_count(self, run_id: str) -> int:
+        """Timeline intervals stored for a run (also the next interval's seq); under the lock."""
+        legacy = self._conn.execute("SELECT COALESCE(MAX(seq)+1, 0) FROM timeline WHERE run_id=?", (run_id,))
+        chunks = self._conn.execute("SELECT COALESCE(MAX(seq+n), 0) FROM timeline_chunks WHERE run_id=?",
+                                    (run_id,))
+        return max(int(legacy.fetchone()[0]), int(chunks.fetchone()[0]))
 
     def _next_seq(self, table: str, run_id: str, cache: dict[str, int]) -> int:
         seq = cache.get(run_id)
@@ -347,8 +381,16 @@ class SqliteStore:
             raise StoreError(f"run id '{ref}' is ambiguous; give more characters")
         return str(rows[0][0])
 
-    def get_run(self, ref: str) -> RunRecord:
-        """The whole run (header, channels, windows, timeline): the record ``Run.to_dict()`` gave."""
+    def get_run(self, ref: str, *, timeline: bool = True, max_rows: int | None = None,
+                windows: bool = True) -> RunRecord:
+        """The whole run (header, channels, windows, timeline): the record ``Run.to_dict()`` gave.
+
+        For long runs, read less: ``timeline=False`` leaves the timeline out
+        (``timeline_intervals`` still counts it); ``max_rows`` streams it merged
+        to about that many rows (each within one UTC hour, energy summed; see
+        :func:`~wattprint.tracking.timeline.downsample`); ``windows=False``
+        leaves the windows list empty while ``window_stats`` still covers them all.
+        """
         run_id = self.resolve_id(ref)
         with self._lock:
             self._conn.row_factory = sqlite3.Row
@@ -358,24 +400,54 @@ class SqliteStore:
                     "SELECT * FROM channels WHERE run_id=? ORDER BY name", (run_id,)
                 ).fetchall()
                 wins = self._conn.execute(
-                    "SELECT * FROM windows WHERE run_id=? ORDER BY seq", (run_id,)
-                ).fetchall()
-                tl = self._conn.execute(
-                    "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline "
-                    "WHERE run_id=? ORDER BY seq",
+                    "SELECT * FROM windows WHERE run_id=? ORDER BY seq" if windows else
+                    "SELECT name, offset_s, duration_s, energy_j, estimated FROM windows WHERE run_id=?",
                     (run_id,),
                 ).fetchall()
             finally:
                 self._conn.row_factory = None
         header = self._header(head)
-        windows = [window_record(w, header["start_utc"]) for w in wins]
-        return {
+        records = [window_record(w, header["start_utc"]) for w in wins] if windows else []
+        stats = window_stats(records if windows else [_stat_view(w) for w in wins], header["duration_s"])
+        run: RunRecord = {
             **header,
             "channels": {c["name"]: channel_record(c) for c in chans},
-            "windows": windows,
-            "window_stats": window_stats(windows, header["duration_s"]),
-            "timeline": timeline_records(tl),
+            "windows": records,
+            "window_stats": stats,
         }
+        if not timeline:
+            run["timeline_intervals"] = self.count_intervals(run_id)
+        elif max_rows is None:
+            run["timeline"] = timeline_records(self.iter_timeline(run_id))
+            run["timeline_intervals"] = len(run["timeline"])
+        else:
+            rows, count = downsample(self.iter_timeline(run_id), max_rows, header["duration_s"])
+            run["timeline"], run["timeline_intervals"] = timeline_records(rows), count
+        return run
+
+    def count_intervals(self, run_id: str) -> int:
+        """How many timeline intervals are stored for the run ``run_id`` (a full id)."""
+        with self._lock:
+            return self._interval_count(run_id)
+
+    def iter_timeline(self, run_id: str, batch: int = 256) -> Iterator[Interval]:
+        """The run's timeline intervals in order, read a few chunks at a time (never all at once)."""
+        with self._lock:
+            legacy = self._conn.execute(
+                "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline WHERE run_id=? ORDER BY seq",
+                (run_id,),
+            ).fetchall()  # only runs written before schema 5: their size was bounded by then
+        yield from legacy_timeline(legacy)
+        cur = self._conn.cursor()
+        with self._lock:
+            cur.execute("SELECT channels, data FROM timeline_chunks WHERE run_id=? ORDER BY seq", (run_id,))
+        while True:
+            with self._lock:
+                chunks = cur.fetchmany(batch)
+            if not chunks:
+                return
+            for names, data in chunks:
+                yield from unpack_chunk(names, data)
 
     def _header(self, r: sqlite3.Row) -> RunHeader:
         status = r["status"]
@@ -421,6 +493,12 @@ def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float)
     d["energy_j"] = sum(c["energy_j"] for c in d["channels"].values() if c["in_total"])
     d["duration_s"] = t1
     return d
+
+
+def _stat_view(w: sqlite3.Row) -> dict[str, Any]:
+    """What :func:`window_stats` reads of a window, from the light query of ``get_run(windows=False)``."""
+    return {"name": w["name"], "offset_s": w["offset_s"], "duration_s": w["duration_s"],
+            "energy_j": w["energy_j"], "estimated": w["estimated"] != "{}"}
 
 
 def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:

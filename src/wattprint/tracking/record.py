@@ -183,6 +183,9 @@ class RunHeader(SpanTotals):
 
 class _Timeline(TypedDict, total=False):
     timeline: list[IntervalRecord]  # absent only from ``Run.to_dict(with_timeline=False)``
+    # sampled intervals the timeline's rows stand for: len(timeline) unless older rows were
+    # merged (a long run held in memory, or a report's downsampled read of the store)
+    timeline_intervals: int
 
 
 class RunRecord(RunHeader, _Timeline):

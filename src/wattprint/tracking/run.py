@@ -22,6 +22,7 @@ from wattprint.intensity.base import Intensity
 from wattprint.sensors.base import Availability, Channel, update_period
 from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, window_stats
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
+from wattprint.tracking.timeline import FIRST_MERGE, Timeline
 from wattprint.units import emissions_g as _emissions_g
 from wattprint.version import __version__
 
@@ -208,7 +209,8 @@ class Run(Measurement):
         self.pid = os.getpid()
         self.cpu_model = cpu_model()
         self.version = __version__
-        self.timeline: list[Interval] = []
+        # bounded: recent rows as sampled, older ones merged within their UTC hour (timeline.py)
+        self.timeline = Timeline(first_s=interval_s * FIRST_MERGE)
         self.windows: list[Window] = []
         self.faults: list[Fault] = []
         self.status = "running"
@@ -357,6 +359,10 @@ class Run(Measurement):
     def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> RunRecord:
         """The run's record (see :class:`wattprint.tracking.record.RunRecord`).
 
+        The timeline is the one held in memory: on a long run its older rows are
+        merged (each within one UTC hour, energy summed), and ``timeline_intervals``
+        says how many sampled intervals its rows stand for (the store keeps them all).
+
         ``with_windows=False`` leaves the windows and their statistics out (a store
         flush writes only the new windows, so it never pays for all of them).
         """
@@ -391,4 +397,5 @@ class Run(Measurement):
         }
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
+            d["timeline_intervals"] = self.timeline.appended
         return d

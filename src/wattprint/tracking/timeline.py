@@ -1,0 +1,151 @@
+"""A run's timeline in bounded memory: recent rows as sampled, older rows merged.
+
+A week at one interval a second is 604,800 rows; kept as sampled they would
+hold hundreds of megabytes. :class:`Timeline` keeps the newest rows at full
+resolution (every sink sees each of them as it closes, and the store keeps
+them all) and merges older ones into coarser rows, so its size stays bounded
+whatever the run's length. Merging is exact for everything the run computes
+from its timeline:
+
+* energy per channel is summed, so totals never change;
+* two rows merge only when they are contiguous (the second starts where the
+  first ends), so the time the timeline covers (``coverage_s``) never changes;
+* rows merge only within one UTC hour (each row's middle instant, the instant
+  it is priced at, and the merged row's middle all fall in the same hour), so
+  hourly carbon intensity prices a merged row exactly as it priced its parts.
+
+The coarse part doubles its row length whenever it grows past its budget;
+since rows never cross an hour, a run keeps at least one row per hour (a year
+is 8,760 rows). :meth:`Timeline.since` gives the rows appended since a count
+(the sinks' delivery), :attr:`Timeline.appended` how many were ever appended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from wattprint.tracking.measure import Interval
+
+KEEP_RECENT = 1024  # rows kept as sampled (at least this many, at most twice)
+COARSE_ROWS = 2048  # merged rows before their length doubles
+FIRST_MERGE = 16  # the first coarse rows hold about this many sampled intervals
+
+
+def _hour(iv: Interval) -> int:
+    """The UTC hour of the row's middle instant (the instant it is priced at)."""
+    return int((iv.wall0 + (iv.t1_s - iv.t0_s) / 2) // 3600)
+
+
+def can_merge(a: Interval, b: Interval, max_s: float) -> bool:
+    """True when ``b`` follows ``a`` without a gap, both are priced in the same UTC hour,
+    the merged row would be too, and it would last at most ``max_s`` seconds."""
+    if b.t0_s != a.t1_s or b.t1_s - a.t0_s > max_s:
+        return False
+    h = _hour(a)
+    return _hour(b) == h and int((a.wall0 + (b.t1_s - a.t0_s) / 2) // 3600) == h
+
+
+def merged(a: Interval, b: Interval) -> Interval:
+    """The row covering ``a`` then ``b``: energies summed per channel."""
+    energy = dict(a.energy_j)
+    for n, e in b.energy_j.items():
+        energy[n] = energy.get(n, 0.0) + e
+    return Interval(a.t0_s, b.t1_s, a.wall0, energy)
+
+
+def coarsen(rows: Iterable[Interval], max_s: float) -> list[Interval]:
+    """Merge consecutive ``rows`` into rows of at most ``max_s`` seconds (see :func:`can_merge`)."""
+    out: list[Interval] = []
+    for iv in rows:
+        if out and can_merge(out[-1], iv, max_s):
+            out[-1] = merged(out[-1], iv)
+        else:
+            out.append(iv)
+    return out
+
+
+def downsample(rows: Iterable[Interval], max_rows: int, span_s: float) -> tuple[list[Interval], int]:
+    """At most about ``max_rows`` rows (never fewer than one per UTC hour) from a stream of
+    rows covering about ``span_s`` seconds, holding only the output; also the count read."""
+    timeline = Timeline(keep_recent=0, coarse_rows=max(1, max_rows), first_s=span_s / max(1, max_rows))
+    for iv in rows:
+        timeline.append(iv)
+    timeline.settle()
+    return list(timeline), timeline.appended
+
+
+class Timeline:
+    """The rows of a run's timeline, bounded in number (see the module's docstring).
+
+    Iterating gives every row held, oldest first: the merged ones, then the
+    recent ones as sampled. ``keep_recent``: rows kept as sampled;
+    ``coarse_rows``: merged rows before their length doubles; ``first_s``:
+    the first merged rows' length (the caller knows the sampling interval).
+    """
+
+    def __init__(self, *, keep_recent: int = KEEP_RECENT, coarse_rows: int = COARSE_ROWS,
+                 first_s: float = float(FIRST_MERGE)) -> None:
+        self.keep_recent = keep_recent
+        self.coarse_rows = coarse_rows
+        self.merge_s = first_s  # longest merged row so far allowed
+        self._coarse: list[Interval] = []
+        self._recent: list[Interval] = []
+        self._cap = coarse_rows
+        self.appended = 0  # rows ever appended
+        self.merged_rows = 0  # of which now inside a merged row
+
+    def append(self, iv: Interval) -> None:
+        """Add the newest row (one list append; merging happens once per ``keep_recent`` rows)."""
+        self._recent.append(iv)
+        self.appended += 1
+        if len(self._recent) > 2 * self.keep_recent:
+            self._spill(len(self._recent) - self.keep_recent)
+
+    def settle(self) -> None:
+        """Merge every row beyond ``keep_recent`` now (for a read that wants the bound at once)."""
+        if len(self._recent) > self.keep_recent:
+            self._spill(len(self._recent) - self.keep_recent)
+
+    def _spill(self, n: int) -> None:
+        old = self._recent[:n]
+        coarse = list(self._coarse)  # a new list: a reader iterating meanwhile keeps its copy
+        for iv in old:
+            if coarse and can_merge(coarse[-1], iv, self.merge_s):
+                coarse[-1] = merged(coarse[-1], iv)
+            else:
+                coarse.append(iv)
+        while len(coarse) > self._cap:
+            self.merge_s *= 2
+            coarse = coarsen(coarse, self.merge_s)
+            if len(coarse) > self._cap // 2:  # mostly whole hours now: let it grow a little
+                self._cap = max(self._cap, 2 * len(coarse))
+        self._coarse = coarse
+        self._recent = self._recent[n:]
+        self.merged_rows += n
+
+    def since(self, count: int) -> list[Interval]:
+        """The rows appended after the first ``count`` (those still at full resolution)."""
+        first = self.appended - len(self._recent)  # index of the oldest row held as sampled
+        return self._recent[max(0, count - first):]
+
+    @property
+    def summarised(self) -> bool:
+        """True once some rows are held merged (the timeline is no longer row per interval)."""
+        return self.merged_rows > 0
+
+    def __len__(self) -> int:
+        return len(self._coarse) + len(self._recent)
+
+    def __iter__(self) -> Iterator[Interval]:
+        yield from list(self._coarse)
+        yield from list(self._recent)
+
+    def __getitem__(self, index: int | slice) -> Interval | list[Interval]:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Timeline, list)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
