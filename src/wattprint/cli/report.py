@@ -33,6 +33,7 @@ from wattprint.cli.options import (
 )
 from wattprint.settings import DAY_S
 
+REPORT_ROWS = 5000  # timeline rows read for a report other than JSON (html.MAX_EMBEDDED_ROWS)
 FORMATS = ("md", "html", "json", "latex", "modelcard")
 _EXT = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json", ".tex": "latex",
         ".yaml": "modelcard", ".yml": "modelcard"}
@@ -134,7 +135,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=handle_watch)
 
 
-def _load_run(args: argparse.Namespace, ref: str) -> dict[str, Any]:
+def _load_run(args: argparse.Namespace, ref: str, max_rows: int | None = None) -> dict[str, Any]:
+    """A run from a JSON file or the store; ``max_rows``: read a stored timeline merged to
+    about that many rows (streamed, so a week at 1 s never sits in memory)."""
     path = Path(ref)
     if ref.endswith(".json") or (path.is_file() and not ref.isalnum()):
         try:
@@ -150,7 +153,7 @@ def _load_run(args: argparse.Namespace, ref: str) -> dict[str, Any]:
 
     store = open_store(args)
     try:
-        return store.get_run(ref)
+        return store.get_run(ref, max_rows=max_rows)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     finally:
@@ -203,7 +206,8 @@ def handle_report(args: argparse.Namespace) -> int:
         fmt = _EXT.get(Path(args.output).suffix.lower(), "md") if args.output else "md"
     if args.unit is not None and not args.unit.strip():
         raise UsageError("--unit must name the functional unit, e.g. --unit samples")
-    run = _load_run(args, args.run)
+    # every format but JSON (which gives each row as recorded) reads the timeline merged
+    run = _load_run(args, args.run, None if fmt == "json" else REPORT_ROWS)
     try:
         text = render_report(
             run, fmt, per=args.per, unit=args.unit, embodied_g=args.embodied_g, training_type=args.training_type

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from wattprint.cli.common import UsageError
@@ -32,11 +33,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=handle_export)
 
 
-def _get(store: Any, ref: str) -> dict[str, Any]:
+def _get(store: Any, ref: str, **read: Any) -> dict[str, Any]:
+    """The stored run ``ref``; ``read``: what of it to read (see ``SqliteStore.get_run``)."""
     from wattprint.store.sqlite import StoreError
 
     try:
-        return store.get_run(ref)
+        return store.get_run(ref, **read)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
 
@@ -58,12 +60,12 @@ def handle_show(args: argparse.Namespace) -> int:
     from wattprint.report.text import summary
     from wattprint.units import fmt_energy, utc
 
-    run = _get(open_store(args), args.run)
+    run = _get(open_store(args), args.run, timeline=False, windows=False)  # only counts and stats
     print(summary(run))
     print(f"  started {utc(run['start_utc'])}, host {term_text(run['host'])}, CPU {term_text(run['cpu_model'])}")
     if run.get("command"):
         print(f"  command: {term_text(' '.join(run['command']))}")
-    print(f"  timeline: {len(run['timeline'])} intervals of ~{run['interval_s']:g} s")
+    print(f"  timeline: {run['timeline_intervals']} intervals of ~{run['interval_s']:g} s")
     stats = run.get("window_stats") or {}
     if stats:
         print("  top windows by energy:")
@@ -80,30 +82,47 @@ def handle_show(args: argparse.Namespace) -> int:
 class _SafeWriter:
     """A ``csv.writer`` whose every cell goes through :func:`~wattprint.report.escape.csv_cell`."""
 
-    def __init__(self, buf: io.StringIO) -> None:
+    def __init__(self, out: Any) -> None:
         from wattprint.report.escape import csv_cell
 
-        self._writer = csv.writer(buf)
+        self._writer = csv.writer(out)
         self._cell = csv_cell
 
     def writerow(self, row: list[Any]) -> None:
         self._writer.writerow([self._cell(v) for v in row])
 
 
-def _csv_rows(runs: list[dict[str, Any]], one: dict[str, Any] | None) -> str:
+def _cells(*values: Any) -> str:
+    """``values`` as CSV cells joined by commas, escaped exactly as :class:`_SafeWriter` writes them."""
     buf = io.StringIO()
-    w = _SafeWriter(buf)
-    if one is not None:
-        chans = one["channels"]
-        w.writerow(["run_id", "interval", "t0_s", "t1_s", "start_utc", "channel", "component",
-                    "method", "energy_j"])
-        for i, iv in enumerate(one["timeline"]):
-            for name, e in iv["energy_j"].items():
+    _SafeWriter(buf).writerow(list(values))
+    return buf.getvalue()[:-2]  # without csv's "\r\n"
+
+
+def write_timeline_csv(out: Any, one: dict[str, Any], rows: Iterable[Any]) -> None:
+    """One run's timeline as CSV, a line per channel per interval, streamed from ``rows``
+    (intervals, as ``SqliteStore.iter_timeline`` gives them): nothing is held but one row.
+
+    The text cells (run id, channel, component, method) are escaped once per channel;
+    numbers are formatted here, so a week at 1 s writes in seconds.
+    """
+    _SafeWriter(out).writerow(["run_id", "interval", "t0_s", "t1_s", "start_utc", "channel", "component",
+                               "method", "energy_j"])
+    chans, rid = one["channels"], _cells(one["id"])
+    cells: dict[str, str] = {}
+    write = out.write
+    for i, iv in enumerate(rows):
+        head = f"{rid},{i},{iv.t0_s:.6f},{iv.t1_s:.6f},{iv.wall0:.3f},"
+        for name, e in iv.energy_j.items():
+            tail = cells.get(name)
+            if tail is None:
                 c = chans.get(name, {})
-                w.writerow([one["id"], i, f"{iv['t0_s']:.6f}", f"{iv['t1_s']:.6f}",
-                            f"{iv['start_utc']:.3f}", name, c.get("component", ""),
-                            c.get("method", ""), f"{e:.6f}"])
-        return buf.getvalue()
+                tail = cells[name] = _cells(name, c.get("component", ""), c.get("method", ""))
+            write(f"{head}{tail},{e:.6f}\r\n")
+
+
+def _runs_csv(out: Any, runs: list[dict[str, Any]]) -> None:
+    w = _SafeWriter(out)
     w.writerow(["id", "name", "status", "start_utc", "duration_s", "energy_j", "energy_kwh",
                 "emissions_g", "market_emissions_g", "location", "intensity_g_per_kwh", "pue",
                 "intensity_source", "fallback"])
@@ -113,23 +132,29 @@ def _csv_rows(runs: list[dict[str, Any]], one: dict[str, Any] | None) -> str:
                     r["energy_j"], r["energy_kwh"], r["emissions_g"], r.get("market_emissions_g") or "",
                     it.get("location", ""), it.get("g_per_kwh", ""), it.get("pue", ""),
                     it.get("source", ""), it.get("fallback", "")])
-    return buf.getvalue()
+
+
+def _export(out: Any, store: Any, args: argparse.Namespace) -> None:
+    if args.format == "json":
+        data = _get(store, args.run) if args.run else store.list_runs()
+        out.write(json.dumps(data, indent=2) + "\n")
+    elif args.run:
+        one = _get(store, args.run, timeline=False, windows=False)
+        write_timeline_csv(out, one, store.iter_timeline(one["id"]))
+    else:
+        _runs_csv(out, store.list_runs())
 
 
 def handle_export(args: argparse.Namespace) -> int:
     store = open_store(args)
-    one = _get(store, args.run) if args.run else None
-    runs = [] if one is not None else store.list_runs()
-    if args.format == "json":
-        text = json.dumps(one if one is not None else runs, indent=2) + "\n"
-    else:
-        text = _csv_rows(runs, one)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    else:
-        sys.stdout.write(text)
+    if args.run:
+        _get(store, args.run, timeline=False, windows=False)  # a wrong id fails before any file is made
+    if not args.output:
+        _export(sys.stdout, store, args)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+            _export(fh, store, args)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     return 0

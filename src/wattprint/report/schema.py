@@ -85,7 +85,8 @@ def build_report(
     priced = bool(intensity_in)
     pue = sec.num((intensity_in or {}).get("pue"), 1.0) or 1.0
     duration = sec.num(run.get("duration_s"))
-    tl = sec.Timeline(run.get("timeline") or [], sec.num(run.get("interval_s"), 1.0) or 1.0)
+    tl = sec.Timeline(run.get("timeline") or [], sec.num(run.get("interval_s"), 1.0) or 1.0,
+                      run.get("timeline_intervals"))
     chans_in = list((run.get("channels") or {}).values())
     total_j = sum(sec.num(c.get("energy_j")) for c in chans_in if c.get("in_total", True))
 

@@ -94,9 +94,11 @@ def _mean_w(e: float, duration: float) -> float:
 class Timeline:
     """The run's timeline rows and their lengths; peaks skip short rows (noisy power)."""
 
-    def __init__(self, rows: list[dict[str, Any]], interval_s: float) -> None:
+    def __init__(self, rows: list[dict[str, Any]], interval_s: float, intervals: object = None) -> None:
         self.rows = rows
         self.interval_s = interval_s
+        # sampled intervals behind the rows (more than the rows when a long run's were merged)
+        self.intervals = intervals if isinstance(intervals, int) and intervals >= len(rows) else len(rows)
         self.dts = [num(r.get("t1_s")) - num(r.get("t0_s")) for r in rows]
 
     def peaks(self, key_of: Callable[[str], str | None]) -> dict[str, float]:
@@ -123,7 +125,7 @@ class Timeline:
             "duration_s": duration,
             "covered_s": covered,
             "fraction": min(1.0, covered / duration) if duration > 0 else (1.0 if not self.rows else 0.0),
-            "intervals": len(self.rows),
+            "intervals": self.intervals,
             "interval_s": self.interval_s,
             "median_interval_s": sorted_dts[len(sorted_dts) // 2] if sorted_dts else None,
             "max_gap_s": max([0.0, *gaps]),
