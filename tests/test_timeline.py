@@ -20,7 +20,7 @@ from wattprint.sinks.base import Sink
 from wattprint.sinks.store import StoreSink
 from wattprint.store.sqlite import SqliteStore
 from wattprint.tracking.measure import Interval
-from wattprint.tracking.timeline import COARSE_ROWS, KEEP_RECENT, Timeline
+from wattprint.tracking.timeline import COARSE_ROWS, KEEP_RECENT, Timeline, downsample
 from wattprint.units import emissions_g
 
 WALL0 = 1_800_000_000.0 + 1234.5  # not on an hour: rows straddle hour boundaries
@@ -163,3 +163,13 @@ def test_streamed_csv_export_equals_the_record_row_by_row(tmp_path: Path) -> Non
     assert len(text.splitlines()) == 1 + 500 * 4
     shown = _cli("show", s.run.id, "--db", str(db))
     assert "timeline: 500 intervals" in shown
+
+
+def test_downsampled_reads_keep_hours_energy_and_the_count() -> None:
+    rows = [Interval(float(i), float(i + 1), WALL0 + i, {"a": 1.0 + i % 7, "b": 0.5}) for i in range(20_000)]
+    out, count = downsample(iter(rows), 50, 20_000.0)
+    assert count == 20_000 and len(out) <= 2 * 50
+    assert sum(iv.energy_j["a"] for iv in out) == sum(iv.energy_j["a"] for iv in rows)
+    assert all(_hour(iv.wall0 + 0.5) == _hour(iv.wall0 + (iv.t1_s - iv.t0_s) - 0.5) for iv in out)
+    assert [(a.t1_s, b.t0_s) for a, b in zip(out, out[1:]) if a.t1_s != b.t0_s] == []
+    assert rows[0].energy_j == {"a": 1.0, "b": 0.5}  # the rows read are never changed
