@@ -114,6 +114,7 @@ def windows_run(db: Path, n_windows: int) -> list[tuple[int, float, float]]:
         s.tick(20)  # delivered and flushed
         while sink._pending_windows or sink._due:
             time.sleep(0.01)
+        time.sleep(0.5)  # the writer has finished its last transaction
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] / 2**20
         tracemalloc.stop()
