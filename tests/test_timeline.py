@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,20 @@ def test_downsampled_reads_keep_hours_energy_and_the_count() -> None:
     assert all(_hour(iv.wall0 + 0.5) == _hour(iv.wall0 + (iv.t1_s - iv.t0_s) - 0.5) for iv in out)
     assert [(a.t1_s, b.t0_s) for a, b in zip(out, out[1:]) if a.t1_s != b.t0_s] == []
     assert rows[0].energy_j == {"a": 1.0, "b": 0.5}  # the rows read are never changed
+
+
+def test_runs_written_before_the_chunked_layout_read_back_the_same(tmp_path: Path) -> None:
+    s, db = _stored_run(tmp_path, 300)
+    store = SqliteStore.open(db)
+    now = store.get_run(s.run.id)
+    conn = sqlite3.connect(db)
+    with conn:  # the same run as schema 1-4 stored it: a row per channel per interval
+        conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)",
+                         [(s.run.id, i, r["t0_s"], r["t1_s"], r["start_utc"], ch, e)
+                          for i, r in enumerate(now["timeline"]) for ch, e in r["energy_j"].items()])
+        conn.execute("DELETE FROM timeline_chunks WHERE run_id=?", (s.run.id,))
+    conn.close()
+    store = SqliteStore.open(db)
+    assert store.get_run(s.run.id) == now
+    assert store.get_run(s.run.id, timeline=False)["timeline_intervals"] == 300
+    store.close()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import threading
 from array import array
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from wattprint.tracking.measure import Interval
 from wattprint.tracking.record import ChannelRecord, IntervalRecord, RunHeader, WindowRecord
@@ -147,3 +149,38 @@ def unpack_chunk(channels: str, data: bytes) -> Iterator[Interval]:
 def timeline_records(rows: Iterable[Interval]) -> list[IntervalRecord]:
     """Intervals as the record's timeline rows."""
     return [iv.to_dict() for iv in rows]
+
+
+def stat_view(w: sqlite3.Row) -> dict[str, Any]:
+    """What :func:`~wattprint.tracking.measure.window_stats` reads of a window, from the light
+    query of ``get_run(windows=False)`` (name, offset_s, duration_s, energy_j, estimated)."""
+    return {"name": w["name"], "offset_s": w["offset_s"], "duration_s": w["duration_s"],
+            "energy_j": w["energy_j"], "estimated": w["estimated"] != "{}"}
+
+
+def interval_count(conn: sqlite3.Connection, run_id: str) -> int:
+    """Timeline intervals stored for a run, in either layout (also the next interval's seq)."""
+    legacy = conn.execute("SELECT COALESCE(MAX(seq)+1, 0) FROM timeline WHERE run_id=?", (run_id,))
+    chunks = conn.execute("SELECT COALESCE(MAX(seq+n), 0) FROM timeline_chunks WHERE run_id=?", (run_id,))
+    return max(int(legacy.fetchone()[0]), int(chunks.fetchone()[0]))
+
+
+def read_timeline(conn: sqlite3.Connection, lock: threading.Lock, run_id: str, batch: int) -> Iterator[Interval]:
+    """A run's intervals in order: rows of the schema-1 table (runs written before schema 5),
+    then the chunks, ``batch`` chunks per fetch, each fetch under ``lock``."""
+    with lock:
+        legacy = conn.execute(
+            "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline WHERE run_id=? ORDER BY seq",
+            (run_id,),
+        ).fetchall()  # bounded: no run has been written this way since schema 5
+    yield from legacy_timeline(legacy)
+    cur = conn.cursor()
+    with lock:
+        cur.execute("SELECT channels, data FROM timeline_chunks WHERE run_id=? ORDER BY seq", (run_id,))
+    while True:
+        with lock:
+            chunks = cur.fetchmany(batch)
+        if not chunks:
+            return
+        for names, data in chunks:
+            yield from unpack_chunk(names, data)

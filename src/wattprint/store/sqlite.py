@@ -27,10 +27,11 @@ from wattprint.host import hostname
 from wattprint.store.rows import (
     channel_record,
     header_record,
-    legacy_timeline,
+    interval_count,
     pack_chunks,
+    read_timeline,
+    stat_view,
     timeline_records,
-    unpack_chunk,
     window_record,
 )
 from wattprint.tracking.measure import Interval, window_stats
@@ -301,7 +302,7 @@ class SqliteStore:
         with self._lock, self._conn:
             seq = self._seq.get(rid)
             if seq is None:
-                seq = self._interval_count(rid)
+                seq = interval_count(self._conn, rid)
             wseq = self._next_seq("windows", rid, self._wseq)
             sums = dict(self._sums.get(rid, {}))
             t1 = self._t1.get(rid, 0.0)
@@ -331,13 +332,6 @@ class SqliteStore:
             )
         # counters move only once the transaction is committed, so a failed write is retried whole
         self._seq[rid], self._wseq[rid], self._sums[rid], self._t1[rid] = seq, wseq + len(wins), sums, t1
-
-    def _interval_count(self, run_id: str) -> int:
-        """Timeline intervals stored for a run (also the next interval's seq); under the lock."""
-        legacy = self._conn.execute("SELECT COALESCE(MAX(seq)+1, 0) FROM timeline WHERE run_id=?", (run_id,))
-        chunks = self._conn.execute("SELECT COALESCE(MAX(seq+n), 0) FROM timeline_chunks WHERE run_id=?",
-                                    (run_id,))
-        return max(int(legacy.fetchone()[0]), int(chunks.fetchone()[0]))
 
     def _next_seq(self, table: str, run_id: str, cache: dict[str, int]) -> int:
         seq = cache.get(run_id)
@@ -408,7 +402,7 @@ class SqliteStore:
                 self._conn.row_factory = None
         header = self._header(head)
         records = [window_record(w, header["start_utc"]) for w in wins] if windows else []
-        stats = window_stats(records if windows else [_stat_view(w) for w in wins], header["duration_s"])
+        stats = window_stats(records if windows else [stat_view(w) for w in wins], header["duration_s"])
         run: RunRecord = {
             **header,
             "channels": {c["name"]: channel_record(c) for c in chans},
@@ -428,26 +422,11 @@ class SqliteStore:
     def count_intervals(self, run_id: str) -> int:
         """How many timeline intervals are stored for the run ``run_id`` (a full id)."""
         with self._lock:
-            return self._interval_count(run_id)
+            return interval_count(self._conn, run_id)
 
     def iter_timeline(self, run_id: str, batch: int = 256) -> Iterator[Interval]:
         """The run's timeline intervals in order, read a few chunks at a time (never all at once)."""
-        with self._lock:
-            legacy = self._conn.execute(
-                "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline WHERE run_id=? ORDER BY seq",
-                (run_id,),
-            ).fetchall()  # only runs written before schema 5: their size was bounded by then
-        yield from legacy_timeline(legacy)
-        cur = self._conn.cursor()
-        with self._lock:
-            cur.execute("SELECT channels, data FROM timeline_chunks WHERE run_id=? ORDER BY seq", (run_id,))
-        while True:
-            with self._lock:
-                chunks = cur.fetchmany(batch)
-            if not chunks:
-                return
-            for names, data in chunks:
-                yield from unpack_chunk(names, data)
+        return read_timeline(self._conn, self._lock, run_id, batch)
 
     def _header(self, r: sqlite3.Row) -> RunHeader:
         status = r["status"]
@@ -493,12 +472,6 @@ def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float)
     d["energy_j"] = sum(c["energy_j"] for c in d["channels"].values() if c["in_total"])
     d["duration_s"] = t1
     return d
-
-
-def _stat_view(w: sqlite3.Row) -> dict[str, Any]:
-    """What :func:`window_stats` reads of a window, from the light query of ``get_run(windows=False)``."""
-    return {"name": w["name"], "offset_s": w["offset_s"], "duration_s": w["duration_s"],
-            "energy_j": w["energy_j"], "estimated": w["estimated"] != "{}"}
 
 
 def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:
