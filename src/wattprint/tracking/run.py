@@ -89,7 +89,7 @@ class Window(Measurement):
         self.duration_s = 0.0
         self.intensity: Intensity | None = None
         self.market_emissions_g: float | None = None
-        self._estimated: dict[str, str] = {}
+        self._estimated: tuple[float, tuple[tuple[str, float], ...]] = (0.0, ())  # duration, (channel, period)
 
     def __enter__(self) -> Window:
         self._token = _current_window.set(self)
@@ -136,14 +136,14 @@ class Window(Measurement):
         duration = (end.t_ns - opened.t_ns) / 1e9
         # Shorter than a channel's hardware update period, the counter difference is
         # mostly quantisation (0 or one whole update); estimate from recent mean power.
+        estimated = []
         for name, ch in sampler.channels.items():
             period = update_period(ch)
             if duration < period and name in recent:
                 chans[name].energy_j = recent[name] * duration
-                self._estimated[name] = (
-                    f"window ({duration * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
-                    "period: mean power of the last sample interval × duration"
-                )
+                estimated.append((name, period))
+        # the notes are worded on demand: held as text, 100 k short windows kept ~0.7 KB each
+        self._estimated = (duration, tuple(estimated))
         if closed is not None:
             self._channels = chans
             # figures fixed: the edges' counter copies are no longer needed (a run holding
@@ -157,7 +157,12 @@ class Window(Measurement):
     def estimated(self) -> dict[str, str]:
         """Channel → how its energy was estimated, for channels this window was too short for."""
         self.channels  # noqa: B018 - materialises the figures, filling the estimates
-        return self._estimated
+        duration, found = self._estimated
+        return {
+            name: f"window ({duration * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
+            "period: mean power of the last sample interval × duration"
+            for name, period in found
+        }
 
     @property
     def emissions_g(self) -> float:  # type: ignore[override]
@@ -184,7 +189,7 @@ class Window(Measurement):
             "channels": self.channels_dict(),
             "offset_s": self.offset_s,
             "parent": self.parent.name if self.parent else None,
-            "estimated": dict(self.estimated),
+            "estimated": self.estimated,
         }
 
 
