@@ -395,16 +395,14 @@ class SqliteStore:
 
 
 def _progress_view(run: Any) -> dict[str, Any]:
-    """A running run's header with totals summed from its timeline so far."""
-    d = {k: v for k, v in run.to_dict(with_timeline=False).items() if k != "windows"}
-    sums: dict[str, float] = {}
-    for iv in run.timeline:
-        for ch, e in iv.energy_j.items():
-            sums[ch] = sums.get(ch, 0.0) + e
-    for name, c in d["channels"].items():
-        c["energy_j"] = sums.get(name, 0.0)
-    d["energy_j"] = sum(c["energy_j"] for c in d["channels"].values() if c["in_total"])
-    d["duration_s"] = run.timeline[-1].t1_s if run.timeline else 0.0
+    """A running run's header (no windows): its figures are what its closed intervals add up to.
+
+    The run keeps energy, duration, emissions (priced with the intensity known so
+    far), attribution and baseline in step with its timeline as intervals close,
+    so a run killed before its end reads back with what it had used by then.
+    """
+    d = run.to_dict(with_timeline=False)
+    d.pop("windows", None)
     return d
 
 

@@ -5,7 +5,8 @@ for its sensor set (one per set, reference-counted), resolves the grid
 intensity in the background, flushes progress to the store every few seconds,
 and on :meth:`Tracker.stop` returns the finished :class:`~wattprint.tracking.run.Run`.
 :func:`track` is the context-manager and decorator form. Open runs are ended
-and stored at interpreter exit and on SIGTERM.
+and stored at interpreter exit and on SIGTERM/SIGHUP, and detached in a
+forked child (see :mod:`wattprint.tracking.endings`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from collections.abc import Callable
 from wattprint.errors import BaselineMissing, WattprintWarning
 from wattprint.host import hostname
 from wattprint.intensity.base import Intensity
-from wattprint.sensors.base import Availability
+from wattprint.tracking import endings
+from wattprint.tracking.pool import (  # noqa: F401 - shared_sampler is imported from here too
+    _acquire_sampler,
+    _release_sampler,
+    _sensor_choice,
+    shared_sampler,
+)
 from wattprint.tracking.run import Run
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 
@@ -40,85 +47,6 @@ DEFAULT_FLUSH_S = 10.0
 DEFAULT_BASELINE_MAX_AGE_S = 7 * 24 * 3600.0
 
 
-# -- the shared samplers ---------------------------------------------------------------
-
-_pool_lock = threading.Lock()
-_pool: dict[tuple[object, ...], tuple[Sampler, list[Availability], int]] = {}
-
-
-class _Same:
-    """A pool-key part that matches only the very same object (a user's sensor or factory).
-
-    Holding the object also keeps it alive while its sampler is pooled, so its id is never reused.
-    """
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: object) -> None:
-        self.obj = obj
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.obj is self.obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-
-def _sensor_choice(sensors: Any) -> tuple[Any, ...]:
-    """Check ``Tracker(sensors=...)`` at once (a typo fails before the work starts)."""
-    from wattprint.sensors.registry import parse_choice
-
-    return parse_choice(sensors)
-
-
-def _acquire_sampler(
-    rapl_root: str | None, gpus: str | None, sensors: Any = None
-) -> tuple[Sampler, list[Availability]]:
-    """One sampler per sensor set (root, GPU choice, sensor families) in the process, reference-counted."""
-    choice = _sensor_choice(sensors)
-    key = (str(rapl_root or ""), str(gpus or ""), *(e if isinstance(e, str) else _Same(e) for e in choice))
-    with _pool_lock:
-        if key in _pool:
-            sampler, lines, refs = _pool[key]
-            _pool[key] = (sampler, lines, refs + 1)
-            return sampler, lines
-        from wattprint.sensors.registry import open_sensors
-
-        opened, lines = open_sensors(choice, rapl_root=rapl_root, gpus=gpus)
-        sampler = Sampler(opened)
-        _pool[key] = (sampler, lines, 1)
-        return sampler, lines
-
-
-def _release_sampler(sampler: Sampler) -> None:
-    with _pool_lock:
-        for key, (s, lines, refs) in list(_pool.items()):
-            if s is sampler:
-                if refs <= 1:
-                    del _pool[key]
-                    s.close()
-                else:
-                    _pool[key] = (s, lines, refs - 1)
-                return
-
-
-class shared_sampler:  # noqa: N801 - used like a function: ``with shared_sampler(...) as (s, lines)``
-    """Borrow the process's sampler for this sensor set (opened on first use)."""
-
-    def __init__(self, rapl_root: str | None = None, gpus: str | None = None, sensors: Any = None) -> None:
-        self.rapl_root, self.gpus, self.sensors = rapl_root, gpus, sensors
-        self.sampler: Sampler | None = None
-
-    def __enter__(self) -> tuple[Sampler, list[Availability]]:
-        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
-        return self.sampler, lines
-
-    def __exit__(self, *exc: object) -> None:
-        if self.sampler is not None:
-            _release_sampler(self.sampler)
-            self.sampler = None
-
-
 # -- the tracker ----------------------------------------------------------------------
 
 
@@ -130,6 +58,9 @@ class Tracker:
     flagged). ``pue`` and ``market_g_per_kwh`` override defaults. ``gpus``:
     ``None`` (the GPUs the work can see), ``"all"``, ``"none"``, or indices/UUIDs.
     ``store``: True (the default database), False, or a database path.
+    ``command``: the command line being measured, kept with secrets such as
+    ``--password=…`` masked (:mod:`wattprint.privacy`); ``store_command=False``
+    keeps no command line at all.
 
     Attribution: ``process`` (a PID, or ``"self"`` for this process) adds the
     share of each channel caused by that process and its descendants; a
@@ -155,6 +86,7 @@ class Tracker:
         sensors: str | list[Any] | tuple[Any, ...] | None = None,
         store: bool | str | os.PathLike[str] = True,
         command: list[str] | None = None,
+        store_command: bool = True,
         tags: dict[str, str] | None = None,
         flush_every_s: float = DEFAULT_FLUSH_S,
         probe_cloud: bool | None = None,
@@ -165,6 +97,14 @@ class Tracker:
         interval = float(interval)
         if not (interval >= 0.01):
             raise ValueError(f"interval must be at least 0.01 s, got {interval!r}")
+        # Secrets in the command line are masked before anything keeps it (wattprint.privacy);
+        # store_command=False keeps none of it, not even in the default name.
+        if command and store_command:
+            from wattprint.privacy import mask_command  # lazily: it needs ``re``
+
+            command = mask_command([str(a) for a in command])
+        else:
+            command = None
         self.name = name or (" ".join(command) if command else "run")
         self.interval = interval
         self._location = dict(
@@ -192,6 +132,8 @@ class Tracker:
         self._resolver: threading.Thread | None = None
         self._last_flush = 0.0
         self._flushed = 0
+        self._stop_lock = threading.Lock()  # a signal's stop thread and the program may both stop
+        self._detached = False  # this is a forked child's copy of the parent's run
         self.process = os.getpid() if process == "self" else process
         if self.process is not None and not isinstance(self.process, int):
             raise ValueError(f"process must be a PID or 'self', got {process!r}")
@@ -324,8 +266,7 @@ class Tracker:
         if self._store is not None:
             self._flush()
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
-        _active.add(self)
-        _guard_sigterm(True)
+        endings.opened(self)
         return run
 
     def _baseline(self) -> Baseline | None:
@@ -374,12 +315,23 @@ class Tracker:
             run.attributor = attributor
 
     def stop(self, *, status: str | None = None, exit_code: int | None = None) -> Run:
-        """End the run: a final fresh read, emissions, store. Safe to call twice."""
+        """End the run: a final fresh read, emissions, store. Safe to call twice, from any thread.
+
+        In a child made by ``os.fork()`` inside the tracked code, the child's copy
+        of the run is detached: this returns it as it was at the fork and does
+        nothing else (the parent's run goes on and is stored by the parent alone).
+        """
         run = self.run
         if run is None:
             raise RuntimeError("tracker was never started")
-        if run.status != "running":
+        if self._detached:
             return run
+        with self._stop_lock:
+            if run.status == "running":
+                self._end(run, status, exit_code)
+        return run
+
+    def _end(self, run: Run, status: str | None, exit_code: int | None) -> None:
         assert self._sampler is not None
         if self._token is not None:
             self._sampler.unsubscribe(self._token)
@@ -390,19 +342,40 @@ class Tracker:
         run.exit_code = exit_code
         run._finish(end)
         _release_sampler(self._sampler)
-        _active.discard(self)
-        if not _active:
-            _guard_sigterm(False)
+        endings.closed(self)
         run.price(self._final_intensity(run))
         for msg in run.intensity.warnings if run.intensity else []:
-            warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=2)
+            warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
         for f in run.faults:
-            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=2)
+            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
         self._flush(final=True)
         if self._store is not None:
             self._store.close()
             self._store = None
-        return run
+
+    def _stop_urgently(self, status: str) -> None:
+        """Stop from a signal's thread: other threads' counter reads wait until it is done."""
+        sampler = self._sampler
+        if sampler is None:
+            self.stop(status=status)
+            return
+        sampler.hold_readers()
+        try:
+            self.stop(status=status)
+        finally:
+            sampler.release_readers()
+
+    def _detach(self) -> None:
+        """In a forked child: this copy of the run is the parent's; never store or stop it here."""
+        self._detached = True
+        self._token = None
+        if self._store is not None:
+            # Closing the inherited SQLite connection in the child could touch the parent's
+            # files (WAL checkpoint); keep it unused and unclosed until the child ends.
+            _kept_in_child.append(self._store)
+            self._store = None
+        if self.run is not None:
+            self.run._lock = threading.Lock()
 
     def __enter__(self) -> Run:
         return self.start()
@@ -414,50 +387,7 @@ class Tracker:
         self.stop(status=status)
 
 
-_active: set[Tracker] = set()
-
-
-def _stop_all_at_exit() -> None:
-    """Interpreter exit with runs still open: end them so nothing measured is lost."""
-    for t in list(_active):
-        try:
-            t.stop(status="interrupted")
-        except Exception:  # noqa: S110 - exit path, best effort
-            pass
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM with runs open: end and store them, then die of SIGTERM as if we were not here."""
-    import signal
-
-    _stop_all_at_exit()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _guard_sigterm(on: bool) -> None:
-    """Install our SIGTERM handler while runs are open, only where nobody else has one.
-
-    Only from the main thread (Python's rule) and only over the default
-    action, so a host program's own handler is never replaced.
-    """
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        current = signal.getsignal(signal.SIGTERM)
-        if on and current is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-        elif not on and current is _on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    except (ValueError, OSError):  # embedded interpreters without signals
-        pass
-
-
-import atexit  # noqa: E402
-
-atexit.register(_stop_all_at_exit)
+_kept_in_child: list[Any] = []  # stores inherited by a forked child, never used there
 
 
 _current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(

@@ -1,0 +1,52 @@
+"""Shared pieces of the fault-injection suite: real processes, each with a timeout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+TIMEOUT_S = 30  # a process that has not ended by then is hung: the test fails, CI does not stall
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The test's environment (temp DB, no cloud probes) with wattprint's source importable."""
+    return dict(os.environ, PYTHONPATH=SRC, **extra)
+
+
+def python(code: str, *args: str, **kw: Any) -> subprocess.Popen[str]:
+    """Start ``python -c code args...`` with pipes; the caller must wait with a timeout."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), **kw,
+    )
+
+
+def wattprint(*args: str, timeout: float = TIMEOUT_S, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to its end (a hang past ``timeout`` raises, failing the test)."""
+    return subprocess.run(
+        [sys.executable, "-m", "wattprint.cli.main", *args],
+        capture_output=True, text=True, env=env(), timeout=timeout, **kw,
+    )
+
+
+def wattprint_popen(*args: str, **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "wattprint.cli.main", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), **kw,
+    )
+
+
+def stored_runs(db: Path) -> list[dict[str, Any]]:
+    """Every run in ``db``, read back the way reports read them."""
+    from wattprint.store.sqlite import SqliteStore
+
+    store = SqliteStore.open(db)
+    try:
+        return [store.get_run(r["id"]) for r in store.list_runs()]
+    finally:
+        store.close()
