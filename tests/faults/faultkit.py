@@ -50,3 +50,23 @@ def stored_runs(db: Path) -> list[dict[str, Any]]:
         return [store.get_run(r["id"]) for r in store.list_runs()]
     finally:
         store.close()
+
+
+def mount_tmpfs(where: Path, size: str) -> str | None:
+    """Mount a small tmpfs at ``where``; None when it worked, else the reason it could not be done."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "not running as root: cannot mount a small tmpfs"
+    where.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        return f"mount -t tmpfs failed: {r.stderr.strip() or r.returncode}"
+    return None
+
+
+def remount_read_only(where: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, capture_output=True, timeout=30)
+
+
+def unmount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)

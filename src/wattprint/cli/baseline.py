@@ -29,7 +29,7 @@ def handle(args: argparse.Namespace) -> int:
 
     if not args.duration > 0:
         raise UsageError(f"--duration must be positive, got {args.duration}")
-    store = open_store(args)
+    store = open_store(args, write=True)
     with shared_sampler(args.rapl_root, args.gpus) as (sampler, _):
         base = measure(sampler, args.duration)
     store.save_baseline(base)

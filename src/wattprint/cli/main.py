@@ -49,6 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        sqlite3 = sys.modules.get("sqlite3")  # loaded if the error can be one of its
+        if sqlite3 is not None and isinstance(exc, sqlite3.DatabaseError):
+            # a damaged database (garbage pages) surfaces on the first read of the bad page
+            return fail(
+                f"the database cannot be read: {exc} (it may be damaged: move it aside or restore a copy; "
+                "--db or WATTPRINT_DB picks another)"
+            )
+        raise
     except BrokenPipeError:  # output piped into `head` and friends: not an error
         import os
 

@@ -59,12 +59,28 @@ def add_sensors(p: argparse.ArgumentParser) -> None:
     )
 
 
-def open_store(args: argparse.Namespace) -> Any:
-    """The store named by ``--db`` (or the default), or a one-line UsageError."""
+def open_store(args: argparse.Namespace, *, write: bool = False) -> Any:
+    """The store named by ``--db`` (or the default), or a one-line UsageError.
+
+    Commands that only read pass ``write=False`` (the default) and get a
+    read-only store where the database cannot be written (read-only media).
+    """
     from wattprint.store.sqlite import SqliteStore, StoreError
 
     try:
-        return SqliteStore.open(getattr(args, "db", None))
+        return SqliteStore.open(getattr(args, "db", None), write=write)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_output(args: argparse.Namespace, target: str | None) -> None:
+    """A one-line UsageError when the output file ``target`` is the database (or its WAL/SHM)."""
+    if not target:
+        return
+    from wattprint.store.sqlite import StoreError, check_not_database
+
+    try:
+        check_not_database(target, getattr(args, "db", None))
     except StoreError as exc:
         raise UsageError(str(exc)) from None
 

@@ -21,7 +21,15 @@ from types import FrameType
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, add_location, add_sensors, end_run, location_kwargs, open_store
+from wattprint.cli.options import (
+    add_db,
+    add_location,
+    add_sensors,
+    check_output,
+    end_run,
+    location_kwargs,
+    open_store,
+)
 
 FORMATS = ("md", "html", "json", "latex", "modelcard")
 _EXT = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json", ".tex": "latex",
@@ -203,6 +211,7 @@ def handle_report(args: argparse.Namespace) -> int:
         fmt = _EXT.get(Path(args.output).suffix.lower(), "md") if args.output else "md"
     if args.unit is not None and not args.unit.strip():
         raise UsageError("--unit must name the functional unit, e.g. --unit samples")
+    check_output(args, args.output)
     run = _load_run(args, args.run)
     try:
         text = render_report(
@@ -221,6 +230,7 @@ def handle_compare(args: argparse.Namespace) -> int:
     from wattprint.report import compare as cmp
     from wattprint.store.sqlite import StoreError
 
+    check_output(args, args.output)
     store = open_store(args)
     try:
         ids: list[str] = []
@@ -259,8 +269,9 @@ def handle_watch(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         raise UsageError(f"--duration must be more than 0 seconds, got {args.duration}")
     store: Any = False
+    check_output(args, getattr(args, "json", None))
     if not args.no_store:
-        s = open_store(args)  # fail now, not after an hour of watching
+        s = open_store(args, write=True)  # fail now, not after an hour of watching
         store = str(s.path)
         s.close()
     try:

@@ -16,6 +16,7 @@ from wattprint.cli.options import (
     add_location,
     add_sensors,
     check_config,
+    check_output,
     end_run,
     location_kwargs,
     open_store,
@@ -31,6 +32,11 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (≥ 0.01)")
     p.add_argument("--name", help="run name (default: the command)")
     p.add_argument("--no-store", action="store_true", help="do not save the run in the database")
+    p.add_argument(
+        "--no-command",
+        action="store_true",
+        help="keep no command line with the run (by default it is kept with secrets such as --password=... masked)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
     p.add_argument("--json", metavar="FILE", help="also write the run as JSON to FILE")
     p.add_argument(
@@ -128,9 +134,10 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("no command given: wattprint run [OPTIONS] -- CMD [ARGS...]")
     if not args.interval >= 0.01:
         raise UsageError(f"--interval must be at least 0.01 s, got {args.interval}")
+    check_output(args, args.json)
     store: Any = False
     if not args.no_store:
-        s = open_store(args)  # fail before the work starts, not after
+        s = open_store(args, write=True)  # fail before the work starts, not after
         store = str(s.path)
         s.close()
     baseline = parse_baseline(args.baseline)
@@ -145,6 +152,7 @@ def handle(args: argparse.Namespace) -> int:
             rapl_root=args.rapl_root,
             store=store,
             command=cmd,
+            store_command=not args.no_command,
             **location_kwargs(args),
         )
     except (LocationError, ValueError) as exc:

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, open_store
+from wattprint.cli.options import add_db, check_output, open_store
 
 
 def register(sub: Any) -> None:
@@ -117,6 +117,7 @@ def _csv_rows(runs: list[dict[str, Any]], one: dict[str, Any] | None) -> str:
 
 
 def handle_export(args: argparse.Namespace) -> int:
+    check_output(args, args.output)
     store = open_store(args)
     one = _get(store, args.run) if args.run else None
     runs = [] if one is not None else store.list_runs()

@@ -9,6 +9,14 @@ process is gone while it still says "running" reads back as "killed".
 Reading gives the run record of :mod:`wattprint.tracking.record`, the very
 shape :meth:`wattprint.tracking.run.Run.to_dict` produces, so reports and
 exports never care whether a run is live or stored.
+
+Files are private: a database this module creates is 0600 (SQLite gives its
+``-wal`` and ``-shm`` files the same mode) in a 0700 directory, whatever the
+umask; existing files keep their mode. Migrations run in one transaction under
+the write lock, so any number of processes may open a new database at once and
+an interrupted upgrade leaves the previous version intact. A database on
+read-only media (or a file this user cannot write) opens read-only for the
+commands that only read.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from typing import Any
 
 from wattprint.errors import StoreError
 from wattprint.host import hostname
+from wattprint.store.files import BUSY_TIMEOUT_S, connect_read_only, create_private, read_only_place
+from wattprint.store.files import same_file_as_database as _same_file
 from wattprint.store.rows import channel_record, header_record, timeline_records, window_record
 from wattprint.tracking.measure import Interval, window_stats
 from wattprint.tracking.record import RunHeader, RunRecord
@@ -137,6 +147,17 @@ def default_path() -> Path:
     return base / "wattprint" / "runs.db"
 
 
+def check_not_database(target: str | os.PathLike[str], db: str | os.PathLike[str] | None = None) -> None:
+    """Refuse an output file that is the database ``db`` (default: the default path) or its WAL/SHM.
+
+    The one check every command that writes a file (``run --json``, ``report -o``,
+    ``export -o``) makes before writing.
+    """
+    base = Path(db).expanduser() if db is not None else default_path()
+    if _same_file(target, base):
+        raise StoreError(f"refusing to write {target}: it is the wattprint database {base} (choose another file)")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -150,27 +171,78 @@ def _pid_alive(pid: int) -> bool:
 class SqliteStore:
     """The default store. Thread-safe (one connection under a lock)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, readonly: bool = False) -> None:
         self._conn = conn
         self.path = path
+        self.readonly = readonly
         self._lock = threading.Lock()
         self._seq: dict[str, int] = {}
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
+        if not readonly:
+            try:
+                st = os.stat(path)
+                self._identity = (st.st_dev, st.st_ino)
+            except OSError:
+                pass
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> SqliteStore:
-        """Open (creating and migrating) the database at ``path`` or the default path."""
+    def open(cls, path: str | os.PathLike[str] | None = None, *, write: bool = True) -> SqliteStore:
+        """Open (creating and migrating) the database at ``path`` or the default path.
+
+        ``write=False`` (the read-only commands): where the file or its directory
+        cannot be written, open it read-only instead of failing.
+        """
         p = Path(path).expanduser() if path is not None else default_path()
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(p, timeout=10.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            migrate(conn)
+            if not write and read_only_place(p):
+                return cls(connect_read_only(p, SCHEMA_VERSION), p, readonly=True)
+            create_private(p)
+            conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot use database {p}: {exc} (set WATTPRINT_DB or --db to a writable file)"
-            ) from exc
+            damaged = isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+            hint = (
+                "it may be damaged: move it aside or restore a copy"
+                if damaged
+                else "set WATTPRINT_DB or --db to a writable file"
+            )
+            raise StoreError(f"cannot use database {p}: {exc} ({hint})") from exc
         return cls(conn, p)
+
+    def file_problem(self) -> str | None:
+        """Why the file at :attr:`path` is no longer the database this store opened, or None.
+
+        A database deleted or replaced while a run is being written would
+        otherwise swallow every later write without an error.
+        """
+        if self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"database {self.path} was deleted while in use"
+        except OSError as exc:
+            return f"database {self.path} cannot be checked: {exc.strerror or exc}"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return f"database {self.path} was replaced by another file while in use"
+        return None
+
+    def reopen(self) -> None:
+        """Open :attr:`path` again (creating it if it is gone); the caller rewrites what it needs."""
+        fresh = SqliteStore.open(self.path)
+        with self._lock:
+            old, self._conn = self._conn, fresh._conn
+            self._identity, self._seq = fresh._identity, {}
+        try:
+            old.close()
+        except sqlite3.Error:  # the old file is gone; nothing of ours to save there
+            pass
 
     def close(self) -> None:
         with self._lock:
@@ -406,15 +478,39 @@ def _progress_view(run: Any) -> dict[str, Any]:
     return d
 
 
+def _statements(script: str) -> list[str]:
+    return [st.strip() for st in script.split(";") if st.strip()]
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
+    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before.
+
+    All pending steps run in one transaction that holds the write lock from the
+    start (``BEGIN IMMEDIATE``), and the version is read again once the lock is
+    held: of several processes opening a new database at once, one migrates and
+    the others find it done. A failure or a kill part-way rolls everything back.
+    """
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
             f"database schema {found} is newer than this wattprint ({SCHEMA_VERSION}); upgrade"
         )
-    for version in range(found, SCHEMA_VERSION):
-        with conn:
-            conn.executescript(MIGRATIONS[version])
-            conn.execute(f"PRAGMA user_version={version + 1}")
+    if found == SCHEMA_VERSION:
+        return found
+    isolation = conn.isolation_level
+    conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            for version in range(found, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={max(found, SCHEMA_VERSION)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = isolation
     return found

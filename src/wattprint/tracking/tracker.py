@@ -212,6 +212,7 @@ class Tracker:
         if self._store is None or self.run is None:
             return
         try:
+            self._check_store_file()
             rows = self.run.timeline[self._flushed :]
             self._store.save_progress(self.run, rows)
             self._flushed += len(rows)
@@ -221,6 +222,15 @@ class Tracker:
             self.run.faults.append(Fault(time.time(), "store", f"write failed: {exc}"))
             if final:
                 warnings.warn(f"wattprint: could not store run: {exc}", WattprintWarning, stacklevel=3)
+
+    def _check_store_file(self) -> None:
+        """The database deleted or replaced mid-run: say so in the run, recreate it, write the run again."""
+        problem = self._store.file_problem()
+        if problem is None or self.run is None:
+            return
+        self.run.faults.append(Fault(time.time(), "store", f"{problem}; recreated it and wrote this run again"))
+        self._store.reopen()
+        self._flushed = 0
 
     def _on_tick(self, snap: Snapshot) -> None:
         run = self.run
