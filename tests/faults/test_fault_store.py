@@ -202,7 +202,8 @@ def test_a_database_deleted_mid_run_is_recreated_with_the_whole_run(tmp_path: Pa
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     time.sleep(0.2)
-    t.stop()
+    with pytest.warns(wp.WattprintWarning, match="deleted while in use"):
+        t.stop()
     (got,) = stored_runs(db)
     assert got["id"] == run.id and got["status"] == "finished"
     assert got["duration_s"] == pytest.approx(run.duration_s)
