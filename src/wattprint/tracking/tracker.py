@@ -448,6 +448,14 @@ def track(name: Any = None, **kwargs: Any) -> Any:
     tracked run if there is one, otherwise a run of its own. Keyword
     arguments go to :class:`Tracker` (anything that is not a Tracker option
     is a tag).
+
+    Processes: the run is stored on SIGTERM/SIGHUP and at exit. After
+    ``os.fork()`` inside the block, the run belongs to the parent: its figures
+    are the whole machine's, so they include what the child does, and only the
+    parent stores it. In the child the run is detached: windows still read the
+    machine's counters, but nothing is stored, and the child leaving the block
+    or exiting does not stop the parent's run. A ``track(...)`` started in the
+    child is a run of its own.
     """
     if callable(name):
         return _Track(None, {})(name)
