@@ -192,8 +192,11 @@ def test_new_files_are_private_whatever_the_umask(tmp_path: Path, rapl: Path) ->
     assert stat.S_IMODE(shared.stat().st_mode) == 0o644  # an existing file keeps the mode it was given
 
 
-def test_a_database_deleted_mid_run_is_recreated_with_the_whole_run(tmp_path: Path, rapl: Path) -> None:
-    db = tmp_path / "gone.db"
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_database_deleted_or_replaced_mid_run_gets_the_whole_run(tmp_path: Path, rapl: Path, how: str) -> None:
+    db, other = tmp_path / "gone.db", tmp_path / "other.db"
+    if how == "replaced":
+        _record(rapl, other, "restored-from-backup")
     t = wp.Tracker("survivor", rapl_root=rapl, store=db, gpus="none", country="FR", interval=0.01,
                    flush_every_s=0.05)
     run = t.start()
@@ -201,14 +204,18 @@ def test_a_database_deleted_mid_run_is_recreated_with_the_whole_run(tmp_path: Pa
     time.sleep(0.2)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    if how == "replaced":
+        os.replace(other, db)
     time.sleep(0.2)
-    with pytest.warns(wp.WattprintWarning, match="deleted while in use"):
+    with pytest.warns(wp.WattprintWarning, match=f"{how} .*while in use"):
         t.stop()
-    (got,) = stored_runs(db)
+    runs = {r["name"]: r for r in stored_runs(db)}
+    got = runs["survivor"]
     assert got["id"] == run.id and got["status"] == "finished"
     assert got["duration_s"] == pytest.approx(run.duration_s)
     assert len(got["timeline"]) == len(run.timeline)
-    assert any("deleted" in f["message"] for f in got["faults"])
+    assert any(how in f["message"] for f in got["faults"])
+    assert set(runs) == ({"survivor", "restored-from-backup"} if how == "replaced" else {"survivor"})
 
 
 FILL = """
