@@ -290,7 +290,7 @@ class Tracker:
             from wattprint.store.sqlite import SqliteStore
 
             path = None if self._store_arg in (True, False) else str(self._store_arg)
-            store = SqliteStore.open(path)
+            store = SqliteStore.open(path, write=False)  # only reads: read-only media will do
             try:
                 found = store.latest_baseline(hostname(), self.baseline_max_age_s)
             finally:
