@@ -1,10 +1,14 @@
-"""The database's files: private creation, read-only places, and outputs that would overwrite it."""
+"""The database's files: where it lives, private creation, read-only places, outputs that would
+overwrite it, and the locked migration runner."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
+
+from wattprint.errors import StoreError
 
 BUSY_TIMEOUT_S = 10.0  # how long a writer waits for another process's write lock
 
@@ -70,3 +74,69 @@ def same_file_as_database(target: str | os.PathLike[str], db: str | os.PathLike[
             if os.path.realpath(target) == os.path.realpath(candidate):
                 return True
     return False
+
+
+def default_path() -> Path:
+    """``$WATTPRINT_DB``, else ``runs.db`` in the user data directory."""
+    env = os.environ.get("WATTPRINT_DB")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "wattprint" / "runs.db"
+
+
+def check_not_database(target: str | os.PathLike[str], db: str | os.PathLike[str] | None = None) -> None:
+    """Refuse an output file that is the database ``db`` (default: the default path) or its WAL/SHM.
+
+    The one check every command that writes a file (``run --json``, ``report -o``,
+    ``export -o``) makes before writing.
+    """
+    base = Path(db).expanduser() if db is not None else default_path()
+    if same_file_as_database(target, base):
+        raise StoreError(f"refusing to write {target}: it is the wattprint database {base} (choose another file)")
+
+
+def _statements(script: str) -> list[str]:
+    return [st.strip() for st in script.split(";") if st.strip()]
+
+
+def apply_migrations(conn: sqlite3.Connection, migrations: list[str]) -> int:
+    """Bring the schema to ``len(migrations)``; returns the version found before.
+
+    ``migrations[i]`` takes the schema from version ``i`` to ``i + 1``.
+
+    All pending steps run in one transaction that holds the write lock from the
+    start (``BEGIN IMMEDIATE``), and the version is read again once the lock is
+    held: of several processes opening a new database at once, one migrates and
+    the others find it done. A failure or a kill part-way rolls everything back.
+    """
+    target = len(migrations)
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > target:
+        raise sqlite3.DatabaseError(
+            f"database schema {found} is newer than this wattprint ({target}); upgrade"
+        )
+    if found == target:
+        return found
+    isolation = conn.isolation_level
+    conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            for version in range(found, target):
+                for statement in _statements(migrations[version]):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={max(found, target)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = isolation
+    return found

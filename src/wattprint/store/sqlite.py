@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,8 +31,15 @@ from typing import Any
 
 from wattprint.errors import StoreError
 from wattprint.host import hostname
-from wattprint.store.files import BUSY_TIMEOUT_S, connect_read_only, create_private, read_only_place
-from wattprint.store.files import same_file_as_database as _same_file
+from wattprint.store.files import (  # noqa: F401 - default_path and check_not_database are used from here
+    BUSY_TIMEOUT_S,
+    apply_migrations,
+    check_not_database,
+    connect_read_only,
+    create_private,
+    default_path,
+    read_only_place,
+)
 from wattprint.store.rows import channel_record, header_record, timeline_records, window_record
 from wattprint.tracking.measure import Interval, window_stats
 from wattprint.tracking.record import RunHeader, RunRecord
@@ -131,31 +137,6 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def default_path() -> Path:
-    """``$WATTPRINT_DB``, else ``runs.db`` in the user data directory."""
-    env = os.environ.get("WATTPRINT_DB")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "wattprint" / "runs.db"
-
-
-def check_not_database(target: str | os.PathLike[str], db: str | os.PathLike[str] | None = None) -> None:
-    """Refuse an output file that is the database ``db`` (default: the default path) or its WAL/SHM.
-
-    The one check every command that writes a file (``run --json``, ``report -o``,
-    ``export -o``) makes before writing.
-    """
-    base = Path(db).expanduser() if db is not None else default_path()
-    if _same_file(target, base):
-        raise StoreError(f"refusing to write {target}: it is the wattprint database {base} (choose another file)")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -478,39 +459,7 @@ def _progress_view(run: Any) -> dict[str, Any]:
     return d
 
 
-def _statements(script: str) -> list[str]:
-    return [st.strip() for st in script.split(";") if st.strip()]
-
-
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before.
-
-    All pending steps run in one transaction that holds the write lock from the
-    start (``BEGIN IMMEDIATE``), and the version is read again once the lock is
-    held: of several processes opening a new database at once, one migrates and
-    the others find it done. A failure or a kill part-way rolls everything back.
-    """
-    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if found > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
-            f"database schema {found} is newer than this wattprint ({SCHEMA_VERSION}); upgrade"
-        )
-    if found == SCHEMA_VERSION:
-        return found
-    isolation = conn.isolation_level
-    conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            for version in range(found, SCHEMA_VERSION):
-                for statement in _statements(MIGRATIONS[version]):
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={max(found, SCHEMA_VERSION)}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.isolation_level = isolation
-    return found
+    """Bring the schema to :data:`SCHEMA_VERSION` (see :func:`~wattprint.store.files.apply_migrations`);
+    returns the version found before."""
+    return apply_migrations(conn, MIGRATIONS)
