@@ -318,8 +318,8 @@ class Run(Measurement):
             self.duration_s = (end.t_ns - self._start.t_ns) / 1e9
             self.end_wall = end.wall
             self.channels = _channel_totals(self._sampler.channels, self._start, end)
-            # faults the run met itself (attribution, store writes) come first, then the sampler's
-            self.faults = self.faults + list(self._sampler.faults[self._fault_mark :])
+            # in place: faults recorded on the run itself (sinks, attribution) are kept
+            self.faults.extend(self._sampler.faults[self._fault_mark :])
             if self.status == "running":
                 self.status = "finished"
 
