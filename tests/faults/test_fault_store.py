@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import TIMEOUT_S, env, mount_tmpfs, remount_read_only, stored_runs, unmount, wattprint
+from faultkit import TIMEOUT_S, env, mount_tmpfs, python, remount_read_only, stored_runs, unmount, wattprint
 
 import wattprint as wp
 from fake_rapl import make_tree, set_uj
@@ -83,6 +83,37 @@ def test_an_upgrade_failing_part_way_leaves_the_old_version(tmp_path: Path, monk
     monkeypatch.undo()
     assert store_mod.migrate(conn) == 1  # and the real upgrade still works afterwards
     assert conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
+
+
+KILLED_MID_UPGRADE = """
+import sqlite3, sys, time
+from wattprint.store import sqlite as store
+conn = sqlite3.connect(sys.argv[1])
+conn.create_function("pause", 0, lambda: (print("mid-upgrade", flush=True), time.sleep(60)))
+store.MIGRATIONS.append("CREATE TABLE half_done (x INTEGER); SELECT pause()")
+store.migrate(conn)
+"""
+
+
+def test_an_upgrade_killed_part_way_leaves_the_old_version(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(store_mod.MIGRATIONS[0])
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    p = python(KILLED_MID_UPGRADE, str(db))
+    assert p.stdout is not None and p.stdout.readline() == "mid-upgrade\n", p.communicate(timeout=TIMEOUT_S)
+    p.kill()
+    p.communicate(timeout=TIMEOUT_S)
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} >= {"runs"}
+    assert not {"baselines", "half_done"} & {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    store_mod.SqliteStore.open(db).close()  # the next opening upgrades it properly
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
 
 
 @pytest.fixture
