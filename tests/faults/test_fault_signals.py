@@ -24,10 +24,19 @@ TRIALS = 15
 BATCH = 5  # trials run side by side, each with its own database
 
 PROGRAM = """
-import sys, threading, wattprint
+import signal, sys, threading, wattprint
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
 rapl, db, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 done = threading.Event()
-with wattprint.track("sig", rapl_root=rapl, store=db, gpus="none", country="FR", interval=0.02) as run:
+kw = dict(rapl_root=rapl, store=db, gpus="none", country="FR", interval=0.02)
+if threads < 0:  # short runs back to back: signals land in start() and stop() too
+    while True:
+        with wattprint.track("short", **kw) as run:
+            run.current()
+        if threads == -1:
+            print("ready", flush=True)
+            threads = -2
+with wattprint.track("sig", **kw) as run:
     def spin():
         while not done.is_set():
             with run.window("thread"):
@@ -69,8 +78,11 @@ def _finish(p: subprocess.Popen[str]) -> None:
         pytest.fail("the process hung after the signal (killed with SIGKILL)")
 
 
-def _assert_stored(db: Path, at_least_s: float) -> None:
+def _assert_stored(db: Path, at_least_s: float, short_runs: bool = False) -> None:
     runs = stored_runs(db)
+    if short_runs:  # every run ended and stored (runs started while the process was dying included)
+        assert runs and all(r["status"] in ("finished", "interrupted") for r in runs), [r["status"] for r in runs]
+        return
     assert len(runs) == 1
     run = runs[0]
     assert run["status"] == "interrupted", run["status"]
@@ -81,7 +93,8 @@ def _assert_stored(db: Path, at_least_s: float) -> None:
 def test_library_run_always_ends_and_is_stored(tmp_path: Path) -> None:
     rng = random.Random()
     rapl = make_tree(tmp_path / "pc")
-    trials = [(i, SIGNALS[i % 3], i % 2 * 2, rng.uniform(0.05, 0.5)) for i in range(TRIALS)]
+    # threads: 0 or 2 spinning beside the main thread, or -1 for short runs back to back
+    trials = [(i, SIGNALS[i % 3], (0, 2, -1)[i // 3 % 3], rng.uniform(0.05, 0.5)) for i in range(TRIALS)]
     for start in range(0, TRIALS, BATCH):
         batch = trials[start : start + BATCH]
         procs = [python(PROGRAM, str(rapl), str(tmp_path / f"{i}.db"), str(threads))
@@ -93,7 +106,7 @@ def test_library_run_always_ends_and_is_stored(tmp_path: Path) -> None:
             _finish(p)
         for (i, signum, threads, _), p, at_least in zip(batch, procs, waited):
             assert p.returncode != 0, f"trial {i}: {signum!r} threads={threads}"
-            _assert_stored(tmp_path / f"{i}.db", at_least)
+            _assert_stored(tmp_path / f"{i}.db", at_least, short_runs=threads < 0)
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)

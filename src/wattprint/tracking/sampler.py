@@ -220,8 +220,7 @@ class Sampler:
         if last and thread is not None:
             self._stopping = True
             self._poke()
-            if thread is not threading.current_thread():
-                thread.join(timeout=2.0)
+            _join(thread)
 
     @property
     def tick_s(self) -> float:
@@ -322,8 +321,8 @@ class Sampler:
             self._callbacks = ()
         self._stopping = True
         self._poke()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2.0)
+        if self._thread is not None:
+            _join(self._thread)
         for s in self._sensors:
             try:
                 s.close()
@@ -331,3 +330,14 @@ class Sampler:
                 pass
         self._sensors.clear()
         self._reading = ()
+
+
+def _join(thread: threading.Thread) -> None:
+    """Wait (bounded) for the loop thread to end; not from itself, and not if it never started
+    (a KeyboardInterrupt can land inside ``Thread.start``)."""
+    if thread is threading.current_thread():
+        return
+    try:
+        thread.join(timeout=2.0)
+    except RuntimeError:  # "cannot join thread before it is started"
+        pass

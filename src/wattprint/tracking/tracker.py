@@ -247,6 +247,10 @@ class Tracker:
         """Open sensors, take the first reading, start sampling. Returns the live run."""
         if self.run is not None and self.run.status == "running":
             raise RuntimeError("this tracker is already running")
+        with self._stop_lock:  # a signal's stop waits until the run is fully started
+            return self._begin()
+
+    def _begin(self) -> Run:
         self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
         try:
             baseline = self._baseline()
@@ -262,6 +266,7 @@ class Tracker:
             availability=availability,
         )
         self.run = run
+        endings.opened(self)  # from here on, exit or a signal stops and stores it
         run.baseline = baseline
         run.intensity = self._intensity
         if self.process is not None:
@@ -276,7 +281,6 @@ class Tracker:
         if self._store is not None:
             self._flush()
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
-        endings.opened(self)
         return run
 
     def _baseline(self) -> Baseline | None:
@@ -343,37 +347,62 @@ class Tracker:
 
     def _end(self, run: Run, status: str | None, exit_code: int | None) -> None:
         assert self._sampler is not None
-        if self._token is not None:
-            self._sampler.unsubscribe(self._token)
-            self._token = None
-        end = self._sampler.read_now()
-        if status:
-            run.status = status
-        run.exit_code = exit_code
-        run._finish(end)
-        _release_sampler(self._sampler)
-        endings.closed(self)
-        run.price(self._final_intensity(run))
-        for msg in run.intensity.warnings if run.intensity else []:
-            warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
-        for f in run.faults:
-            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
-        self._flush(final=True)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        written = False
+        try:
+            if self._token is not None:
+                self._sampler.unsubscribe(self._token)
+                self._token = None
+            end = self._sampler.read_now()
+            if status:
+                run.status = status
+            run.exit_code = exit_code
+            run._finish(end)
+            _release_sampler(self._sampler)
+            run.price(self._final_intensity(run))
+            for msg in run.intensity.warnings if run.intensity else []:
+                warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
+            for f in run.faults:
+                warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
+            self._flush(final=True)
+            written = True
+        finally:
+            if not written:
+                self._write_after_interruption(run, status)
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            # Only once the run is written: a signal until then still waits for the write
+            # (the handler stays installed) instead of killing the process half-way.
+            endings.closed(self)
+
+    def _write_after_interruption(self, run: Run, status: str | None) -> None:
+        """A KeyboardInterrupt (Ctrl-C) landed inside the stop: end the run with what is
+        known and write it once more; the interruption itself goes on up."""
+        try:
+            if run.end_wall is None:
+                run.status = status or "interrupted"
+                run._finish(self._sampler.read_now())  # type: ignore[union-attr]
+            self._flush(final=True)
+        except BaseException:  # noqa: S110 - best effort; the first interruption is the one raised
+            pass
 
     def _stop_urgently(self, status: str) -> None:
-        """Stop from a signal's thread: other threads' counter reads wait until it is done."""
-        sampler = self._sampler
-        if sampler is None:
-            self.stop(status=status)
+        """Stop from a signal's thread: other threads' counter reads wait until it is done.
+
+        The readers are held only once this thread owns the stop, so a program
+        that is itself stopping this run is never held up by it.
+        """
+        if self._detached:
             return
-        sampler.hold_readers()
-        try:
-            self.stop(status=status)
-        finally:
-            sampler.release_readers()
+        with self._stop_lock:
+            run, sampler = self.run, self._sampler
+            if run is None or sampler is None or run.status != "running":
+                return
+            sampler.hold_readers()
+            try:
+                self._end(run, status, None)
+            finally:
+                sampler.release_readers()
 
     def _detach(self) -> None:
         """In a forked child: this copy of the run is the parent's; never store or stop it here."""
