@@ -10,8 +10,11 @@
   default action back (a second signal ends the process at once) and releases
   a lock that a waiting thread sleeps on. That thread stops and stores the open
   runs (bounded by :data:`STOP_TIMEOUT_S`), then sends the same signal again, so
-  the process dies of it as if wattprint were not there. SIGINT keeps Python's
-  own ``KeyboardInterrupt``, which ``with track(...)`` records as ``interrupted``.
+  the process dies of it as if wattprint were not there. A run counts as open
+  from the moment it exists until it is written (so a signal during a start or
+  a stop waits for it rather than killing the process half-way). SIGINT keeps
+  Python's own ``KeyboardInterrupt``, which ``with track(...)`` records as
+  ``interrupted``; one that lands inside ``stop()`` still leaves the run written.
 * **fork()**: the child gets a copy of every open run. That copy is *detached*
   in the child: it never writes to the store, stopping it (or leaving the
   ``with`` block, or the child's exit) does nothing to the parent's run, and the
