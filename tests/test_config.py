@@ -1,4 +1,8 @@
-"""Config files: where they are, which wins, and one-line errors naming file and line."""
+"""Config files: where they are, and one-line errors naming file and line.
+
+What the keys mean, their bounds and how a file ranks against flags and the
+environment is tests/test_settings.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from wattprint.config import ConfigError, config_paths, load_config, user_config_path
+from wattprint.config import config_paths, read_file, user_config_path
+from wattprint.errors import ConfigError
 
 
 def test_user_path_precedence(tmp_path: Path) -> None:
@@ -16,53 +21,40 @@ def test_user_path_precedence(tmp_path: Path) -> None:
     assert user_config_path({"HOME": str(tmp_path)}) == \
         tmp_path / ".config" / "wattprint" / "config.toml"
     paths = config_paths({"XDG_CONFIG_HOME": str(tmp_path)}, cwd=tmp_path / "proj")
-    assert paths[-1] == tmp_path / "proj" / "wattprint.toml"
+    assert paths == [("project", tmp_path / "proj" / "wattprint.toml"),
+                     ("user", tmp_path / "wattprint" / "config.toml")]
 
 
-def test_no_files_gives_empty_config(tmp_path: Path) -> None:
-    cfg = load_config({"XDG_CONFIG_HOME": str(tmp_path / "none")}, cwd=tmp_path)
-    assert cfg == {"_sources": {}}
-
-
-def test_cwd_file_wins_and_sources_recorded(tmp_path: Path) -> None:
-    user = tmp_path / "cfg" / "wattprint" / "config.toml"
-    user.parent.mkdir(parents=True)
-    user.write_text('country = "FR"\npue = 1.2\nuk_carbon_intensity = true\n')
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "wattprint.toml").write_text('country = "DE"\n[other]\nkey = 1\n')
-    cfg = load_config({"XDG_CONFIG_HOME": str(tmp_path / "cfg")}, cwd=proj)
-    assert cfg["country"] == "DE" and cfg["pue"] == 1.2 and cfg["uk_carbon_intensity"] is True
-    assert cfg["other"] == {"key": 1}  # other modules' keys are kept
-    assert cfg["_sources"]["country"] == str(proj / "wattprint.toml")
-    assert cfg["_sources"]["pue"] == str(user)
+def test_read_file_gives_data_and_the_line_of_each_top_level_key(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('# comment\ncountry = "FR"\n\n"pue" = 1.2\n[other]\ncountry = 1\n')
+    data, lines = read_file(f)
+    assert data == {"country": "FR", "pue": 1.2, "other": {"country": 1}}
+    assert lines == {"country": 2, "pue": 4}  # a table's own keys are not top-level keys
 
 
 def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:
     f = tmp_path / "wattprint.toml"
     f.write_text('country = "FR"\n\npue = = 1.2\n')
     with pytest.raises(ConfigError) as ei:
-        load_config({"XDG_CONFIG_HOME": str(tmp_path / "none")}, cwd=tmp_path)
+        read_file(f)
     msg = str(ei.value)
     assert msg.startswith(f"{f}:3: invalid TOML") and "\n" not in msg
 
 
-@pytest.mark.parametrize("line, key", [('pue = "high"', "pue"), ("country = 33", "country"),
-                                       ('uk_carbon_intensity = "yes"', "uk_carbon_intensity"),
-                                       ("market_g_per_kwh = true", "market_g_per_kwh")])
-def test_bad_value_type_names_key_and_line(tmp_path: Path, line: str, key: str) -> None:
-    f = tmp_path / "c.toml"
-    f.write_text(f"# comment\n{line}\n")
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a = ", "}")])
+def test_a_deeply_nested_file_is_one_line_not_a_traceback(tmp_path: Path, opening: str, closing: str) -> None:
+    f = tmp_path / "deep.toml"
+    f.write_text("x = " + opening * 5000 + "1" + closing * 5000 + "\n")
     with pytest.raises(ConfigError) as ei:
-        load_config({"WATTPRINT_CONFIG": str(f)}, cwd=tmp_path / "nowhere")
-    assert str(ei.value).startswith(f"{f}:2: '{key}' must be")
+        read_file(f)
+    assert str(ei.value) == f"{f}: config file nests too deeply to read (fix the file or remove it)"
 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
-    d = tmp_path / "wattprint.toml"
-    d.mkdir()  # a directory is not a file: skipped, not an error
-    assert load_config({"XDG_CONFIG_HOME": str(tmp_path / "n")}, cwd=tmp_path)["_sources"] == {}
     f = tmp_path / "latin.toml"
     f.write_bytes(b'country = "\xe9"\n')
     with pytest.raises(ConfigError, match="UTF-8"):
-        load_config({"WATTPRINT_CONFIG": str(f)}, cwd=tmp_path / "n")
+        read_file(f)
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_file(tmp_path / "missing.toml")

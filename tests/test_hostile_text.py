@@ -429,7 +429,9 @@ def test_provider_error_body_masks_what_was_sent(tmp_path: Path) -> None:
     try:
         env = {"ELECTRICITYMAPS_API_KEY": "em-key-0123456789", "WATTPRINT_ELECTRICITYMAPS_URL": server.url}
         base = Intensity(g_per_kwh=300.0, source="Ember", location="DE", year=2025, chain=["argument"])
-        stored = finalize(base, START, START + 3600, env=env, config={}, cache_dir=str(tmp_path))
+        from settings_for import settings_for
+
+        stored = finalize(base, START, START + 3600, settings=settings_for(env), cache_dir=str(tmp_path))
         with pytest.raises(LiveError) as wt:
             WattTime("ann", "s3cret-pw", "CAISO_NORTH", server.url).fetch(START, START + 3600, time.monotonic() + 5)
     finally:

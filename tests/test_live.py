@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from local_http import HangingServer, LocalServer
+from settings_for import settings_for
+from wattprint.errors import ConfigError
 from wattprint.intensity.base import Intensity
 from wattprint.intensity.live import choose_provider
 from wattprint.intensity.live.cache import DiskCache
@@ -139,7 +141,7 @@ def _base(location: str = "DE", g: float = 329.65) -> Intensity:
 def test_finalize_fills_hourly_and_records_source(server: LocalServer, tmp_path: Path) -> None:
     env = {"ELECTRICITYMAPS_API_KEY": "em-key", "WATTPRINT_ELECTRICITYMAPS_URL": server.url}
     base = _base()
-    out = finalize(base, H10 + 100, H12 + 100, env=env, config={},
+    out = finalize(base, H10 + 100, H12 + 100, settings=settings_for(env),
                    cache_dir=str(tmp_path / "c"))
     assert out.hourly == [(H10, 302.0), (H11, 288.0), (H12, 275.0)]
     assert out.live_source and "Electricity Maps" in out.live_source
@@ -153,7 +155,7 @@ def test_finalize_timeout_keeps_embedded_figure_within_budget(tmp_path: Path) ->
     try:
         env = {"ELECTRICITYMAPS_API_KEY": "k", "WATTPRINT_ELECTRICITYMAPS_URL": hang.url}
         t0 = time.monotonic()
-        out = finalize(_base(), H10, H12, budget_s=0.5, env=env, config={},
+        out = finalize(_base(), H10, H12, budget_s=0.5, settings=settings_for(env),
                        cache_dir=str(tmp_path))
         assert time.monotonic() - t0 < 1.5
     finally:
@@ -165,38 +167,39 @@ def test_finalize_timeout_keeps_embedded_figure_within_budget(tmp_path: Path) ->
 
 def test_finalize_error_is_recorded(server: LocalServer, tmp_path: Path) -> None:
     env = {"ELECTRICITYMAPS_API_KEY": "bad", "WATTPRINT_ELECTRICITYMAPS_URL": server.url}
-    out = finalize(_base(), H10, H12, env=env, config={}, cache_dir=str(tmp_path))
+    out = finalize(_base(), H10, H12, settings=settings_for(env), cache_dir=str(tmp_path))
     assert out.hourly == [] and "HTTP 401" in out.warnings[-1]
 
 
 def test_finalize_without_provider_is_a_no_op() -> None:
     base = _base()
     t0 = time.monotonic()
-    assert finalize(base, H10, H12, env={}, config={}) is base
+    assert finalize(base, H10, H12, settings=settings_for()) is base
     assert time.monotonic() - t0 < 0.5
 
 
 def test_uk_only_for_gb(server: LocalServer, tmp_path: Path) -> None:
     env = {"WATTPRINT_UK_CARBON_INTENSITY": "1", "WATTPRINT_UK_CARBON_INTENSITY_URL": server.url}
-    assert choose_provider("FR", env, {}) is None
-    gb = resolve(country="GB", env={}, config={}, probe_cloud=False)
-    out = finalize(gb, H10, H11 + 10, env=env, config={}, cache_dir=str(tmp_path))
+    assert choose_provider("FR", settings_for(env)) is None
+    gb = resolve(country="GB", probe_cloud=False)
+    out = finalize(gb, H10, H11 + 10, settings=settings_for(env), cache_dir=str(tmp_path))
     assert [h for h, _ in out.hourly] == [H10, H11] and "UK Carbon" in (out.live_source or "")
 
 
 def test_config_selects_watttime_and_marks_marginal(server: LocalServer, tmp_path: Path) -> None:
     cfg = {"watttime_username": "ann", "watttime_password": "secret",
            "watttime_region": "CAISO_NORTH", "watttime_url": server.url}
-    out = finalize(_base("US-CA", 179.06), H10, H11 + 10, env={}, config=cfg,
+    out = finalize(_base("US-CA", 179.06), H10, H11 + 10, settings=settings_for(project=cfg),
                    cache_dir=str(tmp_path))
     assert len(out.hourly) == 2 and any("marginal" in w for w in out.warnings)
 
 
 def test_bad_live_settings_warn_not_raise() -> None:
-    out = finalize(_base("US-CA"), H10, H11, env={"ELECTRICITYMAPS_API_KEY": "k"}, config={})
+    out = finalize(_base("US-CA"), H10, H11, settings=settings_for({"ELECTRICITYMAPS_API_KEY": "k"}))
     assert out.hourly == [] and "electricitymaps_zone" in out.warnings[-1]
-    out = finalize(_base(), H10, H11, env={"WATTPRINT_LIVE_PROVIDER": "nope"}, config={})
-    assert "unknown live provider" in out.warnings[-1]
+    # a provider name that does not exist is a bad setting, refused when settings are read
+    with pytest.raises(ConfigError, match="WATTPRINT_LIVE_PROVIDER: live_provider must be one of"):
+        settings_for({"WATTPRINT_LIVE_PROVIDER": "nope"})
 
 
 def test_fixtures_are_valid_json() -> None:

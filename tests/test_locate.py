@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from local_http import HangingServer, LocalServer, closed_port_url
+from settings_for import settings_for
 from wattprint.intensity.locate import dmi_says_not_cloud, probe_cloud
 from wattprint.intensity.resolve import resolve
 
@@ -133,20 +134,19 @@ def test_resolve_uses_metadata_after_explicit_env_and_config(servers: list) -> N
     aws = _serve(servers, aws_route("eu-west-3"))
     urls = {"aws": aws.url, "gcp": closed_port_url(), "azure": _hang(servers).url}
     t0 = time.monotonic()
-    it = resolve(env={}, config={}, probe_cloud=True, metadata_urls=urls)
+    it = resolve(probe_cloud=True, metadata_urls=urls)
     assert time.monotonic() - t0 < 1.0
     assert it.location == "FR" and not it.fallback
     assert it.pue == pytest.approx(1.15) and "aws" in it.pue_source
     text = "\n".join(it.chain)
-    order = [text.index(s) for s in ("argument:", "env:", "config", "aws metadata: region",
+    order = [text.index(s) for s in ("argument:", "env:", "project file:", "user file:", "aws metadata: region",
                                      "cloud metadata: aws:eu-west-3", "grid FR")]
     assert order == sorted(order)
 
 
 def test_metadata_unknown_region_falls_back_with_warning(servers: list) -> None:
     aws = _serve(servers, aws_route("xx-nowhere-9"))
-    it = resolve(env={}, config={}, probe_cloud=True,
-                 metadata_urls={"aws": aws.url, "gcp": closed_port_url(),
+    it = resolve(probe_cloud=True, metadata_urls={"aws": aws.url, "gcp": closed_port_url(),
                                 "azure": closed_port_url()})
     assert it.fallback and it.location == "WORLD"
     assert any("xx-nowhere-9" in w for w in it.warnings)
@@ -155,7 +155,7 @@ def test_metadata_unknown_region_falls_back_with_warning(servers: list) -> None:
 
 def test_opt_out_env_sends_no_request(servers: list) -> None:
     aws = _serve(servers, aws_route())
-    it = resolve(env={"WATTPRINT_NO_CLOUD_PROBE": "1"}, config={},
+    it = resolve(settings=settings_for({"WATTPRINT_NO_CLOUD_PROBE": "1"}),
                  metadata_urls={"aws": aws.url, "gcp": aws.url, "azure": aws.url})
     assert aws.requests == []
     assert it.fallback and any("WATTPRINT_NO_CLOUD_PROBE" in c for c in it.chain)
@@ -163,7 +163,7 @@ def test_opt_out_env_sends_no_request(servers: list) -> None:
 
 def test_explicit_location_wins_and_skips_probes(servers: list) -> None:
     aws = _serve(servers, aws_route())
-    it = resolve(country="DE", env={"WATTPRINT_COUNTRY": "FR"}, config={"country": "PL"},
+    it = resolve(country="DE", settings=settings_for({"WATTPRINT_COUNTRY": "FR"}, project={"country": "PL"}),
                  probe_cloud=True, metadata_urls={"aws": aws.url, "gcp": aws.url,
                                                   "azure": aws.url})
     assert it.location == "DE" and aws.requests == []

@@ -85,6 +85,21 @@ def test_report_of_a_real_run_validates_and_adds_up(tmp_path: Path) -> None:
         assert sci["e_kwh"] * sci["i_g_per_kwh"] == pytest.approx(rep["emissions"]["location_based_g"])
 
 
+def _has_run(db: Path, run_id: str) -> bool:
+    """Whether ``run_id`` is in the database yet (a plain read: never creates or migrates it)."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is not None
+    except sqlite3.OperationalError:  # tables not created yet
+        return False
+    finally:
+        conn.close()
+
+
 def test_report_of_a_running_stored_run_validates(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "pc", packages=1)
     db = tmp_path / "runs.db"
@@ -93,6 +108,10 @@ def test_report_of_a_running_stored_run_validates(tmp_path: Path) -> None:
     run = t.start()
     set_uj(root, "intel-rapl:0", 3_000_000)
     time.sleep(0.1)
+    deadline = time.monotonic() + 20  # the store is written on its own thread: wait for it
+    while not _has_run(db, run.id):
+        assert time.monotonic() < deadline, "the running run never reached the store"
+        time.sleep(0.02)
     store = SqliteStore.open(db)
     try:
         partial = store.get_run(run.id)  # written at start and at flushes, before the end

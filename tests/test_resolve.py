@@ -10,30 +10,41 @@ from pathlib import Path
 
 import pytest
 
+from settings_for import settings_for
+from wattprint.errors import ConfigError
 from wattprint.intensity.base import LocationError
 from wattprint.intensity.resolve import resolve
 from wattprint.intensity.static import world_average
+from wattprint.settings import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def r(**kw):
-    kw.setdefault("env", {})
-    kw.setdefault("config", {})
+def r(env: dict | None = None, project: dict | None = None, user: dict | None = None, **kw):
+    """Resolve with this environment and these config files only (no cloud probe)."""
     kw.setdefault("probe_cloud", False)
-    return resolve(**kw)
+    return resolve(settings=settings_for(env, project, user), **kw)
 
 
-def test_argument_beats_env_beats_config() -> None:
+def test_argument_beats_env_beats_project_file_beats_user_file() -> None:
     env = {"WATTPRINT_COUNTRY": "FR"}
-    cfg = {"country": "PL", "_sources": {"country": "/home/u/.config/wattprint/config.toml"}}
-    assert r(country="DE", env=env, config=cfg).location == "DE"
-    it = r(env=env, config=cfg)
+    assert r(country="DE", env=env, project={"country": "PL"}).location == "DE"
+    it = r(env=env, project={"country": "PL"})
     assert it.location == "FR" and it.chain[0] == "argument: no location set"
-    assert it.chain[1] == "env: country FR"
-    it = r(config=cfg)
+    assert it.chain[1] == "WATTPRINT_COUNTRY: country FR"
+    it = r(project={"country": "PL"}, user={"country": "ES"})
     assert it.location == "PL"
-    assert "config /home/u/.config/wattprint/config.toml: country PL" in it.chain
+    assert f"{Path.cwd() / 'wattprint.toml'}:1: country PL" in it.chain
+    it = r(user={"region": "US-OR"})
+    assert it.chain[:3] == ["argument: no location set", "env: no location set",
+                            "project file: no location set"]
+    assert it.chain[3] == f"{Path.cwd() / 'user-config.toml'}:1: region US-OR"
+
+
+def test_location_is_taken_whole_from_the_best_source() -> None:
+    # a country given as an argument is not overridden by a more specific region from a file
+    it = r(country="DE", project={"region": "US-CA"})
+    assert it.location == "DE"
 
 
 def test_most_specific_setting_within_a_step() -> None:
@@ -45,7 +56,7 @@ def test_most_specific_setting_within_a_step() -> None:
 
 def test_env_cloud_pair_and_provider_prefix_forms() -> None:
     env = {"WATTPRINT_CLOUD_PROVIDER": "azure", "WATTPRINT_CLOUD_REGION": "westeurope"}
-    it = r(env=env)
+    it = r(env)
     assert it.location == "NL" and it.pue == pytest.approx(1.18)
     assert r(cloud_region="gcp:europe-west9").location == "FR"
     assert r(region="aws:eu-north-1").location == "SE"
@@ -108,37 +119,48 @@ def test_pue_chain() -> None:
     it = r(cloud_provider="gcp", cloud_region="europe-west1")
     assert it.pue == pytest.approx(1.10) and "gcp" in it.pue_source
     assert r(cloud_provider="gcp", cloud_region="europe-west1", pue=1.3).pue == 1.3
-    assert r(country="FR", env={"WATTPRINT_PUE": "1.4"}).pue == 1.4
-    it = r(country="FR", config={"pue": 1.2, "_sources": {"pue": "/p/wattprint.toml"}})
-    assert it.pue == 1.2 and "/p/wattprint.toml" in it.pue_source
+    it = r(country="FR", env={"WATTPRINT_PUE": "1.4"})
+    assert it.pue == 1.4 and it.pue_source == "set by WATTPRINT_PUE"
+    it = r(country="FR", project={"pue": 1.2})
+    assert it.pue == 1.2 and it.pue_source == f"set by {Path.cwd() / 'wattprint.toml'}:1"
     # Provider only (no region): its PUE applies, the location comes from elsewhere.
-    it = r(country="FR", config={"cloud_provider": "aws"})
+    it = r(country="FR", project={"cloud_provider": "aws"})
     assert it.location == "FR"
-    it = r(env={"WATTPRINT_CLOUD_PROVIDER": "aws"}, config={"country": "IE"})
+    it = r(env={"WATTPRINT_CLOUD_PROVIDER": "aws"}, user={"country": "IE"})
     assert it.location == "IE" and it.pue == pytest.approx(1.15)
 
 
-@pytest.mark.parametrize("bad", [0.5, 9.0, "abc"])
-def test_bad_pue_is_rejected(bad: object) -> None:
-    with pytest.raises(LocationError, match="WATTPRINT_PUE"):
+@pytest.mark.parametrize("bad", [0.5, 9.0, "abc", "nan", "inf", -1])
+def test_bad_pue_is_refused_not_replaced_by_a_default(bad: object) -> None:
+    with pytest.raises(ConfigError, match="^WATTPRINT_PUE: pue must be"):
         r(country="FR", env={"WATTPRINT_PUE": str(bad)})
+    with pytest.raises(ConfigError, match="^argument pue: pue must be"):
+        r(country="FR", pue=float(bad) if bad != "abc" else bad)
 
 
 def test_market_factor_recorded_with_source() -> None:
     it = r(country="DE", env={"WATTPRINT_MARKET_G_PER_KWH": "25"})
     assert it.market_g_per_kwh == 25.0 and "WATTPRINT_MARKET_G_PER_KWH" in it.market_source
     assert r(country="DE").market_g_per_kwh is None
-    with pytest.raises(LocationError):
+    with pytest.raises(ConfigError):
         r(country="DE", market_g_per_kwh=-3)
 
 
-def test_config_none_loads_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_found_by_load_reach_the_resolver(tmp_path: Path) -> None:
     user = tmp_path / "user.toml"
     user.write_text('country = "ES"\npue = 1.25\n')
     (tmp_path / "wattprint.toml").write_text('region = "US-OR"\n')
-    it = resolve(env={"WATTPRINT_CONFIG": str(user)}, probe_cloud=False)
-    assert it.location == "US-OR" and it.pue == 1.25  # cwd file wins for the location
-    assert any("wattprint.toml: region US-OR" in c for c in it.chain)
+    it = resolve(settings=load(env={"WATTPRINT_CONFIG": str(user)}), probe_cloud=False)
+    assert it.location == "US-OR" and it.pue == 1.25  # the project file gives the location
+    assert any("wattprint.toml:1: region US-OR" in c for c in it.chain)
+    assert it.pue_source == f"set by {user}:2"
+
+
+def test_without_settings_only_explicit_arguments_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATTPRINT_COUNTRY", "FR")
+    (Path.cwd() / "wattprint.toml").write_text('pue = 2.0\n')
+    it = resolve(probe_cloud=False)  # reads neither the environment nor the files
+    assert it.fallback and it.pue == 1.0
 
 
 def test_intensity_round_trips_through_dict() -> None:

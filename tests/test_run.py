@@ -106,7 +106,7 @@ def test_context_manager_decorator_forms_and_tags(rapl: Path) -> None:
         set_uj(rapl, "intel-rapl:1", 4_000_000)
         return 2
 
-    with wattprint.track("outer", model="bert", **opts) as run:
+    with wattprint.track("outer", tags={"model": "bert"}, **opts) as run:
         assert wattprint.active_run() is run
         assert named() == 2  # inside a run: a window of it
     assert run.tags == {"model": "bert"}

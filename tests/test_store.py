@@ -53,6 +53,20 @@ def test_schema_version_and_migration_from_empty(tmp_path: Path) -> None:
         migrate(conn)
 
 
+def _stored_energy_j(db: Path, run_id: str) -> float | None:
+    """The run's stored energy, by a plain read (never creates or migrates the database)."""
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT energy_j FROM runs WHERE id=?", (run_id,)).fetchone()
+    except sqlite3.OperationalError:  # tables not created yet
+        return None
+    finally:
+        conn.close()
+    return None if row is None else float(row[0])
+
+
 def test_progress_is_flushed_while_running_and_a_dead_writer_reads_as_killed(
     tmp_path: Path,
 ) -> None:
@@ -65,6 +79,10 @@ def test_progress_is_flushed_while_running_and_a_dead_writer_reads_as_killed(
     import time
 
     time.sleep(0.3)
+    deadline = time.monotonic() + 20  # written on the store's own thread: wait for the flush
+    while not _stored_energy_j(db, run.id) == pytest.approx(1.0):
+        assert time.monotonic() < deadline, "no flush reached the store"
+        time.sleep(0.02)
     mid = SqliteStore.open(db).get_run(run.id)
     assert mid["status"] == "running"
     assert len(mid["timeline"]) > 0

@@ -37,7 +37,7 @@ class FrozenRecord(Record):
     ``__slots__`` order, to ``super().__init__(...)``.
     """
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __init__(self, *values: object) -> None:
         if len(values) != len(self.__slots__):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,13 @@ def mount_tmpfs(where: Path, size: str) -> str | None:
 
 
 def remount_read_only(where: Path) -> None:
-    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, capture_output=True, timeout=30)
+    """Make the tmpfs read-only (retried briefly: a store's writer thread may still be closing its file)."""
+    for _ in range(50):
+        r = subprocess.run(["mount", "-o", "remount,ro", str(where)], capture_output=True, text=True, timeout=30)
+        if r.returncode == 0:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"cannot remount {where} read-only: {r.stderr.strip()}")
 
 
 def unmount(where: Path) -> None:

@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,16 @@ def _record(rapl: Path, db: Path, name: str = "r", **kw: object) -> wp.Run:
     t.start()
     set_uj(rapl, "intel-rapl:0", 1_000_000 + int(time.monotonic() * 1000))
     time.sleep(0.05)
-    return t.stop()
+    run = t.stop()
+    _until(lambda: not Path(f"{db}-wal").exists())  # the store's writer thread has closed the file
+    return run
+
+
+def _until(done: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
 
 
 def _with_db(args: list[str], db: Path) -> list[str]:
@@ -121,11 +130,11 @@ def read_only_db(tmp_path: Path, rapl: Path) -> Iterator[Path]:
     mnt = tmp_path / "ro"
     reason = mount_tmpfs(mnt, "4m")
     if reason is None:
-        db = mnt / "runs.db"
-        _record(rapl, db)
-        _record(rapl, db)
-        remount_read_only(mnt)
         try:
+            db = mnt / "runs.db"
+            _record(rapl, db)
+            _record(rapl, db)
+            remount_read_only(mnt)
             yield db
         finally:
             unmount(mnt)
@@ -209,6 +218,8 @@ def test_new_files_are_private_whatever_the_umask(tmp_path: Path, rapl: Path) ->
         t = wp.Tracker("p", rapl_root=rapl, store=db, gpus="none", country="FR", interval=0.01)
         t.start()
         try:
+            files = (db.parent, db, Path(f"{db}-wal"), Path(f"{db}-shm"))
+            _until(lambda: all(f.exists() for f in files))  # opened by the store's writer thread
             modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (db.parent, db, Path(f"{db}-wal"),
                                                                      Path(f"{db}-shm"))}
         finally:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, add_sensors, open_store
+from wattprint.cli.options import add_db, add_sensors, load_settings, number_arg, open_store
+from wattprint.settings import DAY_S
 
 
 def register(sub: Any) -> None:
@@ -16,26 +16,27 @@ def register(sub: Any) -> None:
         description="Measure the idle machine for --duration seconds and store it; "
         "'wattprint run --baseline stored' then reports dynamic energy without waiting.",
     )
-    p.add_argument("--duration", type=float, default=30.0, help="seconds to measure (default 30)")
+    p.add_argument("--duration", type=number_arg(0.0, DAY_S, "seconds", lo_open=True), default=30.0,
+                   help="seconds to measure (default 30)")
     add_sensors(p)
     add_db(p)
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from wattprint.report.escape import term_text as t
     from wattprint.tracking.baseline import measure
     from wattprint.tracking.tracker import shared_sampler
     from wattprint.units import fmt_power
 
-    if not args.duration > 0:
-        raise UsageError(f"--duration must be positive, got {args.duration}")
-    store = open_store(args, write=True)
-    with shared_sampler(args.rapl_root, args.gpus) as (sampler, _):
+    settings = load_settings(args)
+    store = open_store(args, settings, write=True)
+    with shared_sampler(settings.get("rapl_root"), settings.get("gpus")) as (sampler, _):
         base = measure(sampler, args.duration)
     store.save_baseline(base)
-    print(f"idle baseline of {base.host} over {base.duration_s:.1f} s (stored in {store.path}):")
+    print(f"idle baseline of {t(base.host)} over {base.duration_s:.1f} s (stored in {t(store.path)}):")
     for name, watts in base.power_w.items():
         ch = sampler.channels.get(name)
-        method = f"  {ch.method}" if ch else ""
-        print(f"  {name:<20} {fmt_power(watts):>10}{method}")
+        method = f"  {t(ch.method)}" if ch else ""
+        print(f"  {t(name):<20} {fmt_power(watts):>10}{method}")  # names come from sysfs/drivers
     return 0

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_location, add_sensors, check_config, location_kwargs
+from wattprint.cli.options import add_location, add_sensors, load_settings
 
 
 def register(sub: Any) -> None:
@@ -18,43 +18,47 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
+    from wattprint.report.escape import term_text as t
     from wattprint.report.text import intensity_line
     from wattprint.sensors.base import SensorError
     from wattprint.sensors.registry import open_sensors
 
-    check_config()
+    settings = load_settings(args)
     try:
-        sensors, lines = open_sensors(rapl_root=args.rapl_root, gpus=args.gpus)
+        sensors, lines = open_sensors(rapl_root=settings.get("rapl_root"), gpus=settings.get("gpus"))
     except SensorError as exc:
         raise UsageError(str(exc)) from None
     _print_families()
     print("Sensors")
     for a in lines:
         mark = "ok " if a.available else "-- "
-        print(f"  {mark}{a.sensor}: {a.detail}")
+        print(f"  {mark}{t(a.sensor)}: {t(a.detail)}")  # device names come from drivers: hostile
         if a.fix:
-            print(f"       fix: {a.fix}")
+            print(f"       fix: {t(a.fix)}")
     used = [c for s in sensors for c in s.channels]
     print("Channels that will be measured")
     for c in used:
         total = "" if c.in_total else " (not in total)"
-        print(f"  {c.name:<20} {c.method!s:<16} ±{c.band:.0%}{total}  {c.detail}")
+        print(f"  {t(c.name):<20} {t(c.method):<16} ±{c.band:.0%}{total}  {t(c.detail)}")
     if not used:
         print("  none")
     for s in sensors:
         s.close()
+    print("Settings given (flag > environment > ./wattprint.toml > user file > default)")
+    for line in settings.describe() or ["none: every setting has its default"]:
+        print(f"  {line}")
     print("Location and intensity")
     try:
         from wattprint.intensity.resolve import resolve
 
-        intensity = resolve(**location_kwargs(args))
+        intensity = resolve(settings=settings)
     except LocationError as exc:
         raise UsageError(str(exc)) from None
     for step in intensity.chain:
-        print(f"  · {step}")
+        print(f"  · {t(step)}")
     print(f"  → {intensity_line(intensity.to_dict())}")
     for w in intensity.warnings:
-        print(f"  ! {w}")
+        print(f"  ! {t(w)}")
     return 0
 
 

@@ -16,6 +16,10 @@ from typing import Any
 
 from wattprint.cli.common import UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from wattprint.settings import Settings
+
 
 def register(subparsers: Any) -> None:
     """Add the ``intensity`` and ``regions`` commands."""
@@ -45,27 +49,16 @@ def register(subparsers: Any) -> None:
     r.set_defaults(func=cmd_regions)
 
 
-def _cloud_kwargs(cloud: str | None) -> dict[str, str | None]:
-    if not cloud:
-        return {"cloud_provider": None, "cloud_region": None}
-    provider, sep, region = cloud.partition(":")
-    if not sep or not provider.strip() or not region.strip():
-        raise UsageError(f"--cloud wants PROVIDER:REGION (e.g. aws:eu-west-3), got '{cloud}'")
-    return {"cloud_provider": provider.strip(), "cloud_region": region.strip()}
-
-
 def cmd_intensity(args: argparse.Namespace) -> int:
     """Resolve and print the intensity a run would use."""
-    from wattprint.config import ConfigError
+    from wattprint.cli.options import load_settings
     from wattprint.intensity.base import LocationError
     from wattprint.intensity.resolve import resolve
 
+    settings = load_settings(args)
     try:
-        it = resolve(country=args.country, region=args.region, pue=args.pue,
-                     market_g_per_kwh=args.market_g_per_kwh,
-                     probe_cloud=False if args.no_cloud_probe else None,
-                     **_cloud_kwargs(args.cloud))
-    except (LocationError, ConfigError) as exc:
+        it = resolve(settings=settings)
+    except LocationError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(it.to_dict(), indent=2))
@@ -80,7 +73,7 @@ def cmd_intensity(args: argparse.Namespace) -> int:
     ]
     if it.market_g_per_kwh is not None:
         lines.append(f"market-based    {it.market_g_per_kwh:g} gCO2e/kWh  ({it.market_source})")
-    lines.append(f"live            {_live_line(it.location)}")
+    lines.append(f"live            {_live_line(it.location, settings)}")
     lines.append("chain:")
     lines += [f"  {i}. {step}" for i, step in enumerate(it.chain, 1)]
     for w in it.warnings:
@@ -89,16 +82,13 @@ def cmd_intensity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live_line(location: str) -> str:
+def _live_line(location: str, settings: Settings) -> str:
     """Which live provider a run would ask at its end (nothing is fetched here)."""
-    import os
-
-    from wattprint.config import ConfigError, load_config
     from wattprint.intensity.live import choose_provider
 
     try:
-        provider = choose_provider(location, os.environ, load_config())
-    except (ValueError, ConfigError) as exc:
+        provider = choose_provider(location, settings)
+    except ValueError as exc:
         return f"misconfigured: {exc}"
     if provider is None:
         return "none configured (the embedded yearly figure is used)"
@@ -125,8 +115,8 @@ def cmd_regions(args: argparse.Namespace) -> int:
             out.append("")
         out.append(f"{'CLOUD REGION':<30} {'GRID':<7} {'gCO2e/kWh':>9}  LOCATION")
         for c in clouds:
-            g = static.grid(c.grid)
-            val = f"{g.g_per_kwh:9.2f}" if g else "        ?"
+            cloud_grid = static.grid(c.grid)
+            val = f"{cloud_grid.g_per_kwh:9.2f}" if cloud_grid else "        ?"
             out.append(f"{c.code:<30} {c.grid:<7} {val}  {c.location}")
     print("\n".join(out))
     return 0

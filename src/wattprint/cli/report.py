@@ -27,9 +27,12 @@ from wattprint.cli.options import (
     add_sensors,
     check_output,
     end_run,
-    location_kwargs,
+    file_arg,
+    load_settings,
+    number_arg,
     open_store,
 )
+from wattprint.settings import DAY_S
 
 FORMATS = ("md", "html", "json", "latex", "modelcard")
 _EXT = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json", ".tex": "latex",
@@ -38,17 +41,6 @@ DEFAULT_PROGRESS_S = 30.0
 
 
 # -- live-view flags, shared with ``wattprint run`` -----------------------------------------
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a number of seconds, 0 or more (checked before anything starts)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"wants a number of seconds, got '{text}'") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
-    return value
 
 
 def add_live_options(p: argparse.ArgumentParser) -> None:
@@ -61,7 +53,7 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--progress-every",
-        type=_seconds,
+        type=number_arg(0.0, DAY_S, "seconds"),
         default=DEFAULT_PROGRESS_S,
         metavar="N",
         help=f"without the live view, one progress line on stderr every N seconds (0: none; "
@@ -70,8 +62,13 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
 
 
 def start_live(args: argparse.Namespace, tracker: Any, *, child_output: bool = True) -> Any:
-    """Start the live view (or progress lines, or nothing) for ``tracker``'s running run."""
-    from wattprint.report.live import LiveView, choose_mode
+    """Add the live view (or progress lines, or nothing) to ``tracker`` as a sink; returns it.
+
+    Call it once the tracker runs; the returned sink's ``stop()`` ends the view
+    early (it also ends by itself when the run is finished).
+    """
+    from wattprint.report.live import choose_mode
+    from wattprint.sinks.live import LiveSink
 
     every = getattr(args, "progress_every", DEFAULT_PROGRESS_S)
     live = getattr(args, "live", None)
@@ -79,15 +76,9 @@ def start_live(args: argparse.Namespace, tracker: Any, *, child_output: bool = T
     # view keeps to the bottom line so it never draws over the command's output
     fds = (1, 2) if child_output else ()
     mode = choose_mode(live, bool(getattr(args, "quiet", False)), sys.stderr, every, output_fds=fds)
-    view = LiveView(
-        tracker.run,
-        mode=mode,
-        stream=sys.stderr,
-        progress_every_s=every,
-        intensity=lambda: tracker.run.intensity if tracker.run is not None else None,
-        force_terminal=live is True,
-    )
-    return view.start()
+    sink = LiveSink(mode=mode, stream=sys.stderr, progress_every_s=every, force_terminal=live is True)
+    tracker.add_sink(sink)
+    return sink
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -101,7 +92,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("run", nargs="?", default="last", help="run id, unique prefix, 'last', or a run .json file")
     p.add_argument("--format", "-f", choices=FORMATS, help="output format (default: from -o's extension, else md)")
-    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("-o", "--output", type=file_arg, help="file to write (default: stdout)")
     p.add_argument("--per", type=float, metavar="N", help="functional units produced (SCI: gCO2e per unit)")
     p.add_argument("--unit", metavar="NAME", help="name of the functional unit, e.g. samples, tokens")
     p.add_argument("--embodied-g", type=float, dest="embodied_g", metavar="G",
@@ -120,7 +111,7 @@ def register(sub: Any) -> None:
     p.add_argument("runs", nargs="*", help="run ids, prefixes or 'last'")
     p.add_argument("--name", action="append", default=[], help="add every stored run with this name")
     p.add_argument("--format", "-f", choices=("text", "md", "json"), default="text")
-    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("-o", "--output", type=file_arg, help="file to write (default: stdout)")
     add_db(p)
     p.set_defaults(func=handle_compare)
 
@@ -130,12 +121,13 @@ def register(sub: Any) -> None:
         description="Track the whole machine with no command until Ctrl-C (or --duration), then print the "
         "summary and store the run.",
     )
-    p.add_argument("--name", default="watch", help="run name (default: watch)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (≥ 0.01)")
-    p.add_argument("--duration", type=float, metavar="S", help="stop by itself after S seconds")
+    p.add_argument("--name", help="run name (default: watch)")
+    p.add_argument("--interval", type=float, help="seconds between samples (0.01 to 3600; default 1)")
+    p.add_argument("--duration", type=number_arg(0.0, 3650 * DAY_S, "seconds", lo_open=True), metavar="S",
+                   help="stop by itself after S seconds")
     p.add_argument("--no-store", action="store_true", help="do not save the run in the database")
     p.add_argument("--quiet", "-q", action="store_true", help="no live view, progress or summary")
-    p.add_argument("--json", metavar="FILE", help="also write the run as JSON to FILE")
+    p.add_argument("--json", metavar="FILE", type=file_arg, help="also write the run as JSON to FILE")
     add_live_options(p)
     add_location(p)
     add_sensors(p)
@@ -184,7 +176,8 @@ def render_report(run: dict[str, Any], fmt: str, **kw: Any) -> str:
     training_type = kw.pop("training_type", None)
     report = build_report(run, **kw)
     if fmt == "json":
-        return json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+        # ASCII only: \u escapes parse the same, and control or bidi characters never reach a terminal raw
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
     if fmt == "md":
         from wattprint.report import markdown
 
@@ -241,8 +234,7 @@ def handle_compare(args: argparse.Namespace) -> int:
             if not found:
                 raise UsageError(f"no stored run is named '{name}' (see 'wattprint runs')")
             ids += found
-        seen: set[str] = set()
-        ids = [i for i in ids if not (i in seen or seen.add(i))]
+        ids = list(dict.fromkeys(ids))  # each run once, in the order first named
         runs = [store.get_run(i) for i in ids]
     except StoreError as exc:
         raise UsageError(str(exc)) from None
@@ -264,22 +256,15 @@ def handle_watch(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.tracking.tracker import Tracker
 
-    if not args.interval >= 0.01:
-        raise UsageError(f"--interval must be at least 0.01 s, got {args.interval}")
-    if args.duration is not None and not args.duration > 0:
-        raise UsageError(f"--duration must be more than 0 seconds, got {args.duration}")
-    store: Any = False
-    check_output(args, getattr(args, "json", None))
-    if not args.no_store:
-        s = open_store(args, write=True)  # fail now, not after an hour of watching
-        store = str(s.path)
-        s.close()
+    settings = load_settings(args, tags={"mode": "watch"})
+    if not settings.is_set("name"):
+        settings = settings.with_arguments({"name": "watch"}, {"name": "default for watch"})
+    check_output(args, getattr(args, "json", None), settings)
+    if settings.get("store"):
+        open_store(args, settings, write=True).close()  # fail now, not after an hour of watching
     try:
-        tracker = Tracker(
-            args.name, interval=args.interval, gpus=args.gpus, rapl_root=args.rapl_root, store=store,
-            tags={"mode": "watch"}, **location_kwargs(args),
-        )
-    except (LocationError, ValueError) as exc:
+        tracker = Tracker(settings=settings)
+    except LocationError as exc:
         raise UsageError(str(exc)) from None
 
     done = threading.Event()

@@ -15,10 +15,10 @@ from wattprint.cli.options import (
     add_db,
     add_location,
     add_sensors,
-    check_config,
     check_output,
     end_run,
-    location_kwargs,
+    file_arg,
+    load_settings,
     open_store,
 )
 
@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
         help="run a command and measure its energy and CO2e",
         description="Run CMD with its output untouched, then print the energy summary on stderr.",
     )
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (≥ 0.01)")
+    p.add_argument("--interval", type=float, help="seconds between samples (0.01 to 3600; default 1)")
     p.add_argument("--name", help="run name (default: the command)")
     p.add_argument("--no-store", action="store_true", help="do not save the run in the database")
     p.add_argument(
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
         help="keep no command line with the run (by default it is kept with secrets such as --password=... masked)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
-    p.add_argument("--json", metavar="FILE", help="also write the run as JSON to FILE")
+    p.add_argument("--json", metavar="FILE", type=file_arg, help="also write the run as JSON to FILE")
     p.add_argument(
         "--baseline",
         metavar="S|stored",
@@ -48,7 +48,6 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--baseline-max-age",
         type=float,
-        default=168.0,
         metavar="HOURS",
         help="how old a stored baseline may be (default 168 h)",
     )
@@ -109,19 +108,6 @@ def _terminal_sent_it_to_child() -> bool:
         return False
 
 
-def parse_baseline(value: str | None) -> float | str | None:
-    """``--baseline`` value: seconds (> 0) or ``stored``."""
-    if value is None or value == "stored":
-        return value
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise UsageError(f"--baseline wants a number of seconds > 0 or 'stored', got '{value}'")
-    return seconds
-
-
 def handle(args: argparse.Namespace) -> int:
     from wattprint.intensity.base import LocationError
     from wattprint.sensors.base import SensorError
@@ -132,30 +118,13 @@ def handle(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise UsageError("no command given: wattprint run [OPTIONS] -- CMD [ARGS...]")
-    if not args.interval >= 0.01:
-        raise UsageError(f"--interval must be at least 0.01 s, got {args.interval}")
-    check_output(args, args.json)
-    store: Any = False
-    if not args.no_store:
-        s = open_store(args, write=True)  # fail before the work starts, not after
-        store = str(s.path)
-        s.close()
-    baseline = parse_baseline(args.baseline)
-    check_config()
+    settings = load_settings(args, command=cmd)  # flags, env, config files: read and checked once
+    check_output(args, args.json, settings)
+    if settings.get("store"):
+        open_store(args, settings, write=True).close()  # fail before the work starts, not after
     try:
-        tracker = Tracker(
-            args.name,
-            baseline=baseline,
-            baseline_max_age_s=args.baseline_max_age * 3600.0,
-            interval=args.interval,
-            gpus=args.gpus,
-            rapl_root=args.rapl_root,
-            store=store,
-            command=cmd,
-            store_command=not args.no_command,
-            **location_kwargs(args),
-        )
-    except (LocationError, ValueError) as exc:
+        tracker = Tracker(settings=settings, store_command=not args.no_command)
+    except LocationError as exc:
         raise UsageError(str(exc)) from None
     try:
         tracker.start()

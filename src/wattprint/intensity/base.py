@@ -15,7 +15,7 @@ from wattprint.errors import LocationError  # noqa: F401 - re-exported: raised b
 
 TYPE_CHECKING = False  # not from typing: this module is on the ``import wattprint`` path
 if TYPE_CHECKING:
-    from typing import TypedDict
+    from typing import Any, TypedDict
 
     class IntensityRecord(TypedDict):
         """:meth:`Intensity.to_dict`: the intensity part of the run record."""
@@ -87,9 +87,9 @@ class Intensity(Record):
         """A copy with ``changes`` applied (lists are copied, so the original never moves)."""
         fields = {k: getattr(self, k) for k in self.__slots__}
         for k in ("chain", "warnings", "hourly"):
-            fields[k] = list(fields[k])  # type: ignore[call-overload]
+            fields[k] = list(fields[k])
         fields.update(changes)
-        return Intensity(**fields)  # type: ignore[arg-type]
+        return Intensity(**fields)
 
     def at(self, t_utc: float) -> float:
         """gCO2e/kWh for the moment ``t_utc`` (epoch seconds): the hour's live figure if known."""
@@ -120,8 +120,8 @@ class Intensity(Record):
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> Intensity:
         """Inverse of :meth:`to_dict` (unknown keys ignored)."""
-        known = {k: d[k] for k in cls.__slots__ if k in d}
-        known["hourly"] = [tuple(h) for h in known.get("hourly", [])]  # type: ignore[union-attr]
-        return cls(**known)  # type: ignore[arg-type]
+        known: dict[str, Any] = {k: d[k] for k in cls.__slots__ if k in d}
+        known["hourly"] = [tuple(h) for h in known.get("hourly") or []]
+        return cls(**known)
 
 

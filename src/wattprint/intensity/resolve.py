@@ -1,14 +1,16 @@
 """Resolve a run's grid intensity: the location chain, PUE, market factor, live series.
 
-The location chain, first answer wins, every step recorded in ``Intensity.chain``:
+The settings come from :mod:`wattprint.settings` (read once per run, with their
+sources); this module reads no environment variable and no file. The location chain,
+first answer wins, every step recorded in ``Intensity.chain``:
 
 1. explicit arguments (CLI flags / API keywords);
 2. environment: ``WATTPRINT_COUNTRY``, ``WATTPRINT_REGION``, ``WATTPRINT_CLOUD_PROVIDER`` +
    ``WATTPRINT_CLOUD_REGION``;
-3. config files (:mod:`wattprint.config`): ``country``, ``region``, ``cloud_provider`` +
-   ``cloud_region``;
+3. ``./wattprint.toml``, then the user config file: ``country``, ``region``,
+   ``cloud_provider`` + ``cloud_region``;
 4. cloud instance metadata (AWS, GCP, Azure in parallel, 300 ms total budget; opt out
-   with ``WATTPRINT_NO_CLOUD_PROBE=1``);
+   with ``WATTPRINT_NO_CLOUD_PROBE=1`` or ``cloud_probe = false``);
 5. the world average, flagged ``fallback=True`` with a visible warning — never a silent
    guess (a peer silently falls back to Quebec, ~100x below the world average).
 
@@ -19,7 +21,6 @@ then country. PUE: explicit (argument/env/config) → the cloud provider's fleet
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -27,15 +28,14 @@ from collections.abc import Mapping
 from wattprint._record import Record
 from wattprint.intensity import static
 from wattprint.intensity.base import Intensity, LocationError
+from wattprint.settings import LEVELS, Settings
 
 TYPE_CHECKING = False  # not from typing: importing it costs more than this module
 if TYPE_CHECKING:
     from typing import Any
 
-PUE_RANGE = (1.0, 3.0)
-MARKET_RANGE = (0.0, 2000.0)
 LIVE_BUDGET_S = 2.0
-_TRUE = ("1", "true", "yes", "on")
+_LEVEL_NAMES = {"argument": "argument", "env": "env", "project": "project file", "user": "user file"}
 # Valid subdivisions that the official table does not cover: use the national figure.
 _UNPUBLISHED = {"CN-XZ": "Tibet (Xizang) is not in the official provincial table"}
 _LIST_HINT = "list valid codes with `wattprint regions TEXT`"
@@ -48,7 +48,7 @@ class _Setting(Record):
 
     def __init__(
         self,
-        label: str,  # "argument", "env", "config /path"
+        label: str,  # "argument", "env", "project file", "user file"
         country: str | None = None,
         region: str | None = None,
         cloud_provider: str | None = None,
@@ -68,20 +68,6 @@ class _Setting(Record):
 
     def has_location(self) -> bool:
         return bool(self.country or self.region or self.cloud_region)
-
-
-def _clean(v: object) -> str | None:
-    if v is None:
-        return None
-    s = str(v).strip()
-    return s or None
-
-
-def _config_label(config: Mapping[str, object], key: str) -> str:
-    sources = config.get("_sources")
-    if isinstance(sources, Mapping) and key in sources:
-        return f"config {sources[key]}"
-    return "config"
 
 
 def _grid_for(s: _Setting, warnings: list[str]) -> tuple[static.GridRecord, str, str | None]:
@@ -143,36 +129,25 @@ def _unpublished_subdivision(code: str, warnings: list[str]) -> static.GridRecor
     return parent
 
 
-def _number(raw: object, name: str, bounds: tuple[float, float], what: str) -> float:
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        v = float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise LocationError(f"{name} must be a number ({what}), got {raw!r}") from None
-    lo, hi = bounds
-    if not (lo <= v <= hi):
-        raise LocationError(f"{name} must be between {lo:g} and {hi:g} ({what}), got {v:g}")
-    return v
+def _steps(settings: Settings) -> list[_Setting]:
+    """One step of the chain per source level (argument, env, project file, user file)."""
+    steps = []
+    for level in LEVELS:
+        values: dict[str, str] = {}
+        labels: dict[str, str] = {}
+        for key in ("country", "region", "cloud_provider", "cloud_region"):
+            for value, label, lvl in settings.layers(key):
+                if lvl == level:
+                    values[key] = str(value)
+                    labels[key] = "argument" if label.startswith("argument ") else label
+        steps.append(_Setting(_LEVEL_NAMES[level], labels=labels, **values))
+    return steps
 
 
-def _first_number(steps: list[tuple[object, str]], bounds: tuple[float, float],
-                  what: str) -> tuple[float, str] | None:
-    for raw, label in steps:
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            continue
-        return _number(raw, label, bounds, what), label
-    return None
-
-
-def _probe_enabled(probe_cloud: bool | None, env: Mapping[str, str],
-                   config: Mapping[str, object]) -> tuple[bool, str]:
-    if probe_cloud is not None:
-        return probe_cloud, "by argument"
-    if env.get("WATTPRINT_NO_CLOUD_PROBE", "").strip().lower() in _TRUE:
-        return False, "WATTPRINT_NO_CLOUD_PROBE is set"
-    if config.get("cloud_probe") is False:
-        return False, f"cloud_probe = false in {_config_label(config, 'cloud_probe')}"
+def _probe_enabled(settings: Settings) -> tuple[bool, str]:
+    probe = settings.get("probe_cloud")
+    if probe is not None:
+        return probe, f"turned {'on' if probe else 'off'} by {settings.source('probe_cloud')}"
     from wattprint.intensity.locate import dmi_says_not_cloud
 
     vendor = dmi_says_not_cloud()
@@ -184,42 +159,28 @@ def _probe_enabled(probe_cloud: bool | None, env: Mapping[str, str],
 def resolve(*, country: str | None = None, region: str | None = None,
             cloud_provider: str | None = None, cloud_region: str | None = None,
             pue: float | None = None, market_g_per_kwh: float | None = None,
-            env: Mapping[str, str] | None = None, config: Mapping[str, object] | None = None,
-            probe_cloud: bool | None = None,
+            probe_cloud: bool | None = None, settings: Settings | None = None,
             metadata_urls: Mapping[str, str] | None = None) -> Intensity:
     """The grid intensity (gCO2e/kWh), PUE and market factor for a run, with provenance.
 
-    ``env`` defaults to ``os.environ``; ``config=None`` loads the config files
-    (:func:`wattprint.config.load_config`, which may raise ``ConfigError``).
-    ``probe_cloud``: None = automatic (unless opted out), True/False = force.
-    ``metadata_urls`` overrides the metadata base URLs (tests). Raises
-    :class:`LocationError` for an unknown code or an out-of-range number.
+    ``settings`` is what :func:`wattprint.settings.load` found (flags, environment,
+    config files); this function reads none of them itself. Explicit keywords come
+    first (checked like any setting: a bad number raises ``ConfigError``); without
+    ``settings`` only they count. ``probe_cloud``: None = automatic, True/False =
+    force. ``metadata_urls`` overrides the metadata base URLs (tests). Raises
+    :class:`LocationError` for an unknown code.
     """
-    env = os.environ if env is None else env
-    if config is None:
-        from wattprint.config import load_config
-
-        config = load_config(env=env)
+    explicit = {"country": country, "region": region, "cloud_provider": cloud_provider,
+                "cloud_region": cloud_region, "pue": pue, "market_g_per_kwh": market_g_per_kwh,
+                "probe_cloud": probe_cloud}
+    settings = (settings or Settings()).with_arguments(explicit, where="resolve()")
     chain: list[str] = []
     warnings: list[str] = []
-
-    steps = [
-        _Setting("argument", _clean(country), _clean(region), _clean(cloud_provider),
-                 _clean(cloud_region)),
-        _Setting("env", _clean(env.get("WATTPRINT_COUNTRY")), _clean(env.get("WATTPRINT_REGION")),
-                 _clean(env.get("WATTPRINT_CLOUD_PROVIDER")),
-                 _clean(env.get("WATTPRINT_CLOUD_REGION"))),
-    ]
-    cfg_keys = ("country", "region", "cloud_provider", "cloud_region")
-    cfg_vals = {k: _clean(config.get(k)) for k in cfg_keys}
-    used = [k for k in cfg_keys if cfg_vals[k]]
-    steps.append(_Setting(_config_label(config, used[0]) if used else "config", **cfg_vals,
-                          labels={k: _config_label(config, k) for k in used}))
 
     grid: static.GridRecord | None = None
     provider: str | None = None
     provider_hint: tuple[str, str] | None = None
-    for s in steps:
+    for s in _steps(settings):
         if s.cloud_provider and not s.has_location() and provider_hint is None:
             p = s.cloud_provider.lower()
             if p not in static.PROVIDERS:
@@ -237,26 +198,7 @@ def resolve(*, country: str | None = None, region: str | None = None,
         break
 
     if grid is None:
-        enabled, why = _probe_enabled(probe_cloud, env, config)
-        if not enabled:
-            chain.append(f"cloud metadata: not probed ({why})")
-        else:
-            from wattprint.intensity.locate import probe_cloud as _probe
-
-            res = _probe(metadata_urls)
-            chain.extend(res.notes)
-            if res.provider and res.region:
-                cr = static.cloud_region(res.provider, res.region)
-                if cr is None:
-                    provider = res.provider
-                    warnings.append(f"{res.provider} region '{res.region}' (from instance "
-                                    "metadata) is not in wattprint's table; set --country or "
-                                    "--region for an accurate figure.")
-                else:
-                    grid = static.grid(cr.grid)
-                    provider = res.provider
-                    chain.append(f"cloud metadata: {cr.code} ({cr.location}) -> grid {cr.grid} "
-                                 f"in {res.elapsed_s * 1000:.0f} ms")
+        grid, provider = _from_metadata(settings, metadata_urls, chain, warnings)
 
     fallback = grid is None
     if grid is None:
@@ -272,17 +214,12 @@ def resolve(*, country: str | None = None, region: str | None = None,
 
     if provider is None and provider_hint is not None:
         provider = provider_hint[0]
-    pue_v, pue_src = _resolve_pue(pue, env, config, provider)
+    pue_v, pue_src = _resolve_pue(settings, provider)
     chain.append(f"pue {pue_v:g}: {pue_src}")
 
-    market = _first_number(
-        [(market_g_per_kwh, "argument market_g_per_kwh"),
-         (env.get("WATTPRINT_MARKET_G_PER_KWH"), "env WATTPRINT_MARKET_G_PER_KWH"),
-         (config.get("market_g_per_kwh"),
-          f"{_config_label(config, 'market_g_per_kwh')} market_g_per_kwh")],
-        MARKET_RANGE, "contractual gCO2e/kWh")
-    m_val, m_src = (None, None) if market is None else market
-    if market is not None:
+    m_val = m_src = None
+    if settings.is_set("market_g_per_kwh"):
+        m_val, m_src = settings.get("market_g_per_kwh"), settings.source("market_g_per_kwh")
         chain.append(f"market-based factor {m_val:g} gCO2e/kWh from {m_src}")
 
     return Intensity(g_per_kwh=grid.g_per_kwh, source=grid.source, location=grid.code,
@@ -291,14 +228,33 @@ def resolve(*, country: str | None = None, region: str | None = None,
                      market_source=(f"contractual factor ({m_src})" if m_src else None))
 
 
-def _resolve_pue(pue: float | None, env: Mapping[str, str], config: Mapping[str, object],
-                 provider: str | None) -> tuple[float, str]:
-    explicit = _first_number(
-        [(pue, "argument pue"), (env.get("WATTPRINT_PUE"), "env WATTPRINT_PUE"),
-         (config.get("pue"), f"{_config_label(config, 'pue')} pue")],
-        PUE_RANGE, "data-centre overhead factor")
-    if explicit is not None:
-        return explicit[0], f"set by {explicit[1]}"
+def _from_metadata(settings: Settings, metadata_urls: Mapping[str, str] | None, chain: list[str],
+                   warnings: list[str]) -> tuple[static.GridRecord | None, str | None]:
+    """(grid, provider) from cloud instance metadata, when probing is on and it answers."""
+    enabled, why = _probe_enabled(settings)
+    if not enabled:
+        chain.append(f"cloud metadata: not probed ({why})")
+        return None, None
+    from wattprint.intensity.locate import probe_cloud as _probe
+
+    res = _probe(metadata_urls)
+    chain.extend(res.notes)
+    if not (res.provider and res.region):
+        return None, None
+    cr = static.cloud_region(res.provider, res.region)
+    if cr is None:
+        warnings.append(f"{res.provider} region '{res.region}' (from instance "
+                        "metadata) is not in wattprint's table; set --country or "
+                        "--region for an accurate figure.")
+        return None, res.provider
+    chain.append(f"cloud metadata: {cr.code} ({cr.location}) -> grid {cr.grid} "
+                 f"in {res.elapsed_s * 1000:.0f} ms")
+    return static.grid(cr.grid), res.provider
+
+
+def _resolve_pue(settings: Settings, provider: str | None) -> tuple[float, str]:
+    if settings.is_set("pue"):
+        return settings.get("pue"), f"set by {settings.source('pue')}"
     defaults = static.pue_defaults()
     if provider is not None:
         d = defaults.get(provider) or defaults["datacentre"]
@@ -313,35 +269,29 @@ def _resolve_pue(pue: float | None, env: Mapping[str, str], config: Mapping[str,
 
 
 def finalize(intensity: Intensity, start_utc: float, end_utc: float, *, budget_s: float = 2.0,
-             env: Mapping[str, str] | None = None, config: Mapping[str, object] | None = None,
-             cache_dir: str | None = None) -> Intensity:
+             settings: Settings | None = None, cache_dir: str | None = None) -> Intensity:
     """Attach a live hourly series over ``[start_utc, end_utc]`` when a provider is configured.
 
-    Returns a new :class:`Intensity` (the input is not modified). No provider configured →
-    the input, at once, with no network. Otherwise the fetch runs in a daemon thread and
-    is abandoned after ``budget_s`` (at most 2 s): on timeout or error the embedded figure
-    stays and a warning + chain entry say why. Responses are cached on disk.
+    ``settings`` says which provider (see :func:`wattprint.intensity.live.choose_provider`);
+    without it none is. Returns a new :class:`Intensity` (the input is not modified).
+    No provider configured → the input, at once, with no network. Otherwise the fetch
+    runs in a daemon thread and is abandoned after ``budget_s`` (at most 2 s): on
+    timeout or error the embedded figure stays and a warning + chain entry say why.
+    Responses are cached on disk.
     """
-    env = os.environ if env is None else env
+    settings = settings or Settings()
     budget_s = max(0.0, min(budget_s, LIVE_BUDGET_S))
-    if config is None:
-        from wattprint.config import ConfigError, load_config
-
-        try:
-            config = load_config(env=env)
-        except ConfigError as exc:
-            return _with_note(intensity, f"live: not tried ({exc})", warn=True)
     from wattprint.intensity.live import choose_provider
 
     try:
-        provider = choose_provider(intensity.location, env, config)
+        provider = choose_provider(intensity.location, settings)
     except ValueError as exc:
         return _with_note(intensity, f"live: {exc}; kept the embedded figure", warn=True)
     if provider is None:
         return intensity
     from wattprint.intensity.live.cache import DiskCache, default_cache_dir
 
-    cache = DiskCache(cache_dir or default_cache_dir(env, config))
+    cache = DiskCache(cache_dir or settings.get("cache_dir") or default_cache_dir())
     box: dict[str, Any] = {}
     deadline = time.monotonic() + budget_s
 

@@ -299,18 +299,22 @@ class LiveView:
         self._thread.start()
         return self
 
+    def _redraw(self, title: str) -> None:
+        """One refresh of the table (``live``) or the bottom line (``status``)."""
+        if self._live is not None:
+            self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
+        elif self._status is not None:
+            self._status.draw(self.line(self.sample()))
+
     def _loop(self) -> None:
         title = term_text(getattr(self.run, "name", "wattprint"))
+        drawn = self.mode in ("live", "status")
         try:
-            if self.mode == "live":  # draw at once, so the table shows up even for short commands
-                self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
-            elif self.mode == "status":
-                self._status.draw(self.line(self.sample()))
+            if drawn:  # draw at once, so the view shows up even for short commands
+                self._redraw(title)
             while not self._stop.wait(self.refresh_s):
-                if self.mode == "live":
-                    self._live.update(self.table(self.sample(), f"wattprint: {title[:40]}"), refresh=True)
-                elif self.mode == "status":
-                    self._status.draw(self.line(self.sample()))
+                if drawn:
+                    self._redraw(title)
                 elif time.monotonic() - self._last_line >= self.progress_every_s:
                     # sampled only when a line is due, so its power is the mean over the period
                     self._last_line = time.monotonic()

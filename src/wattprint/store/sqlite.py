@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,7 @@ class SqliteStore:
         self.path = path
         self.readonly = readonly
         self._lock = threading.Lock()
+        # per run written by this store: next timeline and window seq, channel sums, last t1
         self._seq: dict[str, int] = {}
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
         if not readonly:
@@ -165,6 +166,9 @@ class SqliteStore:
                 self._identity = (st.st_dev, st.st_ino)
             except OSError:
                 pass
+        self._wseq: dict[str, int] = {}
+        self._sums: dict[str, dict[str, float]] = {}
+        self._t1: dict[str, float] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, write: bool = True) -> SqliteStore:
@@ -219,7 +223,8 @@ class SqliteStore:
         fresh = SqliteStore.open(self.path)
         with self._lock:
             old, self._conn = self._conn, fresh._conn
-            self._identity, self._seq = fresh._identity, {}
+            self._identity = fresh._identity
+            self._seq, self._wseq, self._sums, self._t1 = {}, {}, {}, {}  # nothing of ours is in the new file
         try:
             old.close()
         except sqlite3.Error:  # the old file is gone; nothing of ours to save there
@@ -231,8 +236,7 @@ class SqliteStore:
 
     # -- writing ------------------------------------------------------------------
 
-    def _upsert_run(self, run: Any) -> None:
-        d = run.to_dict() if hasattr(run, "to_dict") else run
+    def _upsert_run(self, d: Mapping[str, Any]) -> None:
         intensity = d.get("intensity") or {}
         self._conn.execute(
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
@@ -297,53 +301,70 @@ class SqliteStore:
             ],
         )
 
-    def save_progress(self, run: Any, rows: Iterable[Interval]) -> None:
-        """Write the run's header and append timeline rows (one transaction)."""
+    def save_progress(
+        self, header: Mapping[str, Any], rows: Iterable[Interval] = (), windows: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
+        """Write a running run's header and append what is new (one transaction).
+
+        ``header`` is ``Run.to_dict(with_timeline=False, with_windows=False)``;
+        ``rows`` (timeline intervals) and ``windows`` (``Window.to_dict()``) are
+        those not written before, so a flush costs what happened since the last
+        one. The header's totals are the sums of every row written so far.
+        """
+        self._write(header, rows, windows, (), final=False)
+
+    def save_final(
+        self,
+        header: Mapping[str, Any],
+        rows: Iterable[Interval] = (),
+        windows: Iterable[Mapping[str, Any]] = (),
+        repriced: Iterable[tuple[int, Mapping[str, Any]]] = (),
+    ) -> None:
+        """Write the finished run: its header and totals, the last rows and windows.
+
+        ``repriced``: ``(seq, window dict)`` of windows written earlier whose
+        emissions changed with the final intensity; only their emissions are updated.
+        """
+        self._write(header, rows, windows, repriced, final=True)
+
+    def _write(self, header: Mapping[str, Any], rows: Iterable[Interval], windows: Iterable[Mapping[str, Any]],
+               repriced: Iterable[tuple[int, Mapping[str, Any]]], *, final: bool) -> None:
+        rid = header["id"]
         with self._lock, self._conn:
-            seq = self._seq.get(run.id)
-            if seq is None:
-                cur = self._conn.execute(
-                    "SELECT COALESCE(MAX(seq)+1, 0) FROM timeline WHERE run_id=?", (run.id,)
-                )
-                seq = int(cur.fetchone()[0])
+            seq = self._next_seq("timeline", rid, self._seq)
+            wseq = self._next_seq("windows", rid, self._wseq)
+            sums = dict(self._sums.get(rid, {}))
+            t1 = self._t1.get(rid, 0.0)
             batch = []
             for iv in rows:
                 for ch, e in iv.energy_j.items():
-                    batch.append((run.id, seq, iv.t0_s, iv.t1_s, iv.wall0, ch, e))
+                    batch.append((rid, seq, iv.t0_s, iv.t1_s, iv.wall0, ch, e))
+                    sums[ch] = sums.get(ch, 0.0) + e
                 seq += 1
-            self._seq[run.id] = seq
-            self._upsert_run(_progress_view(run))
+                t1 = iv.t1_s
+            wins = [_window_row(rid, i, w) for i, w in enumerate(windows, start=wseq)]
+            self._upsert_run(header if final else _progress_view(header, sums, t1))
             self._conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)", batch)
-
-    def save_final(self, run: Any) -> None:
-        """Write the finished run: header, channel totals, windows."""
-        d = run.to_dict()
-        with self._lock, self._conn:
-            self._upsert_run(d)
-            self._conn.execute("DELETE FROM windows WHERE run_id=?", (d["id"],))
             self._conn.executemany(
                 "INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, "
                 "emissions_g, channels, estimated, start_utc, band, market_emissions_g) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        d["id"],
-                        i,
-                        w["name"],
-                        w.get("parent"),
-                        w["offset_s"],
-                        w["duration_s"],
-                        w["energy_j"],
-                        w.get("emissions_g"),
-                        json.dumps(w["channels"]),
-                        json.dumps(w.get("estimated") or {}),
-                        w["start_utc"],
-                        w["band"],
-                        w["market_emissions_g"],
-                    )
-                    for i, w in enumerate(d.get("windows", []))
-                ],
+                wins,
             )
+            self._conn.executemany(
+                "UPDATE windows SET emissions_g=?, market_emissions_g=?, channels=? WHERE run_id=? AND seq=?",
+                [(w.get("emissions_g"), w.get("market_emissions_g"), json.dumps(w["channels"]), rid, i)
+                 for i, w in repriced],
+            )
+        # counters move only once the transaction is committed, so a failed write is retried whole
+        self._seq[rid], self._wseq[rid], self._sums[rid], self._t1[rid] = seq, wseq + len(wins), sums, t1
+
+    def _next_seq(self, table: str, run_id: str, cache: dict[str, int]) -> int:
+        seq = cache.get(run_id)
+        if seq is None:
+            cur = self._conn.execute(f"SELECT COALESCE(MAX(seq)+1, 0) FROM {table} WHERE run_id=?", (run_id,))  # noqa: S608 - table is ours
+            seq = int(cur.fetchone()[0])
+        return seq
 
     # -- reading ------------------------------------------------------------------
 
@@ -447,16 +468,47 @@ class SqliteStore:
         return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
 
 
-def _progress_view(run: Any) -> dict[str, Any]:
-    """A running run's header (no windows): its figures are what its closed intervals add up to.
+def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:
+    """A running run's header with totals summed from its timeline rows written so far.
 
-    The run keeps energy, duration, emissions (priced with the intensity known so
-    far), attribution and baseline in step with its timeline as intervals close,
-    so a run killed before its end reads back with what it had used by then.
+    The run prices its intervals as they close (with the intensity known so far),
+    so the header's emissions cover its closed intervals; each channel's are
+    scaled to the rows written, so a run killed before its end reads back with
+    the emissions of exactly the energy it shows.
     """
-    d = run.to_dict(with_timeline=False)
-    d.pop("windows", None)
+    d = dict(header)
+    chans = {}
+    for n, c in header["channels"].items():
+        e = sums.get(n, 0.0)
+        g = c.get("emissions_g")
+        chans[n] = {**c, "energy_j": e, "emissions_g": g * e / c["energy_j"] if g and c["energy_j"] > 0 else g}
+    d["channels"] = chans
+    d["energy_j"] = sum(c["energy_j"] for c in chans.values() if c["in_total"])
+    if header.get("emissions_g") is not None:
+        d["emissions_g"] = sum(c["emissions_g"] or 0.0 for c in chans.values() if c["in_total"])
+    market, total = header.get("market_emissions_g"), header.get("energy_j") or 0.0
+    if market is not None and total > 0:
+        d["market_emissions_g"] = market * d["energy_j"] / total
+    d["duration_s"] = t1
     return d
+
+
+def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        run_id,
+        seq,
+        w["name"],
+        w.get("parent"),
+        w["offset_s"],
+        w["duration_s"],
+        w["energy_j"],
+        w.get("emissions_g"),
+        json.dumps(w["channels"]),
+        json.dumps(w.get("estimated") or {}),
+        w["start_utc"],
+        w["band"],
+        w["market_emissions_g"],
+    )
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -381,9 +381,13 @@ class Run(Measurement):
             self.duration_s, {n: c.energy_j for n, c in self.channels.items()}, counted
         )
 
-    def to_dict(self, *, with_timeline: bool = True) -> RunRecord:
-        """The run's record (see :class:`wattprint.tracking.record.RunRecord`)."""
-        windows = [w.to_dict() for w in self.windows]
+    def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> RunRecord:
+        """The run's record (see :class:`wattprint.tracking.record.RunRecord`).
+
+        ``with_windows=False`` leaves the windows and their statistics out (a store
+        flush writes only the new windows, so it never pays for all of them).
+        """
+        windows = [w.to_dict() for w in self.windows] if with_windows else []
         d: RunRecord = {
             **self.totals_dict(),
             "channels": self.channels_dict(),
@@ -407,7 +411,7 @@ class Run(Measurement):
             ],
             "faults": [{"wall": f.wall, "source": f.source, "message": f.message} for f in self.faults],
             "windows": windows,
-            "window_stats": window_stats(windows, self.duration_s),
+            "window_stats": window_stats(windows, self.duration_s) if with_windows else {},
             "gpu_users": self.gpu_users,
             "attribution": self._attribution_dict(),
             "baseline": self._baseline_dict(),

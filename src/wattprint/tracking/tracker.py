@@ -1,9 +1,10 @@
-"""The Tracker: opens sensors, runs the sampler, resolves intensity, stores runs.
+"""The Tracker: opens sensors, runs the sampler, resolves intensity, feeds the sinks.
 
 A :class:`Tracker` borrows the process's :class:`~wattprint.tracking.sampler.Sampler`
 for its sensor set (one per set, reference-counted), resolves the grid
-intensity in the background, flushes progress to the store every few seconds,
-and on :meth:`Tracker.stop` returns the finished :class:`~wattprint.tracking.run.Run`.
+intensity in the background, hands the run's life to its sinks (the store,
+the live view, ``--json``, the user's own: :mod:`wattprint.sinks.base`) and
+on :meth:`Tracker.stop` returns the finished :class:`~wattprint.tracking.run.Run`.
 :func:`track` is the context-manager and decorator form. Open runs are ended
 and stored at interpreter exit and on SIGTERM/SIGHUP, and detached in a
 forked child (see :mod:`wattprint.tracking.endings`).
@@ -36,15 +37,30 @@ from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 # the tracker needs it only for type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, TypeVar
 
+    from wattprint.settings import Settings
+    from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
 
     F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_INTERVAL_S = 1.0
-DEFAULT_FLUSH_S = 10.0
-DEFAULT_BASELINE_MAX_AGE_S = 7 * 24 * 3600.0
+
+
+def _kept_command(command: list[str] | None, store_command: bool) -> list[str] | None:
+    if not command or not store_command:
+        return None
+    from wattprint.privacy import mask_command  # lazily: it needs ``re``
+
+    return mask_command([str(a) for a in command])
+
+
+def _sink_list(value: Any) -> list[Any]:
+    """Check ``Tracker(sinks=...)`` at once (see :func:`wattprint.sinks.base.sink_list`)."""
+    from wattprint.sinks.base import sink_list
+
+    return sink_list(value)
 
 
 # -- the tracker ----------------------------------------------------------------------
@@ -57,7 +73,10 @@ class Tracker:
     ``cloud_region`` (else env/config/cloud metadata, else the world average,
     flagged). ``pue`` and ``market_g_per_kwh`` override defaults. ``gpus``:
     ``None`` (the GPUs the work can see), ``"all"``, ``"none"``, or indices/UUIDs.
-    ``store``: True (the default database), False, or a database path.
+    ``store``: True (the default database), False, or a database path; it is
+    written on a thread of its own, so a busy database never delays the work.
+    ``sinks``: more :class:`~wattprint.sinks.base.Sink` objects to receive the
+    run's life (after the store); :meth:`add_sink` adds one later.
     ``command``: the command line being measured, kept with secrets such as
     ``--password=…`` masked (:mod:`wattprint.privacy`); ``store_command=False``
     keeps no command line at all.
@@ -68,13 +87,19 @@ class Tracker:
     baseline: ``baseline`` is seconds of idle measurement taken before the run
     starts, ``"stored"`` to reuse this host's stored baseline when younger
     than ``baseline_max_age_s``, or a :class:`~wattprint.tracking.baseline.Baseline`.
+
+    Every keyword is a setting of :data:`wattprint.settings.KEYS` (the live-provider
+    keys too): a keyword given here beats ``WATTPRINT_<KEY>``, which beats the
+    config files. Out-of-range values, unknown keywords (with the nearest name)
+    and loose tags raise :class:`~wattprint.errors.ConfigError`; ``settings`` takes
+    what :func:`wattprint.settings.load` already read.
     """
 
     def __init__(
         self,
         name: str | None = None,
         *,
-        interval: float = DEFAULT_INTERVAL_S,
+        interval: float | None = None,
         country: str | None = None,
         region: str | None = None,
         cloud_provider: str | None = None,
@@ -84,70 +109,65 @@ class Tracker:
         gpus: str | None = None,
         rapl_root: str | os.PathLike[str] | None = None,
         sensors: str | list[Any] | tuple[Any, ...] | None = None,
-        store: bool | str | os.PathLike[str] = True,
+        store: bool | str | os.PathLike[str] | None = None,
         command: list[str] | None = None,
         store_command: bool = True,
         tags: dict[str, str] | None = None,
-        flush_every_s: float = DEFAULT_FLUSH_S,
+        flush_every_s: float | None = None,
         probe_cloud: bool | None = None,
         process: int | str | None = None,
         baseline: float | str | Baseline | None = None,
-        baseline_max_age_s: float = DEFAULT_BASELINE_MAX_AGE_S,
+        baseline_max_age_s: float | None = None,
+        sinks: Sequence[Sink] | None = None,
+        settings: Settings | None = None,
+        **more: Any,
     ) -> None:
-        interval = float(interval)
-        if not (interval >= 0.01):
-            raise ValueError(f"interval must be at least 0.01 s, got {interval!r}")
+        # Every setting goes through one path (wattprint.settings): the arguments given
+        # here beat the environment, which beats the config files. ``settings`` is what
+        # a caller (the CLI) already loaded; ``more`` takes the other keys of the table
+        # (live-provider keys ...) and refuses anything else by name.
+        from wattprint import settings as _settings
+
+        given = dict(
+            name=name, interval=interval, country=country, region=region,
+            cloud_provider=cloud_provider, cloud_region=cloud_region, pue=pue,
+            market_g_per_kwh=market_g_per_kwh, gpus=gpus, rapl_root=rapl_root, sensors=sensors, store=store,
+            command=command, tags=tags, flush_every_s=flush_every_s, probe_cloud=probe_cloud,
+            process=process, baseline=baseline, baseline_max_age_s=baseline_max_age_s, sinks=sinks, **more,
+        )
+        if settings is None:
+            settings = _settings.load(given)
+        elif any(v is not None for v in given.values()):
+            settings = settings.with_arguments(given)
+        self.settings: Settings = settings
+        get = settings.get
         # Secrets in the command line are masked before anything keeps it (wattprint.privacy);
         # store_command=False keeps none of it, not even in the default name.
-        if command and store_command:
-            from wattprint.privacy import mask_command  # lazily: it needs ``re``
-
-            command = mask_command([str(a) for a in command])
-        else:
-            command = None
-        self.name = name or (" ".join(command) if command else "run")
-        self.interval = interval
-        self._location = dict(
-            country=country,
-            region=region,
-            cloud_provider=cloud_provider,
-            cloud_region=cloud_region,
-            pue=pue,
-            market_g_per_kwh=market_g_per_kwh,
-            probe_cloud=probe_cloud,
-        )
-        self.gpus = gpus
-        self.rapl_root = str(rapl_root) if rapl_root is not None else None
-        self.sensors = _sensor_choice(sensors)
-        self.command = command
-        self.tags = dict(tags or {})
-        self.flush_every_s = flush_every_s
-        self._store_arg = store
-        self._store: Any = None
+        self.command = _kept_command(get("command"), store_command)
+        self.name = get("name") or (" ".join(self.command) if self.command else "run")
+        self.interval: float = get("interval")
+        self.gpus = get("gpus")
+        self.rapl_root = get("rapl_root")
+        self.sensors = _sensor_choice(get("sensors"))  # checked now: a typo fails before the work
+        self.tags = dict(get("tags") or {})
+        self.flush_every_s: float = get("flush_every_s")
+        self._store_arg = (get("db") or True) if get("store") else False
+        self._extra_sinks = _sink_list(get("sinks"))
+        self._sinks: Sinks | None = None
         self.run: Run | None = None
         self._sampler: Sampler | None = None
         self._token: int | None = None
         self._intensity: Intensity | None = None
         self._intensity_error: BaseException | None = None
         self._resolver: threading.Thread | None = None
-        self._last_flush = 0.0
-        self._flushed = 0
-        self._stop_lock = threading.Lock()  # a signal's stop thread and the program may both stop
+        # a signal's stop thread and the program may both stop; re-entrant, as a sink may call
+        # stop() from inside a stop (its hooks run in the stopping thread)
+        self._stop_lock = threading.RLock()
         self._detached = False  # this is a forked child's copy of the parent's run
-        self.process = os.getpid() if process == "self" else process
-        if self.process is not None and not isinstance(self.process, int):
-            raise ValueError(f"process must be a PID or 'self', got {process!r}")
-        if isinstance(baseline, (int, float)) and not isinstance(baseline, bool) and not baseline > 0:
-            raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
-        if isinstance(baseline, str) and baseline != "stored":
-            raise ValueError(f"baseline must be a positive number of seconds or 'stored', got {baseline!r}")
-        self.baseline_arg = baseline
-        self.baseline_max_age_s = baseline_max_age_s
-        if pue is not None and not 1.0 <= pue <= 3.0:
-            raise ValueError(f"pue must be between 1.0 and 3.0, got {pue!r}")
-        if market_g_per_kwh is not None and not 0.0 <= market_g_per_kwh <= 2000.0:
-            raise ValueError(f"market_g_per_kwh must be between 0 and 2000, got {market_g_per_kwh!r}")
-        if self._location_is_set():
+        self.process = get("process")
+        self.baseline_arg = get("baseline")
+        self.baseline_max_age_s: float = get("baseline_max_age_s")
+        if settings.location_is_set():
             # A location that is set anywhere is checked now (static tables, no network:
             # the chain stops before the cloud probes), so a typo fails at once instead
             # of turning into a fallback after the work.
@@ -155,23 +175,13 @@ class Tracker:
             if self._intensity_error is not None:
                 raise self._intensity_error
 
-    def _location_is_set(self) -> bool:
-        keys = ("country", "region", "cloud_provider", "cloud_region")
-        if any(self._location[k] for k in keys):
-            return True
-        if any(os.environ.get(f"WATTPRINT_{k.upper()}") for k in keys):
-            return True
-        from wattprint.config import load_config
-
-        return any(load_config().get(k) for k in keys)
-
     # -- intensity --
 
     def _resolve(self) -> None:
         try:
             from wattprint.intensity.resolve import resolve
 
-            self._intensity = resolve(**self._location)  # type: ignore[arg-type]
+            self._intensity = resolve(settings=self.settings)
             if self.run is not None and self.run.intensity is None:
                 self.run.intensity = self._intensity  # provisional, for figures read while running
         except Exception as exc:  # resolved later into a flagged fallback
@@ -189,57 +199,38 @@ class Tracker:
         try:
             from wattprint.intensity.resolve import finalize
 
-            intensity = finalize(intensity, run.start_wall, run.end_wall or time.time())
+            intensity = finalize(intensity, run.start_wall, run.end_wall or time.time(),
+                                 settings=self.settings)
         except Exception as exc:
             intensity.warnings.append(f"live intensity failed: {exc}")
         return intensity
 
-    # -- store --
+    # -- sinks --
 
-    def _open_store(self) -> None:
-        if self._store_arg is False:
-            return
-        try:
-            from wattprint.store.sqlite import SqliteStore
+    def _start_sinks(self, run: Run) -> None:
+        """The store sink (from ``store=``) first, then the extra sinks; tell them the run began."""
+        from wattprint.sinks.base import Sinks
 
-            path = None if self._store_arg is True else str(self._store_arg)
-            self._store = SqliteStore.open(path)
-        except Exception as exc:
-            warnings.warn(f"wattprint: not storing this run: {exc}", WattprintWarning, stacklevel=3)
-            self._store = None
+        sinks = list(self._extra_sinks)
+        if self._store_arg is not False:
+            from wattprint.sinks.store import StoreSink
 
-    def _flush(self, final: bool = False) -> None:
-        if self._store is None or self.run is None:
-            return
-        try:
-            self._check_store_file()
-            rows = self.run.timeline[self._flushed :]
-            self._store.save_progress(self.run, rows)
-            self._flushed += len(rows)
-            if final:
-                self._store.save_final(self.run)
-        except Exception as exc:
-            self.run.faults.append(Fault(time.time(), "store", f"write failed: {exc}"))
-            if final:
-                warnings.warn(f"wattprint: could not store run: {exc}", WattprintWarning, stacklevel=3)
+            sinks.insert(0, StoreSink(None if self._store_arg is True else str(self._store_arg)))
+        self._sinks = Sinks(sinks, flush_every_s=self.flush_every_s)
+        self._sinks.start(run, run._start.t_ns)
 
-    def _check_store_file(self) -> None:
-        """The database deleted or replaced mid-run: say so in the run, recreate it, write the run again."""
-        problem = self._store.file_problem()
-        if problem is None or self.run is None:
-            return
-        self.run.faults.append(Fault(time.time(), "store", f"{problem}; recreated it and wrote this run again"))
-        self._store.reopen()
-        self._flushed = 0
+    def add_sink(self, sink: Sink) -> None:
+        """Add a sink; on a running tracker it is told at once that the run started."""
+        self._extra_sinks.append(sink)
+        if self._sinks is not None and self.run is not None and self.run.status == "running":
+            self._sinks.add(sink, self.run)
 
     def _on_tick(self, snap: Snapshot) -> None:
         run = self.run
         if run is None:
             return
         run._on_tick(snap)
-        if self._store is not None and snap.wall - self._last_flush >= self.flush_every_s:
-            self._last_flush = snap.wall
-            self._flush()
+        self._sinks.tick(run, snap.t_ns)  # type: ignore[union-attr]
 
     # -- start/stop --
 
@@ -276,10 +267,7 @@ class Tracker:
                 target=self._resolve, name="wattprint-intensity", daemon=True
             )
             self._resolver.start()
-        self._open_store()
-        self._last_flush = run.start_wall
-        if self._store is not None:
-            self._flush()
+        self._start_sinks(run)
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
         return run
 
@@ -347,11 +335,14 @@ class Tracker:
 
     def _end(self, run: Run, status: str | None, exit_code: int | None) -> None:
         assert self._sampler is not None
-        written = False
+        sinks = self._sinks  # None only if a Ctrl-C cut start() short before the sinks began
+        finished = False
         try:
             if self._token is not None:
                 self._sampler.unsubscribe(self._token)
                 self._token = None
+            if sinks is not None:
+                sinks.stopping()
             end = self._sampler.read_now()
             if status:
                 run.status = status
@@ -359,30 +350,29 @@ class Tracker:
             run._finish(end)
             _release_sampler(self._sampler)
             run.price(self._final_intensity(run))
-            for msg in run.intensity.warnings if run.intensity else []:
-                warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
-            for f in run.faults:
-                warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
-            self._flush(final=True)
-            written = True
+            if sinks is not None:
+                sinks.finish(run)  # the store's final write is waited for, a bounded time
+            finished = True
         finally:
-            if not written:
-                self._write_after_interruption(run, status)
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-            # Only once the run is written: a signal until then still waits for the write
-            # (the handler stays installed) instead of killing the process half-way.
+            if not finished:
+                self._finish_after_interruption(run, status)
+            # Only once the run is handed over and written: a signal until then still waits
+            # for it (the handler stays installed) instead of killing the process half-way.
             endings.closed(self)
+        for msg in run.intensity.warnings if run.intensity else []:
+            warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
+        for f in run.faults:
+            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
 
-    def _write_after_interruption(self, run: Run, status: str | None) -> None:
+    def _finish_after_interruption(self, run: Run, status: str | None) -> None:
         """A KeyboardInterrupt (Ctrl-C) landed inside the stop: end the run with what is
-        known and write it once more; the interruption itself goes on up."""
+        known and hand it to the sinks once more; the interruption itself goes on up."""
         try:
             if run.end_wall is None:
                 run.status = status or "interrupted"
                 run._finish(self._sampler.read_now())  # type: ignore[union-attr]
-            self._flush(final=True)
+            if self._sinks is not None:
+                self._sinks.finish(run)
         except BaseException:  # noqa: S110 - best effort; the first interruption is the one raised
             pass
 
@@ -408,11 +398,12 @@ class Tracker:
         """In a forked child: this copy of the run is the parent's; never store or stop it here."""
         self._detached = True
         self._token = None
-        if self._store is not None:
-            # Closing the inherited SQLite connection in the child could touch the parent's
-            # files (WAL checkpoint); keep it unused and unclosed until the child ends.
-            _kept_in_child.append(self._store)
-            self._store = None
+        if self._sinks is not None:
+            # The sinks' threads (the store's writer) do not exist here, and closing the
+            # inherited SQLite connection could touch the parent's files (WAL checkpoint):
+            # keep them unused and unclosed until the child ends.
+            _kept_in_child.append(self._sinks)
+            self._sinks = None
         if self.run is not None:
             self.run._lock = threading.Lock()
 
@@ -475,8 +466,9 @@ def track(name: Any = None, **kwargs: Any) -> Any:
     ``with track("train", interval=0.5) as run: ...``; ``@track`` or
     ``@track("step")`` on a function: each call is a window of the enclosing
     tracked run if there is one, otherwise a run of its own. Keyword
-    arguments go to :class:`Tracker` (anything that is not a Tracker option
-    is a tag).
+    arguments are :class:`Tracker`'s; labels go in ``tags={...}``. An unknown
+    keyword raises :class:`~wattprint.errors.ConfigError` naming the nearest
+    known one; CodeCarbon's names are read as ours, with a warning.
 
     Processes: the run is stored on SIGTERM/SIGHUP and at exit. After
     ``os.fork()`` inside the block, the run belongs to the parent: its figures
@@ -488,11 +480,12 @@ def track(name: Any = None, **kwargs: Any) -> Any:
     """
     if callable(name):
         return _Track(None, {})(name)
-    options = set(Tracker.__init__.__kwdefaults__ or {})
-    tags = {k: str(v) for k, v in kwargs.items() if k not in options}
-    opts = {k: v for k, v in kwargs.items() if k in options}
-    if tags:
-        opts["tags"] = {**opts.get("tags", {}), **tags}
+    from wattprint.settings import check_keywords
+
+    opts = check_keywords(kwargs, "track()")
+    keyword_name = opts.pop("name", None)  # e.g. CodeCarbon's project_name=
+    if name is None and keyword_name is not None:
+        name = str(keyword_name)
     return _Track(name, opts)
 
 

@@ -3,7 +3,8 @@
 Why: the same hours are asked for again (repeated short runs, ``wattprint show``), the
 free API tiers are rate-limited, and a cached answer costs no network time at a run's
 end. Entries are one JSON file each, written atomically, with an expiry time.
-Location: ``$WATTPRINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/wattprint/live``, else
+Location: the ``cache_dir`` setting (``$WATTPRINT_CACHE_DIR`` or the config), else
+``$XDG_CACHE_HOME/wattprint/live``, else
 ``~/.cache/wattprint/live``.
 """
 
@@ -18,14 +19,9 @@ from pathlib import Path
 from typing import Any
 
 
-def default_cache_dir(env: Mapping[str, str] | None = None,
-                      config: Mapping[str, object] | None = None) -> Path:
-    """Where live answers are cached (see the module docstring)."""
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where live answers are cached when no ``cache_dir`` setting names a place."""
     env = os.environ if env is None else env
-    if env.get("WATTPRINT_CACHE_DIR"):
-        return Path(env["WATTPRINT_CACHE_DIR"]).expanduser()
-    if config and isinstance(config.get("cache_dir"), str):
-        return Path(str(config["cache_dir"])).expanduser()
     base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
     return Path(base).expanduser() / "wattprint" / "live"
 

@@ -1,0 +1,36 @@
+"""What the Markdown and HTML reports show the same way, decided once.
+
+The renderers differ in markup and escaping; which runs are "top windows",
+how a status or an overlapping component is labelled and which lines count
+as warnings are the same decision in both, so it lives here. Every function
+returns plain (unescaped) text or report entries: each renderer escapes for
+its own format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TOP_WINDOWS = 10  # window groups shown, by energy
+OVERLAP_NOTE = "(overlaps, not summed)"
+
+
+def status_text(run: dict[str, Any]) -> str:
+    """``finished, exit 0``: the run's status with its exit code when there is one."""
+    return run["status"] + (f", exit {run['exit_code']}" if run["exit_code"] is not None else "")
+
+
+def component_label(component: str, in_total: bool) -> str:
+    """The component's name, marked when it overlaps others and is left out of the total."""
+    return component if in_total else f"{component} {OVERLAP_NOTE}"
+
+
+def top_windows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The window groups shown in a report: the first :data:`TOP_WINDOWS` (already by energy)."""
+    return report["window_groups"][:TOP_WINDOWS]
+
+
+def warning_lines(report: dict[str, Any]) -> list[str]:
+    """The intensity warnings, then one line per fault of the run (with its time when known)."""
+    faults = [f"{f['source']}: {f['message']}" + (f" ({f['utc']})" if f["utc"] else "") for f in report["faults"]]
+    return list((report["intensity"] or {}).get("warnings", [])) + faults

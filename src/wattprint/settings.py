@@ -1,0 +1,447 @@
+"""Every setting, from every source, read once, validated once, with where it came from.
+
+One table (:data:`KEYS`) lists each setting: its name (the keyword of
+:class:`~wattprint.Tracker` and :func:`~wattprint.track`), its kind and bounds,
+its default, its environment variable and its config-file key. :func:`load`
+reads API arguments or CLI flags, the environment and the config files
+(:mod:`wattprint.config`) once, precedence::
+
+    argument/flag > environment > ./wattprint.toml > user config file > default
+
+and checks every value it finds with the same rules whatever its source
+(finite numbers in range, the right type, no empty text), so ``--pue nan``,
+``WATTPRINT_PUE=nan`` and ``pue = nan`` in a file fail the same way: one
+:class:`~wattprint.errors.ConfigError` line naming the source (``--pue``,
+``WATTPRINT_PUE``, ``/path/wattprint.toml:3``, ``argument pue``).
+
+:class:`Settings` answers ``get(name)``, ``source(name)`` and, for the
+location chain, every source that set a key (``layers(name)``). Keywords
+that are not settings are refused with the nearest name; CodeCarbon's
+spellings are mapped to ours with a warning, or refused naming ours.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from wattprint._record import FrozenRecord
+from wattprint.config import config_paths, read_file
+from wattprint.errors import ConfigError
+
+TYPE_CHECKING = False  # typing costs more to import than this module
+if TYPE_CHECKING:
+    from typing import Any
+
+LEVELS = ("argument", "env", "project", "user")  # highest precedence first; then the default
+LOCATION_KEYS = ("country", "region", "cloud_provider", "cloud_region")
+LIVE_PROVIDERS = ("electricitymaps", "uk", "watttime", "off")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_NEGATED_ENV = ("WATTPRINT_NO_CLOUD_PROBE",)  # set → the setting is False
+DAY_S = 86400.0
+
+
+class Key(FrozenRecord):
+    """One setting: how it is spelled in each source, what it may hold, what it means."""
+
+    __slots__ = ("name", "kind", "help", "bounds", "default", "env", "file")
+    name: str
+    kind: str
+    help: str
+    bounds: tuple[Any, ...]
+    default: object
+    env: str | None
+    file: str | None
+
+    def __init__(self, name: str, kind: str, help: str, *, bounds: tuple[Any, ...] = (),
+                 default: object = None, env: str | None = None, file: str | None = "") -> None:
+        # kind: float | str | choice | path | dir | bool | baseline | strlist | tags | pid
+        #       | store | object. bounds: (lo, hi, lo_open) for numbers, the choices for a choice.
+        # file "" = the same name as the setting; None = not read from config files.
+        super().__init__(name, kind, help, bounds, default, env, name if file == "" else file)
+
+
+def _env(name: str) -> str:
+    return f"WATTPRINT_{name.upper()}"
+
+
+KEYS: tuple[Key, ...] = (
+    Key("name", "str", "run name (default: the command, else 'run')", env=_env("name")),
+    Key("interval", "float", "seconds between samples", bounds=(0.01, 3600.0, False), default=1.0,
+        env=_env("interval")),
+    Key("country", "str", "ISO 3166 country code of the grid, e.g. FR", env=_env("country")),
+    Key("region", "str", "sub-national grid code, e.g. US-CA (see 'wattprint regions')",
+        env=_env("region")),
+    Key("cloud_provider", "str", "cloud provider: aws, gcp or azure", env=_env("cloud_provider")),
+    Key("cloud_region", "str", "cloud region, e.g. eu-west-3", env=_env("cloud_region")),
+    Key("pue", "float", "data-centre overhead factor", bounds=(1.0, 3.0, False), env=_env("pue")),
+    Key("market_g_per_kwh", "float", "contractual emission factor in gCO2e/kWh",
+        bounds=(0.0, 2000.0, False), env=_env("market_g_per_kwh")),
+    Key("probe_cloud", "bool", "ask cloud instance metadata where this machine is",
+        env="WATTPRINT_NO_CLOUD_PROBE", file="cloud_probe"),
+    Key("gpus", "str", "GPUs to measure: all, none, 0,1 or UUIDs", env=_env("gpus")),
+    Key("rapl_root", "dir", "powercap tree to read RAPL from", env=_env("rapl_root")),
+    Key("sensors", "object", "the sensors to read (default: every one this host offers)", file=None),
+    Key("sinks", "object", "more sinks to receive the run's life (wattprint.sinks.Sink)", file=None),
+    Key("store", "store", "store the run: True, False, or a database path", default=True, file=None),
+    Key("db", "path", "database file", env=_env("db")),
+    Key("flush_every_s", "float", "seconds between writes of a running run to the store",
+        bounds=(0.0, DAY_S, False), default=10.0, env=_env("flush_every_s")),
+    Key("baseline", "baseline", "idle seconds to measure first, or 'stored'", env=_env("baseline")),
+    Key("baseline_max_age_s", "float", "how old a stored baseline may be, in seconds",
+        bounds=(0.0, 3650 * DAY_S, True), default=7 * DAY_S, env=_env("baseline_max_age_s")),
+    Key("command", "strlist", "the command line being measured", file=None),
+    Key("tags", "tags", "labels stored with the run, tags={'key': 'value'}", file=None),
+    Key("process", "pid", "a PID (or 'self') whose share of the energy to attribute", file=None),
+    Key("live_provider", "choice", "live intensity provider", bounds=LIVE_PROVIDERS,
+        env=_env("live_provider")),
+    Key("electricitymaps_api_key", "str", "Electricity Maps API key", env="ELECTRICITYMAPS_API_KEY"),
+    Key("electricitymaps_zone", "str", "Electricity Maps zone, e.g. US-CAL-CISO",
+        env=_env("electricitymaps_zone")),
+    Key("electricitymaps_url", "str", "Electricity Maps base URL", env=_env("electricitymaps_url")),
+    Key("uk_carbon_intensity", "bool", "use the UK Carbon Intensity API for GB",
+        env=_env("uk_carbon_intensity")),
+    Key("uk_carbon_intensity_url", "str", "UK Carbon Intensity base URL",
+        env=_env("uk_carbon_intensity_url")),
+    Key("watttime_username", "str", "WattTime user name", env="WATTTIME_USERNAME"),
+    Key("watttime_password", "str", "WattTime password", env="WATTTIME_PASSWORD"),
+    Key("watttime_region", "str", "WattTime region, e.g. CAISO_NORTH", env="WATTTIME_REGION"),
+    Key("watttime_url", "str", "WattTime base URL", env=_env("watttime_url")),
+    Key("cache_dir", "path", "directory for cached live answers", env=_env("cache_dir")),
+)
+KEY: dict[str, Key] = {k.name: k for k in KEYS}
+SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back
+
+
+# -- one check per kind, whatever the source -------------------------------------------------
+
+
+def finite(raw: object, lo: float, hi: float, lo_open: bool = False) -> float | None:
+    """``raw`` (a number or its text) as a finite float in range, else None."""
+    if isinstance(raw, bool):
+        return None
+    try:
+        v = float(raw.strip() if isinstance(raw, str) else raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+        return None
+    return v
+
+
+def range_text(lo: float, hi: float, lo_open: bool = False) -> str:
+    """``more than 0 and at most 86400`` — the words every bound check uses."""
+    return f"a number {'more than' if lo_open else 'at least'} {lo:g} and at most {hi:g}"
+
+
+def _fail(key: Key, label: str, level: str, want: str, raw: object) -> ConfigError:
+    fix = {"env": f"; fix or unset {label}", "project": "; fix the file", "user": "; fix the file"}
+    shown = repr(raw)
+    shown = shown if len(shown) <= 80 else shown[:76] + "...'"
+    return ConfigError(f"{label}: {key.name} must be {want} ({key.help}), got {shown}{fix.get(level, '')}")
+
+
+# One check per kind: (key, raw value, label, level) → the value, or ConfigError.
+
+
+def _float(key: Key, raw: object, label: str, level: str) -> float:
+    v = finite(raw, *key.bounds)
+    if v is None:
+        raise _fail(key, label, level, range_text(*key.bounds), raw)
+    return v
+
+
+def _text(key: Key, raw: object, label: str, level: str) -> str:
+    if key.name == "gpus" and isinstance(raw, (list, tuple)) and raw:
+        raw = ",".join(str(g) for g in raw)  # gpus=[0, 1] (and CodeCarbon's gpu_ids)
+    if not isinstance(raw, str) or not raw.strip():
+        raise _fail(key, label, level, "non-empty text", raw)
+    return raw.strip()
+
+
+def _choice(key: Key, raw: object, label: str, level: str) -> str:
+    word = _text(key, raw, label, level).lower()
+    if word not in key.bounds:
+        raise _fail(key, label, level, f"one of {', '.join(key.bounds)}", raw)
+    return word
+
+
+def _path(key: Key, raw: object, label: str, level: str) -> str:
+    text = os.fspath(raw) if isinstance(raw, os.PathLike) else raw
+    path = os.path.expanduser(_text(key, text, label, level))
+    if key.kind == "dir" and not os.path.isdir(path):
+        raise _fail(key, label, level, "an existing directory", path)
+    return path
+
+
+def _bool(key: Key, raw: object, label: str, level: str) -> bool | None:
+    if isinstance(raw, str) and level in ("env", "argument"):  # a file has real booleans
+        word = raw.strip().lower()
+        raw = True if word in _TRUE else False if word in _FALSE else raw
+    if not isinstance(raw, bool):
+        raise _fail(key, label, level, "true or false", raw)
+    if label in _NEGATED_ENV:  # WATTPRINT_NO_CLOUD_PROBE=1 → off; =0 → automatic (unset)
+        return False if raw else None
+    return raw
+
+
+def _baseline(key: Key, raw: object, label: str, level: str) -> object:
+    if raw == "stored" or (level == "argument" and hasattr(raw, "power_w")):  # a Baseline object
+        return raw
+    v = finite(raw, 0.0, DAY_S, True)
+    if v is None:
+        raise _fail(key, label, level, f"'stored' or {range_text(0.0, DAY_S, True)} of seconds", raw)
+    return v
+
+
+def _strlist(key: Key, raw: object, label: str, level: str) -> list[str]:
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(a, str) for a in raw):
+        raise _fail(key, label, level, "a list of strings", raw)
+    return list(raw)
+
+
+def _tags(key: Key, raw: object, label: str, level: str) -> dict[str, str]:
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and k for k in raw):
+        raise _fail(key, label, level, "a dict of name: value", raw)
+    return {k: str(v) for k, v in raw.items()}
+
+
+def _pid(key: Key, raw: object, label: str, level: str) -> int:
+    if raw == "self":
+        return os.getpid()
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
+        raise _fail(key, label, level, "a PID or 'self'", raw)
+    return raw
+
+
+def _store(key: Key, raw: object, label: str, level: str) -> bool:
+    if not isinstance(raw, bool):
+        raise _fail(key, label, level, "True, False or a database path", raw)
+    return raw
+
+
+def _as_given(key: Key, raw: object, label: str, level: str) -> object:
+    return raw
+
+
+_PARSERS: dict[str, Callable[[Key, object, str, str], object]] = {
+    "float": _float, "str": _text, "choice": _choice, "path": _path, "dir": _path, "bool": _bool,
+    "baseline": _baseline, "strlist": _strlist, "tags": _tags, "pid": _pid, "store": _store,
+    "object": _as_given,
+}
+
+
+def _parse(key: Key, raw: object, label: str, level: str) -> object:
+    return _PARSERS[key.kind](key, raw, label, level)
+
+
+# -- keywords: our names, CodeCarbon's, typos --------------------------------------------------
+
+# CodeCarbon spelling → ours (mapped with a note).
+CODECARBON_MAP = {
+    "country_iso_code": "country",
+    "measure_power_secs": "interval",
+    "project_name": "name",
+    "gpu_ids": "gpus",
+    "co2_signal_api_key": "electricitymaps_api_key",
+}
+# CodeCarbon options with no one-to-one equivalent → what to do instead (refused).
+CODECARBON_REFUSED = {
+    "save_to_file": "runs are stored in wattprint's database: store=False not to, store='runs.db' "
+                    "for a file of your own",
+    "output_dir": "use store='DIR/runs.db' for the database, or 'wattprint export' for CSV/JSON",
+    "output_file": "use store='FILE.db' for the database, or 'wattprint export' for CSV/JSON",
+    "log_level": "wattprint does not log; it warns once per cause with WattprintWarning (use the "
+                 "warnings module to filter)",
+    "tracking_mode": "the whole machine is always measured; add process='self' (or a PID) for a "
+                     "process's share",
+    "save_to_api": "wattprint has no remote API; runs go to its database",
+    "save_to_logger": "wattprint does not log; read the returned run or the database",
+    "save_to_prometheus": "not available yet; read the database",
+    "experiment_id": "use name=... and tags={...}",
+    "default_cpu_power": "the CPU's TDP comes from wattprint's table (see 'wattprint doctor')",
+    "allow_multiple_runs": "runs may always overlap; open windows with run.window(name)",
+}
+
+
+def _outside_wattprint() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside wattprint."""
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(2), 2  # frame 1 is the warn() caller (level 1), frame 2 its caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
+
+
+def check_keywords(kwargs: Mapping[str, object], where: str = "track()") -> dict[str, object]:
+    """``kwargs`` with CodeCarbon spellings mapped to ours (one warning each).
+
+    Anything that is not a setting raises a one-line :class:`ConfigError` naming the
+    nearest known keyword; tags go in ``tags={...}``, never as loose keywords.
+    """
+    out = {name: value for name, value in kwargs.items() if name in KEY}
+    for name, value in kwargs.items():
+        if name in KEY:
+            continue
+        if name in CODECARBON_MAP:
+            ours = CODECARBON_MAP[name]
+            import warnings
+
+            from wattprint.errors import WattprintWarning
+
+            warnings.warn(f"wattprint: {where}: '{name}' is CodeCarbon's name; read as '{ours}' "
+                          f"(write {ours}=... to silence this)", WattprintWarning,
+                          stacklevel=_outside_wattprint())
+            if out.get(ours) is None:  # ours, when given too, wins
+                out[ours] = value
+        elif name in CODECARBON_REFUSED:
+            raise ConfigError(f"{where}: '{name}' is a CodeCarbon option wattprint does not take: "
+                              f"{CODECARBON_REFUSED[name]}")
+        else:
+            import difflib
+
+            near = difflib.get_close_matches(name, [*KEY, *CODECARBON_MAP], n=1, cutoff=0.6)
+            near = [CODECARBON_MAP.get(n, n) for n in near]
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise ConfigError(f"{where}: unknown keyword '{name}'{hint} (labels go in tags={{...}}; "
+                              "every setting is listed in wattprint.settings.KEYS)")
+    return out
+
+
+# -- the settings -----------------------------------------------------------------------------
+
+
+class Settings:
+    """The settings of one run or command: every value found, best source first."""
+
+    __slots__ = ("_found",)
+
+    def __init__(self, found: dict[str, list[tuple[object, str, str]]] | None = None) -> None:
+        # name → [(value, label, level), ...], highest precedence first
+        self._found: dict[str, list[tuple[object, str, str]]] = found or {}
+
+    def get(self, name: str) -> Any:
+        """The value that wins for ``name``, else its default."""
+        found = self._found.get(name)
+        return found[0][0] if found else KEY[name].default
+
+    def source(self, name: str) -> str:
+        """Where the winning value came from: ``--pue``, ``WATTPRINT_PUE``, ``file:line``, ``default``."""
+        found = self._found.get(name)
+        return found[0][1] if found else ("default" if KEY[name].default is not None else "unset")
+
+    def is_set(self, name: str) -> bool:
+        return name in self._found
+
+    def layers(self, name: str) -> list[tuple[object, str, str]]:
+        """Every ``(value, label, level)`` that set ``name``, best first (the location chain)."""
+        return list(self._found.get(name, ()))
+
+    def location_is_set(self) -> bool:
+        return any(k in self._found for k in LOCATION_KEYS)
+
+    def provenance(self) -> dict[str, tuple[object, str]]:
+        """Each setting that was given, with its source: ``{name: (value, label)}``."""
+        return {k: (v[0][0], v[0][1]) for k, v in self._found.items()}
+
+    def describe(self) -> list[str]:
+        """``name = value  (source)`` for each setting given, best source only; secrets masked."""
+        lines = []
+        for name, (value, label) in self.provenance().items():
+            shown = "***" if name in SECRET_KEYS else repr(value)
+            lines.append(f"{name} = {shown}  ({label})")
+        return lines
+
+    def with_arguments(self, arguments: Mapping[str, object], labels: Mapping[str, str] | None = None,
+                       where: str = "Tracker()") -> Settings:
+        """A copy where ``arguments`` (checked like any other) come first."""
+        found = {k: list(v) for k, v in self._found.items()}
+        for name, (value, label) in _arguments(arguments, labels or {}, where).items():
+            found[name] = [(value, label, "argument"), *found.get(name, [])]
+        return Settings(found)
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{k}={v!r} ({src})" for k, (v, src) in self.provenance().items())
+        return f"Settings({items})"
+
+
+def _arguments(arguments: Mapping[str, object], labels: Mapping[str, str],
+               where: str) -> dict[str, tuple[object, str]]:
+    out: dict[str, tuple[object, str]] = {}
+    for name, raw in check_keywords(arguments, where).items():
+        if raw is None:
+            continue
+        label = labels.get(name, f"argument {name}")
+        if name == "store" and isinstance(raw, (str, os.PathLike)):  # store="runs.db" names the database
+            out["db"] = (_parse(KEY["db"], raw, label, "argument"), label)
+            raw = True
+        out[name] = (_parse(KEY[name], raw, label, "argument"), label)
+    return out
+
+
+def load(arguments: Mapping[str, object] | None = None, *, labels: Mapping[str, str] | None = None,
+         env: Mapping[str, str] | None = None, files: list[tuple[str, Path]] | None = None,
+         cwd: Path | None = None, where: str = "Tracker()") -> Settings:
+    """Read every source once and check every value found.
+
+    ``arguments``: API keywords or CLI values (None = not given), ``labels`` their
+    names for messages (``{"pue": "--pue"}``). ``env`` replaces ``os.environ``;
+    ``files`` replaces the config files found (``[(level, path)]``, best first).
+    Raises :class:`ConfigError` (one line) for any bad value or file.
+    """
+    env = os.environ if env is None else env
+    found: dict[str, list[tuple[object, str, str]]] = {}
+    for name, (value, label) in _arguments(arguments or {}, labels or {}, where).items():
+        found[name] = [(value, label, "argument")]
+    for key in KEYS:
+        var = key.env
+        raw = env.get(var) if var else None
+        if var and raw is not None and raw.strip():  # VAR= (empty) means unset, as shells use it
+            value = _parse(key, raw, var, "env")
+            if value is not None:
+                found.setdefault(key.name, []).append((value, var, "env"))
+    if files is None:
+        files = config_paths(env, cwd)
+        user = env.get("WATTPRINT_CONFIG")
+        if user and not os.path.exists(os.path.expanduser(user)):
+            raise ConfigError(f"WATTPRINT_CONFIG: no such file '{user}' (fix or unset it)")
+    for level, path in files:
+        if not path.is_file():
+            continue
+        data, lines = read_file(path)
+        _warn_near_misses(data, lines, path)
+        for key in KEYS:
+            if key.file and key.file in data:
+                label = f"{path}:{lines[key.file]}" if key.file in lines else str(path)
+                found.setdefault(key.name, []).append((_parse(key, data[key.file], label, level), label, level))
+    return Settings(found)
+
+
+_FILE_KEYS = {k.file: k for k in KEYS if k.file}
+
+
+def _warn_near_misses(data: Mapping[str, object], lines: Mapping[str, int], path: Path) -> None:
+    """A top-level key that is not ours but nearly is (``contry``) gets a warning, once.
+
+    Other unknown keys are left alone so that an older wattprint reads a newer file
+    and other tools may keep their own tables in it.
+    """
+    unknown = [k for k, v in data.items() if k not in _FILE_KEYS and not isinstance(v, dict)]
+    if not unknown:
+        return
+    import difflib
+    import warnings
+
+    from wattprint.errors import WattprintWarning
+
+    for name in unknown:
+        near = difflib.get_close_matches(name, list(_FILE_KEYS), n=1, cutoff=0.75)
+        if near:
+            where = f"{path}:{lines[name]}" if name in lines else str(path)
+            warnings.warn(f"wattprint: {where}: unknown key '{name}' ignored; did you mean '{near[0]}'?",
+                          WattprintWarning, stacklevel=_outside_wattprint())
