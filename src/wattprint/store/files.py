@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from wattprint.errors import StoreError
@@ -29,6 +30,49 @@ def create_private(p: Path) -> None:
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+
+
+def connect_writable(p: Path, migrate: Callable[[sqlite3.Connection], int]) -> sqlite3.Connection:
+    """A read-write connection in WAL mode to a private (new) or existing database, migrated."""
+    create_private(p)
+    conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_hint(exc: BaseException) -> str:
+    """What to do about a database that cannot be opened."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return "it may be damaged: move it aside or restore a copy"
+    return "set WATTPRINT_DB or --db to a writable file"
+
+
+def file_identity(p: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``p``, to notice later that it was deleted or replaced."""
+    try:
+        st = os.stat(p)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def identity_problem(p: Path, identity: tuple[int, int]) -> str | None:
+    """Why ``p`` is no longer the file whose identity was taken, or None."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return f"database {p} was deleted while in use"
+    except OSError as exc:
+        return f"database {p} cannot be checked: {exc.strerror or exc}"
+    if (st.st_dev, st.st_ino) != identity:
+        return f"database {p} was replaced by another file while in use"
+    return None
 
 
 def read_only_place(p: Path) -> bool:

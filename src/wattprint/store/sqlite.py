@@ -32,12 +32,14 @@ from typing import Any
 from wattprint.errors import StoreError
 from wattprint.host import hostname
 from wattprint.store.files import (  # noqa: F401 - default_path and check_not_database are used from here
-    BUSY_TIMEOUT_S,
     apply_migrations,
     check_not_database,
     connect_read_only,
-    create_private,
+    connect_writable,
     default_path,
+    file_identity,
+    identity_problem,
+    open_hint,
     read_only_place,
 )
 from wattprint.store.rows import channel_record, header_record, timeline_records, window_record
@@ -159,13 +161,7 @@ class SqliteStore:
         self._lock = threading.Lock()
         # per run written by this store: next timeline and window seq, channel sums, last t1
         self._seq: dict[str, int] = {}
-        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
-        if not readonly:
-            try:
-                st = os.stat(path)
-                self._identity = (st.st_dev, st.st_ino)
-            except OSError:
-                pass
+        self._identity = None if readonly else file_identity(path)  # (device, inode) of the file opened
         self._wseq: dict[str, int] = {}
         self._sums: dict[str, dict[str, float]] = {}
         self._t1: dict[str, float] = {}
@@ -181,42 +177,14 @@ class SqliteStore:
         try:
             if not write and read_only_place(p):
                 return cls(connect_read_only(p, SCHEMA_VERSION), p, readonly=True)
-            create_private(p)
-            conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                migrate(conn)
-            except BaseException:
-                conn.close()
-                raise
+            return cls(connect_writable(p, migrate), p)
         except (OSError, sqlite3.Error) as exc:
-            damaged = isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
-            hint = (
-                "it may be damaged: move it aside or restore a copy"
-                if damaged
-                else "set WATTPRINT_DB or --db to a writable file"
-            )
-            raise StoreError(f"cannot use database {p}: {exc} ({hint})") from exc
-        return cls(conn, p)
+            raise StoreError(f"cannot use database {p}: {exc} ({open_hint(exc)})") from exc
 
     def file_problem(self) -> str | None:
-        """Why the file at :attr:`path` is no longer the database this store opened, or None.
-
-        A database deleted or replaced while a run is being written would
-        otherwise swallow every later write without an error.
-        """
-        if self._identity is None:
-            return None
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return f"database {self.path} was deleted while in use"
-        except OSError as exc:
-            return f"database {self.path} cannot be checked: {exc.strerror or exc}"
-        if (st.st_dev, st.st_ino) != self._identity:
-            return f"database {self.path} was replaced by another file while in use"
-        return None
+        """Why the file at :attr:`path` is no longer the database this store opened, or None
+        (a database deleted or replaced mid-run would swallow every later write)."""
+        return None if self._identity is None else identity_problem(self.path, self._identity)
 
     def reopen(self) -> None:
         """Open :attr:`path` again (creating it if it is gone); the caller rewrites what it needs."""
