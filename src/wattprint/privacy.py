@@ -4,7 +4,8 @@ A run keeps its command line (it is how people find a run again), but command
 lines carry credentials: ``--password=…``, ``--hf-token …``, ``API_KEY=…``,
 ``-H "Authorization: Bearer …"``, ``https://user:pass@host/``. :func:`mask_command`
 replaces the secret part of each with ``***`` and leaves everything else as
-given. It is deliberately shape-based, not exhaustive: a secret passed as a bare
+given; :func:`mask_text` does the same for any text (a provider's error body
+that echoes a request). It is deliberately shape-based, not exhaustive: a secret passed as a bare
 positional argument cannot be told from any other word, which is why
 ``Tracker(store_command=False)`` / ``wattprint run --no-command`` exist.
 
@@ -13,6 +14,10 @@ one of :data:`SECRET_WORDS` (``--api-token``, ``HF_TOKEN``, ``--db-password``),
 or its last two words are one of :data:`SECRET_PAIRS` (``--api-key``,
 ``AWS_SECRET_ACCESS_KEY``); so ``--max-tokens 512`` or ``--tokenizer`` are
 kept as they are.
+
+Like :mod:`wattprint.errors`, this module sits at the bottom of the package:
+it imports nothing of wattprint's, and every layer may import it (the live
+intensity providers mask what a provider echoes back with :func:`mask_text`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ _ASSIGN = re.compile(r"(?P<name>[A-Za-z0-9_.-]*[A-Za-z0-9])(?P<eq>=)(?P<value>[^
 _SPACED = re.compile(r"(?P<name>(?<![\w-])--?[A-Za-z][A-Za-z0-9_.-]*)(?P<eq>\s+)(?P<value>[^\s\"'-][^\s\"']*)")
 # "Name: value" headers (curl -H, wget --header)
 _HEADER = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9-]*)(?P<eq>\s*:\s*)(?P<value>[^\"'\r\n]+)")
+# "name": "value" (JSON echoed back by a provider, a JSON argument)
+_QUOTED = re.compile(r'"(?P<name>[A-Za-z][A-Za-z0-9_.-]{0,63})"(?P<eq>\s*:\s*)"(?P<value>[^"\\]*)"')
 _BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 
@@ -53,6 +60,8 @@ def _mask_named(pattern: re.Pattern[str], text: str) -> str:
     def sub(m: re.Match[str]) -> str:
         if not is_secret_name(m.group("name")):
             return m.group(0)
+        if pattern is _QUOTED:
+            return f'"{m.group("name")}"{m.group("eq")}"{MASK}"'
         return f"{m.group('name')}{m.group('eq')}{MASK}"
 
     return pattern.sub(sub, text)
@@ -64,6 +73,7 @@ def mask_text(text: str) -> str:
         return text
     out = _URL_USERINFO.sub(rf"\1{MASK}@", text)
     out = _BEARER.sub(rf"\1\2{MASK}", out)
+    out = _mask_named(_QUOTED, out)
     out = _mask_named(_ASSIGN, out)
     out = _mask_named(_SPACED, out)
     return _mask_named(_HEADER, out)
