@@ -164,9 +164,10 @@ class Sampler:
             self.faults.append(Fault(self._wall(), channel, message))
             self.ended_channels.add(channel)
         sensor.faults.clear()
-        for channel, message in sensor.notes:
-            self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
-        sensor.notes.clear()
+        if sensor.notes:  # a sensor that skipped Sensor.__init__ has the class's empty tuple
+            for channel, message in sensor.notes:
+                self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
+            sensor.notes = []
 
     def _absorb(self, raw: dict[str, float], t: int) -> None:
         for name, value in raw.items():
