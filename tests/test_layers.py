@@ -23,7 +23,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
          "tracking.attribution", "tracking.baseline", "tracking")),
     (3, ("store", "sinks.base")),
     (4, ("report", "sinks")),
-    (5, ("tracking.pool", "tracking.endings", "tracking.tracker")),
+    (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track")),
     (6, ("cli", "integrations", "__init__")),
 ]
 
