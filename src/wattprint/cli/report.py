@@ -146,6 +146,11 @@ def _load_run(args: argparse.Namespace, ref: str) -> dict[str, Any]:
             raise UsageError(f"{ref} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(data, dict) or "channels" not in data or "duration_s" not in data:
             raise UsageError(f"{ref} is not a wattprint run (write one with 'wattprint run --json FILE')")
+        from wattprint.tracking.record import check_run_record
+
+        problem = check_run_record(data)
+        if problem:
+            raise UsageError(f"{ref} is not a readable wattprint run: {problem}")
         return data
     from wattprint.store.sqlite import StoreError
 

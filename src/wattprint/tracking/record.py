@@ -191,3 +191,76 @@ class RunRecord(RunHeader, _Timeline):
     channels: dict[str, ChannelRecord]
     windows: list[WindowRecord]
     window_stats: dict[str, WindowStatsRecord]
+
+
+# -- checking a record that comes from outside (a --json file someone may have edited) ---------
+
+_REQUIRED_RUN_KEYS = ("name", "start_utc", "duration_s", "channels")
+_REQUIRED_CHANNEL_KEYS = ("energy_j", "method", "band", "in_total")
+
+
+def _type_problem(value: object, hint: object, where: str) -> str | None:
+    """What is wrong with ``value`` against a type hint of this module, or None."""
+    import math
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        found = [_type_problem(value, h, where) for h in typing.get_args(hint)]
+        return None if None in found else found[0]
+    if hint is type(None):
+        return None if value is None else f"{where} must be null"
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and math.isinf(float(value)):
+            return f"{where} is infinite"
+        return None if ok else f"{where} must be a number"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else f"{where} must be an integer"
+    if hint in (str, bool):
+        return None if isinstance(value, hint) else f"{where} must be {'text' if hint is str else 'true/false'}"
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{where} must be a list"
+        (item,) = typing.get_args(hint)
+        return next((p for i, v in enumerate(value) if (p := _type_problem(v, item, f"{where}[{i}]"))), None)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{where} must be an object"
+        _, item = typing.get_args(hint)
+        return next((p for k, v in value.items() if (p := _type_problem(v, item, f"{where}.{k}"))), None)
+    if isinstance(hint, type) and typing.is_typeddict(hint):
+        return _record_problem(value, hint, where)
+    return None  # a type this check does not look inside (e.g. the intensity record)
+
+
+def _record_problem(value: object, kind: type, where: str, required: tuple[str, ...] = ()) -> str | None:
+    import typing
+
+    if not isinstance(value, dict):
+        return f"{where} must be an object"
+    missing = [k for k in required if k not in value]
+    if missing:
+        return f"{where} has no '{missing[0]}'"
+    hints = typing.get_type_hints(kind, localns={"IntensityRecord": dict})
+    for key, hint in hints.items():
+        if key in value and (problem := _type_problem(value[key], hint, f"{where}.{key}")):
+            return problem
+    return None
+
+
+def check_run_record(data: object) -> str | None:
+    """Why ``data`` cannot be read as a run record (one line), or None when it can.
+
+    Every key that is present must have the declared type (nested records
+    included); the keys every report needs must be there. Keys a run of an
+    older version lacks are allowed, so older ``--json`` files still read.
+    """
+    problem = _record_problem(data, RunRecord, "run", _REQUIRED_RUN_KEYS)
+    if problem is None and isinstance(data, dict):
+        for name, channel in data["channels"].items():
+            problem = _record_problem(channel, ChannelRecord, f"run.channels.{name}", _REQUIRED_CHANNEL_KEYS)
+            if problem:
+                break
+    return problem
