@@ -25,7 +25,8 @@ from wattprint.tracking.record import check_run_record
 FORMATS = ("md", "html", "json", "latex", "modelcard")
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.sampled_from([1e10, 1e15, 1e308])
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=6,
 )
@@ -64,7 +65,7 @@ def _broken(run: dict[str, Any], where: int, how: str, value: Any) -> dict[str, 
     return run
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sample=st.sampled_from([gpu_run, cpu_fallback_run]),
     where=st.integers(0, 10_000),
