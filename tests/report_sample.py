@@ -88,7 +88,7 @@ def gpu_run() -> dict[str, Any]:
                 "gpu:GPU-8f2c1d3e-0000-4000-8000-00000000abcd": {
                     "energy_j": 318000.0, "share": 1.0, "method": "sole GPU user"},
             },
-            "gpu_users": {}, "gpu_sole_user": True,
+            "gpu_users": {}, "gpu_sole_user": {"gpu:GPU-8f2c1d3e-0000-4000-8000-00000000abcd": True},
         },
         "baseline": {
             "source": "wattprint baseline", "host": "gpu-node-01", "measured_utc": START - 86400.0,

@@ -191,3 +191,17 @@ def test_runs_written_before_the_chunked_layout_read_back_the_same(tmp_path: Pat
     assert store.get_run(s.run.id) == now
     assert store.get_run(s.run.id, timeline=False)["timeline_intervals"] == 300
     store.close()
+
+
+def test_running_emissions_are_whole_when_the_intensity_comes_after_rows_were_merged() -> None:
+    rec = Recorder()
+    s = SyntheticRun(wall0=WALL0, sinks=[rec])
+    s.tick(3 * KEEP_RECENT)  # the oldest rows are merged before any intensity is known
+    assert s.run.timeline.summarised
+    it = _hourly(2)
+    s.run.intensity = it
+    s.tick(10)
+    for n, c in s.run.channels.items():
+        want = sum(emissions_g(iv.energy_j[n], it.at(iv.wall0 + (iv.t1_s - iv.t0_s) / 2), it.pue)
+                   for iv in rec.rows)
+        assert c.emissions_g == pytest.approx(want, rel=1e-12)

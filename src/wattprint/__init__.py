@@ -51,9 +51,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from wattprint.tracking.run import Run, Window
-    from wattprint.tracking.tracker import Tracker, active_run, track
+    from wattprint.tracking.track import active_run, track
+    from wattprint.tracking.tracker import Tracker
 
-_LAZY = {"Run": "run", "Window": "run", "Tracker": "tracker", "active_run": "tracker", "track": "tracker"}
+_LAZY = {"Run": "run", "Window": "run", "Tracker": "tracker", "active_run": "track", "track": "track"}
 
 
 def __getattr__(name: str) -> object:

@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace) -> int:
     from wattprint.units import fmt_power
 
     settings = load_settings(args)
-    store = open_store(args, settings)
+    store = open_store(args, settings, write=True)
     with shared_sampler(settings.get("rapl_root"), settings.get("gpus")) as (sampler, _):
         base = measure(sampler, args.duration)
     store.save_baseline(base)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from wattprint.cli.common import EXIT_USAGE, UsageError, fail
+from wattprint.errors import WattprintError
 from wattprint.version import __version__
 
 # Each module exposes ``register(subparsers)``, adding its commands with
@@ -45,16 +46,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         return int(args.func(args))
-    except UsageError as exc:
+    except WattprintError as exc:  # every error raised on purpose (UsageError too) is one line
         return fail(str(exc))
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:  # output piped into `head` and friends: not an error
         import os
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        sqlite3 = sys.modules.get("sqlite3")  # loaded if the error can be one of its
+        if sqlite3 is not None and isinstance(exc, sqlite3.DatabaseError):
+            # a damaged database (garbage pages) surfaces on the first read of the bad page
+            return fail(
+                f"the database cannot be read: {exc} (it may be damaged: move it aside or restore a copy; "
+                "--db or WATTPRINT_DB picks another)"
+            )
+        raise
 
 
 if __name__ == "__main__":

@@ -105,14 +105,32 @@ def add_sensors(p: argparse.ArgumentParser) -> None:
     )
 
 
-def open_store(args: argparse.Namespace, settings: Settings | None = None) -> Any:
-    """The store named by ``--db`` (else ``$WATTPRINT_DB``, the config, the default), or a UsageError."""
+def open_store(args: argparse.Namespace, settings: Settings | None = None, *, write: bool = False) -> Any:
+    """The store named by ``--db`` (else ``$WATTPRINT_DB``, the config, the default), or a UsageError.
+
+    Commands that only read pass ``write=False`` (the default) and get a
+    read-only store where the database cannot be written (read-only media).
+    """
     from wattprint.store.sqlite import SqliteStore, StoreError
 
     if settings is None:
         settings = load_settings(argparse.Namespace(db=getattr(args, "db", None)))
     try:
-        return SqliteStore.open(settings.get("db"))
+        return SqliteStore.open(settings.get("db"), write=write)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_output(args: argparse.Namespace, target: str | None, settings: Settings | None = None) -> None:
+    """A one-line UsageError when the output file ``target`` is the database (or its WAL/SHM)."""
+    if not target:
+        return
+    from wattprint.store.sqlite import StoreError, check_not_database
+
+    if settings is None:
+        settings = load_settings(argparse.Namespace(db=getattr(args, "db", None)))
+    try:
+        check_not_database(target, settings.get("db"))
     except StoreError as exc:
         raise UsageError(str(exc)) from None
 

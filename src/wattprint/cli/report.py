@@ -25,6 +25,7 @@ from wattprint.cli.options import (
     add_db,
     add_location,
     add_sensors,
+    check_output,
     end_run,
     file_arg,
     load_settings,
@@ -148,6 +149,11 @@ def _load_run(args: argparse.Namespace, ref: str, max_rows: int | None = None) -
             raise UsageError(f"{ref} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(data, dict) or "channels" not in data or "duration_s" not in data:
             raise UsageError(f"{ref} is not a wattprint run (write one with 'wattprint run --json FILE')")
+        from wattprint.tracking.record import check_run_record
+
+        problem = check_run_record(data)
+        if problem:
+            raise UsageError(f"{ref} is not a readable wattprint run: {problem}")
         return data
     from wattprint.store.sqlite import StoreError
 
@@ -206,6 +212,7 @@ def handle_report(args: argparse.Namespace) -> int:
         fmt = _EXT.get(Path(args.output).suffix.lower(), "md") if args.output else "md"
     if args.unit is not None and not args.unit.strip():
         raise UsageError("--unit must name the functional unit, e.g. --unit samples")
+    check_output(args, args.output)
     # every format but JSON (which gives each row as recorded) reads the timeline merged
     run = _load_run(args, args.run, None if fmt == "json" else REPORT_ROWS)
     try:
@@ -225,6 +232,7 @@ def handle_compare(args: argparse.Namespace) -> int:
     from wattprint.report import compare as cmp
     from wattprint.store.sqlite import StoreError
 
+    check_output(args, args.output)
     store = open_store(args)
     try:
         ids: list[str] = []
@@ -260,8 +268,9 @@ def handle_watch(args: argparse.Namespace) -> int:
     settings = load_settings(args, tags={"mode": "watch"})
     if not settings.is_set("name"):
         settings = settings.with_arguments({"name": "watch"}, {"name": "default for watch"})
+    check_output(args, getattr(args, "json", None), settings)
     if settings.get("store"):
-        open_store(args, settings).close()  # fail now, not after an hour of watching
+        open_store(args, settings, write=True).close()  # fail now, not after an hour of watching
     try:
         tracker = Tracker(settings=settings)
     except LocationError as exc:

@@ -11,7 +11,16 @@ from types import FrameType
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, add_location, add_sensors, end_run, file_arg, load_settings, open_store
+from wattprint.cli.options import (
+    add_db,
+    add_location,
+    add_sensors,
+    check_output,
+    end_run,
+    file_arg,
+    load_settings,
+    open_store,
+)
 
 
 def register(sub: Any) -> None:
@@ -23,6 +32,11 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", type=float, help="seconds between samples (0.01 to 3600; default 1)")
     p.add_argument("--name", help="run name (default: the command)")
     p.add_argument("--no-store", action="store_true", help="do not save the run in the database")
+    p.add_argument(
+        "--no-command",
+        action="store_true",
+        help="keep no command line with the run (by default it is kept with secrets such as --password=... masked)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
     p.add_argument("--json", metavar="FILE", type=file_arg, help="also write the run as JSON to FILE")
     p.add_argument(
@@ -105,10 +119,11 @@ def handle(args: argparse.Namespace) -> int:
     if not cmd:
         raise UsageError("no command given: wattprint run [OPTIONS] -- CMD [ARGS...]")
     settings = load_settings(args, command=cmd)  # flags, env, config files: read and checked once
+    check_output(args, args.json, settings)
     if settings.get("store"):
-        open_store(args, settings).close()  # fail before the work starts, not after
+        open_store(args, settings, write=True).close()  # fail before the work starts, not after
     try:
-        tracker = Tracker(settings=settings)
+        tracker = Tracker(settings=settings, store_command=not args.no_command)
     except LocationError as exc:
         raise UsageError(str(exc)) from None
     try:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_db, open_store
+from wattprint.cli.options import add_db, check_output, open_store
 
 
 def register(sub: Any) -> None:
@@ -146,6 +146,7 @@ def _export(out: Any, store: Any, args: argparse.Namespace) -> None:
 
 
 def handle_export(args: argparse.Namespace) -> int:
+    check_output(args, args.output)
     store = open_store(args)
     if args.run:
         _get(store, args.run, timeline=False, windows=False)  # a wrong id fails before any file is made

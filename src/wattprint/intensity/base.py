@@ -15,24 +15,9 @@ from wattprint.errors import LocationError  # noqa: F401 - re-exported: raised b
 
 TYPE_CHECKING = False  # not from typing: this module is on the ``import wattprint`` path
 if TYPE_CHECKING:
-    from typing import Any, TypedDict
+    from typing import Any
 
-    class IntensityRecord(TypedDict):
-        """:meth:`Intensity.to_dict`: the intensity part of the run record."""
-
-        g_per_kwh: float
-        source: str
-        location: str
-        year: int | None
-        fallback: bool
-        pue: float
-        pue_source: str
-        chain: list[str]
-        warnings: list[str]
-        market_g_per_kwh: float | None
-        market_source: str | None
-        hourly: list[list[float]]
-        live_source: str | None
+    from wattprint.intensity.record import IntensityRecord
 
 
 class Intensity(Record):

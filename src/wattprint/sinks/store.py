@@ -90,6 +90,7 @@ class StoreSink(Sink):
         # (seq of the first, the windows, intensity); consecutive groups share an intensity
         self._written: list[tuple[int, list[Window], Intensity | None]] = []
         self._windows_written = 0
+        self._written_t1 = 0.0  # where the timeline rows written so far end (s since the start)
         self._failures = 0
 
     # -- hooks (never block) --
@@ -161,6 +162,7 @@ class StoreSink(Sink):
 
     def _write(self, run: Run, rows: list[Interval], windows: list[Window], *, final: bool) -> None:
         try:
+            rows, windows = self._recreate_if_gone(run, rows, windows)
             if final:
                 self._write_final(run, rows, windows)
                 return
@@ -178,7 +180,26 @@ class StoreSink(Sink):
                 self._pending_windows[:0] = windows
             return
         self._failures = 0
+        self._note_rows(rows)
         self._note_written(windows, priced_with)
+
+    def _recreate_if_gone(
+        self, run: Run, rows: list[Interval], windows: list[Window]
+    ) -> tuple[list[Interval], list[Window]]:
+        """The database deleted or replaced mid-run: say so in the run, open a fresh file and
+        write everything again (a write to the old, unlinked file would vanish without an error)."""
+        check = getattr(self.store, "file_problem", None)
+        problem = check() if check is not None else None
+        if problem is None:
+            return rows, windows
+        self.store.reopen()  # if this fails, nothing below has changed and the batch is retried
+        record_fault(run, "store", f"{problem}; recreated it and wrote this run again")
+        earlier_windows = [w for _, group, _ in self._written for w in group]
+        self._written, self._windows_written = [], 0
+        # the rows held in memory up to there (older ones merged on a long run: same energy)
+        earlier_rows = run.timeline.until(self._written_t1)
+        self._written_t1 = 0.0
+        return earlier_rows + rows, earlier_windows + windows
 
     def _priced(self, run: Run, windows: list[Window]) -> tuple[list[WindowRecord], list[Intensity | None]]:
         """Window dicts, each priced with the intensity known now (if any, and not priced yet),
@@ -216,4 +237,9 @@ class StoreSink(Sink):
                 if w.intensity is not final:
                     w.price(final)
         self.store.save_final(_header(run), rows, [w.to_dict() for w in windows], repriced)
+        self._note_rows(rows)
         self._note_written(windows, [final] * len(windows))
+
+    def _note_rows(self, rows: list[Interval]) -> None:
+        if rows:
+            self._written_t1 = rows[-1].t1_s

@@ -9,6 +9,14 @@ process is gone while it still says "running" reads back as "killed".
 Reading gives the run record of :mod:`wattprint.tracking.record`, the very
 shape :meth:`wattprint.tracking.run.Run.to_dict` produces, so reports and
 exports never care whether a run is live or stored.
+
+Files are private: a database this module creates is 0600 (SQLite gives its
+``-wal`` and ``-shm`` files the same mode) in a 0700 directory, whatever the
+umask; existing files keep their mode. Migrations run in one transaction under
+the write lock, so any number of processes may open a new database at once and
+an interrupted upgrade leaves the previous version intact. A database on
+read-only media (or a file this user cannot write) opens read-only for the
+commands that only read.
 """
 
 from __future__ import annotations
@@ -16,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -24,6 +31,17 @@ from typing import Any
 
 from wattprint.errors import StoreError
 from wattprint.host import hostname
+from wattprint.store.files import (  # noqa: F401 - default_path and check_not_database are used from here
+    apply_migrations,
+    check_not_database,
+    connect_read_only,
+    connect_writable,
+    default_path,
+    file_identity,
+    identity_problem,
+    open_hint,
+    read_only_place,
+)
 from wattprint.store.rows import (
     channel_record,
     header_record,
@@ -146,20 +164,6 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def default_path() -> Path:
-    """``$WATTPRINT_DB``, else ``runs.db`` in the user data directory."""
-    env = os.environ.get("WATTPRINT_DB")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "wattprint" / "runs.db"
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -173,31 +177,49 @@ def _pid_alive(pid: int) -> bool:
 class SqliteStore:
     """The default store. Thread-safe (one connection under a lock)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, readonly: bool = False) -> None:
         self._conn = conn
         self.path = path
+        self.readonly = readonly
         self._lock = threading.Lock()
         # per run written by this store: next timeline and window seq, channel sums, last t1
         self._seq: dict[str, int] = {}
+        self._identity = None if readonly else file_identity(path)  # (device, inode) of the file opened
         self._wseq: dict[str, int] = {}
         self._sums: dict[str, dict[str, float]] = {}
         self._t1: dict[str, float] = {}
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> SqliteStore:
-        """Open (creating and migrating) the database at ``path`` or the default path."""
+    def open(cls, path: str | os.PathLike[str] | None = None, *, write: bool = True) -> SqliteStore:
+        """Open (creating and migrating) the database at ``path`` or the default path.
+
+        ``write=False`` (the read-only commands): where the file or its directory
+        cannot be written, open it read-only instead of failing.
+        """
         p = Path(path).expanduser() if path is not None else default_path()
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(p, timeout=10.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            migrate(conn)
+            if not write and read_only_place(p):
+                return cls(connect_read_only(p, SCHEMA_VERSION), p, readonly=True)
+            return cls(connect_writable(p, migrate), p)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot use database {p}: {exc} (set WATTPRINT_DB or --db to a writable file)"
-            ) from exc
-        return cls(conn, p)
+            raise StoreError(f"cannot use database {p}: {exc} ({open_hint(exc)})") from exc
+
+    def file_problem(self) -> str | None:
+        """Why the file at :attr:`path` is no longer the database this store opened, or None
+        (a database deleted or replaced mid-run would swallow every later write)."""
+        return None if self._identity is None else identity_problem(self.path, self._identity)
+
+    def reopen(self) -> None:
+        """Open :attr:`path` again (creating it if it is gone); the caller rewrites what it needs."""
+        fresh = SqliteStore.open(self.path)
+        with self._lock:
+            old, self._conn = self._conn, fresh._conn
+            self._identity = fresh._identity
+            self._seq, self._wseq, self._sums, self._t1 = {}, {}, {}, {}  # nothing of ours is in the new file
+        try:
+            old.close()
+        except sqlite3.Error:  # the old file is gone; nothing of ours to save there
+            pass
 
     def close(self) -> None:
         with self._lock:
@@ -402,7 +424,8 @@ class SqliteStore:
                 self._conn.row_factory = None
         header = self._header(head)
         records = [window_record(w, header["start_utc"]) for w in wins] if windows else []
-        stats = window_stats(records if windows else [stat_view(w) for w in wins], header["duration_s"])
+        light: list[Any] = [stat_view(w) for w in wins] if not windows else []  # the fields window_stats reads
+        stats = window_stats(records if windows else light, header["duration_s"])
         run: RunRecord = {
             **header,
             "channels": {c["name"]: channel_record(c) for c in chans},
@@ -466,10 +489,26 @@ class SqliteStore:
 
 
 def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:
-    """A running run's header with totals summed from its timeline rows written so far."""
+    """A running run's header with totals summed from its timeline rows written so far.
+
+    The run prices its intervals as they close (with the intensity known so far),
+    so the header's emissions cover its closed intervals; each channel's are
+    scaled to the rows written, so a run killed before its end reads back with
+    the emissions of exactly the energy it shows.
+    """
     d = dict(header)
-    d["channels"] = {n: {**c, "energy_j": sums.get(n, 0.0)} for n, c in header["channels"].items()}
-    d["energy_j"] = sum(c["energy_j"] for c in d["channels"].values() if c["in_total"])
+    chans = {}
+    for n, c in header["channels"].items():
+        e = sums.get(n, 0.0)
+        g = c.get("emissions_g")
+        chans[n] = {**c, "energy_j": e, "emissions_g": g * e / c["energy_j"] if g and c["energy_j"] > 0 else g}
+    d["channels"] = chans
+    d["energy_j"] = sum(c["energy_j"] for c in chans.values() if c["in_total"])
+    if header.get("emissions_g") is not None:
+        d["emissions_g"] = sum(c["emissions_g"] or 0.0 for c in chans.values() if c["in_total"])
+    market, total = header.get("market_emissions_g"), header.get("energy_j") or 0.0
+    if market is not None and total > 0:
+        d["market_emissions_g"] = market * d["energy_j"] / total
     d["duration_s"] = t1
     return d
 
@@ -493,14 +532,6 @@ def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
-    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if found > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
-            f"database schema {found} is newer than this wattprint ({SCHEMA_VERSION}); upgrade"
-        )
-    for version in range(found, SCHEMA_VERSION):
-        with conn:
-            conn.executescript(MIGRATIONS[version])
-            conn.execute(f"PRAGMA user_version={version + 1}")
-    return found
+    """Bring the schema to :data:`SCHEMA_VERSION` (see :func:`~wattprint.store.files.apply_migrations`);
+    returns the version found before."""
+    return apply_migrations(conn, MIGRATIONS)

@@ -21,17 +21,15 @@ this one at run time (the store, the reports). The engine's modules
 under ``TYPE_CHECKING`` only, which keeps ``import wattprint`` and
 ``wattprint.Tracker`` free of ``typing``. The live side of the same figures
 is :mod:`wattprint.tracking.measure` (``Measurement``, ``ChannelTotal``,
-``Interval``). ``IntensityRecord`` is declared beside
-:class:`~wattprint.intensity.base.Intensity` (``intensity/`` imports nothing
-from the engine), for type checkers only.
+``Interval``). ``IntensityRecord`` lives in :mod:`wattprint.intensity.record`
+(``intensity/`` imports nothing from the engine).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
-if TYPE_CHECKING:
-    from wattprint.intensity.base import IntensityRecord
+from wattprint.intensity.record import IntensityRecord
 
 __all__ = [
     "AttributionChannelRecord",
@@ -194,3 +192,101 @@ class RunRecord(RunHeader, _Timeline):
     channels: dict[str, ChannelRecord]
     windows: list[WindowRecord]
     window_stats: dict[str, WindowStatsRecord]
+
+
+# -- checking a record that comes from outside (a --json file someone may have edited) ---------
+
+_REQUIRED_RUN_KEYS = ("name", "start_utc", "duration_s", "channels")
+_REQUIRED_CHANNEL_KEYS = ("name", "energy_j", "method", "band", "in_total")
+_MAX_ABS = 1e15  # J, g, s, W ...: far beyond any run, and products of such numbers stay finite
+_LAST_UTC = 32503680000.0  # 3000-01-01T00:00:00Z: with any offset below, still a printable date
+_MAX_SECONDS = 1e10  # durations and offsets (~317 years)
+
+
+def _number_problem(value: object, where: str, optional: bool) -> str | None:
+    import math
+
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return f"{where} must be a number"
+    x = float(value)
+    if math.isnan(x):  # NaN stands for "not known", like null, where null is allowed
+        return None if optional else f"{where} must be a number, not NaN"
+    if where.endswith("_utc"):
+        return None if 0.0 <= x <= _LAST_UTC else f"{where} is not a time (Unix seconds) between 1970 and 3000"
+    if where.endswith("_s"):
+        return None if abs(x) <= _MAX_SECONDS else f"{where} is out of range ({x:g} s)"
+    return None if abs(x) <= _MAX_ABS else f"{where} is out of range ({x:g})"
+
+
+def _type_problem(value: object, hint: object, where: str) -> str | None:
+    """What is wrong with ``value`` against a type hint of this module, or None."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        if float in args:
+            return _number_problem(value, where, optional=type(None) in args)
+        found = [_type_problem(value, h, where) for h in args]
+        return None if None in found else found[0]
+    if hint is type(None):
+        return None if value is None else f"{where} must be null"
+    if hint is float:
+        return _number_problem(value, where, optional=False)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None if abs(value) <= _MAX_ABS else f"{where} is out of range"
+        return f"{where} must be an integer"
+    if hint in (str, bool):
+        return None if isinstance(value, hint) else f"{where} must be {'text' if hint is str else 'true/false'}"
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{where} must be a list"
+        (item,) = typing.get_args(hint)
+        return next((p for i, v in enumerate(value) if (p := _type_problem(v, item, f"{where}[{i}]"))), None)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{where} must be an object"
+        _, item = typing.get_args(hint)
+        return next((p for k, v in value.items() if (p := _type_problem(v, item, f"{where}.{k}"))), None)
+    if isinstance(hint, type) and typing.is_typeddict(hint):
+        return _record_problem(value, hint, where)
+    return None  # a type this check does not look inside (e.g. the intensity record)
+
+
+def _record_problem(value: object, kind: type, where: str, required: tuple[str, ...] = ()) -> str | None:
+    import typing
+
+    if not isinstance(value, dict):
+        return f"{where} must be an object"
+    missing = [k for k in required if k not in value]
+    if missing:
+        return f"{where} has no '{missing[0]}'"
+    hints = typing.get_type_hints(kind)
+    for key, hint in hints.items():
+        if key in value and (problem := _type_problem(value[key], hint, f"{where}.{key}")):
+            return problem
+    return None
+
+
+def check_run_record(data: object) -> str | None:
+    """Why ``data`` cannot be read as a run record (one line), or None when it can.
+
+    Every key that is present must have the declared type (nested records
+    included); the keys every report needs must be there. Keys a run of an
+    older version lacks are allowed, so older ``--json`` files still read.
+    """
+    problem = _record_problem(data, RunRecord, "run", _REQUIRED_RUN_KEYS)
+    if problem is None and isinstance(data, dict):
+        intensity = data.get("intensity") or {}
+        if data.get("market_emissions_g") is not None and intensity.get("market_g_per_kwh") is None:
+            problem = "run.market_emissions_g is set but run.intensity has no market_g_per_kwh"
+    if problem is None and isinstance(data, dict):
+        for name, channel in data["channels"].items():
+            problem = _record_problem(channel, ChannelRecord, f"run.channels.{name}", _REQUIRED_CHANNEL_KEYS)
+            if problem:
+                break
+    return problem

@@ -237,7 +237,11 @@ class Run(Measurement):
         self._gpu_users_at = float("-inf")
         # windows shorter than this may need the recent-power estimate at close
         self._longest_update_s = max((update_period(c) for c in sampler.channels.values()), default=0.0)
+        # While running, ``channels``, ``duration_s`` and the emissions hold what the closed
+        # intervals add up to (priced with the intensity known so far), so a run read
+        # mid-way, or one whose process was killed, shows what it used up to then.
         self.channels = _channel_totals(sampler.channels, self._start, self._start)
+        self._priced = 0  # timeline intervals already in the running emissions
 
     # -- during the run --
 
@@ -260,6 +264,12 @@ class Run(Measurement):
         }
         self.timeline.append(Interval(t0, t1, a.wall, energy))
         self._last = snap
+        for n, e in energy.items():
+            c = self.channels.get(n)
+            if c is not None:
+                c.energy_j += e
+        self.duration_s = t1
+        self._price_closed()
         if self.attributor is not None:
             try:
                 self.attributor.on_interval(energy)
@@ -327,22 +337,45 @@ class Run(Measurement):
             if self.status == "running":
                 self.status = "finished"
 
-    def price(self, intensity: Intensity) -> None:
-        """Emissions = Σ over intervals of energy × intensity(interval) × PUE, per channel."""
-        self.intensity = intensity
-        per_channel = dict.fromkeys(self.channels, 0.0)
-        for iv in self.timeline:
+    def _price_closed(self) -> None:
+        """Add the intervals closed since the last call to the running emissions.
+
+        Priced with the provisional intensity known now; intervals that closed
+        before it was known are priced as soon as it is. :meth:`price` at the
+        end replaces these figures with the final pricing.
+        """
+        intensity = self.intensity
+        if intensity is None:
+            return
+        tl = self.timeline
+        rows = tl.since(self._priced)
+        if tl.appended - self._priced > len(rows):  # some were merged before the intensity came
+            for c in self.channels.values():
+                c.emissions_g = 0.0
+            rows = list(tl)  # merged rows never cross an hour: priced alike
+        self._add_emissions(intensity, rows)
+        self._priced = tl.appended
+
+    def _add_emissions(self, intensity: Intensity, intervals: list[Interval]) -> None:
+        chans = self.channels
+        for iv in intervals:
             g = intensity.at(iv.wall0 + (iv.t1_s - iv.t0_s) / 2)
             for n, e in iv.energy_j.items():
-                if n in per_channel:
-                    per_channel[n] += _emissions_g(e, g, intensity.pue)
-        for n, c in self.channels.items():
-            c.emissions_g = per_channel[n]
-        self.emissions_g = sum(c.emissions_g for c in self.channels.values() if c.in_total)
+                c = chans.get(n)
+                if c is not None:
+                    c.emissions_g += _emissions_g(e, g, intensity.pue)
+        self.emissions_g = sum(c.emissions_g for c in chans.values() if c.in_total)
         if intensity.market_g_per_kwh is not None:
-            self.market_emissions_g = _emissions_g(
-                self.energy_j, intensity.market_g_per_kwh, intensity.pue
-            )
+            self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
+
+    def price(self, intensity: Intensity) -> None:
+        """Emissions = Σ over intervals of energy × intensity(interval) × PUE, per channel."""
+        with self._lock:
+            self.intensity = intensity
+            for c in self.channels.values():
+                c.emissions_g = 0.0
+            self._add_emissions(intensity, list(self.timeline))
+            self._priced = self.timeline.appended
         for w in self.windows:
             w.price(intensity)
 

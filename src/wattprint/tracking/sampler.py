@@ -25,6 +25,7 @@ from wattprint._record import Record
 from wattprint.sensors.base import Channel, Kind, Sensor
 
 MIN_INTERVAL_S = 0.01
+HOLD_MAX_S = 15.0  # longest a held reader waits (the stop that holds them is bounded too)
 
 
 class Snapshot:
@@ -113,12 +114,17 @@ class Sampler:
         self._last_tick: Snapshot | None = None
         self._callbacks: tuple[Listener, ...] = ()
         self._stopping = False
+        # While a signal's stop runs, other threads' reads wait on this (see hold_readers).
+        self._held: threading.Event | None = None
+        self._holder: threading.Thread | None = None
         self.read_now()  # establishes every counter's origin
 
     # -- reading -----------------------------------------------------------------
 
     def read_now(self) -> Snapshot:
         """Read every sensor now and return the cumulative totals. Never raises."""
+        if self._held is not None:
+            self._wait_if_held()
         with self._lock:
             clock = self._clock
             for sensor in self._reading:
@@ -132,15 +138,36 @@ class Sampler:
                     self._drain(sensor)
             return Snapshot(clock(), self._wall(), dict(self._totals))
 
+    def hold_readers(self) -> None:
+        """Make reads from other threads wait until :meth:`release_readers` (at most ``HOLD_MAX_S``).
+
+        For a stop after a signal: a program reading counters in a tight loop
+        re-takes the lock before a waiting thread wakes (CPython's locks are not
+        fair), which could delay the stop for seconds. The loop thread is not held.
+        """
+        self._holder = threading.current_thread()
+        self._held = threading.Event()
+
+    def release_readers(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.set()
+
+    def _wait_if_held(self) -> None:
+        held, me = self._held, threading.current_thread()
+        if held is not None and me is not self._holder and me is not self._thread:
+            held.wait(HOLD_MAX_S)
+
     def _drain(self, sensor: Sensor) -> None:
         """Record a sensor's channel faults (the channel ends) and notes (it goes on)."""
         for channel, message in sensor.faults:
             self.faults.append(Fault(self._wall(), channel, message))
             self.ended_channels.add(channel)
         sensor.faults.clear()
-        for channel, message in sensor.notes:
-            self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
-        sensor.notes.clear()
+        if sensor.notes:  # a sensor that skipped Sensor.__init__ has the class's empty tuple
+            for channel, message in sensor.notes:
+                self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
+            sensor.notes = []
 
     def _absorb(self, raw: dict[str, float], t: int) -> None:
         for name, value in raw.items():
@@ -194,8 +221,7 @@ class Sampler:
         if last and thread is not None:
             self._stopping = True
             self._poke()
-            if thread is not threading.current_thread():
-                thread.join(timeout=2.0)
+            _join(thread)
 
     @property
     def tick_s(self) -> float:
@@ -268,6 +294,22 @@ class Sampler:
         dt = (last.t_ns - prev.t_ns) / 1e9
         return {n: (last.totals[n] - prev.totals.get(n, 0.0)) / dt for n in last.totals}
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: no loop thread, no listeners, fresh locks (the parent's may be held).
+
+        The sensors stay open (their descriptors are the child's copies), so a
+        child can still read counters; a new subscriber starts a new thread.
+        """
+        self._lock = threading.Lock()
+        self._wake = threading.Lock()
+        self._wake.acquire()
+        self._listeners = {}
+        self._callbacks = ()
+        self._thread = None
+        self._stopping = False
+        self._cpu0 = 0.0
+        self._held = self._holder = None
+
     @property
     def sensors(self) -> list[Sensor]:
         """The sensors still being read (failed ones are dropped)."""
@@ -280,8 +322,8 @@ class Sampler:
             self._callbacks = ()
         self._stopping = True
         self._poke()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2.0)
+        if self._thread is not None:
+            _join(self._thread)
         for s in self._sensors:
             try:
                 s.close()
@@ -289,3 +331,14 @@ class Sampler:
                 pass
         self._sensors.clear()
         self._reading = ()
+
+
+def _join(thread: threading.Thread) -> None:
+    """Wait (bounded) for the loop thread to end; not from itself, and not if it never started
+    (a KeyboardInterrupt can land inside ``Thread.start``)."""
+    if thread is threading.current_thread():
+        return
+    try:
+        thread.join(timeout=2.0)
+    except RuntimeError:  # "cannot join thread before it is started"
+        pass

@@ -112,28 +112,25 @@ class Timeline:
         self.keep_recent = keep_recent
         self.coarse_rows = coarse_rows
         self.merge_s = first_s  # longest merged row so far allowed
-        self._coarse: list[Interval] = []
-        self._recent: list[Interval] = []
+        # (merged rows, recent rows), replaced as one tuple so a reader on another thread
+        # (the store's writer, to_dict) never sees a row in both or in neither
+        self._parts: tuple[list[Interval], list[Interval]] = ([], [])
         self._cap = coarse_rows
         self.appended = 0  # rows ever appended
         self.merged_rows = 0  # of which now inside a merged row
 
     def append(self, iv: Interval) -> None:
         """Add the newest row (one list append; merging happens once per ``keep_recent`` rows)."""
-        self._recent.append(iv)
+        recent = self._parts[1]
+        recent.append(iv)
         self.appended += 1
-        if len(self._recent) > 2 * self.keep_recent:
-            self._spill(len(self._recent) - self.keep_recent)
-
-    def settle(self) -> None:
-        """Merge every row beyond ``keep_recent`` now (for a read that wants the bound at once)."""
-        if len(self._recent) > self.keep_recent:
-            self._spill(len(self._recent) - self.keep_recent)
+        if len(recent) > 2 * self.keep_recent:
+            self._spill(len(recent) - self.keep_recent)
 
     def _spill(self, n: int) -> None:
-        old = self._recent[:n]
-        coarse = list(self._coarse)  # a new list: a reader iterating meanwhile keeps its copy
-        for iv in old:
+        old_coarse, recent = self._parts
+        coarse = list(old_coarse)
+        for iv in recent[:n]:
             if coarse and can_merge(coarse[-1], iv, self.merge_s):
                 coarse[-1] = merged(coarse[-1], iv)
             else:
@@ -143,14 +140,19 @@ class Timeline:
             coarse = coarsen(coarse, self.merge_s)
             if len(coarse) > self._cap // 2:  # mostly whole hours now: let it grow a little
                 self._cap = max(self._cap, 2 * len(coarse))
-        self._coarse = coarse
-        self._recent = self._recent[n:]
+        self._parts = (coarse, recent[n:])
         self.merged_rows += n
 
     def since(self, count: int) -> list[Interval]:
         """The rows appended after the first ``count`` (those still at full resolution)."""
-        first = self.appended - len(self._recent)  # index of the oldest row held as sampled
-        return self._recent[max(0, count - first):]
+        recent = self._parts[1]
+        first = self.appended - len(recent)  # index of the oldest row held as sampled
+        return recent[max(0, count - first):]
+
+    def until(self, t1_s: float) -> list[Interval]:
+        """The rows held that end by ``t1_s`` (seconds since the run's start): a prefix of the
+        timeline, as written up to that instant (less a merged row that straddles it)."""
+        return [iv for iv in self if iv.t1_s <= t1_s]
 
     @property
     def summarised(self) -> bool:
@@ -158,11 +160,12 @@ class Timeline:
         return self.merged_rows > 0
 
     def __len__(self) -> int:
-        return len(self._coarse) + len(self._recent)
+        coarse, recent = self._parts
+        return len(coarse) + len(recent)
 
     def __iter__(self) -> Iterator[Interval]:
-        yield from list(self._coarse)
-        yield from list(self._recent)
+        coarse, recent = self._parts
+        return iter([*coarse, *recent])
 
     def __getitem__(self, index: int | slice) -> Interval | list[Interval]:
         return list(self)[index]

@@ -5,24 +5,28 @@ for its sensor set (one per set, reference-counted), resolves the grid
 intensity in the background, hands the run's life to its sinks (the store,
 the live view, ``--json``, the user's own: :mod:`wattprint.sinks.base`) and
 on :meth:`Tracker.stop` returns the finished :class:`~wattprint.tracking.run.Run`.
-:func:`track` is the context-manager and decorator form. Open runs are ended
-and stored at interpreter exit and on SIGTERM.
+:func:`~wattprint.tracking.track.track` is the context-manager and decorator form. Open runs are ended
+and stored at interpreter exit and on SIGTERM/SIGHUP, and detached in a
+forked child (see :mod:`wattprint.tracking.endings`).
 """
 
 from __future__ import annotations
 
-import contextvars
-import functools
 import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
 
 from wattprint.errors import BaselineMissing, WattprintWarning
 from wattprint.host import hostname
 from wattprint.intensity.base import Intensity
-from wattprint.sensors.base import Availability
+from wattprint.tracking import endings
+from wattprint.tracking.pool import (  # noqa: F401 - shared_sampler is imported from here too
+    _acquire_sampler,
+    _release_sampler,
+    _sensor_choice,
+    shared_sampler,
+)
 from wattprint.tracking.run import Run
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 
@@ -31,45 +35,19 @@ from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any, TypeVar
+    from typing import Any
 
     from wattprint.settings import Settings
     from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
 
-    F = TypeVar("F", bound=Callable[..., Any])
 
+def _kept_command(command: list[str] | None, store_command: bool) -> list[str] | None:
+    if not command or not store_command:
+        return None
+    from wattprint.privacy import mask_command  # lazily: it needs ``re``
 
-
-# -- the shared samplers ---------------------------------------------------------------
-
-_pool_lock = threading.Lock()
-_pool: dict[tuple[object, ...], tuple[Sampler, list[Availability], int]] = {}
-
-
-class _Same:
-    """A pool-key part that matches only the very same object (a user's sensor or factory).
-
-    Holding the object also keeps it alive while its sampler is pooled, so its id is never reused.
-    """
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: object) -> None:
-        self.obj = obj
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.obj is self.obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-
-def _sensor_choice(sensors: Any) -> tuple[Any, ...]:
-    """Check ``Tracker(sensors=...)`` at once (a typo fails before the work starts)."""
-    from wattprint.sensors.registry import parse_choice
-
-    return parse_choice(sensors)
+    return mask_command([str(a) for a in command])
 
 
 def _sink_list(value: Any) -> list[Any]:
@@ -77,54 +55,6 @@ def _sink_list(value: Any) -> list[Any]:
     from wattprint.sinks.base import sink_list
 
     return sink_list(value)
-
-
-def _acquire_sampler(
-    rapl_root: str | None, gpus: str | None, sensors: Any = None
-) -> tuple[Sampler, list[Availability]]:
-    """One sampler per sensor set (root, GPU choice, sensor families) in the process, reference-counted."""
-    choice = _sensor_choice(sensors)
-    key = (str(rapl_root or ""), str(gpus or ""), *(e if isinstance(e, str) else _Same(e) for e in choice))
-    with _pool_lock:
-        if key in _pool:
-            sampler, lines, refs = _pool[key]
-            _pool[key] = (sampler, lines, refs + 1)
-            return sampler, lines
-        from wattprint.sensors.registry import open_sensors
-
-        opened, lines = open_sensors(choice, rapl_root=rapl_root, gpus=gpus)
-        sampler = Sampler(opened)
-        _pool[key] = (sampler, lines, 1)
-        return sampler, lines
-
-
-def _release_sampler(sampler: Sampler) -> None:
-    with _pool_lock:
-        for key, (s, lines, refs) in list(_pool.items()):
-            if s is sampler:
-                if refs <= 1:
-                    del _pool[key]
-                    s.close()
-                else:
-                    _pool[key] = (s, lines, refs - 1)
-                return
-
-
-class shared_sampler:  # noqa: N801 - used like a function: ``with shared_sampler(...) as (s, lines)``
-    """Borrow the process's sampler for this sensor set (opened on first use)."""
-
-    def __init__(self, rapl_root: str | None = None, gpus: str | None = None, sensors: Any = None) -> None:
-        self.rapl_root, self.gpus, self.sensors = rapl_root, gpus, sensors
-        self.sampler: Sampler | None = None
-
-    def __enter__(self) -> tuple[Sampler, list[Availability]]:
-        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
-        return self.sampler, lines
-
-    def __exit__(self, *exc: object) -> None:
-        if self.sampler is not None:
-            _release_sampler(self.sampler)
-            self.sampler = None
 
 
 # -- the tracker ----------------------------------------------------------------------
@@ -141,6 +71,9 @@ class Tracker:
     written on a thread of its own, so a busy database never delays the work.
     ``sinks``: more :class:`~wattprint.sinks.base.Sink` objects to receive the
     run's life (after the store); :meth:`add_sink` adds one later.
+    ``command``: the command line being measured, kept with secrets such as
+    ``--password=…`` masked (:mod:`wattprint.privacy`); ``store_command=False``
+    keeps no command line at all.
 
     Attribution: ``process`` (a PID, or ``"self"`` for this process) adds the
     share of each channel caused by that process and its descendants; a
@@ -172,6 +105,7 @@ class Tracker:
         sensors: str | list[Any] | tuple[Any, ...] | None = None,
         store: bool | str | os.PathLike[str] | None = None,
         command: list[str] | None = None,
+        store_command: bool = True,
         tags: dict[str, str] | None = None,
         flush_every_s: float | None = None,
         probe_cloud: bool | None = None,
@@ -201,7 +135,9 @@ class Tracker:
             settings = settings.with_arguments(given)
         self.settings: Settings = settings
         get = settings.get
-        self.command = get("command")
+        # Secrets in the command line are masked before anything keeps it (wattprint.privacy);
+        # store_command=False keeps none of it, not even in the default name.
+        self.command = _kept_command(get("command"), store_command)
         self.name = get("name") or (" ".join(self.command) if self.command else "run")
         self.interval: float = get("interval")
         self.gpus = get("gpus")
@@ -218,6 +154,10 @@ class Tracker:
         self._intensity: Intensity | None = None
         self._intensity_error: BaseException | None = None
         self._resolver: threading.Thread | None = None
+        # a signal's stop thread and the program may both stop; re-entrant, as a sink may call
+        # stop() from inside a stop (its hooks run in the stopping thread)
+        self._stop_lock = threading.RLock()
+        self._detached = False  # this is a forked child's copy of the parent's run
         self.process = get("process")
         self.baseline_arg = get("baseline")
         self.baseline_max_age_s: float = get("baseline_max_age_s")
@@ -292,6 +232,10 @@ class Tracker:
         """Open sensors, take the first reading, start sampling. Returns the live run."""
         if self.run is not None and self.run.status == "running":
             raise RuntimeError("this tracker is already running")
+        with self._stop_lock:  # a signal's stop waits until the run is fully started
+            return self._begin()
+
+    def _begin(self) -> Run:
         self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
         try:
             baseline = self._baseline()
@@ -307,6 +251,7 @@ class Tracker:
             availability=availability,
         )
         self.run = run
+        endings.opened(self)  # from here on, exit or a signal stops and stores it
         run.baseline = baseline
         run.intensity = self._intensity
         if self.process is not None:
@@ -318,8 +263,6 @@ class Tracker:
             self._resolver.start()
         self._start_sinks(run)
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
-        _active.add(self)
-        _guard_sigterm(True)
         return run
 
     def _baseline(self) -> Baseline | None:
@@ -333,7 +276,7 @@ class Tracker:
             from wattprint.store.sqlite import SqliteStore
 
             path = None if self._store_arg in (True, False) else str(self._store_arg)
-            store = SqliteStore.open(path)
+            store = SqliteStore.open(path, write=False)  # only reads: read-only media will do
             try:
                 found = store.latest_baseline(hostname(), self.baseline_max_age_s)
             finally:
@@ -368,33 +311,95 @@ class Tracker:
             run.attributor = attributor
 
     def stop(self, *, status: str | None = None, exit_code: int | None = None) -> Run:
-        """End the run: a final fresh read, emissions, store. Safe to call twice."""
+        """End the run: a final fresh read, emissions, store. Safe to call twice, from any thread.
+
+        In a child made by ``os.fork()`` inside the tracked code, the child's copy
+        of the run is detached: this returns it as it was at the fork and does
+        nothing else (the parent's run goes on and is stored by the parent alone).
+        """
         run = self.run
         if run is None:
             raise RuntimeError("tracker was never started")
-        if run.status != "running":
+        if self._detached:
             return run
-        assert self._sampler is not None and self._sinks is not None
-        if self._token is not None:
-            self._sampler.unsubscribe(self._token)
-            self._token = None
-        self._sinks.stopping()
-        end = self._sampler.read_now()
-        if status:
-            run.status = status
-        run.exit_code = exit_code
-        run._finish(end)
-        _release_sampler(self._sampler)
-        _active.discard(self)
-        if not _active:
-            _guard_sigterm(False)
-        run.price(self._final_intensity(run))
-        self._sinks.finish(run)  # the store's final write is waited for, a bounded time
-        for msg in run.intensity.warnings if run.intensity else []:
-            warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=2)
-        for f in run.faults:
-            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=2)
+        with self._stop_lock:
+            if run.status == "running":
+                self._end(run, status, exit_code)
         return run
+
+    def _end(self, run: Run, status: str | None, exit_code: int | None) -> None:
+        assert self._sampler is not None
+        sinks = self._sinks  # None only if a Ctrl-C cut start() short before the sinks began
+        finished = False
+        try:
+            if self._token is not None:
+                self._sampler.unsubscribe(self._token)
+                self._token = None
+            if sinks is not None:
+                sinks.stopping()
+            end = self._sampler.read_now()
+            if status:
+                run.status = status
+            run.exit_code = exit_code
+            run._finish(end)
+            _release_sampler(self._sampler)
+            run.price(self._final_intensity(run))
+            if sinks is not None:
+                sinks.finish(run)  # the store's final write is waited for, a bounded time
+            finished = True
+        finally:
+            if not finished:
+                self._finish_after_interruption(run, status)
+            # Only once the run is handed over and written: a signal until then still waits
+            # for it (the handler stays installed) instead of killing the process half-way.
+            endings.closed(self)
+        for msg in run.intensity.warnings if run.intensity else []:
+            warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
+        for f in run.faults:
+            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
+
+    def _finish_after_interruption(self, run: Run, status: str | None) -> None:
+        """A KeyboardInterrupt (Ctrl-C) landed inside the stop: end the run with what is
+        known and hand it to the sinks once more; the interruption itself goes on up."""
+        try:
+            if run.end_wall is None:
+                run.status = status or "interrupted"
+                run._finish(self._sampler.read_now())  # type: ignore[union-attr]
+            if self._sinks is not None:
+                self._sinks.finish(run)
+        except BaseException:  # noqa: S110 - best effort; the first interruption is the one raised
+            pass
+
+    def _stop_urgently(self, status: str) -> None:
+        """Stop from a signal's thread: other threads' counter reads wait until it is done.
+
+        The readers are held only once this thread owns the stop, so a program
+        that is itself stopping this run is never held up by it.
+        """
+        if self._detached:
+            return
+        with self._stop_lock:
+            run, sampler = self.run, self._sampler
+            if run is None or sampler is None or run.status != "running":
+                return
+            sampler.hold_readers()
+            try:
+                self._end(run, status, None)
+            finally:
+                sampler.release_readers()
+
+    def _detach(self) -> None:
+        """In a forked child: this copy of the run is the parent's; never store or stop it here."""
+        self._detached = True
+        self._token = None
+        if self._sinks is not None:
+            # The sinks' threads (the store's writer) do not exist here, and closing the
+            # inherited SQLite connection could touch the parent's files (WAL checkpoint):
+            # keep them unused and unclosed until the child ends.
+            _kept_in_child.append(self._sinks)
+            self._sinks = None
+        if self.run is not None:
+            self.run._lock = threading.Lock()
 
     def __enter__(self) -> Run:
         return self.start()
@@ -406,113 +411,4 @@ class Tracker:
         self.stop(status=status)
 
 
-_active: set[Tracker] = set()
-
-
-def _stop_all_at_exit() -> None:
-    """Interpreter exit with runs still open: end them so nothing measured is lost."""
-    for t in list(_active):
-        try:
-            t.stop(status="interrupted")
-        except Exception:  # noqa: S110 - exit path, best effort
-            pass
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM with runs open: end and store them, then die of SIGTERM as if we were not here."""
-    import signal
-
-    _stop_all_at_exit()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _guard_sigterm(on: bool) -> None:
-    """Install our SIGTERM handler while runs are open, only where nobody else has one.
-
-    Only from the main thread (Python's rule) and only over the default
-    action, so a host program's own handler is never replaced.
-    """
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        current = signal.getsignal(signal.SIGTERM)
-        if on and current is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-        elif not on and current is _on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    except (ValueError, OSError):  # embedded interpreters without signals
-        pass
-
-
-import atexit  # noqa: E402
-
-atexit.register(_stop_all_at_exit)
-
-
-_current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
-    "wattprint_run", default=None
-)
-
-
-# -- track(): context manager and decorator -----------------------------------------
-
-
-class _Track:
-    def __init__(self, name: str | None, kwargs: dict[str, Any]) -> None:
-        self.name = name
-        self.kwargs = kwargs
-        self._stack: list[tuple[Tracker, contextvars.Token[Run | None]]] = []
-
-    def __enter__(self) -> Run:
-        tracker = Tracker(self.name, **self.kwargs)
-        run = tracker.start()
-        self._stack.append((tracker, _current_run.set(run)))
-        return run
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        tracker, token = self._stack.pop()
-        _current_run.reset(token)
-        tracker.__exit__(exc_type, exc, tb)
-
-    def __call__(self, func: F) -> F:
-        name = self.name or func.__qualname__
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kw: Any) -> Any:
-            outer = _current_run.get()
-            if outer is not None and outer.status == "running":
-                with outer.window(name):
-                    return func(*args, **kw)
-            with _Track(name, self.kwargs):
-                return func(*args, **kw)
-
-        return wrapper  # type: ignore[return-value]
-
-
-def track(name: Any = None, **kwargs: Any) -> Any:
-    """Track a block or a function.
-
-    ``with track("train", interval=0.5) as run: ...``; ``@track`` or
-    ``@track("step")`` on a function: each call is a window of the enclosing
-    tracked run if there is one, otherwise a run of its own. Keyword
-    arguments are :class:`Tracker`'s; labels go in ``tags={...}``. An unknown
-    keyword raises :class:`~wattprint.errors.ConfigError` naming the nearest
-    known one; CodeCarbon's names are read as ours, with a warning.
-    """
-    if callable(name):
-        return _Track(None, {})(name)
-    from wattprint.settings import check_keywords
-
-    opts = check_keywords(kwargs, "track()")
-    keyword_name = opts.pop("name", None)  # e.g. CodeCarbon's project_name=
-    if name is None and keyword_name is not None:
-        name = str(keyword_name)
-    return _Track(name, opts)
-
-
-def active_run() -> Run | None:
-    """The run tracked by the innermost ``with track(...)`` in this context, if any."""
-    return _current_run.get()
+_kept_in_child: list[Any] = []  # stores inherited by a forked child, never used there

@@ -21,6 +21,7 @@ from urllib.request import Request, urlopen
 
 from wattprint.errors import WattprintError
 from wattprint.intensity.live.cache import DiskCache
+from wattprint.privacy import MASK, mask_text
 
 HOUR = 3600.0
 # History is settled once its hour is this far in the past: cache it for good.
@@ -30,15 +31,8 @@ SETTLED_TTL_S = 30 * 24 * HOUR
 # An HTTP error body goes into the run's warnings: a short, one-line excerpt only.
 ERROR_BODY_READ = 4096
 ERROR_EXCERPT_CHARS = 160
-MASK = "***"
-# name=value / "name": "value" / Authorization: Bearer value, for names that hold secrets.
-_SECRET_SHAPE = re.compile(
-    r"(?i)((?:api[_-]?key|apikey|auth[_-]?token|access[_-]?token|token|password|passwd|secret|authorization)"
-    r"[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"',;&}]+"
-)
 _SECRET_NAME = re.compile(r"(?i)key|token|password|passwd|secret|auth")
 _UNPRINTABLE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
-_URL_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
 
 
 class LiveError(WattprintError):
@@ -71,7 +65,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     values (``token=…``, ``Authorization: …``, credentials in URLs) masked."""
     for secret in secrets:
         text = text.replace(secret, MASK)
-    text = _URL_USERINFO.sub(MASK + "@", _SECRET_SHAPE.sub(rf"\1{MASK}", text))
+    text = mask_text(text)  # the shapes command lines are masked for, too (wattprint.privacy)
     text = _UNPRINTABLE.sub(" ", text).strip()
     if len(text) > ERROR_EXCERPT_CHARS:
         text = text[:ERROR_EXCERPT_CHARS].rstrip() + "…"

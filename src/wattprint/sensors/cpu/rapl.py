@@ -240,6 +240,14 @@ class RaplSensor(Sensor):
 
     # -- discovery ---------------------------------------------------------
 
+    def _zone_name(self, zdir: Path) -> str | None:
+        """The zone's ``name`` file, or None with a doctor line saying why it could not be read."""
+        try:
+            return _read_text(zdir / "name")
+        except OSError as exc:
+            self._notes.append(Availability(f"rapl {zdir.name}", False, f"cannot read its name: {exc}"))
+            return None
+
     def _discover(self) -> list[_Found]:
         tops: dict[str, list[Path]] = {"intel-rapl": [], "intel-rapl-mmio": []}
         for p in self._root.iterdir():
@@ -250,12 +258,8 @@ class RaplSensor(Sensor):
         seen_top: dict[str, str] = {}  # zone name -> dir name that provides it
         for tree in ("intel-rapl", "intel-rapl-mmio"):
             for zdir in sorted(tops[tree], key=_zone_sort_key):
-                try:
-                    zname = _read_text(zdir / "name")
-                except OSError as exc:
-                    self._notes.append(
-                        Availability(f"rapl {zdir.name}", False, f"cannot read its name: {exc}")
-                    )
+                zname = self._zone_name(zdir)
+                if zname is None:
                     continue
                 if zname in seen_top:
                     why = (
@@ -296,12 +300,8 @@ class RaplSensor(Sensor):
                 subs.setdefault(p.resolve(), p)
         out: list[_Found] = []
         for sdir in sorted(subs.values(), key=_zone_sort_key):
-            try:
-                sname = _read_text(sdir / "name")
-            except OSError as exc:
-                self._notes.append(
-                    Availability(f"rapl {sdir.name}", False, f"cannot read its name: {exc}")
-                )
+            sname = self._zone_name(sdir)
+            if sname is None:
                 continue
             if sname == "dram":
                 out.append(

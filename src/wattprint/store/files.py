@@ -1,0 +1,186 @@
+"""The database's files: where it lives, private creation, read-only places, outputs that would
+overwrite it, and the locked migration runner."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from wattprint.errors import StoreError
+
+BUSY_TIMEOUT_S = 10.0  # how long a writer waits for another process's write lock
+
+
+def create_private(p: Path) -> None:
+    """Create the directory (0700) and an empty database file (0600) if missing, whatever the umask."""
+    parent = p.parent
+    if not parent.is_dir():
+        parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(parent, 0o700)
+    if p.exists():
+        return  # someone's existing database: its mode stays as it is
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process created it first
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def connect_writable(p: Path, migrate: Callable[[sqlite3.Connection], int]) -> sqlite3.Connection:
+    """A read-write connection in WAL mode to a private (new) or existing database, migrated."""
+    create_private(p)
+    conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_hint(exc: BaseException) -> str:
+    """What to do about a database that cannot be opened."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return "it may be damaged: move it aside or restore a copy"
+    return "set WATTPRINT_DB or --db to a writable file"
+
+
+def file_identity(p: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``p``, to notice later that it was deleted or replaced."""
+    try:
+        st = os.stat(p)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def identity_problem(p: Path, identity: tuple[int, int]) -> str | None:
+    """Why ``p`` is no longer the file whose identity was taken, or None."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return f"database {p} was deleted while in use"
+    except OSError as exc:
+        return f"database {p} cannot be checked: {exc.strerror or exc}"
+    if (st.st_dev, st.st_ino) != identity:
+        return f"database {p} was replaced by another file while in use"
+    return None
+
+
+def read_only_place(p: Path) -> bool:
+    """The database exists but this user cannot write it or its directory (read-only media, another owner)."""
+    if not p.is_file():
+        return False
+    return not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK | os.X_OK))
+
+
+def connect_read_only(p: Path, schema_version: int) -> sqlite3.Connection:
+    """A read-only connection. Where the directory is writable, ``mode=ro`` (writers may still be
+    active and their WAL is honoured); elsewhere ``immutable=1``, since SQLite cannot create the
+    shared-memory file it needs for WAL on read-only media."""
+    from urllib.parse import quote
+
+    query = "mode=ro" if os.access(p.parent, os.W_OK) else "mode=ro&immutable=1"
+    conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?{query}", uri=True, timeout=BUSY_TIMEOUT_S,
+                           check_same_thread=False)
+    try:
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except BaseException:
+        conn.close()
+        raise
+    if found != schema_version:
+        conn.close()
+        raise sqlite3.DatabaseError(
+            f"read-only database has schema {found}, this wattprint reads {schema_version}; "
+            "open it once where it is writable to upgrade it, or use the matching wattprint"
+        )
+    return conn
+
+
+def same_file_as_database(target: str | os.PathLike[str], db: str | os.PathLike[str]) -> bool:
+    """Whether writing ``target`` would overwrite the database ``db`` or its
+    ``-wal``/``-shm``/``-journal`` files: the same file (links included) or the same real path."""
+    base = str(Path(db).expanduser())
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = base + suffix
+        try:
+            if os.path.samefile(target, candidate):
+                return True
+        except OSError:  # one of them does not exist (yet): compare where they would be
+            if os.path.realpath(target) == os.path.realpath(candidate):
+                return True
+    return False
+
+
+def default_path() -> Path:
+    """``$WATTPRINT_DB``, else ``runs.db`` in the user data directory."""
+    env = os.environ.get("WATTPRINT_DB")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "wattprint" / "runs.db"
+
+
+def check_not_database(target: str | os.PathLike[str], db: str | os.PathLike[str] | None = None) -> None:
+    """Refuse an output file that is the database ``db`` (default: the default path) or its WAL/SHM.
+
+    The one check every command that writes a file (``run --json``, ``report -o``,
+    ``export -o``) makes before writing.
+    """
+    base = Path(db).expanduser() if db is not None else default_path()
+    if same_file_as_database(target, base):
+        raise StoreError(f"refusing to write {target}: it is the wattprint database {base} (choose another file)")
+
+
+def _statements(script: str) -> list[str]:
+    return [st.strip() for st in script.split(";") if st.strip()]
+
+
+def apply_migrations(conn: sqlite3.Connection, migrations: list[str]) -> int:
+    """Bring the schema to ``len(migrations)``; returns the version found before.
+
+    ``migrations[i]`` takes the schema from version ``i`` to ``i + 1``.
+
+    All pending steps run in one transaction that holds the write lock from the
+    start (``BEGIN IMMEDIATE``), and the version is read again once the lock is
+    held: of several processes opening a new database at once, one migrates and
+    the others find it done. A failure or a kill part-way rolls everything back.
+    """
+    target = len(migrations)
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > target:
+        raise sqlite3.DatabaseError(
+            f"database schema {found} is newer than this wattprint ({target}); upgrade"
+        )
+    if found == target:
+        return found
+    isolation = conn.isolation_level
+    conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            for version in range(found, target):
+                for statement in _statements(migrations[version]):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={max(found, target)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = isolation
+    return found

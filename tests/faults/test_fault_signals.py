@@ -1,0 +1,123 @@
+"""SIGTERM/SIGINT/SIGHUP at random moments: the process always ends, the run is always stored.
+
+The library program spends nearly all its time inside the sampler's lock
+(reading counters for windows and ``current()``), with and without threads
+doing the same, which is where a handler that blocks would deadlock it.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from faultkit import TIMEOUT_S, python, stored_runs, wattprint_popen
+
+from fake_rapl import make_tree
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+TRIALS = 15
+BATCH = 5  # trials run side by side, each with its own database
+
+PROGRAM = """
+import signal, sys, threading, wattprint
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+rapl, db, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+done = threading.Event()
+kw = dict(rapl_root=rapl, store=db, gpus="none", country="FR", interval=0.02)
+if threads < 0:  # short runs back to back: signals land in start() and stop() too
+    while True:
+        with wattprint.track("short", **kw) as run:
+            run.current()
+        if threads == -1:
+            print("ready", flush=True)
+            threads = -2
+with wattprint.track("sig", **kw) as run:
+    def spin():
+        while not done.is_set():
+            with run.window("thread"):
+                run.current()
+    for _ in range(threads):
+        threading.Thread(target=spin, daemon=True).start()
+    print("ready", flush=True)
+    try:
+        i = 0
+        while True:
+            i += 1
+            if i % 50 == 0:
+                with run.window("outer"):
+                    with run.window("inner"):
+                        pass
+            else:
+                run.current()
+    finally:
+        done.set()
+"""
+
+
+def _signal_after_ready(p: subprocess.Popen[str], signum: int, delay: float) -> float:
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    assert line == "ready\n", p.communicate(timeout=TIMEOUT_S)[1]
+    t0 = time.monotonic()
+    time.sleep(delay)
+    p.send_signal(signum)
+    return time.monotonic() - t0
+
+
+def _finish(p: subprocess.Popen[str]) -> None:
+    try:
+        p.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate(timeout=TIMEOUT_S)
+        pytest.fail("the process hung after the signal (killed with SIGKILL)")
+
+
+def _assert_stored(db: Path, at_least_s: float, short_runs: bool = False) -> None:
+    runs = stored_runs(db)
+    if short_runs:  # every run ended and stored (runs started while the process was dying included)
+        assert runs and all(r["status"] in ("finished", "interrupted") for r in runs), [r["status"] for r in runs]
+        return
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["status"] == "interrupted", run["status"]
+    assert run["duration_s"] >= at_least_s * 0.9
+    assert run["energy_j"] >= 0 and run["emissions_g"] is not None
+
+
+def test_library_run_always_ends_and_is_stored(tmp_path: Path) -> None:
+    rng = random.Random()
+    rapl = make_tree(tmp_path / "pc")
+    # threads: 0 or 2 spinning beside the main thread, or -1 for short runs back to back
+    trials = [(i, SIGNALS[i % 3], (0, 2, -1)[i // 3 % 3], rng.uniform(0.05, 0.5)) for i in range(TRIALS)]
+    for start in range(0, TRIALS, BATCH):
+        batch = trials[start : start + BATCH]
+        procs = [python(PROGRAM, str(rapl), str(tmp_path / f"{i}.db"), str(threads))
+                 for i, _, threads, _ in batch]
+        waited = []
+        for p, (_, signum, _, delay) in zip(procs, batch):
+            waited.append(_signal_after_ready(p, signum, delay))
+        for p in procs:
+            _finish(p)
+        for (i, signum, threads, _), p, at_least in zip(batch, procs, waited):
+            assert p.returncode != 0, f"trial {i}: {signum!r} threads={threads}"
+            _assert_stored(tmp_path / f"{i}.db", at_least, short_runs=threads < 0)
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_cli_run_always_ends_and_is_stored(tmp_path: Path, signum: int) -> None:
+    rapl = make_tree(tmp_path / "pc")
+    db = tmp_path / "cli.db"
+    child = "import time; print('ready', flush=True); time.sleep(30)"
+    p = wattprint_popen("run", "--db", str(db), "--rapl-root", str(rapl), "--country", "FR",
+                        "--interval", "0.02", "--", sys.executable, "-c", child,
+                        stdin=subprocess.DEVNULL)
+    waited = _signal_after_ready(p, signum, random.uniform(0.05, 0.5))
+    _finish(p)
+    assert p.returncode != 0
+    _assert_stored(db, waited)
