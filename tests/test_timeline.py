@@ -17,6 +17,7 @@ import pytest
 
 from synthetic_run import SyntheticRun
 from wattprint.intensity.base import Intensity
+from wattprint.report.schema import build_report
 from wattprint.sinks.base import Sink
 from wattprint.sinks.store import StoreSink
 from wattprint.store.sqlite import SqliteStore
@@ -133,6 +134,9 @@ def test_the_store_keeps_every_row_and_reads_them_back_streamed(tmp_path: Path) 
     assert len(small["timeline"]) <= 100 + 4 and small["timeline_intervals"] == full["timeline_intervals"]
     for name, c in full["channels"].items():
         assert sum(r["energy_j"][name] for r in small["timeline"]) == pytest.approx(c["energy_j"], rel=1e-12)
+    report = build_report(small)  # what a Markdown or HTML report of the run is built from
+    assert report["coverage"]["intervals"] == 9_000 and len(report["timeline"]["rows"]) == len(small["timeline"])
+    assert report["coverage"]["covered_s"] == pytest.approx(full["duration_s"], rel=1e-12)
     light = store.get_run(s.run.id, timeline=False, windows=False)
     assert "timeline" not in light and light["windows"] == []
     assert light["timeline_intervals"] == full["timeline_intervals"]
