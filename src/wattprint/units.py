@@ -38,7 +38,7 @@ def combined_band(parts: Iterable[tuple[float, float]]) -> float:
     total = sum(e for e, _ in parts)
     if total <= 0:
         return max((b for _, b in parts), default=0.0)
-    return sum(e * b for e, b in parts) / total
+    return sum(e / total * b for e, b in parts)  # weights first: e * b can underflow to 0
 
 
 def _scaled(value: float, units: list[tuple[float, str]], digits: int) -> str:

@@ -121,10 +121,8 @@ def same_file_as_database(target: str | os.PathLike[str], db: str | os.PathLike[
 
 
 def default_path() -> Path:
-    """``$WATTPRINT_DB``, else ``runs.db`` in the user data directory."""
-    env = os.environ.get("WATTPRINT_DB")
-    if env:
-        return Path(env).expanduser()
+    """``runs.db`` in the user data directory (``$WATTPRINT_DB`` / ``--db`` arrive as the
+    ``db`` setting, read and checked by :mod:`wattprint.settings`, never here)."""
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
     elif sys.platform == "darwin":
