@@ -2,7 +2,8 @@
 
 The tables and their migrations are in :mod:`wattprint.store.schema`. A running
 run is written at start and then every flush (10 s by default), so a killed
-process loses at most one flush period; a run whose process is gone while it still says "running" reads back as "killed".
+process loses at most one flush period; a run whose process is gone while it
+still says "running" reads back as "killed".
 
 Reading gives the run record of :mod:`wattprint.tracking.record`, the very
 shape :meth:`wattprint.tracking.run.Run.to_dict` produces, so reports and
