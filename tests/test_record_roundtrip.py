@@ -22,7 +22,8 @@ import pytest
 import wattprint
 from fake_rapl import make_tree, set_uj
 from wattprint.report.schema import build_report
-from wattprint.store.sqlite import MIGRATIONS, SqliteStore
+from wattprint.store.schema import MIGRATIONS
+from wattprint.store.sqlite import SqliteStore
 from wattprint.tracking import record
 from wattprint.tracking.baseline import Baseline
 

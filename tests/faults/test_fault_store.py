@@ -18,7 +18,8 @@ from faultkit import TIMEOUT_S, env, mount_tmpfs, python, remount_read_only, sto
 
 import wattprint as wp
 from fake_rapl import make_tree, set_uj
-from wattprint.store import sqlite as store_mod
+from wattprint.store import schema as store_mod
+from wattprint.store.sqlite import SqliteStore
 
 READERS = [["runs"], ["show", "last"], ["report", "last"], ["export"], ["export", "last", "--format", "csv"],
            ["compare", "--name", "r"]]
@@ -96,7 +97,7 @@ def test_an_upgrade_failing_part_way_leaves_the_old_version(tmp_path: Path, monk
 
 KILLED_MID_UPGRADE = """
 import sqlite3, sys, time
-from wattprint.store import sqlite as store
+from wattprint.store import schema as store
 conn = sqlite3.connect(sys.argv[1])
 conn.create_function("pause", 0, lambda: (print("mid-upgrade", flush=True), time.sleep(60)))
 store.MIGRATIONS.append("CREATE TABLE half_done (x INTEGER); SELECT pause()")
@@ -121,7 +122,7 @@ def test_an_upgrade_killed_part_way_leaves_the_old_version(tmp_path: Path) -> No
     assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} >= {"runs"}
     assert not {"baselines", "half_done"} & {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
-    store_mod.SqliteStore.open(db).close()  # the next opening upgrades it properly
+    SqliteStore.open(db).close()  # the next opening upgrades it properly
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
 
 
