@@ -21,6 +21,7 @@ from wattprint.host import cpu_model, hostname
 from wattprint.intensity.base import Intensity
 from wattprint.sensors.base import Availability, Channel, update_period
 from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, window_stats
+from wattprint.tracking.pricing import RowIndex, window_g_per_kwh
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 from wattprint.tracking.timeline import FIRST_MERGE, Timeline
 from wattprint.units import emissions_g as _emissions_g
@@ -167,20 +168,22 @@ class Window(Measurement):
     @property
     def emissions_g(self) -> float:  # type: ignore[override]
         """Location-based grams CO2e; NaN until the run's intensity is known."""
-        intensity = self.intensity or self.run.intensity
+        if self.intensity is not None:  # priced: the channels hold their figures
+            return sum(c.emissions_g for c in self.channels.values() if c.in_total)
+        intensity = self.run.intensity
         if intensity is None:
             return float("nan")
-        g = intensity.at(self.start_wall + self.duration_s / 2)
-        return sum(_emissions_g(c.energy_j, g, intensity.pue) for c in self.channels.values() if c.in_total)
+        g = window_g_per_kwh(self, intensity)
+        return sum(_emissions_g(c.energy_j, g[n], intensity.pue) for n, c in self.channels.items() if c.in_total)
 
     def price(self, intensity: Intensity) -> None:
-        """Fix emissions (per channel too) from ``intensity`` at the window's middle instant."""
-        self.intensity = intensity
-        g = intensity.at(self.start_wall + self.duration_s / 2)
-        for c in self.channels.values():
-            c.emissions_g = _emissions_g(c.energy_j, g, intensity.pue)
+        """Fix emissions (per channel too) from ``intensity``, priced as the run's rows it covers."""
+        g = window_g_per_kwh(self, intensity)
+        for n, c in self.channels.items():
+            c.emissions_g = _emissions_g(c.energy_j, g[n], intensity.pue)
         if intensity.market_g_per_kwh is not None:
             self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
+        self.intensity = intensity
 
     def to_dict(self) -> WindowRecord:
         """The window's record (see :class:`wattprint.tracking.record.WindowRecord`)."""
@@ -224,6 +227,7 @@ class Run(Measurement):
         # bounded: recent rows as sampled, older ones merged within their UTC hour (timeline.py)
         self.timeline = Timeline(first_s=interval_s * FIRST_MERGE)
         self.windows: list[Window] = []
+        self._row_index: RowIndex | None = None  # the timeline's rows, for pricing windows
         self.faults: list[Fault] = []
         self.status = "running"
         self.exit_code: int | None = None
