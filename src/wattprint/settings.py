@@ -171,7 +171,15 @@ def _choice(key: Key, raw: object, label: str, level: str) -> str:
 
 def _path(key: Key, raw: object, label: str, level: str) -> str:
     text = os.fspath(raw) if isinstance(raw, os.PathLike) else raw
-    path = os.path.expanduser(_text(key, text, label, level))
+    text = _text(key, text, label, level)
+    if key.name == "db":  # a URL taken as a path would create directories named "postgresql:"
+        import re  # lazily: only this key needs it
+
+        if url := re.match(r"([a-z][a-z0-9+.-]*)://", text, re.IGNORECASE):  # not shown: may hold a password
+            scheme = url[1].lower()
+            what = "PostgreSQL stores" if scheme.startswith("postgres") else "database URLs"
+            raise ConfigError(f"{label}: db is a URL ({scheme}://...): {what} are not supported yet; set a file path")
+    path = os.path.expanduser(text)
     if key.kind == "dir" and not os.path.isdir(path):
         raise _fail(key, label, level, "an existing directory", path)
     return path
