@@ -106,8 +106,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "compare",
         help="compare runs side by side (mean ± 95%% CI for runs sharing a name)",
+        # argparse %-formats a sub-command's help (hence %%) but prints its description as written
         description="Compare stored runs: figures side by side, differences against the first run, and "
-        "mean ± 95%% confidence interval (Student t) for runs that share a name.",
+        "mean ± 95% confidence interval (Student t) for runs that share a name.",
     )
     p.add_argument("runs", nargs="*", help="run ids, prefixes or 'last'")
     p.add_argument("--name", action="append", default=[], help="add every stored run with this name")
