@@ -122,3 +122,18 @@ def test_windows_inside_a_run_add_up_to_at_most_the_run(
     assert total <= run.emissions_g * (1 + 1e-9) + 1e-12
     if cuts_ms[0] == 0:  # the windows cover the whole run: they add up to it
         assert total == pytest.approx(run.emissions_g, rel=1e-9, abs=1e-12)
+
+
+def test_an_open_window_reads_emissions_so_far_even_when_priced() -> None:
+    clock = FakeClock(HOUR + 60)
+    sampler = Sampler([StepSensor(clock, [10.0] * 200)], clock=clock.mono, wall_clock=clock.wall)
+    run = Run(name="r", sampler=sampler, interval_s=1000.0, command=None, tags={}, availability=[])
+    it = _hourly([100.0, 300.0])
+    w = run.open_window("w")
+    clock.advance(30)
+    w.price(it)  # figures of a window still open are not fixed: they keep following its energy
+    assert w.energy_j == pytest.approx(450.0)
+    assert w.emissions_g == pytest.approx(450.0 / J_PER_KWH * 300.0 * 1.25)
+    w.close()
+    w.price(it)
+    assert w.emissions_g == pytest.approx(450.0 / J_PER_KWH * 300.0 * 1.25)

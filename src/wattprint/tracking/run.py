@@ -168,9 +168,9 @@ class Window(Measurement):
     @property
     def emissions_g(self) -> float:  # type: ignore[override]
         """Location-based grams CO2e; NaN until the run's intensity is known."""
-        if self.intensity is not None:  # priced: the channels hold their figures
-            return sum(c.emissions_g for c in self.channels.values() if c.in_total)
-        intensity = self.run.intensity
+        if self.intensity is not None and self._channels is not None:  # priced and closed: figures fixed
+            return sum(c.emissions_g for c in self._channels.values() if c.in_total)
+        intensity = self.intensity or self.run.intensity
         if intensity is None:
             return float("nan")
         g = window_g_per_kwh(self, intensity)
