@@ -1,8 +1,8 @@
 """Pricing a window as the run is priced: from the timeline rows it covers.
 
 The run's emissions are Σ over timeline rows of energy × intensity(row) × PUE,
-each row priced at its middle instant (rows never straddle a change of
-price: see :mod:`wattprint.tracking.timeline`). A window's energy is a
+each row priced whole at the hour of its middle instant (merged rows never
+mix hours: see :mod:`wattprint.tracking.timeline`). A window's energy is a
 counter difference at its own edges, which need not fall on row edges. It
 takes the intensity of the rows it covers, weighted by the energy each row
 contributes to it (the row's energy × the share of the row's time inside the
