@@ -93,6 +93,13 @@ def test_the_cases_that_crashed_are_refused_by_name(tmp_path: Path) -> None:
     assert _render(tmp_path, run, "html")[0] == 2
 
 
+def test_a_time_past_what_a_report_can_print_is_refused(tmp_path: Path) -> None:
+    run = cpu_fallback_run()
+    run["faults"] = [{"wall": 253402300800.0, "source": "x", "message": "y"}]  # the year 10000
+    assert "between 1970 and 3000" in (check_run_record(run) or "")
+    assert _render(tmp_path, run, "md")[0] == 2
+
+
 def test_a_whole_run_and_an_older_one_still_read(tmp_path: Path) -> None:
     for sample in (gpu_run, cpu_fallback_run):
         assert check_run_record(sample()) is None

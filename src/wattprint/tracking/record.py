@@ -211,7 +211,7 @@ def _number_problem(value: object, where: str, optional: bool) -> str | None:
     x = float(value)
     if math.isnan(x):  # NaN stands for "not known", like null, where null is allowed
         return None if optional else f"{where} must be a number, not NaN"
-    if where.endswith("_utc"):
+    if where.endswith(("_utc", ".wall")):  # Unix times (a fault's ``wall`` is one too)
         return None if 0.0 <= x <= _LAST_UTC else f"{where} is not a time (Unix seconds) between 1970 and 3000"
     if where.endswith("_s"):
         return None if abs(x) <= _MAX_SECONDS else f"{where} is out of range ({x:g} s)"
@@ -282,7 +282,8 @@ def check_run_record(data: object) -> str | None:
     problem = _record_problem(data, RunRecord, "run", _REQUIRED_RUN_KEYS)
     if problem is None and isinstance(data, dict):
         intensity = data.get("intensity") or {}
-        if data.get("market_emissions_g") is not None and intensity.get("market_g_per_kwh") is None:
+        factor = intensity.get("market_g_per_kwh")
+        if data.get("market_emissions_g") is not None and (factor is None or factor != factor):  # None/NaN
             problem = "run.market_emissions_g is set but run.intensity has no market_g_per_kwh"
     if problem is None and isinstance(data, dict):
         for name, channel in data["channels"].items():
