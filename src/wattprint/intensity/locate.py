@@ -24,13 +24,13 @@ from __future__ import annotations
 import http.client
 import queue
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from wattprint._record import Record
+from wattprint._threads import start_thread
 
 DEFAULT_BUDGET_S = 0.3
 DEFAULT_METADATA_URLS: dict[str, str] = {
@@ -146,8 +146,7 @@ def probe_cloud(metadata_urls: Mapping[str, str] | None = None,
             answers.put((provider, None, f"{type(exc).__name__}: {exc}"))
 
     for p in PROVIDER_ORDER:
-        threading.Thread(target=worker, args=(p,), name=f"wattprint-probe-{p}",
-                         daemon=True).start()
+        start_thread(worker, f"wattprint-probe-{p}", (p,))
     result = ProbeResult()
     pending = set(PROVIDER_ORDER)
     while pending:

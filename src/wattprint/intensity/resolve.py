@@ -21,11 +21,11 @@ then country. PUE: explicit (argument/env/config) → the cloud provider's fleet
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 
 from wattprint._record import Record
+from wattprint._threads import start_thread
 from wattprint.intensity import static
 from wattprint.intensity.base import Intensity, LocationError
 from wattprint.settings import LEVELS, Settings
@@ -301,8 +301,7 @@ def finalize(intensity: Intensity, start_utc: float, end_utc: float, *, budget_s
         except Exception as exc:  # noqa: BLE001 - never escape into the host program
             box["error"] = exc
 
-    t = threading.Thread(target=work, name="wattprint-live", daemon=True)
-    t.start()
+    t = start_thread(work, "wattprint-live")
     t.join(max(0.0, deadline - time.monotonic()))
     if "result" not in box:
         if "error" in box:

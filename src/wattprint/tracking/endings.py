@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import threading
 
+from wattprint._threads import start_thread
+
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:
     from typing import Any, Protocol
@@ -75,8 +77,7 @@ class _Stopper:
 
     def ensure_thread(self) -> None:
         if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="wattprint-signals", daemon=True)
-            self.thread.start()
+            self.thread = start_thread(self._run, "wattprint-signals")
 
     def wake(self, signum: int) -> None:
         """Called from the signal handler: one C call, never blocks."""
@@ -89,8 +90,7 @@ class _Stopper:
     def _run(self) -> None:
         while True:  # again if a new run re-armed the handler before the process ended
             self._wake.acquire()
-            worker = threading.Thread(target=_stop_all_urgently, name="wattprint-stop", daemon=True)
-            worker.start()
+            worker = start_thread(_stop_all_urgently, "wattprint-stop")
             worker.join(STOP_TIMEOUT_S)
             os.kill(os.getpid(), self.signum)  # the default action is back: the process ends of it
 

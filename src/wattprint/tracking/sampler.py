@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from wattprint._record import Record
+from wattprint._threads import start_thread
 from wattprint.sensors.base import Channel, Kind, Sensor
 
 MIN_INTERVAL_S = 0.01
@@ -204,10 +205,7 @@ class Sampler:
             self._callbacks = tuple(cb for cb, _ in self._listeners.values())
             if self._thread is None or not self._thread.is_alive():
                 self._stopping = False
-                self._thread = threading.Thread(
-                    target=self._loop, name="wattprint-sampler", daemon=True
-                )
-                self._thread.start()
+                self._thread = start_thread(self._loop, "wattprint-sampler")
         self._poke()  # re-evaluate the tick with the new interval
         return token
 
