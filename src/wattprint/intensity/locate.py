@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from wattprint._record import Record
-from wattprint._threads import start_thread
+from wattprint._threads import new_thread
 
 DEFAULT_BUDGET_S = 0.3
 DEFAULT_METADATA_URLS: dict[str, str] = {
@@ -146,7 +146,7 @@ def probe_cloud(metadata_urls: Mapping[str, str] | None = None,
             answers.put((provider, None, f"{type(exc).__name__}: {exc}"))
 
     for p in PROVIDER_ORDER:
-        start_thread(worker, f"wattprint-probe-{p}", (p,))
+        new_thread(worker, f"wattprint-probe-{p}", (p,)).start()
     result = ProbeResult()
     pending = set(PROVIDER_ORDER)
     while pending:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 
 from wattprint._record import Record
-from wattprint._threads import start_thread
+from wattprint._threads import new_thread
 from wattprint.intensity import static
 from wattprint.intensity.base import Intensity, LocationError
 from wattprint.settings import LEVELS, Settings
@@ -301,7 +301,8 @@ def finalize(intensity: Intensity, start_utc: float, end_utc: float, *, budget_s
         except Exception as exc:  # noqa: BLE001 - never escape into the host program
             box["error"] = exc
 
-    t = start_thread(work, "wattprint-live")
+    t = new_thread(work, "wattprint-live")
+    t.start()
     t.join(max(0.0, deadline - time.monotonic()))
     if "result" not in box:
         if "error" in box:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from wattprint._threads import start_thread
+from wattprint._threads import new_thread
 from wattprint.report.escape import term_text
 from wattprint.units import emissions_g, fmt_duration, fmt_energy, fmt_mass, fmt_power
 
@@ -296,7 +296,8 @@ class LiveView:
                 console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False
             )
             self._live.start()
-        self._thread = start_thread(self._loop, "wattprint-live")
+        self._thread = new_thread(self._loop, "wattprint-live")
+        self._thread.start()
         return self
 
     def _redraw(self, title: str) -> None:

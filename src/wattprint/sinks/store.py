@@ -26,7 +26,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from wattprint._threads import start_thread
+from wattprint._threads import new_thread
 from wattprint.sinks.base import Sink, record_fault
 
 TYPE_CHECKING = False
@@ -98,7 +98,8 @@ class StoreSink(Sink):
 
     def started(self, run: Run) -> None:
         self._due = True  # the header goes in at once, so a running run is listed
-        self._thread = start_thread(self._loop, "wattprint-store", (run,))
+        self._thread = new_thread(self._loop, "wattprint-store", (run,))
+        self._thread.start()
 
     def interval(self, run: Run, interval: Interval) -> None:
         self._rows.append(interval)

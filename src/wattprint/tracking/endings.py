@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import threading
 
-from wattprint._threads import start_thread
+from wattprint._threads import new_thread
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:
@@ -77,7 +77,8 @@ class _Stopper:
 
     def ensure_thread(self) -> None:
         if self.thread is None:
-            self.thread = start_thread(self._run, "wattprint-signals")
+            self.thread = new_thread(self._run, "wattprint-signals")
+            self.thread.start()
 
     def wake(self, signum: int) -> None:
         """Called from the signal handler: one C call, never blocks."""
@@ -90,7 +91,8 @@ class _Stopper:
     def _run(self) -> None:
         while True:  # again if a new run re-armed the handler before the process ended
             self._wake.acquire()
-            worker = start_thread(_stop_all_urgently, "wattprint-stop")
+            worker = new_thread(_stop_all_urgently, "wattprint-stop")
+            worker.start()
             worker.join(STOP_TIMEOUT_S)
             os.kill(os.getpid(), self.signum)  # the default action is back: the process ends of it
 

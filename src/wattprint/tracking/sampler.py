@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from wattprint._record import Record
-from wattprint._threads import start_thread
+from wattprint._threads import new_thread
 from wattprint.sensors.base import Channel, Kind, Sensor
 
 MIN_INTERVAL_S = 0.01
@@ -205,7 +205,8 @@ class Sampler:
             self._callbacks = tuple(cb for cb, _ in self._listeners.values())
             if self._thread is None or not self._thread.is_alive():
                 self._stopping = False
-                self._thread = start_thread(self._loop, "wattprint-sampler")
+                self._thread = new_thread(self._loop, "wattprint-sampler")
+                self._thread.start()
         self._poke()  # re-evaluate the tick with the new interval
         return token
 

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 
-from wattprint._threads import start_thread
+from wattprint._threads import new_thread
 from wattprint.errors import BaselineMissing, WattprintWarning
 from wattprint.host import hostname
 from wattprint.intensity.base import Intensity
@@ -258,7 +258,8 @@ class Tracker:
         if self.process is not None:
             self.attach_process(self.process)
         if self._intensity is None:
-            self._resolver = start_thread(self._resolve, "wattprint-intensity")
+            self._resolver = new_thread(self._resolve, "wattprint-intensity")
+            self._resolver.start()
         self._start_sinks(run)
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
         return run
