@@ -27,93 +27,26 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from wattprint._record import FrozenRecord
 from wattprint.config import config_paths, read_file
 from wattprint.errors import ConfigError
+from wattprint.settings_keys import (  # noqa: F401  (re-exported: the table lives there)
+    DAY_S,
+    KEY,
+    KEYS,
+    LIVE_PROVIDERS,
+    LOCATION_KEYS,
+    SECRET_KEYS,
+    Key,
+)
 
 TYPE_CHECKING = False  # typing costs more to import than this module
 if TYPE_CHECKING:
     from typing import Any
 
 LEVELS = ("argument", "env", "project", "user")  # highest precedence first; then the default
-LOCATION_KEYS = ("country", "region", "cloud_provider", "cloud_region")
-LIVE_PROVIDERS = ("electricitymaps", "uk", "watttime", "off")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NEGATED_ENV = ("WATTPRINT_NO_CLOUD_PROBE",)  # set → the setting is False
-DAY_S = 86400.0
-
-
-class Key(FrozenRecord):
-    """One setting: how it is spelled in each source, what it may hold, what it means."""
-
-    __slots__ = ("name", "kind", "help", "bounds", "default", "env", "file")
-    name: str
-    kind: str
-    help: str
-    bounds: tuple[Any, ...]
-    default: object
-    env: str | None
-    file: str | None
-
-    def __init__(self, name: str, kind: str, help: str, *, bounds: tuple[Any, ...] = (),
-                 default: object = None, env: str | None = None, file: str | None = "") -> None:
-        # kind: float | str | choice | path | dir | bool | baseline | strlist | tags | pid
-        #       | store | object. bounds: (lo, hi, lo_open) for numbers, the choices for a choice.
-        # file "" = the same name as the setting; None = not read from config files.
-        super().__init__(name, kind, help, bounds, default, env, name if file == "" else file)
-
-
-def _env(name: str) -> str:
-    return f"WATTPRINT_{name.upper()}"
-
-
-KEYS: tuple[Key, ...] = (
-    Key("name", "str", "run name (default: the command, else 'run')", env=_env("name")),
-    Key("interval", "float", "seconds between samples", bounds=(0.01, 3600.0, False), default=1.0,
-        env=_env("interval")),
-    Key("country", "str", "ISO 3166 country code of the grid, e.g. FR", env=_env("country")),
-    Key("region", "str", "sub-national grid code, e.g. US-CA (see 'wattprint regions')",
-        env=_env("region")),
-    Key("cloud_provider", "str", "cloud provider: aws, gcp or azure", env=_env("cloud_provider")),
-    Key("cloud_region", "str", "cloud region, e.g. eu-west-3", env=_env("cloud_region")),
-    Key("pue", "float", "data-centre overhead factor", bounds=(1.0, 3.0, False), env=_env("pue")),
-    Key("market_g_per_kwh", "float", "contractual emission factor in gCO2e/kWh",
-        bounds=(0.0, 2000.0, False), env=_env("market_g_per_kwh")),
-    Key("probe_cloud", "bool", "ask cloud instance metadata where this machine is",
-        env="WATTPRINT_NO_CLOUD_PROBE", file="cloud_probe"),
-    Key("gpus", "str", "GPUs to measure: all, none, 0,1 or UUIDs", env=_env("gpus")),
-    Key("rapl_root", "dir", "powercap tree to read RAPL from", env=_env("rapl_root")),
-    Key("sensors", "object", "the sensors to read (default: every one this host offers)", file=None),
-    Key("sinks", "object", "more sinks to receive the run's life (wattprint.sinks.Sink)", file=None),
-    Key("store", "store", "store the run: True, False, or a database path", default=True, file=None),
-    Key("db", "path", "database file", env=_env("db")),
-    Key("flush_every_s", "float", "seconds between writes of a running run to the store",
-        bounds=(0.0, DAY_S, False), default=10.0, env=_env("flush_every_s")),
-    Key("baseline", "baseline", "idle seconds to measure first, or 'stored'", env=_env("baseline")),
-    Key("baseline_max_age_s", "float", "how old a stored baseline may be, in seconds",
-        bounds=(0.0, 3650 * DAY_S, True), default=7 * DAY_S, env=_env("baseline_max_age_s")),
-    Key("command", "strlist", "the command line being measured", file=None),
-    Key("tags", "tags", "labels stored with the run, tags={'key': 'value'}", file=None),
-    Key("process", "pid", "a PID (or 'self') whose share of the energy to attribute", file=None),
-    Key("live_provider", "choice", "live intensity provider", bounds=LIVE_PROVIDERS,
-        env=_env("live_provider")),
-    Key("electricitymaps_api_key", "str", "Electricity Maps API key", env="ELECTRICITYMAPS_API_KEY"),
-    Key("electricitymaps_zone", "str", "Electricity Maps zone, e.g. US-CAL-CISO",
-        env=_env("electricitymaps_zone")),
-    Key("electricitymaps_url", "str", "Electricity Maps base URL", env=_env("electricitymaps_url")),
-    Key("uk_carbon_intensity", "bool", "use the UK Carbon Intensity API for GB",
-        env=_env("uk_carbon_intensity")),
-    Key("uk_carbon_intensity_url", "str", "UK Carbon Intensity base URL",
-        env=_env("uk_carbon_intensity_url")),
-    Key("watttime_username", "str", "WattTime user name", env="WATTTIME_USERNAME"),
-    Key("watttime_password", "str", "WattTime password", env="WATTTIME_PASSWORD"),
-    Key("watttime_region", "str", "WattTime region, e.g. CAISO_NORTH", env="WATTTIME_REGION"),
-    Key("watttime_url", "str", "WattTime base URL", env=_env("watttime_url")),
-    Key("cache_dir", "path", "directory for cached live answers", env=_env("cache_dir")),
-)
-KEY: dict[str, Key] = {k.name: k for k in KEYS}
-SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back
 
 
 # -- one check per kind, whatever the source -------------------------------------------------
