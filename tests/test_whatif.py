@@ -113,8 +113,8 @@ def test_a_shift_reprices_each_interval_at_its_new_hour() -> None:
     """Two hours of a live series (100 then 300 g/kWh) and an annual 200: a run of four
     15-minute intervals in the first hour, 1 kWh each, moved by 30 and by 90 minutes."""
     h0 = 1_700_000_000.0 - 1_700_000_000.0 % 3600
-    own = Intensity(200.0, "annual", "XX", 2025, False, 1.0, "personal", [], [], hourly=[(h0, 100.0),
-                                                                                        (h0 + 3600, 300.0)])
+    own = Intensity(200.0, "annual", "XX", 2025, False, 1.0, "personal", [], [],
+                    series=[(h0, h0 + 3600, 100.0, "actual"), (h0 + 3600, h0 + 7200, 300.0, "actual")])
     kwh = 3.6e6
     timeline = [Interval(i * 900.0, (i + 1) * 900.0, h0 + i * 900.0, {"cpu:package-0": kwh}) for i in range(4)]
     run = {"energy_j": 4 * kwh, "band": 0.05, "emissions_g": 400.0, "intensity": own.to_dict(),

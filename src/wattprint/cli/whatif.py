@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
         scenarios = _scenarios(args, own)
     except LocationError as exc:
         raise UsageError(str(exc)) from None
-    timeline = list(store.iter_timeline(run["id"])) if (args.shift or any(s.intensity.hourly for s in scenarios)) \
+    timeline = list(store.iter_timeline(run["id"])) if (args.shift or any(s.intensity.series for s in scenarios)) \
         else []
     rows = whatif(run, timeline, scenarios)
     if args.json:

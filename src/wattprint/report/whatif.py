@@ -8,8 +8,8 @@ the same grid and PUE as a run there) and an optional shift of the start time.
 Emissions are priced the way a run is priced (:meth:`Run.price`): each
 timeline interval at the intensity of the moment it ran, shifted, times PUE.
 With an embedded (annual) figure the start time changes nothing; with the
-hourly series a live provider gave the run, a shifted interval takes the
-series' figure for its new hour where the series covers it, and the annual
+live series a provider gave the run, a shifted interval takes the series'
+figures for its new time where the series covers it (by time overlap), and the annual
 figure elsewhere, and the row says how much of the energy that was.
 
 Ranges: the energy's own band (the run's measurement uncertainty) carried
@@ -19,7 +19,6 @@ added; the rows say which dataset and year each figure comes from.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,27 +39,23 @@ class Scenario(Record):
         self.shift_s = shift_s
 
 
-def _in_series(hours: list[float], t: float) -> bool:
-    """Whether the moment ``t`` falls in one of the series' hours (``hours``: sorted starts)."""
-    i = bisect.bisect_right(hours, t) - 1
-    return i >= 0 and t - hours[i] < 3600.0
-
-
 def priced(intervals: Iterable[Interval], channels_in_total: set[str], intensity: Intensity,
            shift_s: float = 0.0) -> tuple[float, float, float]:
-    """(grams, joules, joules priced from the hourly series) for the in-total channels'
-    energy of ``intervals``, each at the intensity of its middle moved by ``shift_s``."""
+    """(grams, joules, joules priced from the live series) for the in-total channels'
+    energy of ``intervals``, each moved by ``shift_s`` and priced as a run prices it: by
+    time overlap with the series (:meth:`Intensity.mean_over`), the annual figure elsewhere."""
     grams = joules = from_series = 0.0
-    hours = [h for h, _ in intensity.hourly]
     for iv in intervals:
         e = sum(v for k, v in iv.energy_j.items() if k in channels_in_total)
         if e == 0.0:
             continue
-        t = iv.wall0 + (iv.t1_s - iv.t0_s) / 2 + shift_s
-        grams += emissions_g(e, intensity.at(t), intensity.pue)
+        length = iv.t1_s - iv.t0_s
+        w0 = iv.wall0 + shift_s
+        g, live_s = intensity.mean_over(w0, w0 + length)
+        grams += emissions_g(e, g, intensity.pue)
         joules += e
-        if hours and _in_series(hours, t):
-            from_series += e
+        if length > 0:
+            from_series += e * min(1.0, live_s / length)
     return grams, joules, from_series
 
 
@@ -109,7 +104,7 @@ def whatif(run: dict[str, Any], timeline: list[Interval], scenarios: Iterable[Sc
         else:
             grams, from_series = emissions_g(energy_j, sc.intensity.g_per_kwh, sc.intensity.pue), 0.0
         if sc.shift_s:
-            if not sc.intensity.hourly:
+            if not sc.intensity.series:
                 note = "annual figure: the start time changes nothing without an hourly series"
             elif energy_j > 0 and from_series < energy_j:
                 share = 1 - from_series / energy_j
