@@ -370,6 +370,8 @@ class Tracker:
                 sinks.finish(run)  # the store's final write is waited for, a bounded time
             finished = True
         finally:
+            if self._live is not None:  # an interrupted stop: no more background fetches
+                self._live.stop()
             if not finished:
                 self._finish_after_interruption(run, status)
             # Only once the run is handed over and written: a signal until then still waits
