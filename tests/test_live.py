@@ -328,3 +328,20 @@ def test_parse_time_accepts_long_fractions_and_offsets_on_every_python() -> None
     for text in ("2026-11-27T10:00:00.00000000Z", "2026-11-27T10:00:00.000Z", "2026-11-27T10:00:00Z",
                  "2026-11-27T10:00Z", "2026-11-27T11:00:00.5+01:00"):
         assert abs(parse_time(text) - H10) < 1.0, text
+
+
+def test_a_cached_answer_keeps_the_basis_it_was_given_on(imit: Imitation, tmp_path: Path) -> None:
+    imit.em = {H10: (120, False)}
+    imit.em_type = "direct"
+    ElectricityMaps("em-key", "DE", imit.url).series(H10, H11, deadline=far(), cache=DiskCache(tmp_path))
+    again = ElectricityMaps("em-key", "DE", imit.url)
+    assert again.series(H10, H11, deadline=far(), cache=DiskCache(tmp_path)).cached_days == 1
+    assert again.basis["scope"] == "direct" and len(imit.paths()) == 1
+
+
+def test_a_spent_budget_is_not_held_against_the_provider(imit: Imitation, tmp_path: Path) -> None:
+    imit.uk = {H10: (None, 100)}
+    uk = UKCarbonIntensity(imit.url)
+    late = uk.series(H10, H11, deadline=time.monotonic() - 1, cache=DiskCache(tmp_path))
+    assert late.problems == ["UK Carbon Intensity: time budget spent"] and imit.paths() == []
+    assert uk.series(H10, H11, deadline=far(), cache=DiskCache(tmp_path)).points  # asked at once

@@ -211,3 +211,31 @@ def test_echoed_secrets_never_reach_a_record_or_report(tmp_path: Path, monkeypat
         assert secret.encode() not in raw
         assert not [o for o in outputs if secret in o]
     assert not [o for o in outputs if "request_headers" in o or "Invalid auth-token" in o]
+
+
+def test_a_provider_that_never_answers_holds_up_neither_the_sampler_nor_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from local_http import HangingServer
+
+    hang = HangingServer()
+    for k, v in {"WATTPRINT_UK_CARBON_INTENSITY": "1", "WATTPRINT_UK_CARBON_INTENSITY_URL": hang.url,
+                 "WATTPRINT_LIVE_FETCH_EVERY_S": "0.05", "WATTPRINT_CACHE_DIR": str(tmp_path / "c")}.items():
+        monkeypatch.setenv(k, v)
+    rapl = make_tree(tmp_path / "pc")
+    try:
+        t = wattprint.Tracker("hang", rapl_root=rapl, gpus="none", country="GB", interval=0.02, store=False)
+        run = t.start()
+        time.sleep(0.3)  # the background fetch is now stuck in its request
+        rows = run.timeline.appended
+        time.sleep(0.3)
+        assert run.timeline.appended > rows  # the sampler went on
+        t0 = time.monotonic()
+        with pytest.warns(wattprint.WattprintWarning):
+            run = t.stop()
+        took = time.monotonic() - t0
+    finally:
+        hang.close()
+    assert took < 3.0  # the end's own fetch: one request, 2 s
+    it = run.intensity
+    assert it is not None and it.series == [] and it.applied is None
+    assert any("UK Carbon Intensity" in w and "within 2 s" in w for w in it.warnings)

@@ -56,11 +56,14 @@ class LiveError(WattprintError):
     """A live provider could not give a usable answer (HTTP error, bad JSON, no data).
 
     ``retry_after_s``: how long the provider asked us to wait (429/503 Retry-After), or None.
+    ``remember``: False when the failure is ours (the time budget ran out before asking),
+    so it is not held against the provider.
     """
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, *, remember: bool = True) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.remember = remember
 
 
 def status_text(code: int) -> str:
@@ -93,7 +96,7 @@ def get_json(who: str, url: str, params: Mapping[str, str] | None, headers: Mapp
     """
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise LiveError(f"{who}: time budget spent")
+        raise LiveError(f"{who}: time budget spent", remember=False)
     full = f"{url}?{urlencode(params)}" if params else url
     req = Request(full, headers={"Accept": "application/json", **headers})
     try:

@@ -97,6 +97,8 @@ class LiveProvider:
             if hit is not None and hit["span"][0] <= need[0] and hit["span"][1] >= need[1]:
                 out.points = merge_points(out.points, [tuple(p) for p in hit["points"]])
                 out.faults += [str(f) for f in hit.get("faults", [])]
+                if isinstance(hit.get("basis"), dict):  # as the provider said it (emissionFactorType)
+                    self.basis = {**self.basis, **{str(k): str(v) for k, v in hit["basis"].items()}}
                 out.cached_days += 1
             else:
                 missing.append(need)
@@ -117,7 +119,7 @@ class LiveProvider:
                 raw = self.fetch(g0, g1, deadline)
             except LiveError as exc:
                 wait = exc.retry_after_s if exc.retry_after_s is not None else FAILURE_TTL_S
-                if cache is not None and wait > 0:
+                if cache is not None and wait > 0 and exc.remember:
                     cache.put(self._key("failure"), {"why": str(exc), "until": now + wait}, ttl_s=wait)
                 out.problems.append(str(exc) + (f" (asked to wait {exc.retry_after_s:g} s)"
                                                  if exc.retry_after_s is not None else ""))
@@ -136,7 +138,7 @@ class LiveProvider:
             s0, s1 = max(g0, day), min(g1, day + DAY)
             pts = [list(p) for p in kept if s0 <= p[0] < s1]
             settled = s1 + SETTLED_AFTER_S <= now and all(p[3] != "forecast" for p in pts)
-            cache.put(self._key(str(day)), {"span": [s0, s1], "points": pts,
+            cache.put(self._key(str(day)), {"span": [s0, s1], "points": pts, "basis": dict(self.basis),
                                             "faults": [f for t, f in faults if s0 <= t < s1]},
                       ttl_s=SETTLED_TTL_S if settled else FRESH_TTL_S)
             day += DAY
