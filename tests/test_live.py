@@ -60,6 +60,8 @@ def test_electricitymaps_past_range_keeps_hours_and_their_quality(imit: Imitatio
 
 
 def test_electricitymaps_recent_hours_use_the_free_history_and_latest(imit: Imitation) -> None:
+    if time.time() % 3600 > 3590:  # the provider's hour must not turn during the test
+        time.sleep(3600 - time.time() % 3600 + 0.5)
     now_h = time.time() // 3600 * 3600
     imit.em = {now_h - 7200: (400, False), now_h - 3600: (410, True), now_h: (420, True)}
     imit.em_type = "direct"
@@ -345,3 +347,21 @@ def test_a_spent_budget_is_not_held_against_the_provider(imit: Imitation, tmp_pa
     late = uk.series(H10, H11, deadline=time.monotonic() - 1, cache=DiskCache(tmp_path))
     assert late.problems == ["UK Carbon Intensity: time budget spent"] and imit.paths() == []
     assert uk.series(H10, H11, deadline=far(), cache=DiskCache(tmp_path)).points  # asked at once
+
+
+def test_electricitymaps_asks_past_range_only_for_hours_history_no_longer_holds(imit: Imitation) -> None:
+    if time.time() % 3600 > 3590:  # the provider's hour must not turn during the test
+        time.sleep(3600 - time.time() % 3600 + 0.5)
+    now_h = time.time() // 3600 * 3600
+    imit.em_now = now_h + 60  # the imitation's clock, pinned inside this hour
+    imit.em = {now_h - 3600 * k: (100 + k, False) for k in range(2, 31)}  # up to 2 h ago: lagging
+    got = ElectricityMaps("em-key", "DE", imit.url).series(now_h - 30 * 3600, now_h, deadline=far())
+    assert [p[0] for p in got.points] == [now_h - 3600 * k for k in range(30, 1, -1)]
+    past, history, latest = imit.paths()
+    assert past.startswith("/v3/carbon-intensity/past-range")
+    assert f"end={iso(now_h - 23 * 3600)}" in past.replace("%3A", ":")  # the free history holds the rest
+    assert history.startswith("/v3/carbon-intensity/history") and latest.startswith("/v3/carbon-intensity/latest")
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

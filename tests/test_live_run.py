@@ -79,7 +79,7 @@ def test_half_hours_priced_by_overlap_across_half_hour_and_hour_boundaries(imit:
     assert [p[3] for p in run.intensity.series] == ["actual", "actual", "forecast"]
     text = summary(run.to_dict())
     assert "220 gCO2e/kWh effective" in text and "live values for 100% of the energy" in text
-    assert "direct CO2" in text and "the rest at 300 from Ember" in text
+    assert "direct CO2; the rest at 300 from Ember, lifecycle CO2e)" in text  # each figure's basis
     report = build_report(run.to_dict())
     assert report["intensity"]["live_share"] == pytest.approx(1.0)
     assert report["intensity"]["effective_g_per_kwh"] == pytest.approx(220.0)

@@ -18,10 +18,12 @@ def intensity_line(intensity: Mapping[str, Any] | None) -> str:
     if not intensity:
         return "intensity unknown"
     year = f" {intensity['year']}" if intensity.get("year") else ""
+    own = _basis(intensity.get("basis"))
+    year += f", {own}" if own else ""
     used = intensity.get("applied") or {}
     if intensity.get("live_source") and used.get("effective_g_per_kwh") is not None:
         # the headline is what the emissions really used, not the annual figure
-        basis = " ".join(str(v) for k, v in (intensity.get("live_basis") or {}).items() if k in ("scope", "gas"))
+        basis = _basis(intensity.get("live_basis"))
         text = (
             f"{used['effective_g_per_kwh']:.0f} gCO2e/kWh effective × PUE {intensity.get('pue', 1.0):g} "
             f"({term_text(intensity['location'])}; live values for {used['live_share']:.0%} of the energy "
@@ -37,6 +39,11 @@ def intensity_line(intensity: Mapping[str, Any] | None) -> str:
     if intensity.get("fallback"):
         text += " [FALLBACK: location unknown]"
     return text
+
+
+def _basis(basis: Mapping[str, Any] | None) -> str:
+    """``lifecycle CO2e`` from a figure's basis (scope and gas; empty when unknown)."""
+    return " ".join(str(basis[k]) for k in ("scope", "gas") if basis and basis.get(k))
 
 
 def summary(run: dict[str, Any]) -> str:
