@@ -365,3 +365,12 @@ def test_electricitymaps_asks_past_range_only_for_hours_history_no_longer_holds(
 
 def iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def test_a_run_whose_every_value_is_refused_says_so(imit: Imitation, tmp_path: Path) -> None:
+    imit.uk = {H10: (None, -1), H10 + 1800: (None, float("inf"))}
+    env = {"WATTPRINT_UK_CARBON_INTENSITY": "1", "WATTPRINT_UK_CARBON_INTENSITY_URL": imit.url}
+    out = finalize(_base("GB", 300.0), H10, H11, settings=settings_for(env), cache_dir=str(tmp_path))
+    assert out.series == [] and len(out.live_faults) == 2
+    assert out.warnings == ["UK Carbon Intensity: all 2 value(s) for the run implausible, rejected; kept the "
+                            "embedded figure 300.00 gCO2e/kWh"]

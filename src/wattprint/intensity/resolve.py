@@ -342,6 +342,8 @@ def _attach(intensity: Intensity, provider: LiveProvider, points: list[Any], fau
     """``intensity`` with the provider's checked points, faults and notes."""
     kept = f"kept the embedded figure {intensity.g_per_kwh:.2f} gCO2e/kWh"
     if not points:
+        if faults and not why:
+            why = f"{provider.name}: all {len(faults)} value(s) for the run implausible, rejected"
         return _with_note(intensity, f"live: {why or provider.name + ' returned no value for the run'}"
                           f"; {kept}", warn=True, faults=faults)
     basis = dict(provider.basis)
