@@ -235,7 +235,7 @@ def test_a_provider_that_never_answers_holds_up_neither_the_sampler_nor_stop(
         took = time.monotonic() - t0
     finally:
         hang.close()
-    assert took < 3.0  # the end's own fetch: one request, 2 s
+    assert took < 3.5  # the end's own fetch: one request, 2 s
     it = run.intensity
     assert it is not None and it.series == [] and it.applied is None
     assert any("UK Carbon Intensity" in w and "within 2 s" in w for w in it.warnings)

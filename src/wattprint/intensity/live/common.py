@@ -150,17 +150,20 @@ def number(value: object) -> float:
         return float("nan")
 
 
-def check_points(points: Iterable[Point], signal: str) -> tuple[list[Point], list[tuple[float, str]]]:
-    """(kept points, (start, fault line) per rejected value): finite and within :data:`PLAUSIBLE`."""
+Rejected = tuple[float, float, str]  # (t0, t1, fault line)
+
+
+def check_points(points: Iterable[Point], signal: str) -> tuple[list[Point], list[Rejected]]:
+    """(kept points, (start, end, fault line) per rejected value): finite and within :data:`PLAUSIBLE`."""
     lo, hi = PLAUSIBLE[signal]
     kept: list[Point] = []
-    faults: list[tuple[float, str]] = []
+    faults: list[Rejected] = []
     for p in points:
         t0, t1, g, _q = p
         if math.isfinite(g) and lo <= g <= hi and t1 > t0:
             kept.append(p)
         else:
-            faults.append((t0, f"value {g!r} g/kWh for {_iso(t0)}..{_iso(t1)} rejected "
+            faults.append((t0, t1, f"value {g!r} g/kWh for {_iso(t0)}..{_iso(t1)} rejected "
                                f"(plausible: {lo:g}..{hi:g} for {signal} intensity)"))
     return kept, faults
 

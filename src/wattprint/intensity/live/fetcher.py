@@ -16,7 +16,7 @@ import time
 
 from wattprint._threads import new_thread
 from wattprint.intensity.live.cache import DiskCache
-from wattprint.intensity.live.common import Point, merge_points
+from wattprint.intensity.live.common import Point, Rejected, merge_points
 from wattprint.intensity.live.provider import LiveProvider
 
 
@@ -32,7 +32,7 @@ class LiveFetcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.points: list[Point] = []
-        self.faults: list[str] = []
+        self.rejected: list[Rejected] = []
         self.problems: list[str] = []
         self.requests = 0
         self.cached_days = 0
@@ -78,14 +78,16 @@ class LiveFetcher:
         got = self.provider.series(start, end_utc, deadline=deadline, cache=self.cache)
         with self._lock:
             self.points = merge_points(self.points, got.points)
-            self.faults += [f for f in got.faults if f not in self.faults]
+            self.rejected += [r for r in got.rejected if r not in self.rejected]
             self.problems = got.problems  # only the latest attempt's: earlier ones were retried
             self.requests += got.requests
             self.cached_days += got.cached_days
             self.fetches += 1
 
     def snapshot(self, start_utc: float, end_utc: float) -> tuple[list[Point], list[str], list[str]]:
-        """(points overlapping the span, rejected-value lines, problems of the last attempt)."""
+        """(points overlapping the span, lines for the refused values that would have priced
+        part of it, problems of the last attempt)."""
         with self._lock:
             pts = [p for p in self.points if p[1] > start_utc and p[0] < end_utc]
-            return pts, list(self.faults), list(self.problems)
+            faults = [r[2] for r in self.rejected if r[1] > start_utc and r[0] < end_utc]
+            return pts, faults, list(self.problems)

@@ -30,6 +30,7 @@ from wattprint.intensity.live.common import (
     PER_CALL_S,
     LiveError,
     Point,
+    Rejected,
     _iso,
     check_points,
     merge_points,
@@ -44,11 +45,16 @@ SETTLED_TTL_S = 30 * DAY
 class Fetched:
     """What one :meth:`LiveProvider.series` call found."""
 
-    __slots__ = ("points", "faults", "problems", "cached_days", "requests")
+    @property
+    def faults(self) -> list[str]:
+        """One line per value refused."""
+        return [r[2] for r in self.rejected]
+
+    __slots__ = ("points", "rejected", "problems", "cached_days", "requests")
 
     def __init__(self) -> None:
         self.points: list[Point] = []
-        self.faults: list[str] = []  # rejected values
+        self.rejected: list[Rejected] = []  # (t0, t1, fault line) of each value refused
         self.problems: list[str] = []  # requests that failed or were not made
         self.cached_days = 0
         self.requests = 0
@@ -96,7 +102,7 @@ class LiveProvider:
             hit = cache.get(self._key(str(day))) if cache is not None else None
             if hit is not None and hit["span"][0] <= need[0] and hit["span"][1] >= need[1]:
                 out.points = merge_points(out.points, [tuple(p) for p in hit["points"]])
-                out.faults += [str(f) for f in hit.get("faults", [])]
+                out.rejected += [(float(a), float(b), str(f)) for a, b, f in hit.get("rejected", [])]
                 if isinstance(hit.get("basis"), dict):  # as the provider said it (emissionFactorType)
                     self.basis = {**self.basis, **{str(k): str(v) for k, v in hit["basis"].items()}}
                 out.cached_days += 1
@@ -127,19 +133,19 @@ class LiveProvider:
             out.requests += 1
             kept, faults = check_points(raw, self.signal)
             out.points = merge_points(out.points, kept)
-            out.faults += [f for _, f in faults]
+            out.rejected += faults
             if cache is not None:
                 self._cache_days(cache, g0, g1, kept, faults, now)
 
     def _cache_days(self, cache: DiskCache, g0: float, g1: float, kept: list[Point],
-                    faults: list[tuple[float, str]], now: float) -> None:
+                    faults: list[Rejected], now: float) -> None:
         day = g0 - g0 % DAY
         while day < g1:
             s0, s1 = max(g0, day), min(g1, day + DAY)
             pts = [list(p) for p in kept if s0 <= p[0] < s1]
             settled = s1 + SETTLED_AFTER_S <= now and all(p[3] != "forecast" for p in pts)
             cache.put(self._key(str(day)), {"span": [s0, s1], "points": pts, "basis": dict(self.basis),
-                                            "faults": [f for t, f in faults if s0 <= t < s1]},
+                                            "rejected": [list(r) for r in faults if s0 <= r[0] < s1]},
                       ttl_s=SETTLED_TTL_S if settled else FRESH_TTL_S)
             day += DAY
 
