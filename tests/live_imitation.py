@@ -39,6 +39,8 @@ class Imitation:
         self.em_now: float | None = None  # history/latest answer as of this time (default: now)
         self.uk: dict[float, tuple[Any, Any]] = {}  # half-hour start -> (forecast, actual)
         self.wt: dict[float, Any] = {}  # 5-minute start -> lb/MWh
+        self.em_forecast: dict[float, Any] = {}  # hour start -> value ahead of now
+        self.wt_forecast: dict[float, Any] = {}  # 5-minute start -> lb/MWh ahead of now
         self.limited: dict[str, float] = {}  # path prefix -> Retry-After seconds (answers 429)
         self.echo = False  # error bodies echo the request's headers, secrets included
         self.server = LocalServer(self.route)
@@ -71,6 +73,8 @@ class Imitation:
             return self.wt_login(h)
         if url.path == "/v3/historical":
             return self.wt_historical(q, h)
+        if url.path == "/v3/forecast":
+            return self.wt_forecast_answer(q, h)
         return _json(404, {"message": "no such path"})
 
     # -- Electricity Maps --
@@ -91,6 +95,10 @@ class Imitation:
         if endpoint == "latest":
             hours = [t for t in self.em if t <= now]
             return _json(200, self._em_item(max(hours))) if hours else _json(404, {"message": "none"})
+        if endpoint == "forecast":
+            return _json(200, {"zone": "DE", "forecast": [
+                {"carbonIntensity": v, "datetime": iso_utc(t).replace("Z", ".000Z")}
+                for t, v in sorted(self.em_forecast.items())], "updatedAt": iso_utc(now)})
         if endpoint == "past-range":
             a, b = parse_time(q["start"]), parse_time(q["end"])
             if b - a > 10 * DAY or b <= a:
@@ -102,7 +110,8 @@ class Imitation:
 
     def uk_answer(self, path: str, h: dict[str, str]):  # type: ignore[no-untyped-def]
         _, _, a_s, b_s = unquote(path).split("/")[:4]
-        a, b = parse_time(a_s), parse_time(b_s)
+        a = parse_time(a_s)
+        b = a + 2 * DAY if b_s == "fw48h" else parse_time(b_s)  # fw48h: the 48 hours from ``from``
         if b - a > 14 * DAY or b <= a:
             return self.refuse(400, h, "Date range must be less than 14 days")
         items = [{"from": iso_utc(t, seconds=False), "to": iso_utc(t + 1800, seconds=False),
@@ -130,3 +139,14 @@ class Imitation:
                 for t, v in sorted(self.wt.items()) if a <= t < b]
         return _json(200, {"data": data, "meta": {"data_point_period_seconds": 300, "region": q["region"],
                                                   "signal_type": "co2_moer", "units": "lbs_co2_per_mwh"}})
+
+    def wt_forecast_answer(self, q: dict[str, str], h: dict[str, str]):  # type: ignore[no-untyped-def]
+        if h.get("authorization") != "Bearer token-abc123":
+            return self.refuse(401, h, "bad token")
+        if q.get("signal_type") != "co2_moer":
+            return self.refuse(400, h, "bad request")
+        data = [{"point_time": iso_utc(t).replace("Z", "+00:00"), "value": v}
+                for t, v in sorted(self.wt_forecast.items())]
+        return _json(200, {"data": data, "meta": {"data_point_period_seconds": 300, "region": q["region"],
+                                                  "signal_type": "co2_moer", "units": "lbs_co2_per_mwh",
+                                                  "generated_at": iso_utc(time.time())}})

@@ -10,7 +10,8 @@ config), sent in the ``auth-token`` header. Endpoints used (documented v3 format
 * ``GET /v3/carbon-intensity/past-range?zone=Z&start=ISO&end=ISO`` — older hours (a
   paid endpoint), at most 10 days per request → ``{"zone": "DE", "data": [...]}``;
 * ``GET /v3/carbon-intensity/latest?zone=Z`` — the current hour, which history may not
-  hold yet.
+  hold yet;
+* ``GET /v3/carbon-intensity/forecast?zone=Z`` — hourly values ahead (``wattprint when``).
 
 Each value is consumption-based, gCO2e/kWh, on the basis its ``emissionFactorType``
 names (``lifecycle`` by default, or ``direct``); ``isEstimated`` values are kept with
@@ -109,3 +110,10 @@ class ElectricityMaps(LiveProvider):
                 got += self._points(get_json(self.name, f"{url}/latest", {"zone": self.zone},
                                              headers, deadline), None)
         return [p for p in got if p[1] > t0 and p[0] < t1]
+
+    def forecast(self, now: float, deadline: float) -> list[Point]:
+        """``GET /v3/carbon-intensity/forecast?zone=Z`` (plans that include it): hourly values
+        ahead, ``{"zone": "DE", "forecast": [{"carbonIntensity": 289, "datetime": ...}]}``."""
+        payload = get_json(self.name, f"{self.base_url}/v3/carbon-intensity/forecast", {"zone": self.zone},
+                           {"auth-token": self.api_key}, deadline)
+        return [(a, b, g, "forecast") for a, b, g, _ in self._points(payload, "forecast") if b > now]

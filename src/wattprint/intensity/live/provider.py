@@ -79,6 +79,11 @@ class LiveProvider:
         """The points of ``[t0, t1)`` (hour-aligned, at most ``max_span_s``), unchecked."""
         raise NotImplementedError
 
+    def forecast(self, now: float, deadline: float) -> list[Point]:
+        """The provider's forecast from ``now`` on (quality ``forecast``), unchecked;
+        :class:`LiveError` where the provider (or this plan of it) offers none."""
+        raise LiveError(f"{self.name}: no forecast is offered")
+
     @property
     def budget_s(self) -> float:
         """Time one call sequence may take: :data:`PER_CALL_S` per request it makes."""

@@ -8,7 +8,8 @@ and used only when the run's location is GB. Documented format of
                "intensity": {"forecast": 266, "actual": 263, "index": "moderate"}}]}
 
 Each half-hour keeps its own value: the actual, else the forecast (quality
-``forecast``, replaced by the actual once a later fetch has it). The figures are
+``forecast``, replaced by the actual once a later fetch has it). ``GET
+/intensity/{from}/fw48h`` gives the next 48 hours' forecasts (``wattprint when``). The figures are
 direct CO2 from generation (gCO2/kWh, not lifecycle CO2e). Terms: free use, no
 re-serving — so fetched live, not embedded.
 """
@@ -39,20 +40,31 @@ class UKCarbonIntensity(LiveProvider):
 
     def fetch(self, t0: float, t1: float, deadline: float) -> list[Point]:
         url = f"{self.base_url}/intensity/{iso_utc(t0, seconds=False)}/{iso_utc(t1, seconds=False)}"
-        payload = get_json(self.name, url, None, {}, deadline)
-        items = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(items, list):
-            raise LiveError("UK Carbon Intensity: answer has no 'data' list")
-        points = []
-        for it in items:
-            try:
-                actual, forecast = it["intensity"].get("actual"), it["intensity"].get("forecast")
-                a, b = parse_time(it["from"]), parse_time(it["to"])
-            except (KeyError, TypeError, AttributeError, ValueError):
-                raise LiveError("UK Carbon Intensity: malformed point") from None
-            if actual is None and forecast is None:
-                continue
-            value, quality = (actual, "actual") if actual is not None else (forecast, "forecast")
-            if b > t0 and a < t1:
-                points.append((a, b, number(value), quality))
-        return points
+        return _points(get_json(self.name, url, None, {}, deadline), t0, t1, forecast_only=False)
+
+    def forecast(self, now: float, deadline: float) -> list[Point]:
+        """``GET /intensity/{now}/fw48h``: the next 48 hours' half-hourly forecasts."""
+        url = f"{self.base_url}/intensity/{iso_utc(now, seconds=False)}/fw48h"
+        return _points(get_json(self.name, url, None, {}, deadline), now, now + 2 * DAY, forecast_only=True)
+
+
+def _points(payload: object, t0: float, t1: float, *, forecast_only: bool) -> list[Point]:
+    """The half-hours of ``[t0, t1)``: the actual where known (unless ``forecast_only``), else the forecast."""
+    items = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        raise LiveError("UK Carbon Intensity: answer has no 'data' list")
+    points = []
+    for it in items:
+        try:
+            actual, forecast = it["intensity"].get("actual"), it["intensity"].get("forecast")
+            a, b = parse_time(it["from"]), parse_time(it["to"])
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise LiveError("UK Carbon Intensity: malformed point") from None
+        if forecast_only:
+            actual = None
+        if actual is None and forecast is None:
+            continue
+        value, quality = (actual, "actual") if actual is not None else (forecast, "forecast")
+        if b > t0 and a < t1:
+            points.append((a, b, number(value), quality))
+    return points

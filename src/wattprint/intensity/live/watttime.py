@@ -11,7 +11,9 @@ the location-based total. Direct CO2 only. Documented formats:
 * ``GET /v3/historical?region=R&start=ISO&end=ISO&signal_type=co2_moer`` (at most 32 days
   per request) → ``{"data": [{"point_time": "...", "value": 870.2}], "meta": {"units":
   "lbs_co2_per_mwh", "data_point_period_seconds": 300}}``; each point stands for its
-  five minutes (lb/MWh × 0.45359237 → g/kWh).
+  five minutes (lb/MWh × 0.45359237 → g/kWh);
+* ``GET /v3/forecast?region=R&signal_type=co2_moer`` → the same shape, ahead of now
+  (``wattprint when``).
 """
 
 from __future__ import annotations
@@ -76,25 +78,38 @@ class WattTime(LiveProvider):
             {"region": self.region, "start": iso_utc(t0), "end": iso_utc(t1),
              "signal_type": "co2_moer"},
             {"Authorization": f"Bearer {token}"}, deadline)
-        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-            raise LiveError("WattTime: answer has no 'data' list")
-        meta = payload.get("meta")
-        if not isinstance(meta, dict):
-            meta = {}
-        units = str(meta.get("units", "lbs_co2_per_mwh"))
-        if units not in _UNITS:
-            raise LiveError("WattTime: unsupported units (need co2_moer in lb/MWh)")
-        k = _UNITS[units]
-        period = number(meta.get("data_point_period_seconds", 300))
-        period = period if 0 < period <= 3600 else 300.0
-        points = []
-        for it in payload["data"]:
-            try:
-                if it["value"] is None:
-                    continue
-                a = parse_time(it["point_time"])
-            except (KeyError, TypeError, ValueError, AttributeError):
-                raise LiveError("WattTime: malformed point") from None
-            if a + period > t0 and a < t1:
-                points.append((a, a + period, number(it["value"]) * k, "actual"))
-        return points
+        return _points(payload, t0, t1, "actual")
+
+    def forecast(self, now: float, deadline: float) -> list[Point]:
+        """``GET /v3/forecast?region=R&signal_type=co2_moer``: the next hours' MOER (marginal)."""
+        token = self._login(deadline)
+        payload = get_json(self.name, f"{self.base_url}/v3/forecast",
+                           {"region": self.region, "signal_type": "co2_moer"},
+                           {"Authorization": f"Bearer {token}"}, deadline)
+        return _points(payload, now, now + 3 * DAY, "forecast")
+
+
+def _points(payload: object, t0: float, t1: float, quality: str) -> list[Point]:
+    """The points of a ``{"data": [...], "meta": {...}}`` answer inside ``[t0, t1)``, in g/kWh."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        raise LiveError("WattTime: answer has no 'data' list")
+    meta = payload.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
+    units = str(meta.get("units", "lbs_co2_per_mwh"))
+    if units not in _UNITS:
+        raise LiveError("WattTime: unsupported units (need co2_moer in lb/MWh)")
+    k = _UNITS[units]
+    period = number(meta.get("data_point_period_seconds", 300))
+    period = period if 0 < period <= 3600 else 300.0
+    points = []
+    for it in payload["data"]:
+        try:
+            if it["value"] is None:
+                continue
+            a = parse_time(it["point_time"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise LiveError("WattTime: malformed point") from None
+        if a + period > t0 and a < t1:
+            points.append((a, a + period, number(it["value"]) * k, quality))
+    return points
