@@ -68,7 +68,7 @@ class Agent:
         self.proc = subprocess.Popen([sys.executable, "-m", "wattprint.cli.main", "exporter", "--port", "0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.first = self._line(30.0)
-        assert "serving http://127.0.0.1:" in self.first, self.first + self._rest()
+        assert "serving http://" in self.first, self.first + self._rest()
         self.url = self.first.split("serving ", 1)[1].split()[0]
 
     def _line(self, timeout: float) -> str:
@@ -109,6 +109,7 @@ def test_scraped_figures_are_the_counters_in_joules_and_priced(agent_tree: tuple
     root, started = agent_tree
     agent = Agent("--rapl-root", str(root), "--country", "FR", "--interval", "0.5")
     started.append(agent)
+    assert agent.url.startswith("http://127.0.0.1:")  # this machine only, unless --bind says otherwise
     first = scrape(agent.url)
     assert by_channel(first, "wattprint_energy_joules_total") == {PKG: 0.0, DRAM: 0.0}
     labels = first["wattprint_energy_joules_total"][0][0]
@@ -171,6 +172,18 @@ def test_ctrl_c_stops_it_cleanly_and_without_a_location_the_fallback_is_labelled
     assert labels["fallback"] == "true" and labels["location"] == "WORLD"
     code, err = agent.stop(signal.SIGINT)
     assert code == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_bind_serves_the_address_asked_for_and_only_it(agent_tree: tuple[Path, list[Agent]]) -> None:
+    root, started = agent_tree
+    agent = Agent("--rapl-root", str(root), "--bind", "127.0.0.2")
+    started.append(agent)
+    assert agent.url.startswith("http://127.0.0.2:")
+    assert "wattprint_energy_joules_total" in scrape(agent.url)
+    with pytest.raises(OSError):  # nothing on the default address at that port
+        urllib.request.urlopen(agent.url.replace("127.0.0.2", "127.0.0.1"), timeout=2)
+    code, err = agent.stop(signal.SIGHUP)
+    assert code == 0, err
 
 
 def test_a_taken_port_or_a_bad_one_is_one_line_and_exit_2(agent_tree: tuple[Path, list[Agent]]) -> None:

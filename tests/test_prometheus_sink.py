@@ -70,6 +70,26 @@ def test_hostile_names_and_tags_round_trip_through_the_exposition(rapl: Path) ->
         urllib.request.urlopen(url, timeout=2)
 
 
+def test_published_counters_never_go_down_when_the_run_is_re_priced(rapl: Path) -> None:
+    from wattprint.sinks.metrics import RunView
+
+    t = Tracker(rapl_root=str(rapl), country="PL", store=False, interval=0.05)
+    run = t.start()
+    try:
+        view = RunView(run)
+        set_uj(rapl, "intel-rapl:0", 2_000_000)
+        wait_for(lambda: {c.name: c.emissions_g for c in view.channels()}.get(PKG))
+        [before] = [c for c in view.channels() if c.name == PKG]
+        assert run.intensity is not None
+        run.price(run.intensity.replace(g_per_kwh=run.intensity.g_per_kwh / 10))  # a lower re-pricing
+        assert run.channels[PKG].emissions_g < before.emissions_g  # the run's own figure went down...
+        [after] = [c for c in view.channels() if c.name == PKG]
+        assert after.emissions_g == before.emissions_g  # ...the published counter holds
+        assert after.energy_j == before.energy_j == 2.0
+    finally:
+        t.stop()
+
+
 def gateway() -> LocalServer:
     return LocalServer(lambda method, path, headers: (200 if method != "DELETE" else 202, {}, b""))
 

@@ -127,6 +127,7 @@ class MetricsServer:
 
         class Server(ThreadingWSGIServer):
             address_family = family
+            timeout = 0.5  # handle_request() never waits longer, even for a connection gone before accept
 
         class QuietHandler(WSGIRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
@@ -136,6 +137,7 @@ class MetricsServer:
         self.address = address
         self.port: int = self.httpd.server_port
         self._thread: Any = None
+        self._wake_r = self._wake_w = -1
 
     @property
     def url(self) -> str:
@@ -143,16 +145,39 @@ class MetricsServer:
         return f"http://{host}:{self.port}/metrics"
 
     def start(self) -> None:
+        import os
+
         from wattprint._threads import new_thread
 
-        thread = new_thread(self.httpd.serve_forever, "wattprint-metrics", (0.1,))
+        self._wake_r, self._wake_w = os.pipe()
+        thread = new_thread(self._serve, "wattprint-metrics")
         thread.start()
         self._thread = thread
 
+    def _serve(self) -> None:
+        """Answer requests until :meth:`close` writes to the wake pipe: no polling while idle
+        (``serve_forever`` wakes every poll interval, and its shutdown waits for one)."""
+        import selectors
+
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.httpd, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in sel.select():
+                    if key.fileobj == self._wake_r:
+                        return
+                    self.httpd.handle_request()  # ready: accepts at once, answered on a new thread
+
     def close(self) -> None:
-        if self._thread is not None:  # shutdown() waits for a serve_forever that must be running
-            self.httpd.shutdown()
-            self._thread = None
+        import os
+
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            os.write(self._wake_w, b"x")
+            thread.join(2.0)
+            os.close(self._wake_w)
+            if not thread.is_alive():
+                os.close(self._wake_r)
         self.httpd.server_close()
 
 
