@@ -70,6 +70,41 @@ def test_hostile_names_and_tags_round_trip_through_the_exposition(rapl: Path) ->
         urllib.request.urlopen(url, timeout=2)
 
 
+def test_scrapes_during_the_stop_and_a_silent_client_never_hold_the_run(rapl: Path) -> None:
+    import threading
+
+    t = Tracker(rapl_root=str(rapl), country="FR", store=False, prometheus_port=0, interval=0.02)
+    t.start()
+    [sink] = [s for s in t._sinks if s.name == "prometheus"]  # type: ignore[union-attr]
+    url, port = sink.server.url, sink.server.port
+    silent = socket.create_connection(("127.0.0.1", port), timeout=5)  # connects, never sends a request
+    bodies: list[str] = []
+    stop = threading.Event()
+
+    def scraper() -> None:
+        while not stop.is_set():
+            try:
+                bodies.append(urllib.request.urlopen(url, timeout=5).read().decode())
+            except OSError:
+                pass  # the server is gone: the run ended
+
+    th = threading.Thread(target=scraper, daemon=True)
+    th.start()
+    try:
+        wait_for(lambda: len(bodies) >= 20)
+        t0 = time.monotonic()
+        t.stop()
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        th.join(10)
+        silent.close()
+    assert took < 5  # the server closes at once, scrapes in flight or not
+    assert not th.is_alive()
+    for body in bodies:  # every answer is whole and parses
+        assert by_channel(samples(body), "wattprint_energy_joules_total").keys() == {PKG, "dram:package-0"}
+
+
 def test_published_counters_never_go_down_when_the_run_is_re_priced(rapl: Path) -> None:
     from wattprint.sinks.metrics import RunView
 

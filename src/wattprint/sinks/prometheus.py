@@ -130,6 +130,8 @@ class MetricsServer:
             timeout = 0.5  # handle_request() never waits longer, even for a connection gone before accept
 
         class QuietHandler(WSGIRequestHandler):
+            timeout = 10.0  # a client that stops sending frees its thread (socket timeout, seconds)
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
                 pass  # no line on stderr per scrape
 
