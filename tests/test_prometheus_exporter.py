@@ -196,7 +196,12 @@ def test_a_taken_port_or_a_bad_one_is_one_line_and_exit_2(agent_tree: tuple[Path
         r = subprocess.run([sys.executable, "-m", "wattprint.cli.main", "exporter", "--rapl-root", str(root),
                             "--port", port], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert f"cannot listen on 127.0.0.1 port {port}" in r.stderr
+    assert f"cannot listen on 127.0.0.1 port {port}" in r.stderr and "pick --port" in r.stderr
+    for address in ("no such host", "192.0.2.1"):  # not a name, not an address of this machine
+        r = subprocess.run([sys.executable, "-m", "wattprint.cli.main", "exporter", "--rapl-root", str(root),
+                            "--bind", address], capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert f"cannot listen on {address} port" in r.stderr and "--bind takes an address" in r.stderr
     for bad in ("70000", "-1"):
         r = subprocess.run([sys.executable, "-m", "wattprint.cli.main", "exporter", "--port", bad],
                            capture_output=True, text=True, env=env, timeout=60)

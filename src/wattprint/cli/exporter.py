@@ -107,8 +107,11 @@ def handle(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"cannot listen on {args.bind} port {args.port}: {exc.strerror or exc} "
-                         "(another exporter running? pick --port)") from None
+        import errno
+
+        hint = ("another program (an exporter already running?) has it: pick --port"
+                if exc.errno == errno.EADDRINUSE else "--bind takes an address of this machine, e.g. 127.0.0.1")
+        raise UsageError(f"cannot listen on {args.bind} port {args.port}: {exc.strerror or exc} ({hint})") from None
     try:
         tracker = Tracker(settings=settings, sinks=[sink])
         with _StopLatch() as latch:
