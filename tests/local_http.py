@@ -18,11 +18,15 @@ class LocalServer:
 
     def __init__(self, route: Route, delay_s: float = 0.0) -> None:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        # each request with its body: (method, path, headers, body)
+        self.exchanges: list[tuple[str, str, dict[str, str], bytes]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def _any(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                body = self.rfile.read(int(headers.get("content-length") or 0))
+                outer.exchanges.append((self.command, self.path, headers, body))
                 outer.requests.append((self.command, self.path, headers))
                 if delay_s:
                     time.sleep(delay_s)
@@ -37,7 +41,7 @@ class LocalServer:
                 except OSError:
                     pass  # the client gave up (budget spent): expected in timeout tests
 
-            do_GET = do_PUT = _any
+            do_GET = do_PUT = do_POST = do_DELETE = _any
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -65,6 +65,16 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
                      ("http://b", "http://b", "http://b", "http://b")),
     "cache_dir": (("c1", "c1", "c1", "c1"), ("c2", "c2", "c2", "c2")),
     "live_fetch_every_s": ((600, "600", 600, 600.0), (0.5, "0.5", 0.5, 0.5)),
+    "prometheus_port": ((9100, "9100", 9100, 9100), (0, " 0 ", 0, 0)),
+    "prometheus_address": (("::1", "::1", "::1", "::1"), ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")),
+    "prometheus_pushgateway": (("http://gw:9091", "http://gw:9091", "http://gw:9091", "http://gw:9091"),
+                               ("https://g", "https://g", "https://g", "https://g")),
+    "pushgateway_job": (("train", "train", "train", "train"), ("eval", "eval", "eval", "eval")),
+    "pushgateway_keep": ((True, "yes", True, True), (False, "0", False, False)),
+    "otlp_endpoint": (("http://c:4318", "http://c:4318", "http://c:4318", "http://c:4318"),
+                      ("https://c/otlp", "https://c/otlp", "https://c/otlp", "https://c/otlp")),
+    "otlp_service_name": (("trainer", "trainer", "trainer", "trainer"), ("svc", "svc", "svc", "svc")),
+    "exporter_timeout_s": ((0.5, "0.5", 0.5, 0.5), (10, "10", 10, 10.0)),
 }
 
 

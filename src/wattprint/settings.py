@@ -164,6 +164,32 @@ def _store(key: Key, raw: object, label: str, level: str) -> bool:
     return raw
 
 
+def _port(key: Key, raw: object, label: str, level: str) -> int:
+    text = raw.strip() if isinstance(raw, str) and level in ("env", "argument") else raw
+    if isinstance(text, str) and text.isdigit():
+        text = int(text)
+    if isinstance(text, bool) or not isinstance(text, int) or not 0 <= text <= 65535:
+        raise _fail(key, label, level, "a port number from 0 to 65535", raw)
+    return text
+
+
+def _url(key: Key, raw: object, label: str, level: str) -> str:
+    from urllib.parse import urlsplit  # lazily: only the exporters' keys need it
+
+    text = _text(key, raw, label, level)
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        from wattprint.privacy import mask_text  # a URL may carry user:password@
+
+        raise _fail(key, label, level, "an http:// or https:// URL with a host", mask_text(str(raw)))
+    return text
+
+
 def _as_given(key: Key, raw: object, label: str, level: str) -> object:
     return raw
 
@@ -171,7 +197,7 @@ def _as_given(key: Key, raw: object, label: str, level: str) -> object:
 _PARSERS: dict[str, Callable[[Key, object, str, str], object]] = {
     "float": _float, "str": _text, "choice": _choice, "path": _path, "dir": _path, "bool": _bool,
     "baseline": _baseline, "strlist": _strlist, "tags": _tags, "pid": _pid, "store": _store,
-    "object": _as_given,
+    "object": _as_given, "port": _port, "url": _url,
 }
 
 
@@ -201,7 +227,8 @@ CODECARBON_REFUSED = {
                      "process's share",
     "save_to_api": "wattprint has no remote API; runs go to its database",
     "save_to_logger": "wattprint does not log; read the returned run or the database",
-    "save_to_prometheus": "not available yet; read the database",
+    "save_to_prometheus": "use prometheus_pushgateway='http://HOST:9091' (or prometheus_port=N to be "
+                          "scraped; see docs/monitoring.md)",
     "experiment_id": "use name=... and tags={...}",
     "default_cpu_power": "the CPU's TDP comes from wattprint's table (see 'wattprint doctor')",
     "allow_multiple_runs": "runs may always overlap; open windows with run.window(name)",

@@ -33,7 +33,7 @@ class Key(FrozenRecord):
     def __init__(self, name: str, kind: str, help: str, *, bounds: tuple[Any, ...] = (),
                  default: object = None, env: str | None = None, file: str | None = "") -> None:
         # kind: float | str | choice | path | dir | bool | baseline | strlist | tags | pid
-        #       | store | object. bounds: (lo, hi, lo_open) for numbers, the choices for a choice.
+        #       | store | object | port | url. bounds: (lo, hi, lo_open) for numbers, the choices for a choice.
         # file "" = the same name as the setting; None = not read from config files.
         super().__init__(name, kind, help, bounds, default, env, name if file == "" else file)
 
@@ -92,5 +92,29 @@ _LIVE = (
         bounds=(0.05, 7 * DAY_S, False), default=3600.0, env=_env("live_fetch_every_s")),
 )
 KEYS = KEYS + _LIVE
+
+# The Prometheus and OpenTelemetry exporters of a run (wattprint.sinks.prometheus, .otlp); a run
+# publishes to them only when one of EXPORTER_KEYS is set (wattprint.sinks.metrics).
+_EXPORTERS = (
+    Key("prometheus_port", "port", "serve the run's metrics for Prometheus on this port (0: any free one)",
+        env=_env("prometheus_port")),
+    Key("prometheus_address", "str", "address the metrics port binds (default 127.0.0.1: this machine only)",
+        default="127.0.0.1", env=_env("prometheus_address")),
+    Key("prometheus_pushgateway", "url", "Prometheus Pushgateway URL to push the run's metrics to",
+        env=_env("prometheus_pushgateway")),
+    Key("pushgateway_job", "str", "the job name of the pushed group", default="wattprint",
+        env=_env("pushgateway_job")),
+    Key("pushgateway_keep", "bool", "keep the pushed group after the run (default: deleted at the end)",
+        env=_env("pushgateway_keep")),
+    Key("otlp_endpoint", "url", "OTLP/HTTP endpoint to send the run's metrics to, e.g. http://localhost:4318",
+        env=_env("otlp_endpoint")),
+    Key("otlp_service_name", "str", "service.name of the OTLP resource", default="wattprint",
+        env=_env("otlp_service_name")),
+    Key("exporter_timeout_s", "float", "seconds each push or export may take before it is given up",
+        bounds=(0.0, 60.0, True), default=2.0, env=_env("exporter_timeout_s")),
+)
+EXPORTER_KEYS = ("prometheus_port", "prometheus_pushgateway", "otlp_endpoint")  # any set: the run exports
+KEYS += _EXPORTERS
+
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back

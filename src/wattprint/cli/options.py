@@ -33,7 +33,9 @@ def add_location(p: argparse.ArgumentParser) -> None:
 # CLI flag of each setting, for messages ("--pue: pue must be ...").
 FLAGS = {"name": "--name", "interval": "--interval", "country": "--country", "region": "--region",
          "pue": "--pue", "market_g_per_kwh": "--market-g-per-kwh", "gpus": "--gpus",
-         "rapl_root": "--rapl-root", "db": "--db", "baseline": "--baseline"}
+         "rapl_root": "--rapl-root", "db": "--db", "baseline": "--baseline",
+         "prometheus_port": "--prometheus-port", "prometheus_pushgateway": "--pushgateway",
+         "otlp_endpoint": "--otlp-endpoint"}
 
 
 def load_settings(args: argparse.Namespace, **given: Any) -> Settings:

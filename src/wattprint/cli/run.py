@@ -54,6 +54,9 @@ def register(sub: Any) -> None:
     add_location(p)
     add_sensors(p)
     add_db(p)
+    from wattprint.cli.exporter import add_exporter_flags
+
+    add_exporter_flags(p)
     from wattprint.cli.report import add_live_options  # live view flags (report/live.py)
 
     add_live_options(p)

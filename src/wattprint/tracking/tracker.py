@@ -58,6 +58,18 @@ def _sink_list(value: Any) -> list[Any]:
     return sink_list(value)
 
 
+def _exporters_wanted(settings: Settings) -> bool:
+    """Whether the settings ask for the Prometheus or OTLP sinks; a missing extra fails now."""
+    from wattprint.settings_keys import EXPORTER_KEYS
+
+    if all(settings.get(k) is None for k in EXPORTER_KEYS):
+        return False  # nothing more imported
+    from wattprint.sinks.metrics import exporter_sinks
+
+    exporter_sinks(settings)  # a missing package is a ConfigError before the work starts
+    return True
+
+
 # -- the tracker ----------------------------------------------------------------------
 
 
@@ -148,6 +160,7 @@ class Tracker:
         self.flush_every_s: float = get("flush_every_s")
         self._store_arg = (get("db") or True) if get("store") else False
         self._extra_sinks = _sink_list(get("sinks"))
+        self._exporters = _exporters_wanted(settings)  # Prometheus / OTLP settings: checked now
         self._sinks: Sinks | None = None
         self.run: Run | None = None
         self._sampler: Sampler | None = None
@@ -223,10 +236,15 @@ class Tracker:
     # -- sinks --
 
     def _start_sinks(self, run: Run) -> None:
-        """The store sink (from ``store=``) first, then the extra sinks; tell them the run began."""
+        """The store sink (from ``store=``) first, the exporters (``prometheus_port``, ``otlp_endpoint``
+        ...), then the extra sinks; tell them the run began."""
         from wattprint.sinks.base import Sinks
 
         sinks = list(self._extra_sinks)
+        if self._exporters:  # after the store, before the caller's own sinks
+            from wattprint.sinks.metrics import exporter_sinks
+
+            sinks[:0] = exporter_sinks(self.settings)
         if self._store_arg is not False:
             from wattprint.sinks.store import StoreSink
 
