@@ -64,6 +64,8 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "watttime_url": (("http://a", "http://a", "http://a", "http://a"),
                      ("http://b", "http://b", "http://b", "http://b")),
     "cache_dir": (("c1", "c1", "c1", "c1"), ("c2", "c2", "c2", "c2")),
+    "owner": (("ann", "ann", "ann", "ann"), ("bob", " bob ", "bob", "bob")),
+    "project": (("llm", "llm", "llm", "llm"), ("vision", "vision", "vision", "vision")),
 }
 
 
@@ -85,7 +87,7 @@ def source_of(level: str, key_name: str, value: object) -> dict[str, object]:
     """settings_for() keywords that put ``value`` at one level."""
     key = KEY[key_name]
     if level == "argument":
-        return {key_name: value}
+        return {"arguments": {key_name: value}}
     if level == "env":
         return {"env": {key.env: value}}
     return {level: {key.file: value}}

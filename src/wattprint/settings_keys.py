@@ -86,5 +86,13 @@ KEYS: tuple[Key, ...] = (
     Key("watttime_url", "str", "WattTime base URL", env=_env("watttime_url")),
     Key("cache_dir", "path", "directory for cached live answers", env=_env("cache_dir")),
 )
+
+# Team stores: who a run belongs to (issue 14's PostgreSQL store), so a shared store can be filtered.
+_TEAM = (
+    Key("owner", "str", "who the run belongs to (default: the OS user)", env=_env("owner")),
+    Key("project", "str", "the project the run counts for (stored with it; 'runs --project' filters)",
+        env=_env("project")),
+)
+KEYS += _TEAM
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back

@@ -17,6 +17,8 @@ from wattprint.cli.options import add_db, check_output, open_store
 def register(sub: Any) -> None:
     p = sub.add_parser("runs", help="list stored runs, newest first")
     p.add_argument("-n", "--limit", type=int, default=20, help="how many (0: all)")
+    p.add_argument("--project", help="only the runs of this project")
+    p.add_argument("--owner", help="only the runs of this user")
     add_db(p)
     p.set_defaults(func=handle_runs)
 
@@ -35,7 +37,7 @@ def register(sub: Any) -> None:
 
 def _get(store: Any, ref: str, **read: Any) -> dict[str, Any]:
     """The stored run ``ref``; ``read``: what of it to read (see ``SqliteStore.get_run``)."""
-    from wattprint.store.sqlite import StoreError
+    from wattprint.errors import StoreError
 
     try:
         return store.get_run(ref, **read)
@@ -44,12 +46,16 @@ def _get(store: Any, ref: str, **read: Any) -> dict[str, Any]:
 
 
 def handle_runs(args: argparse.Namespace) -> int:
+    from wattprint.report.escape import term_text
     from wattprint.report.text import run_table
 
     store = open_store(args)
-    runs = store.list_runs(args.limit or None)
+    runs = store.list_runs(args.limit or None, project=args.project, owner=args.owner)
     if not runs:
-        print(f"no runs stored yet in {store.path}", file=sys.stderr)
+        which = " and ".join(f"{k} '{term_text(v)}'" for k, v in (("project", args.project), ("owner", args.owner))
+                             if v is not None)
+        print(f"no runs {'of ' + which + ' ' if which else ''}stored yet in {term_text(str(store.path))}",
+              file=sys.stderr)
         return 0
     print(run_table(runs))
     return 0
@@ -63,6 +69,8 @@ def handle_show(args: argparse.Namespace) -> int:
     run = _get(open_store(args), args.run, timeline=False, windows=False)  # only counts and stats
     print(summary(run))
     print(f"  started {utc(run['start_utc'])}, host {term_text(run['host'])}, CPU {term_text(run['cpu_model'])}")
+    if run.get("owner") or run.get("project"):
+        print(f"  owner {term_text(run.get('owner') or '-')}, project {term_text(run.get('project') or '-')}")
     if run.get("command"):
         print(f"  command: {term_text(' '.join(run['command']))}")
     print(f"  timeline: {run['timeline_intervals']} intervals of ~{run['interval_s']:g} s")
