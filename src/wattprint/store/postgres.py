@@ -184,13 +184,23 @@ class PostgresStore(SqlStore):
     def _tuples(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._conn.execute(self._q(sql), _plain(params)).fetchall()
 
+    def _check_connection(self, psycopg: Any) -> None:
+        """Connect again if the connection died (the server restarted, an idle timeout): a round
+        trip per write (a flush every few seconds), so the write does not fail on a dead socket."""
+        if not (self._conn.broken or self._conn.closed):
+            try:
+                self._conn.execute("SELECT 1")
+            except psycopg.OperationalError:
+                pass  # broken now; connected again below
+        if self._conn.broken or self._conn.closed:
+            self._conn = _connect(self._url)
+
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         psycopg = _driver()
 
         try:
-            if self._conn.broken or self._conn.closed:  # the server restarted: connect again
-                self._conn = _connect(self._url)
+            self._check_connection(psycopg)
             with self._conn.transaction() as tx:
                 yield tx
         except psycopg.Error as exc:
