@@ -37,8 +37,13 @@ def _wp(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
                           env=e, cwd=cwd, timeout=60)
 
 
-def _args_for(source: str, command: str, url: str, tmp_path: Path, work: Path, marker: Path
-              ) -> tuple[list[str], dict[str, str]]:
+def _refused(source: str, command: str, url: str, tmp_path: Path) -> tuple[str, Path]:
+    """``command`` with ``url`` as its db from ``source``: it must fail (exit 2) before doing
+    anything (no file made, the command not started) and never show the password. Returns
+    stderr and the working directory."""
+    work = tmp_path / "work"
+    work.mkdir()
+    marker = tmp_path / "ran"
     args = [command]
     if command == "run":
         args += ["--rapl-root", str(make_tree(tmp_path / "pc", packages=1))]
@@ -50,43 +55,31 @@ def _args_for(source: str, command: str, url: str, tmp_path: Path, work: Path, m
         env["WATTPRINT_DB"] = ""  # unset (the tests' own database would win over the file)
     if command == "run":
         args += ["--", sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
-    return args, env
+    r = _wp(args, work, env)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert SECRET not in r.stdout + r.stderr  # a URL may hold a password: never shown back
+    assert sorted(p.name for p in work.iterdir()) == (["wattprint.toml"] if source == "file" else [])
+    assert not marker.exists()  # refused before the command started
+    return r.stderr, work
 
 
 @pytest.mark.parametrize("source", ["flag", "env", "file"])
 @pytest.mark.parametrize("command", ["run", "runs"])
 def test_a_url_of_another_kind_is_refused_in_one_line_from_every_source(source: str, command: str,
                                                                          tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    marker = tmp_path / "ran"
-    args, env = _args_for(source, command, f"mysql://ann:{SECRET}@db.example:3306/runs", tmp_path, work, marker)
-    r = _wp(args, work, env)
-    assert r.returncode == 2, (r.stdout, r.stderr)
+    err, work = _refused(source, command, f"mysql://ann:{SECRET}@db.example:3306/runs", tmp_path)
     label = {"flag": "--db", "env": "WATTPRINT_DB", "file": f"{work / 'wattprint.toml'}:1"}[source]
-    assert r.stderr.strip() == (f"wattprint: error: {label}: db is a URL (mysql://...) of a kind wattprint "
-                                "cannot store in; give a file path or a postgresql:// URL")
-    assert SECRET not in r.stdout + r.stderr  # a URL may hold a password: never shown back
-    assert sorted(p.name for p in work.iterdir()) == (["wattprint.toml"] if source == "file" else [])
-    assert not marker.exists()  # refused before the command started
+    assert err.strip() == (f"wattprint: error: {label}: db is a URL (mysql://...) of a kind wattprint "
+                           "cannot store in; give a file path or a postgresql:// URL")
 
 
 @pytest.mark.parametrize("source", ["flag", "env", "file"])
 @pytest.mark.parametrize("command", ["run", "runs"])
 def test_an_unreachable_postgresql_store_is_one_line_without_the_password(source: str, command: str,
                                                                           tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    marker = tmp_path / "ran"
-    url = f"postgresql://ann:{SECRET}@127.0.0.1:{_closed_port()}/runs"
-    args, env = _args_for(source, command, url, tmp_path, work, marker)
-    r = _wp(args, work, env)
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
+    err, _ = _refused(source, command, f"postgresql://ann:{SECRET}@127.0.0.1:{_closed_port()}/runs", tmp_path)
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wattprint: error: cannot use database postgresql://***@127.0.0.1:")
-    assert SECRET not in r.stdout + r.stderr
-    assert sorted(p.name for p in work.iterdir()) == (["wattprint.toml"] if source == "file" else [])
-    assert not marker.exists()  # checked before the command started
 
 
 @pytest.mark.parametrize("url, scheme", [

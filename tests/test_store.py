@@ -125,3 +125,22 @@ def test_sigterm_to_a_tracked_python_program_stores_the_run(tmp_path: Path) -> N
     run = SqliteStore.open(db).list_runs()[0]
     assert run["name"] == "victim" and run["status"] == "interrupted"
     assert run["end_utc"] is not None
+
+
+def test_owner_and_project_are_stored_with_the_run(tmp_path: Path, store_target: str) -> None:
+    rapl = make_tree(tmp_path / "pc", packages=1)
+    for owner, project in (("ann", "llm"), (None, "vision")):
+        t = wattprint.Tracker("team", rapl_root=rapl, store=store_target, gpus="none", country="FR",
+                              project=project, owner=owner)
+        t.start()
+        live = t.stop().to_dict()
+        assert live["project"] == project
+    store = open_store(store_target)
+    (ann,) = store.list_runs(owner="ann")
+    assert ann["project"] == "llm" and store.get_run(ann["id"])["owner"] == "ann"
+    (vision,) = store.list_runs(project="vision")
+    import getpass
+
+    assert vision["owner"] == getpass.getuser()  # who ran it, unless set
+    assert store.list_runs(project="llm", owner="bob") == []
+    assert [r["project"] for r in store.list_runs()] == ["vision", "llm"]
