@@ -59,18 +59,27 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-def raw(target: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def raw(target: str, sql: str, params: tuple[Any, ...] = (), *, many: list[tuple[Any, ...]] | None = None
+        ) -> list[tuple[Any, ...]]:
     """Run one statement on the store at ``target`` directly (not through wattprint), committed;
-    ``?`` placeholders on either kind. Returns the rows (empty for a statement without any)."""
+    ``?`` placeholders on either kind; ``many``: once per parameter tuple. Returns the rows
+    (empty for a statement without any)."""
     if target.startswith("postgresql://"):
         import psycopg
 
         with psycopg.connect(target, autocommit=True, connect_timeout=10) as conn:
+            if many is not None:
+                with conn.cursor() as cur:
+                    cur.executemany(sql.replace("?", "%s"), many)
+                return []
             cur = conn.execute(sql.replace("?", "%s"), params)
             return cur.fetchall() if cur.description else []
     conn = sqlite3.connect(target, timeout=10)
     try:
         with conn:
+            if many is not None:
+                conn.executemany(sql, many)
+                return []
             return conn.execute(sql, params).fetchall()
     finally:
         conn.close()

@@ -243,3 +243,21 @@ def test_runs_filters_by_owner_and_project_on_both_stores(kind: str, store_targe
         import getpass
 
         assert {h["owner"] for h in heads} == {getpass.getuser()}
+
+
+def test_a_store_that_cannot_be_reached_is_a_fault_of_the_run_without_the_password(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    import wattprint
+
+    wrong = pg_server.url("postgres", password=PASSWORD[::-1])  # the server refuses this password
+    t = wattprint.Tracker("unstored", rapl_root=make_tree(tmp_path / "pc", packages=1), store=wrong, gpus="none",
+                          country="FR")
+    t.start()
+    with pytest.warns(wattprint.WattprintWarning, match="not storing this run") as said:
+        run = t.stop().to_dict()
+    assert all(PASSWORD[::-1] not in str(w.message) for w in said)
+    (fault,) = [f for f in run["faults"] if f["source"] == "store"]
+    assert fault["message"].startswith("not storing this run: cannot use database postgresql://***@127.0.0.1:")
+    assert "password authentication failed" in fault["message"]
+    assert PASSWORD[::-1] not in json.dumps(run) and PASSWORD not in json.dumps(run)
