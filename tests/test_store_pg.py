@@ -261,3 +261,12 @@ def test_a_store_that_cannot_be_reached_is_a_fault_of_the_run_without_the_passwo
     assert fault["message"].startswith("not storing this run: cannot use database postgresql://***@127.0.0.1:")
     assert "password authentication failed" in fault["message"]
     assert PASSWORD[::-1] not in json.dumps(run) and PASSWORD not in json.dumps(run)
+
+
+def test_doctor_says_whether_the_postgresql_store_is_reachable_without_the_password(pg_url: str) -> None:
+    r = wp(["doctor"], pg_url)
+    assert r.returncode == 0, r.stderr
+    assert "ok postgresql://***@127.0.0.1:" in r.stdout and "reachable" in r.stdout
+    wrong = wp(["doctor"], pg_url.replace(PASSWORD, "nope"))
+    assert "!! cannot use database postgresql://***@127.0.0.1:" in wrong.stdout
+    assert PASSWORD not in r.stdout + r.stderr + wrong.stdout + wrong.stderr and "nope" not in wrong.stdout

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from wattprint.config import config_paths, read_file
 from wattprint.errors import ConfigError
+from wattprint.privacy import mask_text
 from wattprint.settings_keys import (  # noqa: F401  (re-exported: the table lives there)
     DAY_S,
     KEY,
@@ -310,10 +311,11 @@ class Settings:
         return {k: (v[0][0], v[0][1]) for k, v in self._found.items()}
 
     def describe(self) -> list[str]:
-        """``name = value  (source)`` for each setting given, best source only; secrets masked."""
+        """``name = value  (source)`` for each setting given, best source only; secrets masked (the
+    secret settings whole, and a password inside a value such as a ``postgresql://`` URL)."""
         lines = []
         for name, (value, label) in self.provenance().items():
-            shown = "***" if name in SECRET_KEYS else repr(value)
+            shown = "***" if name in SECRET_KEYS else mask_text(repr(value))  # a db URL's password
             lines.append(f"{name} = {shown}  ({label})")
         return lines
 
@@ -326,7 +328,8 @@ class Settings:
         return Settings(found)
 
     def __repr__(self) -> str:
-        items = ", ".join(f"{k}={v!r} ({src})" for k, (v, src) in self.provenance().items())
+        items = ", ".join(f"{k}={'***' if k in SECRET_KEYS else mask_text(repr(v))} ({src})"
+                          for k, (v, src) in self.provenance().items())
         return f"Settings({items})"
 
 

@@ -6,13 +6,14 @@ import argparse
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_location, add_sensors, load_settings
+from wattprint.cli.options import add_db, add_location, add_sensors, load_settings
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check sensors, permissions and location")
     add_sensors(p)
     add_location(p)
+    add_db(p)
     p.set_defaults(func=handle)
 
 
@@ -59,7 +60,36 @@ def handle(args: argparse.Namespace) -> int:
     print(f"  → {intensity_line(intensity.to_dict())}")
     for w in intensity.warnings:
         print(f"  ! {t(w)}")
+    _print_database(settings.get("db"))
     return 0
+
+
+def _print_database(db: str | None) -> None:
+    """Where runs go, and whether that file is private (it holds command lines)."""
+    from pathlib import Path
+
+    from wattprint.report.escape import term_text as t
+    from wattprint.settings import url_scheme
+    from wattprint.store.files import default_path, describe
+
+    print("Database")
+    found = _server_database(db) if db and url_scheme(db) else describe(Path(db).expanduser() if db else default_path())
+    for fine, line in found:
+        print(f"  {'ok ' if fine else '!! '}{t(line)}")
+
+
+def _server_database(url: str) -> list[tuple[bool, str]]:
+    """What ``doctor`` says of a PostgreSQL store: reachable (and migrated) or why not; the URL's
+    password masked."""
+    from wattprint.errors import StoreError
+    from wattprint.store.open import open_store, shown
+
+    try:
+        store = open_store(url, write=False)
+    except StoreError as exc:
+        return [(False, str(exc))]
+    store.close()
+    return [(True, f"{shown(url)}: PostgreSQL store, reachable, schema up to date")]
 
 
 def _print_families() -> None:

@@ -255,7 +255,8 @@ class Tracker:
         )
         run.owner, run.project = self.owner, self.project
         self.run = run
-        endings.opened(self)  # from here on, exit or a signal stops and stores it
+        if not endings.opened(self):  # from here on, exit or a signal stops and stores it
+            _note_unguarded(run)
         run.baseline = baseline
         run.intensity = self._intensity
         if self.process is not None:
@@ -358,7 +359,8 @@ class Tracker:
         for msg in run.intensity.warnings if run.intensity else []:
             warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
         for f in run.faults:
-            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
+            if f.source != "signals":  # said when the run started
+                warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
 
     def _finish_after_interruption(self, run: Run, status: str | None) -> None:
         """A KeyboardInterrupt (Ctrl-C) landed inside the stop: end the run with what is
@@ -414,3 +416,16 @@ class Tracker:
 
 
 _kept_in_child: list[Any] = []  # stores inherited by a forked child, never used there
+
+
+UNGUARDED = (
+    "this run started outside the main thread, where Python cannot install a signal handler: "
+    "a SIGTERM/SIGHUP would end the process without storing it; call wattprint.handle_signals() "
+    "once from the main thread at start-up"
+)
+
+
+def _note_unguarded(run: Run) -> None:
+    """Say at once (and in the run) that a scheduler's SIGTERM would lose this run."""
+    run.faults.append(Fault(time.time(), "signals", UNGUARDED))
+    warnings.warn(f"wattprint: {UNGUARDED}", WattprintWarning, stacklevel=4)
