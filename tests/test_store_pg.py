@@ -7,6 +7,8 @@ here is a real subprocess with ``WATTPRINT_DB=postgresql://…``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -239,6 +241,12 @@ def test_runs_filters_by_owner_and_project_on_both_stores(kind: str, store_targe
     assert r.returncode == 0 and "r1" in r.stdout and "r0" not in r.stdout
     r = wp(["runs", f"--{kind}", "carol"], store_target)
     assert r.returncode == 0 and f"no runs of {kind} 'carol' stored yet" in r.stderr
+    r = wp(["export", "--format", "csv", f"--{kind}", "ann"], store_target)
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert r.returncode == 0 and sorted(row["name"] for row in rows) == ["r0", "r2"]
+    assert {row[kind] for row in rows} == {"ann"}
+    r = wp(["export", "--format", "json", f"--{kind}", "bob"], store_target)
+    assert [h["name"] for h in json.loads(r.stdout)] == ["r1"]
     if kind == "project":  # the owner is who ran it, unless set
         import getpass
 

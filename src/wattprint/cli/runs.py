@@ -17,8 +17,7 @@ from wattprint.cli.options import add_db, check_output, open_store
 def register(sub: Any) -> None:
     p = sub.add_parser("runs", help="list stored runs, newest first")
     p.add_argument("-n", "--limit", type=int, default=20, help="how many (0: all)")
-    p.add_argument("--project", help="only the runs of this project")
-    p.add_argument("--owner", help="only the runs of this user")
+    _add_filters(p)
     add_db(p)
     p.set_defaults(func=handle_runs)
 
@@ -31,8 +30,14 @@ def register(sub: Any) -> None:
     p.add_argument("run", nargs="?", help="run id (default: every run's totals)")
     p.add_argument("--format", choices=("csv", "json"), default="json")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    _add_filters(p)
     add_db(p)
     p.set_defaults(func=handle_export)
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", help="only the runs of this project")
+    p.add_argument("--owner", help="only the runs of this user")
 
 
 def _get(store: Any, ref: str, **read: Any) -> dict[str, Any]:
@@ -133,24 +138,24 @@ def _runs_csv(out: Any, runs: list[dict[str, Any]]) -> None:
     w = _SafeWriter(out)
     w.writerow(["id", "name", "status", "start_utc", "duration_s", "energy_j", "energy_kwh",
                 "emissions_g", "market_emissions_g", "location", "intensity_g_per_kwh", "pue",
-                "intensity_source", "fallback"])
+                "intensity_source", "fallback", "owner", "project"])
     for r in runs:
         it = r.get("intensity") or {}
         w.writerow([r["id"], r["name"], r["status"], r["start_utc"], r["duration_s"],
                     r["energy_j"], r["energy_kwh"], r["emissions_g"], r.get("market_emissions_g") or "",
                     it.get("location", ""), it.get("g_per_kwh", ""), it.get("pue", ""),
-                    it.get("source", ""), it.get("fallback", "")])
+                    it.get("source", ""), it.get("fallback", ""), r.get("owner") or "", r.get("project") or ""])
 
 
 def _export(out: Any, store: Any, args: argparse.Namespace) -> None:
     if args.format == "json":
-        data = _get(store, args.run) if args.run else store.list_runs()
+        data = _get(store, args.run) if args.run else store.list_runs(project=args.project, owner=args.owner)
         out.write(json.dumps(data, indent=2) + "\n")
     elif args.run:
         one = _get(store, args.run, timeline=False, windows=False)
         write_timeline_csv(out, one, store.iter_timeline(one["id"]))
     else:
-        _runs_csv(out, store.list_runs())
+        _runs_csv(out, store.list_runs(project=args.project, owner=args.owner))
 
 
 def handle_export(args: argparse.Namespace) -> int:
