@@ -108,3 +108,15 @@ def test_postgresql_urls_are_kept_as_given(url: str) -> None:
 def test_paths_that_are_not_urls_are_kept(path: str) -> None:
     s = settings_for(env={"WATTPRINT_DB": path})
     assert s.get("db") == path
+
+
+def test_without_psycopg_a_postgresql_url_says_which_extra_to_install(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    (blocked / "psycopg").mkdir(parents=True)
+    (blocked / "psycopg" / "__init__.py").write_text("raise ImportError('psycopg is not installed')\n")
+    e = dict(os.environ, PYTHONPATH=f"{blocked}{os.pathsep}{SRC}", WATTPRINT_DB=f"postgresql://ann:{SECRET}@h/db")
+    r = subprocess.run([sys.executable, "-m", "wattprint.cli.main", "runs"], capture_output=True, text=True,
+                       env=e, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("wattprint: error: a PostgreSQL store needs psycopg: "
+                                "pip install 'wattprint[postgres]'")
