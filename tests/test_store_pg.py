@@ -139,6 +139,7 @@ def _outputs(db: str, ids: list[str]) -> dict[str, str]:
         "report": ["report", ids[0], "--format", "json"], "export-json": ["export", ids[0], "--format", "json"],
         "export-csv": ["export", ids[0], "--format", "csv"], "export-all": ["export", "--format", "csv"],
         "compare": ["compare", *ids, "--format", "json"],
+        "whatif": ["whatif", ids[0], "--country", "SE", "--json"],
     }
     out = {}
     for key, args in commands.items():
