@@ -24,10 +24,10 @@ def register(sub: Any) -> None:
     c.add_argument("--owner", help="only the runs of this user")
     c.add_argument("-q", "--quiet", action="store_true", help="no line per run")
     c.set_defaults(func=handle_copy)
-    p.set_defaults(func=lambda args: _no_command(p))
+    p.set_defaults(func=_no_command)
 
 
-def _no_command(p: argparse.ArgumentParser) -> int:
+def _no_command(args: argparse.Namespace) -> int:
     raise UsageError("db wants a command: copy (see 'wattprint db --help')")
 
 

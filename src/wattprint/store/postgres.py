@@ -193,7 +193,8 @@ class PostgresStore(SqlStore):
             except psycopg.OperationalError:
                 pass  # broken now; connected again below
         if self._conn.broken or self._conn.closed:
-            self._conn = _connect(self._url)
+            old, self._conn = self._conn, _connect(self._url)
+            old.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
