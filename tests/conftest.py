@@ -46,3 +46,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
+
+
+# stores of each kind (a throwaway PostgreSQL server, SQLite files) for the store tests
+from store_fixtures import pg_server, pg_url, store_target  # noqa: E402, F401

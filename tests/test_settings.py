@@ -75,6 +75,8 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
                       ("https://c/otlp", "https://c/otlp", "https://c/otlp", "https://c/otlp")),
     "otlp_service_name": (("trainer", "trainer", "trainer", "trainer"), ("svc", "svc", "svc", "svc")),
     "exporter_timeout_s": ((0.5, "0.5", 0.5, 0.5), (10, "10", 10, 10.0)),
+    "owner": (("ann", "ann", "ann", "ann"), ("bob", " bob ", "bob", "bob")),
+    "project": (("llm", "llm", "llm", "llm"), ("vision", "vision", "vision", "vision")),
 }
 
 
@@ -96,7 +98,7 @@ def source_of(level: str, key_name: str, value: object) -> dict[str, object]:
     """settings_for() keywords that put ``value`` at one level."""
     key = KEY[key_name]
     if level == "argument":
-        return {key_name: value}
+        return {"arguments": {key_name: value}}
     if level == "env":
         return {"env": {key.env: value}}
     return {level: {key.file: value}}

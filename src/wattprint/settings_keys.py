@@ -116,5 +116,13 @@ _EXPORTERS = (
 EXPORTER_KEYS = ("prometheus_port", "prometheus_pushgateway", "otlp_endpoint")  # any set: the run exports
 KEYS += _EXPORTERS
 
+
+# Team stores: who a run belongs to (issue 14's PostgreSQL store), so a shared store can be filtered.
+_TEAM = (
+    Key("owner", "str", "who the run belongs to (default: the OS user)", env=_env("owner")),
+    Key("project", "str", "the project the run counts for (stored with it; 'runs --project' filters)",
+        env=_env("project")),
+)
+KEYS += _TEAM
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back

@@ -69,11 +69,27 @@ def _print_database(db: str | None) -> None:
     from pathlib import Path
 
     from wattprint.report.escape import term_text as t
+    from wattprint.settings import url_scheme
     from wattprint.store.files import default_path, describe
 
     print("Database")
-    for fine, line in describe(Path(db).expanduser() if db else default_path()):
+    found = _server_database(db) if db and url_scheme(db) else describe(Path(db).expanduser() if db else default_path())
+    for fine, line in found:
         print(f"  {'ok ' if fine else '!! '}{t(line)}")
+
+
+def _server_database(url: str) -> list[tuple[bool, str]]:
+    """What ``doctor`` says of a PostgreSQL store: reachable (and migrated) or why not; the URL's
+    password masked."""
+    from wattprint.errors import StoreError
+    from wattprint.store.open import open_store, shown
+
+    try:
+        store = open_store(url, write=False)
+    except StoreError as exc:
+        return [(False, str(exc))]
+    store.close()
+    return [(True, f"{shown(url)}: PostgreSQL store, reachable, schema up to date")]
 
 
 def _print_families() -> None:

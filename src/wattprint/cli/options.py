@@ -95,7 +95,9 @@ def file_arg(text: str) -> str:
 
 
 def add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database file (default: $WATTPRINT_DB, `db` in the config, or the user data dir)")
+    p.add_argument("--db", metavar="PATH|URL",
+                   help="database file or postgresql:// URL (default: $WATTPRINT_DB, `db` in the config, "
+                        "or the user data dir)")
 
 
 def add_sensors(p: argparse.ArgumentParser) -> None:
@@ -113,13 +115,14 @@ def open_store(args: argparse.Namespace, settings: Settings | None = None, *, wr
     Commands that only read pass ``write=False`` (the default) and get a
     read-only store where the database cannot be written (read-only media).
     """
-    from wattprint.store.sqlite import SqliteStore, StoreError
+    from wattprint.errors import ConfigError, StoreError
+    from wattprint.store.open import open_store as open_any
 
     if settings is None:
         settings = load_settings(argparse.Namespace(db=getattr(args, "db", None)))
     try:
-        return SqliteStore.open(settings.get("db"), write=write)
-    except StoreError as exc:
+        return open_any(settings.get("db"), write=write)
+    except (StoreError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -127,10 +130,13 @@ def check_output(args: argparse.Namespace, target: str | None, settings: Setting
     """A one-line UsageError when the output file ``target`` is the database (or its WAL/SHM)."""
     if not target:
         return
+    from wattprint.settings import url_scheme
     from wattprint.store.sqlite import StoreError, check_not_database
 
     if settings is None:
         settings = load_settings(argparse.Namespace(db=getattr(args, "db", None)))
+    if url_scheme(settings.get("db")):
+        return  # a server's database: no local file to overwrite
     try:
         check_not_database(target, settings.get("db"))
     except StoreError as exc:

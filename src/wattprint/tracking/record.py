@@ -156,7 +156,12 @@ class BaselineRecord(TypedDict):
     notes: list[str]
 
 
-class RunHeader(SpanTotals):
+class _Team(TypedDict, total=False):
+    owner: str | None  # who ran it (the OS user unless set); absent from records before schema 6
+    project: str | None  # the project it counts for (setting ``project``), or None
+
+
+class RunHeader(SpanTotals, _Team):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str

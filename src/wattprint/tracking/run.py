@@ -219,6 +219,8 @@ class Run(Measurement):
         self.interval_s = interval_s
         self.command = command
         self.tags = tags
+        self.owner: str | None = None  # who ran it and for which project (set by the tracker)
+        self.project: str | None = None
         self.availability = availability
         self.host = hostname()
         self.pid = os.getpid()
@@ -454,6 +456,8 @@ class Run(Measurement):
             "gpu_users": self.gpu_users,
             "attribution": self._attribution_dict(),
             "baseline": self._baseline_dict(),
+            "owner": self.owner,
+            "project": self.project,
         }
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
