@@ -75,6 +75,7 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
                       ("https://c/otlp", "https://c/otlp", "https://c/otlp", "https://c/otlp")),
     "otlp_service_name": (("trainer", "trainer", "trainer", "trainer"), ("svc", "svc", "svc", "svc")),
     "exporter_timeout_s": ((0.5, "0.5", 0.5, 0.5), (10, "10", 10, 10.0)),
+    "site": (("AWS", "aws", "Aws", "aws"), ("datacentre", "DATACENTRE", "datacentre", "datacentre")),
 }
 
 
