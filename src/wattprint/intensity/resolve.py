@@ -211,6 +211,7 @@ def resolve(*, country: str | None = None, region: str | None = None,
     chain: list[str] = []
     warnings: list[str] = []
     found, configured = _walk_steps(settings, chain, warnings)
+    given = found  # the location set by the user (not found by the probe)
     detected: Evidence | None = None
     if found is None:
         found, detected = _from_metadata(settings, metadata_urls, chain, warnings)
@@ -232,9 +233,9 @@ def resolve(*, country: str | None = None, region: str | None = None,
     alternatives = _alternatives(found, chain)
 
     located: Evidence | None = None
-    if found is not None and found.provider is not None:
-        where = f"cloud region {found.cloud.code}" if found.cloud else "the location"
-        located = (found.provider, f"{where} is on {found.provider} ({found.how.split(':')[0]})")
+    if given is not None and given.provider is not None:
+        where = f"cloud region {given.cloud.code}" if given.cloud else "the location"
+        located = (given.provider, f"{where} is on {given.provider} ({given.how.split(':')[0]})")
     site_v, site_why = choose_site(settings, location=located, configured=configured,
                                    detected=detected, environ=os.environ if environ is None
                                    else environ, warnings=warnings)
