@@ -156,3 +156,13 @@ def test_laptop_gpu_gets_its_laptop_power() -> None:
     desktop = lookup_tdp("NVIDIA GeForce RTX 4090")
     assert laptop is not None and laptop.tdp_w == 150 and laptop.source == "nv-rtx4090-laptop"
     assert desktop is not None and desktop.tdp_w == 450
+
+
+def test_run_summary_says_the_site_why_and_the_other_figure(tmp_path: Path) -> None:
+    root = str(make_tree(tmp_path / "pc", packages=1, dram=True))
+    r = wp("run", "--db", str(tmp_path / "s.db"), "--rapl-root", root, "--cloud", "aws:us-west-2",
+           "--", sys.executable, "-c", BUMP, root, "5000000")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "× PUE 1.15 (US-NWPP 2024;" in out and "site aws: cloud region aws:us-west-2 is on aws" in out
+    assert "another figure for this site: gcp:us-west1 (" in out

@@ -39,7 +39,7 @@ def intensity_line(intensity: Mapping[str, Any] | None) -> str:
     if intensity.get("fallback"):
         text += " [FALLBACK: location unknown]"
     if intensity.get("site"):
-        text += f"; site {term_text(intensity['site'])}"
+        text += f"; site {term_text(intensity['site'])}: {term_text(intensity.get('site_source') or '')}"
     return text
 
 
@@ -77,6 +77,8 @@ def summary(run: dict[str, Any]) -> str:
             f"  {'CO2e':<{width}}  {fmt_mass(run['emissions_g']):>10}  location-based, "
             f"{intensity_line(run.get('intensity'))}"
         )
+    for alt in (run.get("intensity") or {}).get("alternatives") or []:
+        lines.append(f"  {'':<{width}}  {'':>10}  another figure for this site: {term_text(alt)}")
     if run.get("market_emissions_g") is not None:
         it = run.get("intensity") or {}
         lines.append(
