@@ -241,7 +241,7 @@ def resolve(*, country: str | None = None, region: str | None = None,
                                    else environ, warnings=warnings)
     chain.append(f"site {site_v}: {site_why}")
     pue_v, pue_src = site_pue(settings, site_v, site_why)
-    chain.append(f"pue {pue_v:g}: {pue_src}")
+    chain.append(f"pue {pue_v:g}: " + (pue_src if settings.is_set("pue") else f"the {site_v} default"))
 
     m_val = m_src = None
     if settings.is_set("market_g_per_kwh"):
