@@ -141,12 +141,14 @@ def test_model_card_names_the_place_and_keeps_tiny_emissions(tmp_path: Path) -> 
 def test_methodology_states_the_basis() -> None:
     from wattprint.report.methodology import _basis_sentence
 
-    life = _basis_sentence(["grid FR (France): 41.44 gCO2e/kWh, 2025, lifecycle CO2e, average, "
-                            "generation-based, Ember"])
+    life = _basis_sentence({"scope": "lifecycle", "gas": "CO2e"}, [])
     assert "lifecycle" in life and "not a GHG Protocol Scope 2 figure" in life
-    direct = _basis_sentence(["grid US-SRVC (x): 290.56 gCO2e/kWh, 2024, direct CO2e, average"])
+    direct = _basis_sentence({"scope": "direct"}, [])
     assert "basis of the GHG Protocol Scope 2 location-based method" in direct
-    assert "not recorded" in _basis_sentence(["argument: --country FR"])
+    # a run stored without a basis: its chain's grid step, else unknown
+    assert _basis_sentence({}, ["grid FR (France): 41.44 gCO2e/kWh, 2025, lifecycle CO2e, "
+                                "average, generation-based, Ember"]) == life
+    assert "not recorded" in _basis_sentence({}, ["argument: --country FR"])
 
 
 def test_laptop_gpu_gets_its_laptop_power() -> None:
@@ -164,5 +166,5 @@ def test_run_summary_says_the_site_why_and_the_other_figure(tmp_path: Path) -> N
            "--", sys.executable, "-c", BUMP, root, "5000000")
     assert r.returncode == 0, r.stderr
     out = r.stdout + r.stderr
-    assert "× PUE 1.15 (US-NWPP 2024;" in out and "site aws: cloud region aws:us-west-2 is on aws" in out
+    assert "× PUE 1.15 (US-NWPP 2024, direct CO2e;" in out and "site aws: cloud region aws:us-west-2 is on aws" in out
     assert "another figure for this site: gcp:us-west1 (" in out

@@ -95,7 +95,7 @@ def _emissions(report: dict[str, Any]) -> list[str]:
             f"{it['location']}, {it['g_per_kwh']:g} gCO2e/kWh ({it['source']}{year}), summed per "
             f"timeline interval.{hourly}{fallback}"
         )
-        out.append(_basis_sentence(it["chain"]))
+        out.append(_basis_sentence(it.get("basis") or {}, it["chain"]))
         if it["chain"]:
             out.append(f"Location chain: {'; '.join(it['chain'])}.")
     else:
@@ -122,15 +122,19 @@ def _emissions(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _basis_sentence(chain: list[str]) -> str:
-    """What the grid factor counts, read from the run's chain (its ``grid ...`` step names
-    the basis), and whether that matches the GHG Protocol's Scope 2 location-based method."""
-    line = next((c for c in chain if c.startswith("grid ")), "")
-    if " lifecycle " in f" {line} ".replace(",", " "):
+def _basis_sentence(basis: dict[str, str], chain: list[str]) -> str:
+    """What the grid factor counts (its recorded basis; for a run stored before the basis
+    was, the ``grid ...`` step of its chain) and whether that is the GHG Protocol's Scope 2
+    location-based method."""
+    scope = basis.get("scope")
+    if scope is None:
+        line = " " + next((c for c in chain if c.startswith("grid ")), "").replace(",", " ") + " "
+        scope = "lifecycle" if " lifecycle " in line else "direct" if " direct " in line else None
+    if scope == "lifecycle":
         return ("The grid factor is a lifecycle one (it also counts the upstream emissions of "
                 "fuels and plants), so this is not a GHG Protocol Scope 2 figure, which counts "
                 "direct emissions at generation only; a direct factor for the same grid is lower.")
-    if " direct " in f" {line} ".replace(",", " "):
+    if scope == "direct":
         return ("The grid factor counts direct emissions at generation, the basis of the GHG "
                 "Protocol Scope 2 location-based method.")
     return ("The basis of the grid factor (lifecycle or direct) was not recorded with this run, "
