@@ -204,3 +204,17 @@ def test_published_files_are_checked_against_their_hash(script: ModuleType, tmp_
     rows = script.gcp_rows((header + "europe-west5,N/A,0.7,1\nus-east4,Northern Virginia,0.57,"
                             "343.48\n").encode())
     assert [r[0] for r in rows] == ["gcp:us-east4"] and rows[0][2] == "343.48"
+
+
+def test_live_providers_find_the_zone_of_a_google_region() -> None:
+    # Google's own figure is the grid of a GCP region; a live provider asks for the zone of
+    # the place it is in (Electricity Maps FR for Paris, UK Carbon Intensity for London).
+    from settings_for import settings_for
+    from wattprint.intensity.live import choose_provider
+
+    assert static.place_grid("gcp:europe-west9") == "FR"
+    assert static.place_grid("gcp:us-central1") == "US-MROW" and static.place_grid("FR") == "FR"
+    em = choose_provider("gcp:europe-west9", settings_for({"ELECTRICITYMAPS_API_KEY": "k"}))
+    assert em is not None and "FR" in em.source
+    uk = choose_provider("gcp:europe-west2", settings_for({"WATTPRINT_UK_CARBON_INTENSITY": "1"}))
+    assert uk is not None and uk.name.startswith("UK")

@@ -195,6 +195,15 @@ def cloud_regions() -> dict[tuple[str, str], CloudRegion]:
             for r in _rows("cloud_regions.csv")}
 
 
+def place_grid(code: str) -> str:
+    """The grid code of the place behind ``code``: a provider's own figure for a region
+    (``gcp:europe-west2``) gives the province/state/country or eGRID subregion it is in
+    (``GB``), so live providers find their zone; any other code is returned as given."""
+    provider, sep, region = code.partition(":")
+    cr = cloud_region(provider, region) if sep else None
+    return cr.alt if cr is not None and cr.alt and cr.grid == code else code
+
+
 def alternative(cr: CloudRegion) -> tuple[GridRecord, float] | None:
     """The second figure for ``cr``'s site and its relative gap (alt / used - 1), when the
     gap exceeds :data:`ALT_THRESHOLD`; else None."""
