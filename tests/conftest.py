@@ -42,6 +42,13 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "WATTTIME_USERNAME",
         "WATTTIME_PASSWORD",
         "WATTTIME_REGION",
+        # the site: a CI job inside a batch scheduler or a pod would otherwise be taken
+        # for a data centre (PUE 1.56) by every test that expects a personal machine
+        "WATTPRINT_SITE",
+        "SLURM_JOB_ID",
+        "KUBERNETES_SERVICE_HOST",
+        "PBS_JOBID",
+        "LSB_JOBID",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -77,6 +77,7 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "exporter_timeout_s": ((0.5, "0.5", 0.5, 0.5), (10, "10", 10, 10.0)),
     "owner": (("ann", "ann", "ann", "ann"), ("bob", " bob ", "bob", "bob")),
     "project": (("llm", "llm", "llm", "llm"), ("vision", "vision", "vision", "vision")),
+    "site": (("AWS", "aws", "Aws", "aws"), ("datacentre", "DATACENTRE", "datacentre", "datacentre")),
 }
 
 

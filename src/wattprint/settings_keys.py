@@ -124,5 +124,13 @@ _TEAM = (
         env=_env("project")),
 )
 KEYS += _TEAM
+# Where the machine runs, which gives the PUE independently of the grid location:
+# a personal machine (1.0), a data centre of unknown operator (1.56), a cloud provider.
+SITES = ("personal", "datacentre", "aws", "gcp", "azure")
+_SITE = (
+    Key("site", "choice", "where the machine runs: personal, datacentre, aws, gcp or azure "
+        "(gives the PUE)", bounds=SITES, env=_env("site")),
+)
+KEYS = KEYS + _SITE
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back

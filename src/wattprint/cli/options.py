@@ -21,6 +21,8 @@ def add_location(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--cloud", metavar="PROVIDER:REGION", help="cloud region, e.g. aws:eu-west-3, gcp:europe-west1"
     )
+    g.add_argument("--site", help="where the machine runs: personal, datacentre, aws, gcp or azure "
+                   "(gives the PUE; default: detected)")
     g.add_argument("--pue", type=float, help="power usage effectiveness of the data centre (1 to 3)")
     g.add_argument(
         "--market-g-per-kwh",
@@ -32,7 +34,7 @@ def add_location(p: argparse.ArgumentParser) -> None:
 
 # CLI flag of each setting, for messages ("--pue: pue must be ...").
 FLAGS = {"name": "--name", "interval": "--interval", "country": "--country", "region": "--region",
-         "pue": "--pue", "market_g_per_kwh": "--market-g-per-kwh", "gpus": "--gpus",
+         "pue": "--pue", "site": "--site", "market_g_per_kwh": "--market-g-per-kwh", "gpus": "--gpus",
          "rapl_root": "--rapl-root", "db": "--db", "baseline": "--baseline",
          "prometheus_port": "--prometheus-port", "prometheus_pushgateway": "--pushgateway",
          "otlp_endpoint": "--otlp-endpoint"}

@@ -91,10 +91,11 @@ def _emissions(report: dict[str, Any]) -> list[str]:
             else ""
         )
         out.append(
-            f"Location-based emissions (GHG Protocol Scope 2): energy x PUE x grid intensity of "
+            f"Location-based emissions: energy x PUE x grid intensity of "
             f"{it['location']}, {it['g_per_kwh']:g} gCO2e/kWh ({it['source']}{year}), summed per "
             f"timeline interval.{hourly}{fallback}"
         )
+        out.append(_basis_sentence(it.get("basis") or {}, it["chain"]))
         if it["chain"]:
             out.append(f"Location chain: {'; '.join(it['chain'])}.")
     else:
@@ -103,7 +104,7 @@ def _emissions(report: dict[str, Any]) -> list[str]:
     em = report["emissions"]
     if em["market_based_g"] is not None:
         out.append(
-            f"Market-based emissions: energy x PUE x {em['market_g_per_kwh']:g} gCO2e/kWh, the "
+            f"Market-based emissions: energy x PUE {pue['value']:g} x {em['market_g_per_kwh']:g} gCO2e/kWh, the "
             f"contractual factor given by the user ({em['market_source'] or 'no source named'})."
         )
     else:
@@ -119,3 +120,22 @@ def _emissions(report: dict[str, Any]) -> list[str]:
             f"emissions, R = {sci['r']:g} {sci['functional_unit']}; market instruments are excluded."
         )
     return out
+
+
+def _basis_sentence(basis: dict[str, str], chain: list[str]) -> str:
+    """What the grid factor counts (its recorded basis; for a run stored before the basis
+    was, the ``grid ...`` step of its chain) and whether that is the GHG Protocol's Scope 2
+    location-based method."""
+    scope = basis.get("scope")
+    if scope is None:
+        line = " " + next((c for c in chain if c.startswith("grid ")), "").replace(",", " ") + " "
+        scope = "lifecycle" if " lifecycle " in line else "direct" if " direct " in line else None
+    if scope == "lifecycle":
+        return ("The grid factor is a lifecycle one (it also counts the upstream emissions of "
+                "fuels and plants), so this is not a GHG Protocol Scope 2 figure, which counts "
+                "direct emissions at generation only; a direct factor for the same grid is lower.")
+    if scope == "direct":
+        return ("The grid factor counts direct emissions at generation, the basis of the GHG "
+                "Protocol Scope 2 location-based method.")
+    return ("The basis of the grid factor (lifecycle or direct) was not recorded with this run, "
+            "so whether it matches the GHG Protocol Scope 2 location-based method is unknown.")

@@ -38,6 +38,8 @@ def intensity_line(intensity: Mapping[str, Any] | None) -> str:
         )
     if intensity.get("fallback"):
         text += " [FALLBACK: location unknown]"
+    if intensity.get("site"):
+        text += f"; site {term_text(intensity['site'])}: {term_text(intensity.get('site_source') or '')}"
     return text
 
 
@@ -75,11 +77,14 @@ def summary(run: dict[str, Any]) -> str:
             f"  {'CO2e':<{width}}  {fmt_mass(run['emissions_g']):>10}  location-based, "
             f"{intensity_line(run.get('intensity'))}"
         )
+    for alt in (run.get("intensity") or {}).get("alternatives") or []:
+        lines.append(f"  {'':<{width}}  {'':>10}  another figure for this site: {term_text(alt)}")
     if run.get("market_emissions_g") is not None:
         it = run.get("intensity") or {}
         lines.append(
             f"  {'':<{width}}  {fmt_mass(run['market_emissions_g']):>10}  market-based, "
-            f"{it.get('market_g_per_kwh')} gCO2e/kWh ({term_text(it.get('market_source') or 'user factor')})"
+            f"{it.get('market_g_per_kwh')} gCO2e/kWh × PUE {it.get('pue', 1.0):g} "
+            f"({term_text(it.get('market_source') or 'user factor')})"
         )
     used = (run.get("intensity") or {}).get("applied") or {}
     if used.get("marginal_emissions_g") is not None:
@@ -126,8 +131,10 @@ def _baseline_lines(base: dict[str, Any] | None, width: int) -> list[str]:
 
 def run_table(runs: Iterable[dict[str, Any]]) -> str:
     """One line per run, as ``wattprint runs`` prints it."""
-    rows = [("ID", "STARTED (UTC)", "DURATION", "ENERGY", "CO2e", "STATUS", "NAME")]
+    rows = [("ID", "STARTED (UTC)", "DURATION", "ENERGY", "CO2e", "GRID", "STATUS", "NAME")]
     for r in runs:
+        it = r.get("intensity") or {}
+        grid = term_text(it.get("location") or "-") + (" (fallback)" if it.get("fallback") else "")
         rows.append(
             (
                 term_text(r["id"]),
@@ -135,6 +142,7 @@ def run_table(runs: Iterable[dict[str, Any]]) -> str:
                 fmt_duration(r["duration_s"] or 0.0),
                 fmt_energy(r["energy_j"] or 0.0),
                 fmt_mass(r["emissions_g"]) if r.get("emissions_g") is not None else "-",
+                grid,
                 term_text(r["status"]),
                 term_text(r["name"]),
             )
