@@ -58,6 +58,7 @@ def layout(title: str, body: str, *, active: str = "") -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} · wattprint</title>"
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/dashboard.css">'
         '<script src="/static/dashboard.js" defer></script></head>'
         f'<body><header class="top"><a class="brand" href="/">wattprint</a><nav>{nav}</nav>'
