@@ -10,26 +10,29 @@ the chart data preserving the stored energy. The browser tests are in
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import http.cookiejar
 import json
 import re
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from realparts import need_module
 from test_dashboard_helpers import HOSTILE, Server, env, fetch, fetch_json, fill_store, server
 from wattprint.store.sqlite import SqliteStore
-
-pytest.importorskip("starlette", reason="the dashboard extra: pip install 'wattprint[dashboard]'")
-pytest.importorskip("uvicorn", reason="the dashboard extra: pip install 'wattprint[dashboard]'")
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    for module in ("starlette", "uvicorn"):
+        need_module(module, "the dashboard extra: pip install 'wattprint[dashboard]' (the test extra has it)")
     return fill_store(tmp_path_factory.mktemp("dash"))
 
 
@@ -114,8 +117,6 @@ def test_filters_select_runs(local: Server, runs: list[dict[str, Any]]) -> None:
     assert len(listed("status=finished")) == 5 and listed("status=killed") == set()
     assert {by_name[i] for i in listed("q=API-JOB")} == {"api-job"}
     day = runs[0]["start_utc"]
-    import datetime as dt
-
     today = dt.datetime.fromtimestamp(day, dt.timezone.utc).date()
     assert len(listed(f"since={today}&until={today}")) == 5
     assert listed(f"since={today + dt.timedelta(days=1)}") == set()
@@ -176,6 +177,8 @@ def test_totals_add_up_the_runs(local: Server, runs: list[dict[str, Any]]) -> No
     text = body.decode()
     shown = [float(v) for v in re.findall(r'data-field="energy_kwh" data-value="([^"]+)"', text)]
     assert sum(shown) == pytest.approx(sum(r["energy_j"] for r in runs) / 3.6e6, rel=1e-9)
+    bars = [float(v) for v in re.findall(r'<rect class="bar"[^>]* data-kwh="([^"]+)"', text)]
+    assert bars == shown[::-1]  # the chart runs oldest first, the table newest first
     assert fetch(local.base + "/totals?period=month")[0] == 400
 
 
@@ -204,9 +207,6 @@ def test_a_generated_token_is_printed_once_in_the_url(db: Path) -> None:
         token = s.url.split("?token=")[1]
         assert len(token) >= 32
         assert fetch(s.base + "/")[0] == 401
-        import http.cookiejar
-        import urllib.request
-
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         with browser.open(s.url, timeout=30) as resp:  # the printed URL logs in (redirect, cookie)
             assert resp.status == 200 and resp.url == s.base + "/" and b"5 of 5 runs match" in resp.read()

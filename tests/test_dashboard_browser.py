@@ -27,7 +27,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    need_module("starlette", "pip install 'wattprint[dashboard]'")
+    for module in ("starlette", "uvicorn"):
+        need_module(module, "the dashboard extra: pip install 'wattprint[dashboard]' (the test extra has it)")
     return fill_store(tmp_path_factory.mktemp("dash-browser"))
 
 

@@ -10,6 +10,7 @@ full-resolution re-read on zoom.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from typing import Any
 import pytest
 
 from synthetic_run import SyntheticRun
-from wattprint.dashboard.query import QueryError, RunFilter, facets, group_totals, period_start, totals
+from wattprint.dashboard.query import QueryError, RunFilter, facets, group_totals, page, period_start, totals
+from wattprint.dashboard.security import host_name
 from wattprint.dashboard.series import SeriesCache
+from wattprint.dashboard.server import is_loopback
 from wattprint.intensity.base import Intensity
 from wattprint.sinks.store import StoreSink
 from wattprint.store.sqlite import SqliteStore
@@ -144,3 +147,64 @@ def test_totals_per_day_and_iso_week() -> None:
     assert period_start(monday - 1.0, "week") == monday - 7 * 86400.0  # Sunday 23:59:59 is last week
     with pytest.raises(QueryError):
         totals(runs, "month")
+
+
+def test_pages_of_the_runs_list_are_clamped() -> None:
+    runs = list(range(250))
+    assert page(runs, 1)[1:] == (1, 3) and page(runs, 1)[0] == list(range(100))
+    assert page(runs, 3)[0] == list(range(200, 250))
+    assert page(runs, 99)[1] == 3 and page(runs, -5)[1] == 1
+    assert page([], 1) == ([], 1, 1)
+
+
+@pytest.mark.parametrize("header, name", [("127.0.0.1:8050", "127.0.0.1"), ("LOCALHOST", "localhost"),
+                                          ("[::1]:8050", "[::1]"), ("evil.example:80", "evil.example"),
+                                          ("[::1].evil.example", "[::1]"), ("", "")])
+def test_host_header_names(header: str, name: str) -> None:
+    assert host_name(header) == name
+
+
+@pytest.mark.parametrize("host, loop", [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True),
+                                        ("localhost", True), ("0.0.0.0", False), ("10.0.0.5", False),
+                                        ("example.org", False)])
+def test_loopback_addresses(host: str, loop: bool) -> None:
+    assert is_loopback(host) is loop
+
+
+class CountingStore:
+    """The real store, counting the passes over a timeline (each one reads every stored row)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.passes = 0
+
+    def count_intervals(self, run_id: str) -> int:
+        return self.store.count_intervals(run_id)
+
+    def iter_timeline(self, run_id: str, batch: int = 256) -> Any:
+        self.passes += 1
+        return self.store.iter_timeline(run_id, batch)
+
+
+def test_warm_up_and_concurrent_requests_make_one_pass(long_run: tuple[Path, str]) -> None:
+    db, rid = long_run
+    store = SqliteStore.open(db, write=False)
+    run = store.get_run(rid, timeline=False, windows=False)
+    counting = CountingStore(store)
+    cache = SeriesCache(counting, rows=500)
+    assert cache.warm([run]) == 1 and counting.passes == 1
+    cache.series(run)
+    assert counting.passes == 1  # served from the warm-up's rows
+    small = SeriesCache(CountingStore(store), rows=HOURS * 3600)
+    assert small.warm([run]) == 0  # a run the cache holds whole needs no warm-up
+    fresh = CountingStore(store)
+    cache = SeriesCache(fresh, rows=500)
+    results: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.series(run))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 4 and fresh.passes == 1
+    assert all(r["t"] == results[0]["t"] for r in results)
+    store.close()

@@ -44,6 +44,7 @@ REPORTS = {"md": ("md", "text/plain; charset=utf-8"), "html": ("html", "text/htm
 # the HTML report is one self-contained file with its style inline and no script to run
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
 MAX_COMPARE = 50
+WARM_RUNS = 2  # the newest runs whose chart is prepared at start (a long one costs one pass over its rows)
 
 
 class Dashboard:
@@ -61,8 +62,7 @@ class Dashboard:
         flt = RunFilter.from_params(request.query_params)
         stored = self.store.list_runs()
         matched = flt.select(stored)
-        shown, pages_n = page(matched, _int(request.query_params.get("page"), 1), PAGE_SIZE)
-        number = min(max(1, _int(request.query_params.get("page"), 1)), pages_n)
+        shown, number, pages_n = page(matched, _int(request.query_params.get("page"), 1), PAGE_SIZE)
         return HTMLResponse(pages.runs_page(shown, len(matched), len(stored), flt, facets(stored), number, pages_n))
 
     def run(self, request: Request) -> Response:
@@ -150,10 +150,21 @@ async def _store_error(request: Request, exc: Exception) -> Response:
     return _error(404, str(exc))
 
 
-def create_app(store: Any, *, token: str | None = None) -> Guard:
+def create_app(store: Any, *, token: str | None = None, warm: int = WARM_RUNS) -> Guard:
     """The dashboard over ``store``; ``token``: required on every request (network mode),
-    else only loopback ``Host`` names are answered (see :mod:`wattprint.dashboard.security`)."""
+    else only loopback ``Host`` names are answered (see :mod:`wattprint.dashboard.security`).
+    ``warm``: the newest runs whose chart data is reduced at once, in a background thread."""
     d = Dashboard(store)
+    if warm > 0:
+        from wattprint._threads import new_thread
+
+        def _warm() -> None:
+            try:
+                d.series_cache.warm(store.list_runs(warm))
+            except Exception:  # a store that cannot list: the pages will say why
+                pass
+
+        new_thread(_warm, "wattprint-dashboard-warm").start()
     routes = [
         Route("/", d.runs),
         Route("/runs/{run_id}", d.run),

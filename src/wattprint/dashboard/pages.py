@@ -181,31 +181,34 @@ def _pager(flt: RunFilter, page_no: int, pages: int) -> str:
 
 
 def _bars_svg(rows: list[dict[str, Any]], period: str) -> str:
-    """Energy per period as bars, emissions per period as a line on its own scale."""
+    """Energy per period as bars, emissions per period as a line (with dots) on its own scale."""
     if not rows:
         return ""
-    w, h, ml, mb, mt = 960, 260, 56, 36, 12
-    pw, ph = w - ml - 56, h - mt - mb
+    w, h, ml, mr, mt, mb = 960, 260, 16, 16, 24, 28
+    pw, ph = w - ml - mr, h - mt - mb
     emax = max(r["energy_kwh"] for r in rows) or 1.0
     gmax = max(r["emissions_g"] for r in rows) or 1.0
     step = pw / len(rows)
+    bw = min(step * 0.8, 60.0)
     parts = [f'<svg id="totals-chart" class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" '
              f'aria-label="energy and emissions per {period}" data-emax="{emax!r}" data-gmax="{gmax!r}" '
-             f'xmlns="http://www.w3.org/2000/svg">']
+             f'xmlns="http://www.w3.org/2000/svg">',
+             f'<line class="axis" x1="{ml}" x2="{ml + pw}" y1="{mt + ph}" y2="{mt + ph}"/>']
     pts = []
     for i, r in enumerate(rows):
-        x = ml + i * step
+        mid = ml + (i + 0.5) * step
         bh = r["energy_kwh"] / emax * ph
         label = f"{when(r['start_utc'])[:10]}: {sig(r['energy_kwh'])} kWh, {sig(r['emissions_g'])} g CO2e"
-        parts.append(f'<rect class="bar" x="{x + step * 0.1:.2f}" y="{mt + ph - bh:.2f}" width="{step * 0.8:.2f}" '
+        parts.append(f'<rect class="bar" x="{mid - bw / 2:.2f}" y="{mt + ph - bh:.2f}" width="{bw:.2f}" '
                      f'height="{bh:.2f}" data-kwh="{r["energy_kwh"]!r}"><title>{esc(label)}</title></rect>')
-        pts.append(f"{x + step / 2:.2f},{mt + ph - r['emissions_g'] / gmax * ph:.2f}")
-    parts.append(f'<polyline class="emissions" points="{" ".join(pts)}"/>')
-    parts.append(f'<text x="{ml - 6}" y="{mt + 10}" text-anchor="end">{esc(sig(emax))}</text>'
-                 f'<text x="{ml - 6}" y="{mt + ph}" text-anchor="end">0</text>'
+        pts.append((mid, mt + ph - r["emissions_g"] / gmax * ph))
+    parts.append(f'<polyline class="emissions" points="{" ".join(f"{x:.2f},{y:.2f}" for x, y in pts)}"/>')
+    parts += [f'<circle class="emissions-dot" cx="{x:.2f}" cy="{y:.2f}" r="3"/>' for x, y in pts]
+    parts.append(f'<text x="{ml}" y="14">{esc(sig(emax))} kWh</text>'
+                 f'<text x="{w - mr}" y="14" text-anchor="end">{esc(sig(gmax))} g CO2e</text>'
                  f'<text x="{ml}" y="{h - 8}">{esc(when(rows[0]["start_utc"])[:10])}</text>'
                  f'<text x="{ml + pw}" y="{h - 8}" text-anchor="end">{esc(when(rows[-1]["start_utc"])[:10])}</text>'
-                 f'<text x="{w - 4}" y="{mt + 10}" text-anchor="end">{esc(sig(gmax))} g</text></svg>')
+                 "</svg>")
     return "".join(parts) + ('<div class="legend"><span class="k-bar">energy (kWh, bars)</span>'
                              '<span class="k-line">CO2e location-based (g, line)</span></div>')
 

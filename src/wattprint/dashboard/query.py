@@ -130,11 +130,12 @@ def facets(runs: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in seen.items() if k in present}
 
 
-def page(runs: list[Any], number: int, size: int = PAGE_SIZE) -> tuple[list[Any], int]:
-    """Runs on page ``number`` (1-based, clamped) and the number of pages."""
+def page(runs: list[Any], number: int, size: int = PAGE_SIZE) -> tuple[list[Any], int, int]:
+    """Runs on page ``number`` (1-based, clamped to the pages there are), that page's number,
+    and the number of pages."""
     pages = max(1, math.ceil(len(runs) / size))
     number = min(max(1, number), pages)
-    return runs[(number - 1) * size : number * size], pages
+    return runs[(number - 1) * size : number * size], number, pages
 
 
 def period_start(ts: float, period: str) -> float:

@@ -16,6 +16,12 @@ so the chart shows the numbers the reports show:
    under each step line is the measured energy. Channels are handed to it as
    their own "components", which makes its per-component lines per-channel lines.
 
+The first chart of a long run costs one pass over its stored rows (the figures
+are in ``benchmarks/RESULTS.md``), so :meth:`SeriesCache.warm` makes that pass
+ahead of time for the newest long runs (the server starts it in a background
+thread); a request for a run being reduced waits for that pass instead of
+making a second one.
+
 Zoom asks for a time range. When the cached rows are too coarse for it (fewer
 than ``points / 2`` of them in the range, while the run has more stored
 intervals than cached rows), the range is read again from the store at full
@@ -57,22 +63,53 @@ class SeriesCache:
         self._runs = runs
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int], list[Interval]] = OrderedDict()
+        self._pending: dict[tuple[str, int], threading.Lock] = {}  # reductions under way
 
-    def _reduced(self, run_id: str, count: int, span_s: float) -> list[Interval]:
-        key = (run_id, count)
+    def _cached(self, key: tuple[str, int]) -> list[Interval] | None:
         with self._lock:
             rows = self._cache.get(key)
             if rows is not None:
                 self._cache.move_to_end(key)
-                return rows
-        rows, _ = downsample(self._store.iter_timeline(run_id), self._rows, span_s)
+            return rows
+
+    def _reduced(self, run_id: str, count: int, span_s: float) -> list[Interval]:
+        key = (run_id, count)
+        rows = self._cached(key)
+        if rows is not None:
+            return rows
         with self._lock:
-            for old in [k for k in self._cache if k[0] == run_id]:
-                del self._cache[old]  # an older read of a run still growing
-            self._cache[key] = rows
-            while len(self._cache) > self._runs:
-                self._cache.popitem(last=False)
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:  # one pass per run: a second caller waits for the first one's rows
+            rows = self._cached(key)
+            if rows is not None:
+                return rows
+            try:
+                rows, _ = downsample(self._store.iter_timeline(run_id), self._rows, span_s)
+            finally:
+                with self._lock:
+                    self._pending.pop(key, None)
+            with self._lock:
+                for old in [k for k in self._cache if k[0] == run_id]:
+                    del self._cache[old]  # an older read of a run still growing
+                self._cache[key] = rows
+                while len(self._cache) > self._runs:
+                    self._cache.popitem(last=False)
         return rows
+
+    def warm(self, runs: Iterable[dict[str, Any]]) -> int:
+        """Reduce ahead of time the timelines of ``runs`` (headers) that need it: those with more
+        stored intervals than the cache keeps. Returns how many were reduced; a run that cannot
+        be read is skipped (its page will say why)."""
+        done = 0
+        for run in list(runs)[: self._runs]:
+            try:
+                count = self._store.count_intervals(run["id"])
+                if count > self._rows:
+                    self._reduced(run["id"], count, float(run.get("duration_s") or 0.0))
+                    done += 1
+            except Exception:  # a warm-up never takes the server down
+                continue
+        return done
 
     def series(self, run: dict[str, Any], *, t0: float | None = None, t1: float | None = None,
                points: int = POINTS) -> dict[str, Any]:

@@ -26,7 +26,9 @@
     if (!isFinite(x)) return "-";
     if (x === 0) return "0";
     var a = Math.abs(x);
-    return a >= 1000 ? x.toFixed(0) : x.toPrecision(3).replace(/\.?0+$/, "");
+    if (a >= 1000) return x.toFixed(0);
+    var text = x.toPrecision(3);  // "100", "12.0", "0.000123", "1.00e-7"
+    return text.indexOf(".") >= 0 && text.indexOf("e") < 0 ? text.replace(/\.?0+$/, "") : text;
   }
 
   function timeUnit(span) {
