@@ -196,6 +196,11 @@ def test_network_mode_needs_the_token_on_every_request(db: Path, tmp_path: Path)
         status, headers, _ = fetch(base + f"/totals?period=day&token={token}", follow=False)
         assert status == 303 and headers["location"] == "/totals?period=day"
         cookie = headers["set-cookie"].split(";")[0]
+        for sneaky in ("//attacker.example", "/\\attacker.example"):  # never a redirect off this server
+            status, headers2, _ = fetch(base + f"{sneaky}?token={token}", follow=False)
+            assert status == 303 and headers2["location"] == "/attacker.example", headers2["location"]
+        status, headers2, _ = fetch(base + f"/runs/%C3%A9t%C3%A9?token={token}", follow=False)
+        assert status == 303 and headers2["location"] == "/runs/%C3%A9t%C3%A9"
         assert "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
         assert fetch(base + "/totals?period=day", headers={"Cookie": cookie})[0] == 200
         # served to a network, any Host name is fine: the token is the check

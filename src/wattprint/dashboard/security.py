@@ -26,7 +26,7 @@ from __future__ import annotations
 import hmac
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,7 +88,9 @@ class Guard:
                 await _plain(send, 403, "wrong token")
                 return True
             rest = urlencode([(k, v) for k, v in query if k != "token"])
-            location = scope.get("path", "/") + (f"?{rest}" if rest else "")
+            # a path of this server only: "//host" or "/\\host" would send the browser elsewhere
+            path = quote("/" + scope.get("path", "/").lstrip("/\\"), safe="/-._~!$&'()*+,;=:@")
+            location = path + (f"?{rest}" if rest else "")
             cookie = f"{COOKIE}={given[-1]}; Path=/; HttpOnly; SameSite=Strict"
             await _plain(send, 303, "see other", [(b"location", location.encode("latin-1")),
                                                   (b"set-cookie", cookie.encode("latin-1"))])

@@ -108,8 +108,9 @@
     this.legend(list);
     this.interact(svg, data, list, x0, x1, sx);
     if (this.note) {
-      this.note.textContent = data.rows + " rows drawn as " + t.length + " steps (" + data.intervals +
-        " stored intervals" + (data.exact ? ", full resolution" : ", merged") + "); drag to zoom, hover for values";
+      this.note.textContent = data.rows + " rows " + (range ? "in view " : "") + "drawn as " + t.length +
+        " steps (the run has " + data.intervals + " stored intervals; " +
+        (data.exact ? "full resolution" : "merged") + "); drag to zoom, hover for values";
     }
   };
 
