@@ -86,5 +86,11 @@ KEYS: tuple[Key, ...] = (
     Key("watttime_url", "str", "WattTime base URL", env=_env("watttime_url")),
     Key("cache_dir", "path", "directory for cached live answers", env=_env("cache_dir")),
 )
+# live intensity (issue 18): how often a run's background fetcher asks its provider
+_LIVE = (
+    Key("live_fetch_every_s", "float", "seconds between a run's background live-intensity fetches",
+        bounds=(0.05, 7 * DAY_S, False), default=3600.0, env=_env("live_fetch_every_s")),
+)
+KEYS = KEYS + _LIVE
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back
