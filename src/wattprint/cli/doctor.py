@@ -75,7 +75,8 @@ def _print_families() -> None:
     from wattprint.sensors.registry import FAMILIES
 
     print("Sensor families (choose with Tracker(sensors=[...]); default: all)")
+    width = max(len(f.name) for f in FAMILIES)
     for f in FAMILIES:
         takes = f"; option {', '.join(f.options)}" if f.options else ""
-        print(f"  {f.name:<6} {f.summary}")
-        print(f"         channels {f.measures}; {f.methods}{takes}")
+        print(f"  {f.name:<{width}} {f.summary}")
+        print(f"  {'':<{width}} channels {f.measures}; {f.methods}{takes}")

@@ -44,8 +44,8 @@ MAX_AVERAGE_S = 10.0
 # at meaningful load (and worse near idle), so ±5 % plus the lag of the refresh period.
 BAND_DCMI = 0.05
 FIX_ROOT = "IPMI in-band access needs root: run wattprint as root, or use Redfish (redfish_url) instead"
-FIX_TOOL = ("install ipmitool (apt install ipmitool / dnf install ipmitool) and load ipmi_devintf "
-            "(sudo modprobe ipmi_devintf)")
+FIX_TOOL = ("install ipmitool (apt install ipmitool / dnf install ipmitool), load ipmi_devintf "
+            "(sudo modprobe ipmi_devintf) and run as root (the in-band device is root only)")
 
 _LINE = re.compile(r"^\s*([^:]+?)\s*:\s*(.*?)\s*$")
 
@@ -160,7 +160,7 @@ class IpmiSensor(PolledSensor):
             f"{update:g} s are estimated; whole machine as the BMC sees it",
             update,
         )]
-        self.start(self._fetch, {"platform:ipmi": first.watts()}, every_s, max(3 * every_s, timeout_s + every_s))
+        self.start(self._fetch, {"platform:ipmi": first.watts()}, every_s, max(3 * every_s, 2 * timeout_s + every_s))
 
     def _reading(self) -> DcmiReading:
         try:

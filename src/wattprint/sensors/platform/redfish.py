@@ -149,7 +149,7 @@ class RedfishSensor(PolledSensor):
             every_s,
         )]
         self.start(lambda: {"platform:redfish": fetch()}, {"platform:redfish": first}, every_s,
-                   max(3 * every_s, timeout_s + every_s))
+                   max(3 * every_s, 2 * timeout_s + every_s))
 
     def _discover(self, want: str | None) -> tuple[Callable[[], float], float, str]:
         c = self._client
