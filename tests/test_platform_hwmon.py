@@ -12,6 +12,7 @@ import pytest
 
 from fake_platform import HwmonTree
 from powercap_tree import Tree
+from wattprint.report.schema import build_report
 from wattprint.sensors.base import Kind, Method, SensorError
 from wattprint.sensors.platform.hwmon import BAND_METER, HwmonSensor
 from wattprint.sensors.platform.opener import PlatformOptions
@@ -144,3 +145,6 @@ def test_wattprint_run_totals_the_whole_machine(tree: HwmonTree, tmp_path: Path)
     att = run["attribution"]  # the whole machine is split, not left out
     assert att["machine_energy_j"] == pytest.approx(50.0)
     assert att["channels"]["platform:hwmon-hwmon0"]["method"].startswith("energy-weighted share")
+    methodology = " ".join(build_report(run)["methodology"])
+    assert "Total: the whole machine as metered by platform:hwmon-hwmon0" in methodology
+    assert f"the difference, {50.0 - comps:.4g} J, is the rest of the platform" in methodology

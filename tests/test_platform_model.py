@@ -154,3 +154,19 @@ def test_wsl2_is_detected_and_nvml_probed_there(tmp_path: Path) -> None:
     assert "WSL2" in line.detail and "cannot be loaded" in line.detail and "Windows" in line.fix
     # with the NVML module given (as pynvml would be once the library loads), GPUs are listed as usual
     assert nvml_mod.probe(FakeNvml([]), root).inventory == []
+
+
+def test_methodology_names_the_modelled_rest() -> None:
+    from wattprint.report.schema import build_report
+    from wattprint.sensors.platform.model import BAND_MODEL
+
+    chans = {
+        "cpu:package-0": {"name": "cpu:package-0", "component": "cpu", "method": "counter", "band": 0.05,
+                          "energy_j": 100.0, "in_total": True, "detail": "", "emissions_g": 0.0},
+        "platform:rest-modelled": {"name": "platform:rest-modelled", "component": "platform-rest",
+                                   "method": "modelled", "band": BAND_MODEL, "energy_j": 22.0, "in_total": True,
+                                   "detail": "", "emissions_g": 0.0},
+    }
+    run = {"id": "r", "name": "n", "status": "finished", "duration_s": 1.0, "energy_j": 122.0, "channels": chans}
+    text = " ".join(build_report(run)["methodology"])
+    assert "the components (100 J) plus the rest of the platform modelled as 22 J" in text and "±50 %" in text

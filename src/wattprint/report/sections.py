@@ -16,7 +16,6 @@ from wattprint.report.methodology import METHOD_ORDER
 from wattprint.units import combined_band, j_to_kwh
 
 COMPONENT_ORDER = ("gpu", "cpu", "dram", "ram", "psys", "platform-rest", "platform")
-WHOLE, REST = "platform", "platform-rest"  # sensors/platform's components (not imported: a lower layer's names)
 EXCLUDED = (
     "network equipment and storage outside this machine",
     "facility overhead beyond the PUE factor",
@@ -234,30 +233,6 @@ def totals(chans: list[dict[str, Any]], total_j: float, pue: float, duration: fl
         "peak_power_w": peak if tl.rows else None,
         "methods": _methods(counted),
     }
-
-
-def platform(chans: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The whole machine beside its components: which figure the run's energy used, and the rest.
-
-    ``used`` is ``"whole-machine"`` (a meter's channel is the total; ``rest_j`` =
-    whole − components, measured), ``"modelled-rest"`` (components + the modelled
-    rest of the platform), or None (components only: the gap is not in the figure).
-    """
-    whole = [c for c in chans if c.get("component") == WHOLE and c.get("in_total", True)]
-    rest = [c for c in chans if c.get("component") == REST]
-    parts = [c for c in chans if c.get("component") not in (WHOLE, REST, "psys")
-             and (c.get("in_total", True) or whole)]
-    components_j = sum(num(c.get("energy_j")) for c in parts)
-    if whole:
-        whole_j = num(whole[0].get("energy_j"))
-        return {"used": "whole-machine", "channel": str(whole[0]["name"]), "whole_j": whole_j,
-                "components_j": components_j, "rest_j": whole_j - components_j, "rest_method": "measured"}
-    if rest:
-        rest_j = sum(num(c.get("energy_j")) for c in rest)
-        return {"used": "modelled-rest", "channel": str(rest[0]["name"]), "whole_j": components_j + rest_j,
-                "components_j": components_j, "rest_j": rest_j, "rest_method": "modelled",
-                "rest_band": num(rest[0].get("band"))}
-    return None
 
 
 # -- intensity and emissions --------------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from wattprint.report.display import platform
 from wattprint.report.escape import term_text
-from wattprint.report.sections import platform
 from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
 
 
