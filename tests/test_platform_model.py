@@ -14,8 +14,8 @@ from fake_gpu import FakeNvml
 from powercap_tree import Tree
 from wattprint.sensors.base import Channel, Kind, Method, Sensor
 from wattprint.sensors.gpu import nvml as nvml_mod
-from wattprint.sensors.platform.model import EFFICIENCY, PlatformModel, datacentre_signs, efficiency, rest_w
-from wattprint.sensors.platform.opener import PlatformOptions, model_wanted
+from wattprint.sensors.platform.model import EFFICIENCY, PlatformModel, efficiency, rest_w
+from wattprint.sensors.platform.opener import PlatformOptions, datacentre_signs, model_wanted
 from wattprint.sensors.registry import open_sensors
 from wattprint.tracking.sampler import Sampler
 
@@ -170,3 +170,9 @@ def test_methodology_names_the_modelled_rest() -> None:
     run = {"id": "r", "name": "n", "status": "finished", "duration_s": 1.0, "energy_j": 122.0, "channels": chans}
     text = " ".join(build_report(run)["methodology"])
     assert "the components (100 J) plus the rest of the platform modelled as 22 J" in text and "±50 %" in text
+
+
+def test_the_openers_defaults_are_the_readers_defaults() -> None:
+    from wattprint.sensors.platform import hwmon, ipmi, opener
+
+    assert opener.HWMON_ROOT == hwmon.DEFAULT_ROOT and opener.IPMI_DEVICES == ipmi.DEVICE_PATHS

@@ -27,15 +27,13 @@ your machine's disks and NICs draw.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from wattprint.sensors.base import Availability, Channel, Kind, Method, Sensor
 from wattprint.sensors.platform import REST
 
-__all__ = ["BAND_MODEL", "EFFICIENCY", "PlatformModel", "datacentre_signs", "efficiency", "rest_w"]
+__all__ = ["BAND_MODEL", "EFFICIENCY", "PlatformModel", "efficiency", "rest_w"]
 
 # 80 PLUS, 230 V internal redundant (data-centre) supplies: efficiency at 10, 20, 50, 100 % load.
 # Bronze-Platinum have no 10 % requirement; their 20 % figure is held below it.
@@ -69,35 +67,6 @@ def rest_w(components_w: float, level: str, other_w: float = OTHER_W, psu_w: flo
     dc = max(0.0, components_w) + other_w
     eff = efficiency(level, dc / psu_w if psu_w else None)
     return dc / eff - max(0.0, components_w)
-
-
-# DMI chassis types (SMBIOS 3.x, 7.4.1) of servers: main server, rack mount, multi-system, blade, ...
-_SERVER_CHASSIS = {"17", "23", "25", "28", "29"}
-_DC_ENV = ("SLURM_JOB_ID", "KUBERNETES_SERVICE_HOST", "PBS_JOBID", "LSB_JOBID")
-_CLOUD_VENDORS = ("amazon ec2", "google", "microsoft corporation", "alibaba cloud", "oracle")
-
-
-def datacentre_signs(env: Mapping[str, str] | None = None, dmi_root: str | Path = "/sys/class/dmi/id") -> str | None:
-    """What suggests this machine sits in a data centre (a batch scheduler, Kubernetes, a
-    server chassis, a cloud vendor in DMI), or None. Cheap: environment and two sysfs files."""
-    env = os.environ if env is None else env
-    for var in _DC_ENV:
-        if env.get(var):
-            return f"{var} is set"
-    base = Path(dmi_root)
-    try:
-        chassis = (base / "chassis_type").read_text().strip()
-    except OSError:
-        chassis = ""
-    if chassis in _SERVER_CHASSIS:
-        return f"DMI chassis type {chassis} (a server)"
-    try:
-        vendor = (base / "sys_vendor").read_text(errors="replace").strip()
-    except OSError:
-        vendor = ""
-    if any(vendor.lower().startswith(v) for v in _CLOUD_VENDORS):
-        return f"DMI vendor {vendor!r} (a cloud machine)"
-    return None
 
 
 class PlatformModel(Sensor):

@@ -11,7 +11,9 @@ platform, read last.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from wattprint._record import FrozenRecord
 from wattprint.sensors.base import Availability, Sensor, SensorError
@@ -21,7 +23,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["PlatformOptions", "model_wanted", "open_platform_sensors", "settle"]
+__all__ = ["PlatformOptions", "datacentre_signs", "model_wanted", "open_platform_sensors", "settle"]
+
+HWMON_ROOT = "/sys/class/hwmon"  # hwmon.DEFAULT_ROOT, without importing the reader
+IPMI_DEVICES = ("/dev/ipmi0", "/dev/ipmi/0", "/dev/ipmidev/0")  # ipmi.DEVICE_PATHS, likewise
 
 
 class PlatformOptions(FrozenRecord):
@@ -85,17 +90,30 @@ def _try(name: str, make: Callable[[], Sensor]) -> tuple[list[Sensor], list[Avai
 
 def open_platform_sensors(options: PlatformOptions | None) -> tuple[list[Sensor], list[Availability]]:
     """hwmon, IPMI and Redfish, each when present; a doctor line for each either way."""
-    from wattprint.sensors.platform.hwmon import DEFAULT_ROOT, HwmonSensor
-
     o = options or PlatformOptions()
-    sensors, lines = _try("hwmon", lambda: HwmonSensor(o.hwmon_root or DEFAULT_ROOT))
+    # the common case (no meter, no BMC) is answered with a few stat calls, before importing the readers
+    hwmon_root = o.hwmon_root or HWMON_ROOT
+    sensors: list[Sensor] = []
+    lines: list[Availability] = []
+    if not os.path.isdir(hwmon_root):
+        lines.append(Availability("hwmon", False, f"no hwmon: {hwmon_root} does not exist",
+                                  "Linux only; the ACPI meter needs the acpi_power_meter module"))
+    else:
+        from wattprint.sensors.platform.hwmon import HwmonSensor
+
+        sensors, lines = _try("hwmon", lambda: HwmonSensor(hwmon_root))
+    devices = o.ipmi_devices or IPMI_DEVICES
     if o.ipmi == "off":
         lines.append(Availability("ipmi", False, "IPMI DCMI not read (ipmi = off)"))
+    elif o.ipmi == "auto" and not any(os.path.exists(p) for p in devices):
+        lines.append(Availability("ipmi", False, f"IPMI: no in-band device ({', '.join(devices)}): no BMC, or "
+                                  "ipmi_devintf not loaded", "sudo modprobe ipmi_devintf (a server with a BMC), "
+                                  "then run as root; or set ipmi = \"off\""))
     else:
-        from wattprint.sensors.platform.ipmi import DEVICE_PATHS, IpmiSensor
+        from wattprint.sensors.platform.ipmi import IpmiSensor
 
         got, got_lines = _try("ipmi", lambda: IpmiSensor(
-            o.ipmi_program, device_paths=o.ipmi_devices or DEVICE_PATHS, require_device=o.ipmi != "on"))
+            o.ipmi_program, device_paths=devices, require_device=o.ipmi != "on"))
         sensors += got
         lines += got_lines
     if not o.redfish_url:
@@ -113,10 +131,37 @@ def open_platform_sensors(options: PlatformOptions | None) -> tuple[list[Sensor]
     return sensors, lines
 
 
+# DMI chassis types (SMBIOS 3.x, 7.4.1) of servers: main server, rack mount, multi-system, blade, ...
+_SERVER_CHASSIS = {"17", "23", "25", "28", "29"}
+_DC_ENV = ("SLURM_JOB_ID", "KUBERNETES_SERVICE_HOST", "PBS_JOBID", "LSB_JOBID")
+_CLOUD_VENDORS = ("amazon ec2", "google", "microsoft corporation", "alibaba cloud", "oracle")
+
+
+def datacentre_signs(env: Mapping[str, str] | None = None, dmi_root: str | Path = "/sys/class/dmi/id") -> str | None:
+    """What suggests this machine sits in a data centre (a batch scheduler, Kubernetes, a
+    server chassis, a cloud vendor in DMI), or None. Cheap: environment and two sysfs files."""
+    env = os.environ if env is None else env
+    for var in _DC_ENV:
+        if env.get(var):
+            return f"{var} is set"
+    base = Path(dmi_root)
+    try:
+        chassis = (base / "chassis_type").read_text().strip()
+    except OSError:
+        chassis = ""
+    if chassis in _SERVER_CHASSIS:
+        return f"DMI chassis type {chassis} (a server)"
+    try:
+        vendor = (base / "sys_vendor").read_text(errors="replace").strip()
+    except OSError:
+        vendor = ""
+    if any(vendor.lower().startswith(v) for v in _CLOUD_VENDORS):
+        return f"DMI vendor {vendor!r} (a cloud machine)"
+    return None
+
+
 def model_wanted(o: PlatformOptions, env: Mapping[str, str] | None = None) -> tuple[bool, str]:
     """Whether the rest-of-platform model is on, and why (for the doctor line and the channel)."""
-    from wattprint.sensors.platform.model import datacentre_signs
-
     if o.model in ("on", "off"):
         return o.model == "on", f"platform_model = {o.model}"
     sign = datacentre_signs(env, o.dmi_root or "/sys/class/dmi/id")
