@@ -72,6 +72,15 @@ def test_power_supplies_inputs_are_summed_and_components_left_out(tree: HwmonTre
     s.close()
 
 
+def test_part_meters_are_not_the_machine(tree: HwmonTree) -> None:
+    tree.device("power_meter", power1_average=90_000_000, power1_oem_info="Grace Power Socket 0")
+    tree.device("power_meter", power1_average=300_000_000, power1_oem_info="System Power")
+    s = HwmonSensor(tree.root)
+    assert [c.name for c in s.channels] == ["platform:hwmon-hwmon1"]
+    assert any("Grace Power Socket 0" in a.detail and not a.available for a in s.describe())
+    s.close()
+
+
 def test_unreadable_meter_is_a_line_with_the_fix_and_garbage_a_fault(tree: HwmonTree) -> None:
     bad = tree.device("power_meter")
     (bad / "power1_average").mkdir()  # reading it fails (EISDIR), as a root-only file does for a user

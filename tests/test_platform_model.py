@@ -176,3 +176,33 @@ def test_the_openers_defaults_are_the_readers_defaults() -> None:
     from wattprint.sensors.platform import hwmon, ipmi, opener
 
     assert opener.HWMON_ROOT == hwmon.DEFAULT_ROOT and opener.IPMI_DEVICES == ipmi.DEVICE_PATHS
+
+
+def test_attribution_splits_the_whole_machine_as_its_components() -> None:
+    """The whole machine's share is the energy-weighted mean of the components' shares, exactly."""
+    from wattprint.sensors.platform import elect
+    from wattprint.tracking.attribution import Attributor
+
+    cpu = Channel("cpu:package-0", "cpu", Method.COUNTER, Kind.ENERGY, 0.05)
+    gpu = Channel("gpu:GPU-a", "gpu", Method.COUNTER, Kind.ENERGY, 0.05)
+    whole = Channel("platform:ipmi", "platform", Method.POWER_INTEGRATED, Kind.POWER, 0.05, False)
+    sensor = Sensor("s", [cpu, gpu, whole])
+    elect([sensor])
+    chans = {c.name: c for c in sensor.channels}
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        busy = iter([100.0, 104.0])
+        att = Attributor(child.pid, chans, busy_cpu=lambda: next(busy), used_memory=lambda: 10**12,
+                         gpu_users=lambda: {"gpu:GPU-a": [1]}, cgroup=None)
+        att.tree.cpu_seconds = lambda procs=None: 1.0  # type: ignore[method-assign]
+        att._last_tree = 0.0
+        energy = {"cpu:package-0": 100.0, "gpu:GPU-a": 60.0, "platform:ipmi": 200.0}
+        att.on_interval(energy)
+        d = att.to_dict(energy)
+        # cpu 1/4 of 100 J, gpu not ours: (25 + 0) / 160 of the whole machine's 200 J
+        assert d["channels"]["platform:ipmi"]["energy_j"] == pytest.approx(200.0 * 25.0 / 160.0)
+        assert d["machine_energy_j"] == 200.0 and d["energy_j"] == pytest.approx(31.25)
+        assert d["rest_of_machine_j"] == pytest.approx(200.0 - 31.25)
+    finally:
+        child.kill()
+        child.wait()

@@ -163,5 +163,8 @@ def test_credentials_never_reach_output_or_the_stored_run(bmc: Bmc, url: str, ce
     assert "redfish_password = '***'" in doctor.stdout or "***" in doctor.stdout
     for text in (run.stdout, run.stderr, doctor.stdout, doctor.stderr, js.read_text()):
         assert PASSWORD not in text and USER not in text
+    from wattprint.sensors.platform.opener import PlatformOptions
+
+    assert PASSWORD not in repr(PlatformOptions(redfish_username=USER, redfish_password=PASSWORD))
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("runs.db*"))
     assert stored and PASSWORD.encode() not in stored and USER.encode() not in stored

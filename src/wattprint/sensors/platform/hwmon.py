@@ -13,7 +13,8 @@ how the tests hand us a fake tree)::
     hwmon7/power1_label           "pin": the supply's input power
 
 Which devices are the whole machine: ACPI power meters (driver name
-``power_meter``), each its own channel, and the input power (label ``pin``)
+``power_meter``), each its own channel, unless their ``power1_oem_info`` names a
+part (NVIDIA Grace has one meter per socket and module), and the input power (label ``pin``)
 of every power supply, summed into one channel (redundant supplies share the
 load, so the machine draws the sum). Every other device with power files
 (``amdgpu``, ``amd_energy``, board rails) measures a component: it gets a
@@ -119,6 +120,19 @@ def _seconds(path: Path) -> float | None:
     return ms / 1000.0 if ms > 0 else None
 
 
+# ACPI meters that name a part in power1_oem_info (NVIDIA Grace: "Grace Power Socket 0",
+# "Module Power Socket 0", "CPU Power", "SysIO Power") measure that part, not the machine.
+_PART = re.compile(r"socket|module|cpu|sysio|dram|memory|gpu", re.IGNORECASE)
+
+
+def _part_meter(dev: Path) -> str | None:
+    try:
+        info = _text(dev / "power1_oem_info")
+    except OSError:
+        return None
+    return info[:80] if _PART.search(info) else None
+
+
 class HwmonSensor(Sensor):
     """Whole-machine channels from hwmon: ``platform:hwmon-<dev>`` per ACPI meter, ``platform:psu-input``.
 
@@ -157,7 +171,10 @@ class HwmonSensor(Sensor):
             except OSError:
                 continue  # not a device directory (or no name): nothing to say
             label = f"{dev.name} ({driver})"
-            if driver in METER_DRIVERS:
+            if driver in METER_DRIVERS and (part := _part_meter(dev)):
+                self._lines.append(Availability(f"hwmon {dev.name}", False, f"{label}: meters a part of the "
+                                                f"machine ({part!r}), not the whole; not used as a platform meter"))
+            elif driver in METER_DRIVERS:
                 self._open_meter(dev, driver, label)
             elif driver in PSU_DRIVERS:
                 found = self._psu_input(dev, label)
