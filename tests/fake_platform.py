@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import ssl
 import stat
 import subprocess
@@ -178,5 +177,21 @@ def redfish_server(bmc: Bmc, cert: Path, key: Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def env_with_path(bindir: Path) -> dict[str, str]:
-    return {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+def reads_until_a_note(sensor: Any, timeout_s: float) -> tuple[float, list[tuple[str, str]]]:
+    """Read ``sensor`` every 10 ms until it notes something (or ``timeout_s``): (slowest read in s, notes)."""
+    slowest, notes = 0.0, []
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and not notes:
+        t0 = time.perf_counter()
+        sensor.read()
+        slowest = max(slowest, time.perf_counter() - t0)
+        notes += list(sensor.notes)
+        time.sleep(0.01)
+    return slowest, notes
+
+
+def wait_until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    end = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)

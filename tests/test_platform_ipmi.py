@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_platform import DCMI_OK, ipmitool_printing, write_ipmitool
+from fake_platform import DCMI_OK, ipmitool_printing, reads_until_a_note, wait_until, write_ipmitool
 from wattprint.sensors.base import Kind, Method, SensorError
 from wattprint.sensors.platform.ipmi import FIX_ROOT, MAX_AVERAGE_S, IpmiSensor, parse_dcmi
 from wattprint.sensors.platform.opener import PlatformOptions, open_platform_sensors
@@ -51,13 +51,6 @@ def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return bindir
 
 
-def _wait(cond: object, timeout_s: float = 10.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
-
-
 def test_fake_ipmitool_on_path_is_read_in_the_background(on_path: Path, tmp_path: Path) -> None:
     answer = tmp_path / "answer.txt"
     answer.write_text(DCMI_OK.format(w=300, avg=310, period=1))
@@ -70,7 +63,7 @@ def test_fake_ipmitool_on_path_is_read_in_the_background(on_path: Path, tmp_path
         assert c.update_s == 1.0 and "average over the BMC's 1 s" in c.detail
         assert s.read() == {"platform:ipmi": 310.0}
         answer.write_text(DCMI_OK.format(w=400, avg=420, period=1))
-        _wait(lambda: s.read() == {"platform:ipmi": 420.0})
+        wait_until(lambda: s.read() == {"platform:ipmi": 420.0})
     finally:
         s.close()
         s.close()
@@ -121,15 +114,7 @@ def test_a_bmc_that_goes_slow_never_blocks_a_read(on_path: Path, tmp_path: Path)
     s = IpmiSensor(require_device=False, every_s=0.05, timeout_s=0.5)
     try:
         flag.write_text("")
-        slowest = 0.0
-        end = time.monotonic() + 2.0
-        notes: list[tuple[str, str]] = []
-        while time.monotonic() < end and not notes:
-            t0 = time.perf_counter()
-            s.read()
-            slowest = max(slowest, time.perf_counter() - t0)
-            notes += list(s.notes)
-            time.sleep(0.01)
+        slowest, notes = reads_until_a_note(s, 3.0)
         assert slowest < 0.05  # the sampler never waits for the BMC
         assert notes and "no fresh reading" in notes[0][1] and "no answer within" in notes[0][1]
         assert s.read() == {}  # stale: left out, the sampler bridges from the last value

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_platform import Bmc, make_cert, redfish_server
+from fake_platform import Bmc, make_cert, reads_until_a_note, redfish_server, wait_until
 from realparts import need_program
 from wattprint.sensors.base import Kind, SensorError
 from wattprint.sensors.platform.redfish import FIX_CREDS, FIX_TLS, RedfishSensor
@@ -44,13 +44,6 @@ def _open(url: str, cert: tuple[Path, Path], **kw: object) -> RedfishSensor:
     return RedfishSensor(url, **args)  # type: ignore[arg-type]
 
 
-def _wait(cond: object, timeout_s: float = 10.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
-
-
 def test_legacy_chassis_total_not_its_supplies(bmc: Bmc, url: str, cert: tuple[Path, Path]) -> None:
     watts = [412.0]
     bmc.collection("Enclosure", "1")
@@ -64,7 +57,7 @@ def test_legacy_chassis_total_not_its_supplies(bmc: Bmc, url: str, cert: tuple[P
         assert "chassis 1" in c.detail
         assert s.read() == {"platform:redfish": 412.0}
         watts[0] = 530.0
-        _wait(lambda: s.read() == {"platform:redfish": 530.0})
+        wait_until(lambda: s.read() == {"platform:redfish": 530.0})
         assert set(bmc.seen_auth) == {bmc.auth}  # every request authenticated
     finally:
         s.close()
@@ -127,14 +120,7 @@ def test_slow_bmc_times_out_at_open_and_never_blocks_a_read(bmc: Bmc, url: str, 
     s = _open(url, cert, timeout_s=0.3, every_s=0.05)
     try:
         bmc.delay_s["/redfish/v1/Chassis/1/Power"] = 2.0
-        slowest, notes = 0.0, []
-        end = time.monotonic() + 3.0
-        while time.monotonic() < end and not notes:
-            t = time.perf_counter()
-            s.read()
-            slowest = max(slowest, time.perf_counter() - t)
-            notes += list(s.notes)
-            time.sleep(0.01)
+        slowest, notes = reads_until_a_note(s, 3.0)
         assert slowest < 0.05
         assert notes and "no fresh reading" in notes[0][1]
     finally:
