@@ -126,7 +126,7 @@ def test_run_shows_both_figures_and_which_one_it_used(tmp_path: Path) -> None:
     comps = sum(c["energy_j"] for n, c in run["channels"].items() if n != "platform:rest-modelled")
     assert rest["method"] == "modelled" and rest["energy_j"] > 0
     assert run["energy_j"] == pytest.approx(comps + rest["energy_j"])
-    assert "rest of the platform" in r.stderr and "modelled ±50%" in r.stderr and "components alone" in r.stderr
+    assert "rest of the platform" in r.stderr and "modelled ±50%" in r.stderr and "without the model" in r.stderr
     doc = _wp("doctor", "--rapl-root", str(rapl.root), "--country", "FR", env={})
     assert doc.returncode == 0, doc.stderr
     section = doc.stdout.split("Whole-machine power", 1)[1].split("Channels that will be measured", 1)[0]

@@ -89,8 +89,8 @@ def _platform_lines(plat: dict[str, Any] | None, width: int) -> list[str]:
         ]
     return [
         f"  {'':<{width}}  total = components {fmt_energy(plat['components_j'])} + rest of the platform "
-        f"{fmt_energy(plat['rest_j'])} (modelled ±{plat.get('rest_band', 0):.0%}, no whole-machine sensor); "
-        f"components alone {fmt_energy(plat['components_j'])}"
+        f"{fmt_energy(plat['rest_j'])} (modelled ±{plat.get('rest_band', 0):.0%}: PSU losses, fans, disks, NICs; "
+        f"no whole-machine sensor); without the model: {fmt_energy(plat['components_j'])}"
     ]
 
 
