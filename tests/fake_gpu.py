@@ -58,6 +58,10 @@ class FakeNvGpu:
     power_mw: int | None = 300_000
     util_gpu: int | None = 50
     power_limit_mw: int | None = None
+    limit_range_mw: tuple[int, int] | None = None  # (min, max) a limit may be set to; None: NotSupported
+    default_limit_mw: int = 700_000
+    set_error: str | None = None  # error class name raised by SetPowerManagementLimit
+    limits_set: list[int] = field(default_factory=list)  # every limit set, in order
     arch: int = 9  # Hopper
     mig: list[str] = field(default_factory=list)  # MIG instance UUIDs (MIG mode on when any)
     compute_pids: list[int] | None = field(default_factory=list)  # None: NotSupported
@@ -170,6 +174,28 @@ class FakeNvml:
         if handle.power_limit_mw is None:
             self._raise("NVMLError_NotSupported")
         return handle.power_limit_mw
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: FakeNvGpu) -> int:
+        if handle.power_limit_mw is None:
+            self._raise("NVMLError_NotSupported")
+        return handle.power_limit_mw
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: FakeNvGpu) -> list[int]:
+        if handle.limit_range_mw is None:
+            self._raise("NVMLError_NotSupported")
+        return list(handle.limit_range_mw)
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: FakeNvGpu) -> int:
+        return handle.default_limit_mw
+
+    def nvmlDeviceSetPowerManagementLimit(self, handle: FakeNvGpu, limit_mw: int) -> None:
+        if handle.set_error:
+            self._raise(handle.set_error)
+        lo, hi = handle.limit_range_mw or (0, 0)
+        if not lo <= limit_mw <= hi:
+            self._raise("NVMLError_InvalidArgument")
+        handle.power_limit_mw = limit_mw
+        handle.limits_set.append(limit_mw)
 
     def _procs(self, pids: list[int] | None) -> list[SimpleNamespace]:
         if pids is None:

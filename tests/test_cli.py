@@ -153,6 +153,17 @@ def test_doctor_reports_sensors_and_location(tmp_path: Path) -> None:
     assert "modelled" in r.stdout and "FR" in r.stdout
 
 
+def test_doctor_says_whether_the_database_is_private(tmp_path: Path, rapl: str) -> None:
+    db = tmp_path / "team.db"
+    assert wp("run", "--rapl-root", rapl, "--db", str(db), "--country", "FR", "--", "true").returncode == 0
+    r = wp("doctor", "--rapl-root", rapl, "--country", "FR", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    assert f"ok {db}: mode 0600" in r.stdout, r.stdout
+    db.chmod(0o644)  # as an older wattprint or a copy left it
+    r = wp("doctor", "--rapl-root", rapl, "--country", "FR", "--db", str(db))
+    assert f"!! {db}: mode 0644; other users can read it" in r.stdout and f"chmod 600 {db}" in r.stdout
+
+
 def test_broken_config_file_is_one_line_exit_2(tmp_path: Path) -> None:
     (tmp_path / "wattprint.toml").write_text("country = \n")
     r = wp("run", "--", "true", cwd=str(tmp_path))

@@ -64,6 +64,7 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "watttime_url": (("http://a", "http://a", "http://a", "http://a"),
                      ("http://b", "http://b", "http://b", "http://b")),
     "cache_dir": (("c1", "c1", "c1", "c1"), ("c2", "c2", "c2", "c2")),
+    "live_fetch_every_s": ((600, "600", 600, 600.0), (0.5, "0.5", 0.5, 0.5)),
     "hwmon_root": (("<dir-a>", "<dir-a>", "<dir-a>", "<dir-a>"), ("<dir-b>", "<dir-b>", "<dir-b>", "<dir-b>")),
     "ipmi": (("on", "ON", "On", "on"), ("off", "off", "off", "off")),
     "redfish_url": (("https://a", "https://a", "https://a", "https://a"),

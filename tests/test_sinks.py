@@ -265,7 +265,7 @@ def test_windows_written_before_the_final_intensity_are_repriced_at_the_end(
         run = t.stop()
     finally:
         server.close()
-    assert run.intensity is not None and run.intensity.hourly  # the live series arrived
+    assert run.intensity is not None and run.intensity.series  # the live series arrived
     assert [r for _, _, r in holder[0].final] == [3]  # the windows written while running, once
     got = SqliteStore.open(db).get_run(run.id)["windows"]
     final = [w.emissions_g for w in run.windows]

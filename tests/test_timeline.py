@@ -45,7 +45,8 @@ def _hourly(hours: int) -> Intensity:
     """A different figure every hour, so pricing a row in the wrong hour shows."""
     first = (int(WALL0) // 3600) * 3600.0
     return Intensity(300.0, "test", "XX", pue=1.2, market_g_per_kwh=50.0,
-                     hourly=[(first + 3600.0 * h, 100.0 + 37.0 * h) for h in range(hours + 2)])
+                     series=[(first + 3600.0 * h, first + 3600.0 * (h + 1), 100.0 + 37.0 * h, "actual")
+                             for h in range(hours + 2)])
 
 
 def _hour(t: float) -> int:
@@ -92,7 +93,7 @@ def test_energy_coverage_and_emissions_stay_exact(long_run: tuple[SyntheticRun, 
     assert it is not None
     expected = {n: 0.0 for n in run.channels}
     for iv in rec.rows:  # priced row by row, as sampled
-        g = it.at(iv.wall0 + (iv.t1_s - iv.t0_s) / 2)
+        g = it.mean_over(iv.wall0, iv.wall0 + (iv.t1_s - iv.t0_s))[0]  # by time overlap
         for n, e in iv.energy_j.items():
             expected[n] += emissions_g(e, g, it.pue)
     for n, c in run.channels.items():
@@ -206,6 +207,6 @@ def test_running_emissions_are_whole_when_the_intensity_comes_after_rows_were_me
     s.run.intensity = it
     s.tick(10)
     for n, c in s.run.channels.items():
-        want = sum(emissions_g(iv.energy_j[n], it.at(iv.wall0 + (iv.t1_s - iv.t0_s) / 2), it.pue)
+        want = sum(emissions_g(iv.energy_j[n], it.mean_over(iv.wall0, iv.wall0 + (iv.t1_s - iv.t0_s))[0], it.pue)
                    for iv in rec.rows)
         assert c.emissions_g == pytest.approx(want, rel=1e-12)

@@ -67,8 +67,8 @@ def _drive(wall0: float, watts: Sequence[float], cuts_ms: Sequence[int]) -> tupl
 
 
 def _hourly(values: Sequence[float]) -> Intensity:
-    return Intensity(300.0, "test", "XX", pue=1.25, hourly=[(HOUR + 3600.0 * (h - 1), g)
-                                                            for h, g in enumerate(values)])
+    return Intensity(300.0, "test", "XX", pue=1.25, series=[
+        (HOUR + 3600.0 * (h - 1), HOUR + 3600.0 * h, g, "actual") for h, g in enumerate(values)])
 
 
 def test_a_window_across_an_hour_gets_each_hours_price_for_its_energy() -> None:

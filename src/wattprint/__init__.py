@@ -46,15 +46,18 @@ __all__ = [
     "Window",
     "__version__",
     "active_run",
+    "handle_signals",
     "track",
 ]
 
 if TYPE_CHECKING:
+    from wattprint.tracking.endings import handle_signals
     from wattprint.tracking.run import Run, Window
     from wattprint.tracking.track import active_run, track
     from wattprint.tracking.tracker import Tracker
 
-_LAZY = {"Run": "run", "Window": "run", "Tracker": "tracker", "active_run": "track", "track": "track"}
+_LAZY = {"Run": "run", "Window": "run", "Tracker": "tracker", "active_run": "track", "track": "track",
+         "handle_signals": "endings"}
 
 
 def __getattr__(name: str) -> object:

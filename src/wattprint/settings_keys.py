@@ -86,6 +86,12 @@ KEYS: tuple[Key, ...] = (
     Key("watttime_url", "str", "WattTime base URL", env=_env("watttime_url")),
     Key("cache_dir", "path", "directory for cached live answers", env=_env("cache_dir")),
 )
+# live intensity (issue 18): how often a run's background fetcher asks its provider
+_LIVE = (
+    Key("live_fetch_every_s", "float", "seconds between a run's background live-intensity fetches",
+        bounds=(0.05, 7 * DAY_S, False), default=3600.0, env=_env("live_fetch_every_s")),
+)
+KEYS = KEYS + _LIVE
 
 # The whole machine (sensors/platform): hwmon meters, IPMI DCMI, Redfish, the rest-of-platform model.
 PSU_LEVELS = ("bronze", "silver", "gold", "platinum", "titanium")
@@ -111,6 +117,6 @@ _PLATFORM = (
     Key("platform_model_other_w", "float", "watts the model adds for fans, disks, NICs and board",
         bounds=(0.0, 10000.0, False), default=10.0, env=_env("platform_model_other_w")),
 )
-KEYS += _PLATFORM
+KEYS = KEYS + _PLATFORM
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password", "redfish_username", "redfish_password")  # never shown

@@ -18,6 +18,7 @@ import pytest
 from faultkit import TIMEOUT_S, python, stored_runs, wattprint_popen
 
 from fake_rapl import make_tree
+from wattprint.tracking.tracker import UNGUARDED
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 TRIALS = 15
@@ -121,3 +122,51 @@ def test_cli_run_always_ends_and_is_stored(tmp_path: Path, signum: int) -> None:
     _finish(p)
     assert p.returncode != 0
     _assert_stored(db, waited)
+
+
+WORKER_PROGRAM = """
+import sys, threading, warnings, wattprint
+rapl, db, guarded = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+if guarded:
+    wattprint.handle_signals()
+started = threading.Event()
+def work():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracker = wattprint.Tracker("worker", rapl_root=rapl, store=db, gpus="none", country="FR",
+                                    interval=0.02)
+        tracker.start()
+    print("warned" if any("handle_signals" in str(w.message) for w in caught) else "quiet", flush=True)
+    started.set()
+    threading.Event().wait()  # works until the scheduler stops it
+threading.Thread(target=work, daemon=True).start()
+started.wait()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["handle_signals", "unguarded"])
+def test_a_run_started_in_a_worker_thread(tmp_path: Path, guarded: bool) -> None:
+    """Python installs signal handlers only from the main thread. With
+    ``wattprint.handle_signals()`` called there, SIGTERM stores a run a worker thread started;
+    without it, the user is told at start (the run cannot be saved by a SIGTERM)."""
+    rapl = make_tree(tmp_path / "pc")
+    db = tmp_path / "w.db"
+    p = python(WORKER_PROGRAM, str(rapl), str(db), "1" if guarded else "0")
+    assert p.stdout is not None
+    said = p.stdout.readline().strip()
+    _signal_after_ready(p, signal.SIGTERM, 0.2)
+    _finish(p)
+    assert p.returncode == -signal.SIGTERM, p.returncode  # the process still dies of the signal
+    if guarded:
+        assert said == "quiet"
+        (run,) = stored_runs(db)
+        assert run["status"] == "interrupted" and run["duration_s"] >= 0.15
+        assert not [f for f in run["faults"] if f["source"] == "signals"]
+    else:
+        assert said == "warned"
+        # the header written at start is all there is, with the warning in it
+        (run,) = stored_runs(db)
+        assert run["status"] in ("killed", "running"), run["status"]
+        assert [f["message"] for f in run["faults"] if f["source"] == "signals"] == [UNGUARDED]

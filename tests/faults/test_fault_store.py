@@ -169,6 +169,34 @@ def test_writing_to_read_only_media_is_one_line_before_the_work(read_only_db: Pa
     assert "cannot use database" in _one_line_error(r)
 
 
+def test_read_only_media_with_a_leftover_wal_shows_what_the_wal_holds(tmp_path: Path, rapl: Path) -> None:
+    """A database copied (or left) on read-only media with its ``-wal``: the last transactions
+    live only in the WAL, and ``immutable=1`` alone would not see them."""
+    mnt = tmp_path / "ro"
+    reason = mount_tmpfs(mnt, "4m")
+    if reason is not None:
+        pytest.skip(f"no read-only mount to test with: {reason}")
+    try:
+        src = tmp_path / "src.db"
+        _record(rapl, src)
+        writer = sqlite3.connect(src)
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("UPDATE runs SET name = 'renamed-in-the-wal'")
+        writer.commit()
+        wal = Path(f"{src}-wal")
+        assert wal.stat().st_size > 0
+        (mnt / "runs.db").write_bytes(src.read_bytes())
+        (mnt / "runs.db-wal").write_bytes(wal.read_bytes())
+        writer.close()
+        remount_read_only(mnt)
+        r = wattprint("runs", "--db", str(mnt / "runs.db"))
+        assert r.returncode == 0, r.stderr
+        assert "renamed-in-the-wal" in r.stdout, r.stdout
+        assert (mnt / "runs.db-wal").stat().st_size > 0  # nothing was written on the medium
+    finally:
+        unmount(mnt)
+
+
 def _damage(db: Path, keep_first_page: bool) -> None:
     size = db.stat().st_size
     start = 4096 if keep_first_page else 0

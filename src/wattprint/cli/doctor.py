@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from wattprint.cli.common import UsageError
-from wattprint.cli.options import add_location, add_sensors, load_settings
+from wattprint.cli.options import add_db, add_location, add_sensors, load_settings
 
 # doctor lines of the whole-machine sensors (sensors/platform), listed under a heading of their own
 _WHOLE_MACHINE = ("hwmon", "ipmi", "redfish", "platform")
@@ -17,6 +17,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check sensors, permissions and location")
     add_sensors(p)
     add_location(p)
+    add_db(p)
     p.set_defaults(func=handle)
 
 
@@ -67,7 +68,20 @@ def handle(args: argparse.Namespace) -> int:
     print(f"  → {intensity_line(intensity.to_dict())}")
     for w in intensity.warnings:
         print(f"  ! {t(w)}")
+    _print_database(settings.get("db"))
     return 0
+
+
+def _print_database(db: str | None) -> None:
+    """Where runs go, and whether that file is private (it holds command lines)."""
+    from pathlib import Path
+
+    from wattprint.report.escape import term_text as t
+    from wattprint.store.files import default_path, describe
+
+    print("Database")
+    for fine, line in describe(Path(db).expanduser() if db else default_path()):
+        print(f"  {'ok ' if fine else '!! '}{t(line)}")
 
 
 def _print_families() -> None:

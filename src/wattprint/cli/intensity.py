@@ -92,7 +92,9 @@ def _live_line(location: str, settings: Settings) -> str:
         return f"misconfigured: {exc}"
     if provider is None:
         return "none configured (the embedded yearly figure is used)"
-    return f"{provider.source} (hourly, fetched over the run's span at its end)"
+    what = "marginal rate: a figure of its own" if provider.signal == "marginal" else "average"
+    return (f"{provider.source} ({what}, every {provider.resolution_s / 60:g} min; fetched as a run "
+            "goes and at its end)")
 
 
 def cmd_regions(args: argparse.Namespace) -> int:

@@ -7,11 +7,35 @@ run record (:mod:`wattprint.tracking.record`) and its checker load this one.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 
-class IntensityRecord(TypedDict):
-    """:meth:`Intensity.to_dict`: the intensity part of the run record."""
+class _Applied(TypedDict):
+    """What a priced run really used (``Intensity.applied``), all energy-weighted.
+
+    ``effective_g_per_kwh``: location-based g/kWh over the run's energy; ``live_share``:
+    share of the energy priced by live values (the rest by the embedded figure);
+    ``gaps``: [start, end] UTC of the spans without a live value (at most 20, merged),
+    ``gap_count`` all of them; the ``marginal_*`` keys appear with a marginal signal:
+    its emissions over the energy it covers (``marginal_share``) and its mean g/kWh.
+    """
+
+    effective_g_per_kwh: float | None
+    live_share: float
+    gaps: list[list[float]]
+    gap_count: int
+
+
+class AppliedRecord(_Applied, total=False):
+    """See :class:`_Applied`; the marginal keys only with a marginal signal."""
+
+    marginal_emissions_g: float | None
+    marginal_g_per_kwh: float | None
+    marginal_share: float
+
+
+class _IntensityBase(TypedDict):
+    """The keys every stored intensity has (older runs have only these)."""
 
     g_per_kwh: float
     source: str
@@ -24,5 +48,19 @@ class IntensityRecord(TypedDict):
     warnings: list[str]
     market_g_per_kwh: float | None
     market_source: str | None
-    hourly: list[list[float]]
+    hourly: list[list[float]]  # older versions: (hour start, g/kWh); now always empty
     live_source: str | None
+
+
+class IntensityRecord(_IntensityBase, total=False):
+    """:meth:`Intensity.to_dict`: the intensity part of the run record (the keys below
+    are absent from runs stored by older versions)."""
+
+    basis: dict[str, str]
+    series: list[list[Any]]  # [t0, t1, g/kWh, quality]
+    live_basis: dict[str, str]
+    marginal: list[list[Any]]
+    marginal_source: str | None
+    marginal_basis: dict[str, str]
+    live_faults: list[str]
+    applied: AppliedRecord

@@ -34,7 +34,9 @@ TYPE_CHECKING = False  # not from typing: importing it costs more than this modu
 if TYPE_CHECKING:
     from typing import Any
 
-LIVE_BUDGET_S = 2.0
+    from wattprint.intensity.live.fetcher import LiveFetcher
+    from wattprint.intensity.live.provider import LiveProvider
+
 _LEVEL_NAMES = {"argument": "argument", "env": "env", "project": "project file", "user": "user file"}
 # Valid subdivisions that the official table does not cover: use the national figure.
 _UNPUBLISHED = {"CN-XZ": "Tibet (Xizang) is not in the official provincial table"}
@@ -268,66 +270,104 @@ def _resolve_pue(settings: Settings, provider: str | None) -> tuple[float, str]:
 # --------------------------------------------------------------------------- live series
 
 
-def finalize(intensity: Intensity, start_utc: float, end_utc: float, *, budget_s: float = 2.0,
-             settings: Settings | None = None, cache_dir: str | None = None) -> Intensity:
-    """Attach a live hourly series over ``[start_utc, end_utc]`` when a provider is configured.
+def live_fetcher(intensity: Intensity, start_utc: float, settings: Settings | None = None, *,
+                 cache_dir: str | None = None) -> LiveFetcher | None:
+    """A background fetcher for the configured provider (not started), or None without one.
 
-    ``settings`` says which provider (see :func:`wattprint.intensity.live.choose_provider`);
-    without it none is. Returns a new :class:`Intensity` (the input is not modified).
-    No provider configured → the input, at once, with no network. Otherwise the fetch
-    runs in a daemon thread and is abandoned after ``budget_s`` (at most 2 s): on
-    timeout or error the embedded figure stays and a warning + chain entry say why.
-    Responses are cached on disk.
+    The tracker starts it for a run and hands it to :func:`finalize` at the end. Bad
+    live settings give None here: :func:`finalize` says what is wrong.
     """
     settings = settings or Settings()
-    budget_s = max(0.0, min(budget_s, LIVE_BUDGET_S))
     from wattprint.intensity.live import choose_provider
 
     try:
         provider = choose_provider(intensity.location, settings)
-    except ValueError as exc:
-        return _with_note(intensity, f"live: {exc}; kept the embedded figure", warn=True)
+    except ValueError:
+        return None
     if provider is None:
-        return intensity
+        return None
     from wattprint.intensity.live.cache import DiskCache, default_cache_dir
+    from wattprint.intensity.live.fetcher import LiveFetcher
 
     cache = DiskCache(cache_dir or settings.get("cache_dir") or default_cache_dir())
+    return LiveFetcher(provider, cache, start_utc, settings.get("live_fetch_every_s"))
+
+
+def finalize(intensity: Intensity, start_utc: float, end_utc: float, *, budget_s: float | None = None,
+             settings: Settings | None = None, cache_dir: str | None = None,
+             fetcher: LiveFetcher | None = None) -> Intensity:
+    """Attach the live values over ``[start_utc, end_utc]`` when a provider is configured.
+
+    Returns a new :class:`Intensity` (the input is not modified); with no provider, the
+    input at once, with no network. ``fetcher`` holds what a background fetcher already
+    gathered (:func:`live_fetcher`); only the rest is asked for now, on a daemon thread
+    abandoned after ``budget_s`` (default: the provider's budget, 2 s per request its
+    sequence makes). An average signal replaces the embedded figure where it covers;
+    a marginal one (WattTime) is a figure of its own. Rejected values, failures and
+    time-outs leave the embedded figure, a warning and a chain entry.
+    """
+    if fetcher is None:
+        try:
+            fetcher = live_fetcher(intensity, start_utc, settings, cache_dir=cache_dir)
+            if fetcher is None:
+                from wattprint.intensity.live import choose_provider
+
+                choose_provider(intensity.location, settings or Settings())  # the reason, if any
+                return intensity
+        except ValueError as exc:
+            return _with_note(intensity, f"live: {exc}; kept the embedded figure", warn=True)
+    provider = fetcher.provider
+    budget = max(0.0, budget_s if budget_s is not None else provider.budget_s)
+    deadline = time.monotonic() + budget
     box: dict[str, Any] = {}
-    deadline = time.monotonic() + budget_s
 
     def work() -> None:
         try:
-            box["result"] = provider.hourly(start_utc, end_utc, deadline=deadline, cache=cache)
+            fetcher.fetch_until(end_utc, deadline)
         except Exception as exc:  # noqa: BLE001 - never escape into the host program
-            box["error"] = exc
+            box["error"] = f"{provider.name}: failed ({type(exc).__name__})"
 
     t = new_thread(work, "wattprint-live")
     t.start()
     t.join(max(0.0, deadline - time.monotonic()))
-    if "result" not in box:
-        if "error" in box:
-            why = f"failed ({box['error']})"
-        else:
-            why = f"did not answer within {budget_s:g} s"
-        return _with_note(intensity, f"live: {provider.name} {why}; kept the embedded "
-                          f"figure {intensity.g_per_kwh:.2f} gCO2e/kWh", warn=True)
-    hourly, from_cache = box["result"]
-    lo = start_utc - start_utc % 3600.0
-    hourly = sorted((float(h), float(g)) for h, g in hourly if lo <= h <= end_utc)
-    if not hourly:
-        return _with_note(intensity, f"live: {provider.name} returned no value for the run's "
-                          "hours; kept the embedded figure", warn=True)
-    out = intensity.replace(hourly=hourly, live_source=provider.source)
-    out.chain.append(f"live: {provider.source}, {len(hourly)} hourly value(s)"
-                     + (" (disk cache)" if from_cache else ""))
-    if provider.marginal:
-        out.warnings.append(f"{provider.name} gives a marginal (MOER) rate, not the average "
-                            "grid intensity; the figures are not comparable with Ember's.")
+    points, faults, problems = fetcher.snapshot(start_utc, end_utc)
+    why = problems[-1] if problems else box.get("error")
+    if t.is_alive():
+        why = f"{provider.name} did not answer within {budget:g} s"
+    return _attach(intensity, provider, points, faults, why)
+
+
+def _attach(intensity: Intensity, provider: LiveProvider, points: list[Any], faults: list[str],
+            why: str | None) -> Intensity:
+    """``intensity`` with the provider's checked points, faults and notes."""
+    kept = f"kept the embedded figure {intensity.g_per_kwh:.2f} gCO2e/kWh"
+    if not points:
+        if faults and not why:
+            why = f"{provider.name}: all {len(faults)} value(s) for the run implausible, rejected"
+        return _with_note(intensity, f"live: {why or provider.name + ' returned no value for the run'}"
+                          f"; {kept}", warn=True, faults=faults)
+    basis = dict(provider.basis)
+    if provider.signal == "marginal":
+        out = intensity.replace(marginal=points, marginal_source=provider.source, marginal_basis=basis)
+    else:
+        out = intensity.replace(series=points, live_source=provider.source, live_basis=basis)
+    res = {int(p[1] - p[0]) for p in points}
+    out.chain.append(f"live: {provider.source}, {len(points)} value(s) of {'/'.join(f'{r:g} s' for r in sorted(res))}"
+                     f" ({', '.join(f'{k} {v}' for k, v in basis.items())})")
+    if why:  # part of the span fetched, the rest failed
+        out.chain.append(f"live: {why}")
+        out.warnings.append(f"{why}; spans without a live value use the embedded figure")
+    if faults:
+        out.live_faults = list(faults)
+        out.warnings.append(f"{provider.name}: {len(faults)} implausible value(s) rejected; the "
+                            f"embedded figure priced those spans")
     return out
 
 
-def _with_note(intensity: Intensity, note: str, *, warn: bool) -> Intensity:
+def _with_note(intensity: Intensity, note: str, *, warn: bool, faults: list[str] | None = None) -> Intensity:
     out = intensity.replace(chain=[*intensity.chain, note])
+    if faults:
+        out.live_faults = list(faults)
     if warn:
         out.warnings.append(note[len("live: "):] if note.startswith("live: ") else note)
     return out

@@ -53,7 +53,12 @@ def location_text(it: dict | None) -> str:
     if not it:
         return "unknown grid"
     year = f", {it['year']}" if it.get("year") else ""
-    live = f"; hourly from {it['live_source']}" if it.get("live_source") and it.get("hourly_points") else ""
+    live = ""
+    if it.get("live_source") and it.get("hourly_points"):
+        share = it.get("live_share")
+        live = f"; live values from {it['live_source']}" + (
+            f" for {share:.0%} of the energy, effective {sig(it['effective_g_per_kwh'])} gCO2e/kWh"
+            if share is not None and it.get("effective_g_per_kwh") is not None else "")
     text = f"{it['location']}, {sig(it['g_per_kwh'])} gCO2e/kWh ({it['source']}{year}{live})"
     if it.get("fallback"):
         text += " [FALLBACK: location unknown, world average]"

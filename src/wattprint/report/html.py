@@ -241,6 +241,10 @@ def _emission_rows(report: dict[str, Any]) -> list[Row]:
                      e(f"{sig(em['market_g_per_kwh'])} gCO2e/kWh, {em['market_source'] or 'user factor'}")])
     else:
         rows.append(["Market-based", "not reported", "no contractual factor given (--market-g-per-kwh)"])
+    if em.get("marginal_g") is not None:
+        rows.append(["Marginal (not Scope 2), g CO2", e(sig(em["marginal_g"])),
+                     e(f"{pct(em['marginal_share'] or 0.0)} of the energy, "
+                       f"{em['marginal_source'] or 'marginal signal'}")])
     if em["embodied_g"] is not None:
         rows.append(["Embodied (given), g CO2e", e(sig(em["embodied_g"])), "user figure (--embodied-g)"])
     if it:

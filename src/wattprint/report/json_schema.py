@@ -141,6 +141,10 @@ SCHEMA: dict[str, Any] = {
                             "warnings": _STRS,
                             "live_source": _STR_OR_NULL,
                             "hourly_points": {"type": "integer", "minimum": 0},
+                            "live_share": _NONNEG_OR_NULL,
+                            "basis": {"type": "object", "additionalProperties": _STR},
+                            "live_basis": {"type": "object", "additionalProperties": _STR},
+                            "marginal_source": _STR_OR_NULL,
                             "market_g_per_kwh": _NONNEG_OR_NULL,
                             "market_source": _STR_OR_NULL,
                         }
@@ -156,6 +160,9 @@ SCHEMA: dict[str, Any] = {
                     "market_based_g": _NONNEG_OR_NULL,
                     "market_g_per_kwh": _NONNEG_OR_NULL,
                     "market_source": _STR_OR_NULL,
+                    "marginal_g": _NONNEG_OR_NULL,
+                    "marginal_share": _NONNEG_OR_NULL,
+                    "marginal_source": _STR_OR_NULL,
                     "embodied_g": _NONNEG_OR_NULL,
                 }
             ),

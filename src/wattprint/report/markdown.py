@@ -91,6 +91,11 @@ def _headline(report: dict[str, Any]) -> list[str]:
         )
     else:
         bullets.append("Emissions, market-based: not reported (no contractual factor given).")
+    if em.get("marginal_g") is not None:
+        bullets.append(
+            f"Emissions, marginal (not a Scope 2 figure): {sig(em['marginal_g'])} g CO2 over "
+            f"{pct(em['marginal_share'] or 0.0)} of the energy ({md_text(em['marginal_source'] or 'marginal signal')})."
+        )
     if sci:
         bullets.append(
             f"SCI (ISO/IEC 21031): **{sig(sci['sci_g_per_unit'])} g CO2e per "

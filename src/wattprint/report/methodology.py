@@ -101,9 +101,12 @@ def _emissions(report: dict[str, Any]) -> list[str]:
             " The location was not known, so the world average was used (FALLBACK)." if it["fallback"] else ""
         )
         hourly = (
-            f" Hourly figures from {it['live_source']} ({it['hourly_points']} hours) replace the annual "
-            "average where they cover an interval."
-            if it["hourly_points"]
+            f" Live values from {it['live_source']} ({it['hourly_points']} at the provider's own "
+            "resolution) replace the annual average where they cover, each interval priced by its "
+            "time overlap with them"
+            + (f"; they priced {it['live_share']:.1%} of the energy." if it.get("live_share") is not None
+               else ".")
+            if it["hourly_points"] and it.get("live_source")
             else ""
         )
         out.append(

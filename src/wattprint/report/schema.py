@@ -115,7 +115,8 @@ def build_report(
             "value": pue,
             "source": str((intensity_in or {}).get("pue_source") or "not known (1.0 assumed)"),
         },
-        "emissions": sec.emissions(location_g, market_g, totals["band"], intensity, embodied_g),
+        "emissions": sec.emissions(location_g, market_g, totals["band"], intensity, embodied_g,
+                                   _marginal(intensity_in) if priced else None),
         "sci": sec.sci(per, unit, embodied_g, facility_j, intensity),
         "coverage": tl.coverage(duration),
         "windows": windows,
@@ -194,3 +195,11 @@ def _provenance(run: Mapping[str, Any], intensity: dict[str, Any] | None) -> dic
         "recompute": f"wattprint report {run.get('id', 'RUN')} --format json",
         "intensity_dataset": dataset,
     }
+
+
+def _marginal(it: dict[str, Any] | None) -> tuple[float | None, float | None] | None:
+    """(marginal g CO2, share of the energy it covers) from what the run applied, if any."""
+    used = (it or {}).get("applied") or {}
+    if not isinstance(used, dict) or "marginal_emissions_g" not in used:
+        return None
+    return sec.opt(used.get("marginal_emissions_g")), sec.opt(used.get("marginal_share"))

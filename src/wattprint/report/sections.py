@@ -240,7 +240,8 @@ def totals(chans: list[dict[str, Any]], total_j: float, pue: float, duration: fl
 
 def intensity(it: dict[str, Any], location_g: float | None, facility_j: float) -> dict[str, Any]:
     """Where the intensity came from; ``effective`` is what the emissions really used per kWh."""
-    hourly = it.get("hourly") or []
+    live_values = it.get("series") or it.get("marginal") or it.get("hourly") or []
+    used = it.get("applied") if isinstance(it.get("applied"), dict) else {}
     facility_kwh = j_to_kwh(facility_j)
     return {
         "g_per_kwh": num(it.get("g_per_kwh")),
@@ -252,7 +253,11 @@ def intensity(it: dict[str, Any], location_g: float | None, facility_j: float) -
         "chain": [str(s) for s in it.get("chain") or []],
         "warnings": [str(s) for s in it.get("warnings") or []],
         "live_source": it.get("live_source") or None,
-        "hourly_points": len(hourly),
+        "hourly_points": len(live_values),  # live values, at the provider's own resolution
+        "live_share": opt(used.get("live_share")) if used else None,
+        "basis": {str(k): str(v) for k, v in (it.get("basis") or {}).items()},
+        "live_basis": {str(k): str(v) for k, v in (it.get("live_basis") or {}).items()},
+        "marginal_source": it.get("marginal_source") or None,
         "market_g_per_kwh": opt(it.get("market_g_per_kwh")),
         "market_source": it.get("market_source") or None,
     }
@@ -260,9 +265,11 @@ def intensity(it: dict[str, Any], location_g: float | None, facility_j: float) -
 
 def emissions(
     location_g: float | None, market_g: float | None, band: float, it: dict[str, Any] | None,
-    embodied_g: float | None,
+    embodied_g: float | None, marginal_g: tuple[float | None, float | None] | None = None,
 ) -> dict[str, Any]:
-    """Location- and market-based emissions (GHG Protocol Scope 2 dual reporting), with the band."""
+    """Location- and market-based emissions (GHG Protocol Scope 2 dual reporting), with the band;
+    a marginal figure (its own, never the location-based total) when the run had one."""
+    marginal = marginal_g if marginal_g is not None else (None, None)
     return {
         "location_based_g": location_g,
         "location_based_low_g": location_g * (1 - band) if location_g is not None else None,
@@ -270,6 +277,9 @@ def emissions(
         "market_based_g": market_g,
         "market_g_per_kwh": it["market_g_per_kwh"] if it else None,
         "market_source": it["market_source"] if it else None,
+        "marginal_g": marginal[0],
+        "marginal_share": marginal[1],
+        "marginal_source": it["marginal_source"] if it else None,
         "embodied_g": opt(embodied_g),
     }
 

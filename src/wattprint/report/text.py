@@ -19,14 +19,32 @@ def intensity_line(intensity: Mapping[str, Any] | None) -> str:
     if not intensity:
         return "intensity unknown"
     year = f" {intensity['year']}" if intensity.get("year") else ""
-    live = f"; hourly from {intensity['live_source']}" if intensity.get("live_source") else ""
-    text = (
-        f"{intensity['g_per_kwh']:.0f} gCO2e/kWh × PUE {intensity.get('pue', 1.0):g} "
-        f"({term_text(intensity['location'])}{year}; {term_text(intensity['source'])}{term_text(live)})"
-    )
+    own = _basis(intensity.get("basis"))
+    year += f", {own}" if own else ""
+    used = intensity.get("applied") or {}
+    if intensity.get("live_source") and used.get("effective_g_per_kwh") is not None:
+        # the headline is what the emissions really used, not the annual figure
+        basis = _basis(intensity.get("live_basis"))
+        text = (
+            f"{used['effective_g_per_kwh']:.0f} gCO2e/kWh effective × PUE {intensity.get('pue', 1.0):g} "
+            f"({term_text(intensity['location'])}; live values for {used['live_share']:.0%} of the energy "
+            f"from {term_text(intensity['live_source'])}{term_text(', ' + basis if basis else '')}; "
+            f"the rest at {intensity['g_per_kwh']:.0f} from {term_text(intensity['source'])}{year})"
+        )
+    else:
+        live = f"; live from {intensity['live_source']}" if intensity.get("live_source") else ""
+        text = (
+            f"{intensity['g_per_kwh']:.0f} gCO2e/kWh × PUE {intensity.get('pue', 1.0):g} "
+            f"({term_text(intensity['location'])}{year}; {term_text(intensity['source'])}{term_text(live)})"
+        )
     if intensity.get("fallback"):
         text += " [FALLBACK: location unknown]"
     return text
+
+
+def _basis(basis: Mapping[str, Any] | None) -> str:
+    """``lifecycle CO2e`` from a figure's basis (scope and gas; empty when unknown)."""
+    return " ".join(str(basis[k]) for k in ("scope", "gas") if basis and basis.get(k))
 
 
 def summary(run: dict[str, Any]) -> str:
@@ -67,6 +85,13 @@ def summary(run: dict[str, Any]) -> str:
         lines.append(
             f"  {'':<{width}}  {fmt_mass(run['market_emissions_g']):>10}  market-based, "
             f"{it.get('market_g_per_kwh')} gCO2e/kWh ({term_text(it.get('market_source') or 'user factor')})"
+        )
+    used = (run.get("intensity") or {}).get("applied") or {}
+    if used.get("marginal_emissions_g") is not None:
+        lines.append(
+            f"  {'':<{width}}  {fmt_mass(used['marginal_emissions_g']):>10}  marginal CO2 (not Scope 2), "
+            f"{used['marginal_g_per_kwh']:.0f} gCO2/kWh over {used['marginal_share']:.0%} of the energy "
+            f"({term_text((run.get('intensity') or {}).get('marginal_source') or 'marginal signal')})"
         )
     lines += _attribution_lines(run.get("attribution"), width)
     lines += _baseline_lines(run.get("baseline"), width)

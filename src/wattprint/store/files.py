@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -85,12 +86,18 @@ def read_only_place(p: Path) -> bool:
 def connect_read_only(p: Path, schema_version: int) -> sqlite3.Connection:
     """A read-only connection. Where the directory is writable, ``mode=ro`` (writers may still be
     active and their WAL is honoured); elsewhere ``immutable=1``, since SQLite cannot create the
-    shared-memory file it needs for WAL on read-only media."""
+    shared-memory file it needs for WAL on read-only media, or, when a ``-wal`` file was left
+    beside it, an in-memory copy with that WAL replayed (:func:`_replayed_copy`)."""
     from urllib.parse import quote
 
-    query = "mode=ro" if os.access(p.parent, os.W_OK) else "mode=ro&immutable=1"
-    conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?{query}", uri=True, timeout=BUSY_TIMEOUT_S,
-                           check_same_thread=False)
+    if os.access(p.parent, os.W_OK):
+        conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                               check_same_thread=False)
+    elif _wal_size(p) > 0:
+        conn = _replayed_copy(p)
+    else:
+        conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode=ro&immutable=1", uri=True,
+                               check_same_thread=False)
     try:
         found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     except BaseException:
@@ -103,6 +110,37 @@ def connect_read_only(p: Path, schema_version: int) -> sqlite3.Connection:
             "open it once where it is writable to upgrade it, or use the matching wattprint"
         )
     return conn
+
+
+def _wal_size(p: Path) -> int:
+    try:
+        return os.stat(f"{p}-wal").st_size
+    except OSError:
+        return 0
+
+
+def _replayed_copy(p: Path) -> sqlite3.Connection:
+    """The database with its leftover ``-wal`` applied, in memory.
+
+    ``immutable=1`` reads only the main file, so the transactions still in the WAL of a
+    database copied or left on read-only media (a writer killed before its checkpoint)
+    would be missing. SQLite replays a WAL only where it can write, so the two files are
+    copied to a private temporary directory, opened there, and copied into memory.
+    """
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="wattprint-ro-") as tmp:
+        copy = Path(tmp) / "runs.db"
+        shutil.copyfile(p, copy)
+        shutil.copyfile(f"{p}-wal", f"{copy}-wal")
+        source = sqlite3.connect(copy)
+        try:
+            memory = sqlite3.connect(":memory:", check_same_thread=False)
+            source.backup(memory)
+        finally:
+            source.close()
+    return memory
 
 
 def same_file_as_database(target: str | os.PathLike[str], db: str | os.PathLike[str]) -> bool:
@@ -118,6 +156,24 @@ def same_file_as_database(target: str | os.PathLike[str], db: str | os.PathLike[
             if os.path.realpath(target) == os.path.realpath(candidate):
                 return True
     return False
+
+
+def describe(p: Path) -> list[tuple[bool, str]]:
+    """What ``doctor`` says of the database file: (fine, line) pairs — where it is, whether
+    others can read it (it holds command lines), whether this user can write it, its schema."""
+    out: list[tuple[bool, str]] = []
+    if not p.exists():
+        out.append((True, f"{p}: not created yet (it will be created 0600 in a 0700 directory)"))
+        return out
+    mode = stat.S_IMODE(os.stat(p).st_mode)
+    shared = bool(mode & 0o077)
+    note = f"; other users can read it (it holds command lines): chmod 600 {p}" if shared else ""
+    out.append((not shared, f"{p}: mode {mode:04o}{note}"))
+    if read_only_place(p):
+        out.append((True, "read-only here: runs can be listed and reported, not stored"))
+    if _wal_size(p) > 0:
+        out.append((True, "a -wal file holds recent writes (a writer is active, or one stopped before its checkpoint)"))
+    return out
 
 
 def default_path() -> Path:

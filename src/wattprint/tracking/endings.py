@@ -102,7 +102,8 @@ _signal: Any = None  # the signal module, imported on first use (it costs ``enum
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    """SIGTERM/SIGHUP with runs open: hand the stop to the stopper thread (see the module doc)."""
+    """SIGTERM/SIGHUP: hand the stop of the open runs (if any) to the stopper thread, which
+    then lets the signal end the process (see the module doc)."""
     try:
         _signal.signal(signum, _signal.SIG_DFL)
     except (ValueError, OSError):  # pragma: no cover - we are in the main thread
@@ -110,39 +111,79 @@ def _on_signal(signum: int, frame: object) -> None:
     _stopper.wake(signum)
 
 
-def _arm(on: bool) -> None:
-    """Install our handler while runs are open, only over the default action.
-
-    Only from the main thread (Python's rule) and never over a handler the host
-    program set itself.
-    """
+def _signals() -> Any:
     global _signal
-    if threading.current_thread() is not threading.main_thread():
-        return
     if _signal is None:
         import signal
 
         _signal = signal
-    sig_dfl = _signal.SIG_DFL
+    return _signal
+
+
+def _covered() -> bool:
+    """Whether a SIGTERM now reaches a handler (ours, or the program's own) rather than
+    killing the process outright. ``getsignal`` may be asked from any thread."""
+    sig = _signals()
+    try:
+        return sig.getsignal(sig.SIGTERM) not in (sig.SIG_DFL, None)
+    except (ValueError, OSError, AttributeError):  # no signals here: nothing can be done
+        return True
+
+
+def _arm(on: bool) -> bool:
+    """Install our handler while runs are open, only over the default action; returns
+    :func:`_covered`.
+
+    Only from the main thread (Python's rule) and never over a handler the host
+    program set itself; once :func:`handle_signals` has installed it, it stays.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return _covered()
+    sig = _signals()
     try:
         for name in ("SIGTERM", "SIGHUP"):
-            sig = getattr(_signal, name, None)
-            if sig is None:
+            signum = getattr(sig, name, None)
+            if signum is None:
                 continue
-            current = _signal.getsignal(sig)
-            if on and current is sig_dfl:
+            current = sig.getsignal(signum)
+            if on and current is sig.SIG_DFL:
                 _stopper.ensure_thread()
-                _signal.signal(sig, _on_signal)
-            elif not on and current is _on_signal:
-                _signal.signal(sig, sig_dfl)
+                sig.signal(signum, _on_signal)
+            elif not on and current is _on_signal and not _persistent:
+                sig.signal(signum, sig.SIG_DFL)
     except (ValueError, OSError):  # embedded interpreters without signals
         pass
+    return _covered()
 
 
-def opened(tracker: _Stoppable) -> None:
-    """A run started: end it at exit or on a signal if the program does not."""
-    _active.add(tracker)
+_persistent = False
+
+
+def handle_signals() -> None:
+    """Install wattprint's SIGTERM/SIGHUP handler now, for the life of the program.
+
+    Python lets only the main thread install a signal handler, so a run started
+    in another thread (a worker, a callback thread, a web server's handler) cannot
+    arrange to be stored when a scheduler sends SIGTERM. Call this once from the
+    main thread at start-up: a signal then stops and stores every open run before
+    the process dies of it, exactly as it does for runs started in the main thread.
+    A handler the program installed itself is left alone (and then the program's
+    own handler decides; its ``sys.exit`` still stores the runs through ``atexit``).
+    """
+    global _persistent
+    if threading.current_thread() is not threading.main_thread():
+        from wattprint.errors import WattprintError
+
+        raise WattprintError("handle_signals() must be called from the main thread (Python's rule for signals)")
+    _persistent = True
     _arm(True)
+
+
+def opened(tracker: _Stoppable) -> bool:
+    """A run started: end it at exit or on a signal if the program does not. Returns whether
+    a SIGTERM will reach a handler (False: started off the main thread, with no handler set)."""
+    _active.add(tracker)
+    return _arm(True)
 
 
 def closed(tracker: _Stoppable) -> None:
@@ -153,13 +194,14 @@ def closed(tracker: _Stoppable) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _stopper
+    global _stopper, _persistent
     had_runs = bool(_active)
     for t in list(_active):
         t._detach()
     _active.clear()
     _stopper = _Stopper()  # the parent's stopper thread does not exist here
-    if had_runs:
+    if had_runs or _persistent:  # the child is another program: its own runs arm it again
+        _persistent = False
         _arm(False)
 
 

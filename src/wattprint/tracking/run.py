@@ -21,7 +21,7 @@ from wattprint.host import cpu_model, hostname
 from wattprint.intensity.base import Intensity
 from wattprint.sensors.base import Availability, Channel, update_period
 from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, window_stats
-from wattprint.tracking.pricing import RowIndex, window_g_per_kwh
+from wattprint.tracking.pricing import RowIndex, applied, row_g_per_kwh, window_g_per_kwh
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 from wattprint.tracking.timeline import FIRST_MERGE, Timeline
 from wattprint.units import emissions_g as _emissions_g
@@ -363,7 +363,7 @@ class Run(Measurement):
     def _add_emissions(self, intensity: Intensity, intervals: list[Interval]) -> None:
         chans = self.channels
         for iv in intervals:
-            g = intensity.at(iv.wall0 + (iv.t1_s - iv.t0_s) / 2)
+            g = row_g_per_kwh(intensity, iv)
             for n, e in iv.energy_j.items():
                 c = chans.get(n)
                 if c is not None:
@@ -373,8 +373,16 @@ class Run(Measurement):
             self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
 
     def price(self, intensity: Intensity) -> None:
-        """Emissions = Σ over intervals of energy × intensity(interval) × PUE, per channel."""
+        """Emissions = Σ over intervals of energy × intensity(interval) × PUE, per channel.
+
+        With live values, the intensity kept is a copy saying what the run used
+        (``applied``: effective g/kWh, live share, spans without a value, marginal figure).
+        """
         with self._lock:
+            if intensity.series or intensity.marginal:
+                counted = {n for n, c in self.channels.items() if c.in_total}
+                used, notes = applied(intensity, list(self.timeline), counted)
+                intensity = intensity.replace(applied=used, warnings=[*intensity.warnings, *notes])
             self.intensity = intensity
             for c in self.channels.values():
                 c.emissions_g = 0.0
@@ -415,6 +423,8 @@ class Run(Measurement):
         ``with_windows=False`` leaves the windows and their statistics out (a store
         flush writes only the new windows, so it never pays for all of them).
         """
+        from wattprint.privacy import mask_text  # lazily: it needs ``re``
+
         windows = [w.to_dict() for w in self.windows] if with_windows else []
         d: RunRecord = {
             **self.totals_dict(),
@@ -437,7 +447,8 @@ class Run(Measurement):
                 {"sensor": a.sensor, "available": a.available, "detail": a.detail, "fix": a.fix}
                 for a in self.availability
             ],
-            "faults": [{"wall": f.wall, "source": f.source, "message": f.message} for f in self.faults],
+            "faults": [{"wall": f.wall, "source": f.source, "message": mask_text(f.message)}
+                       for f in self.faults],
             "windows": windows,
             "window_stats": window_stats(windows, self.duration_s) if with_windows else {},
             "gpu_users": self.gpu_users,

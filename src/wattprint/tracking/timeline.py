@@ -10,9 +10,10 @@ from its timeline:
 * energy per channel is summed, so totals never change;
 * two rows merge only when they are contiguous (the second starts where the
   first ends), so the time the timeline covers (``coverage_s``) never changes;
-* rows merge only within one UTC hour (each row's middle instant, the instant
-  it is priced at, and the merged row's middle all fall in the same hour), so
-  hourly carbon intensity prices a merged row exactly as it priced its parts.
+* rows merge only within one UTC hour (both lie wholly inside the same hour; a
+  sampled row across an hour boundary is kept as it is), so hourly carbon
+  intensity prices a merged row exactly as it priced its parts (sub-hour live
+  values price a merged row by time overlap: power is taken as steady within it).
 
 The coarse part doubles its row length whenever it grows past its budget;
 since rows never cross an hour, a run keeps at least one row per hour (a year
@@ -31,18 +32,23 @@ COARSE_ROWS = 2048  # merged rows before their length doubles
 FIRST_MERGE = 16  # the first coarse rows hold about this many sampled intervals
 
 
+def _span_hour(w0: float, w1: float) -> int:
+    """The UTC hour holding all of ``[w0, w1)``, or -1 when it crosses an hour boundary."""
+    h = int(w0 // 3600)
+    return h if w1 <= (h + 1) * 3600.0 else -1
+
+
 def _hour(iv: Interval) -> int:
-    """The UTC hour of the row's middle instant (the instant it is priced at)."""
-    return int((iv.wall0 + (iv.t1_s - iv.t0_s) / 2) // 3600)
+    return _span_hour(iv.wall0, iv.wall0 + (iv.t1_s - iv.t0_s))
 
 
 def can_merge(a: Interval, b: Interval, max_s: float) -> bool:
-    """True when ``b`` follows ``a`` without a gap, both are priced in the same UTC hour,
-    the merged row would be too, and it would last at most ``max_s`` seconds."""
+    """True when ``b`` follows ``a`` without a gap, both lie within the same UTC hour,
+    and the merged row would last at most ``max_s`` seconds."""
     if b.t0_s != a.t1_s or b.t1_s - a.t0_s > max_s:
         return False
     h = _hour(a)
-    return _hour(b) == h and int((a.wall0 + (b.t1_s - a.t0_s) / 2) // 3600) == h
+    return h >= 0 and _hour(b) == h
 
 
 def merged(a: Interval, b: Interval) -> Interval:
@@ -80,9 +86,8 @@ def downsample(rows: Iterable[Interval], max_rows: int, span_s: float) -> tuple[
     for iv in rows:
         count += 1
         t0, t1, w0 = iv.t0_s, iv.t1_s, iv.wall0
-        h = int((w0 + (t1 - t0) / 2) // 3600)
-        if (cur is not None and t0 == cur.t1_s and t1 - cur.t0_s <= max_s and h == hour
-                and int((cur.wall0 + (t1 - cur.t0_s) / 2) // 3600) == h):
+        h = _span_hour(w0, w0 + (t1 - t0))
+        if cur is not None and t0 == cur.t1_s and t1 - cur.t0_s <= max_s and h == hour >= 0:
             cur.t1_s = t1
             sums = cur.energy_j
             for n, e in iv.energy_j.items():

@@ -158,6 +158,7 @@ class Tracker:
         self._intensity: Intensity | None = None
         self._intensity_error: BaseException | None = None
         self._resolver: threading.Thread | None = None
+        self._live: Any = None  # the run's background live-intensity fetcher, if a provider is set
         # a signal's stop thread and the program may both stop; re-entrant, as a sink may call
         # stop() from inside a stop (its hooks run in the stopping thread)
         self._stop_lock = threading.RLock()
@@ -182,8 +183,22 @@ class Tracker:
             self._intensity = resolve(settings=self.settings)
             if self.run is not None and self.run.intensity is None:
                 self.run.intensity = self._intensity  # provisional, for figures read while running
+                self._start_live(self.run)
         except Exception as exc:  # resolved later into a flagged fallback
             self._intensity_error = exc
+
+    def _start_live(self, run: Run) -> None:
+        """Start the background live fetcher once the location is known (no provider: nothing)."""
+        try:
+            from wattprint.intensity.resolve import live_fetcher
+
+            assert self._intensity is not None
+            fetcher = live_fetcher(self._intensity, run.start_wall, self.settings)
+            if fetcher is not None:
+                fetcher.start()
+                self._live = fetcher
+        except Exception as exc:  # the end-of-run fetch still tries, and says why it failed
+            run.faults.append(Fault(time.time(), "live", f"background fetcher not started: {exc}"))
 
     def _final_intensity(self, run: Run) -> Intensity:
         if self._resolver is not None:
@@ -197,8 +212,13 @@ class Tracker:
         try:
             from wattprint.intensity.resolve import finalize
 
+            live, self._live = self._live, None
+            if live is not None:
+                live.stop()
             intensity = finalize(intensity, run.start_wall, run.end_wall or time.time(),
-                                 settings=self.settings)
+                                 settings=self.settings, fetcher=live)
+            for message in intensity.live_faults:
+                run.faults.append(Fault(time.time(), "live", message))
         except Exception as exc:
             intensity.warnings.append(f"live intensity failed: {exc}")
         return intensity
@@ -255,9 +275,12 @@ class Tracker:
             availability=availability,
         )
         self.run = run
-        endings.opened(self)  # from here on, exit or a signal stops and stores it
+        if not endings.opened(self):  # from here on, exit or a signal stops and stores it
+            _note_unguarded(run)
         run.baseline = baseline
         run.intensity = self._intensity
+        if self._intensity is not None:
+            self._start_live(run)
         if self.process is not None:
             self.attach_process(self.process)
         if self._intensity is None:
@@ -350,6 +373,8 @@ class Tracker:
                 sinks.finish(run)  # the store's final write is waited for, a bounded time
             finished = True
         finally:
+            if self._live is not None:  # an interrupted stop: no more background fetches
+                self._live.stop()
             if not finished:
                 self._finish_after_interruption(run, status)
             # Only once the run is handed over and written: a signal until then still waits
@@ -358,7 +383,8 @@ class Tracker:
         for msg in run.intensity.warnings if run.intensity else []:
             warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
         for f in run.faults:
-            warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
+            if f.source != "signals":  # said when the run started
+                warnings.warn(f"wattprint: {f.source}: {f.message}", WattprintWarning, stacklevel=3)
 
     def _finish_after_interruption(self, run: Run, status: str | None) -> None:
         """A KeyboardInterrupt (Ctrl-C) landed inside the stop: end the run with what is
@@ -414,3 +440,16 @@ class Tracker:
 
 
 _kept_in_child: list[Any] = []  # stores inherited by a forked child, never used there
+
+
+UNGUARDED = (
+    "this run started outside the main thread, where Python cannot install a signal handler: "
+    "a SIGTERM/SIGHUP would end the process without storing it; call wattprint.handle_signals() "
+    "once from the main thread at start-up"
+)
+
+
+def _note_unguarded(run: Run) -> None:
+    """Say at once (and in the run) that a scheduler's SIGTERM would lose this run."""
+    run.faults.append(Fault(time.time(), "signals", UNGUARDED))
+    warnings.warn(f"wattprint: {UNGUARDED}", WattprintWarning, stacklevel=4)

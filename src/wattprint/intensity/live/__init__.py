@@ -14,7 +14,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from wattprint.intensity.live.common import LiveError, LiveProvider
+    from wattprint.intensity.live.common import LiveError
+    from wattprint.intensity.live.provider import LiveProvider
     from wattprint.settings import Settings
 
 __all__ = ["LiveError", "LiveProvider", "choose_provider"]
@@ -22,10 +23,14 @@ __all__ = ["LiveError", "LiveProvider", "choose_provider"]
 
 def __getattr__(name: str) -> object:
     # common pulls in urllib.request (~40 ms): only when a provider is really used
-    if name in ("LiveError", "LiveProvider"):
+    if name == "LiveError":
         from wattprint.intensity.live import common
 
-        return getattr(common, name)
+        return common.LiveError
+    if name == "LiveProvider":
+        from wattprint.intensity.live import provider
+
+        return provider.LiveProvider
     raise AttributeError(name)
 
 def choose_provider(location: str, settings: Settings) -> LiveProvider | None:

@@ -1,109 +1,121 @@
-"""What every live provider shares: HTTP with a deadline, time parsing, hourly means.
+"""What every live provider shares: HTTP with a deadline, fixed error texts, checked points.
 
 Why plain ``urllib``: three small JSON APIs do not justify a dependency, and each call
 must honour the caller's deadline (the run's end is never delayed past the budget).
+
+What a provider says back on an error is never kept: providers echo what they were
+sent (an API key, a Basic header), so an error becomes a status line and a fixed
+message chosen here (:data:`STATUS_TEXT`), nothing of the body or the URL.
+
+A provider's answer is a list of :data:`Point` ``(t0, t1, g_per_kwh, quality)``: the
+span the value stands for at the provider's native resolution (an hour, a half-hour,
+five minutes), and ``quality`` one of ``actual``, ``estimated``, ``forecast``. Every
+value is checked (:func:`check_points`) before it can price anything.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
+import math
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.error import HTTPError, URLError
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from wattprint.errors import WattprintError
-from wattprint.intensity.live.cache import DiskCache
-from wattprint.privacy import MASK, mask_text
 
 HOUR = 3600.0
-# History is settled once its hour is this far in the past: cache it for good.
-SETTLED_AFTER_S = 2 * HOUR
-FRESH_TTL_S = 15 * 60.0
-SETTLED_TTL_S = 30 * 24 * HOUR
-# An HTTP error body goes into the run's warnings: a short, one-line excerpt only.
-ERROR_BODY_READ = 4096
-ERROR_EXCERPT_CHARS = 160
-_SECRET_NAME = re.compile(r"(?i)key|token|password|passwd|secret|auth")
-_UNPRINTABLE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+DAY = 24 * HOUR
+# One request may take this long; a provider's call sequence (login + data, history +
+# latest) gets this much per call it makes (LiveProvider.calls).
+PER_CALL_S = 2.0
+# Retry-After is honoured up to this long; other failures are remembered this long.
+RETRY_AFTER_MAX_S = 3600.0
+FAILURE_TTL_S = 300.0
+
+Point = tuple[float, float, float, str]  # (t0 UTC, t1 UTC, g/kWh, quality)
+QUALITY_RANK = {"forecast": 0, "estimated": 1, "actual": 2}
+# Plausible values per signal (g/kWh). The dirtiest grids average ~1,000-1,100 gCO2e/kWh
+# lifecycle; a marginal lignite unit is ~1,200: anything outside is a provider fault.
+PLAUSIBLE = {"average": (0.0, 1500.0), "marginal": (0.0, 2000.0)}
+
+STATUS_TEXT = {
+    400: "request refused (span or parameters)",
+    401: "credentials refused",
+    403: "credentials refused or endpoint not in this plan",
+    404: "zone, region or endpoint not found",
+    429: "rate limited",
+}
 
 
 class LiveError(WattprintError):
-    """A live provider could not give a usable answer (HTTP error, bad JSON, no data)."""
+    """A live provider could not give a usable answer (HTTP error, bad JSON, no data).
+
+    ``retry_after_s``: how long the provider asked us to wait (429/503 Retry-After), or None.
+    ``remember``: False when the failure is ours (the time budget ran out before asking),
+    so it is not held against the provider.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None, *, remember: bool = True) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.remember = remember
 
 
-def sent_secrets(params: Mapping[str, str] | None, headers: Mapping[str, str]) -> list[str]:
-    """The credentials a request carries: header values (and their parts: a Bearer token, the
-    user:password inside Basic) and query values whose names hold secrets; longest first."""
-    found: set[str] = set()
-    values = [v for k, v in headers.items() if k.lower() != "accept"]
-    values += [v for k, v in (params or {}).items() if _SECRET_NAME.search(k)]
-    for value in values:
-        found.add(value)
-        scheme, _, credential = value.partition(" ")
-        if scheme.lower() in ("bearer", "basic", "token") and credential.strip():
-            found.add(credential.strip())
-        if scheme.lower() == "basic":
-            try:
-                decoded = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
-            except ValueError:
-                continue
-            found |= {decoded, decoded.partition(":")[2]}
-    found |= {quote(v, safe="") for v in found}
-    return sorted((v for v in found if len(v) >= 3), key=len, reverse=True)
+def status_text(code: int) -> str:
+    """The fixed message for an HTTP status (never the provider's own words)."""
+    if code in STATUS_TEXT:
+        return STATUS_TEXT[code]
+    return "provider unavailable" if code >= 500 else "unexpected answer"
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` as a short single line, with ``secrets`` (by value) and secret-shaped
-    values (``token=…``, ``Authorization: …``, credentials in URLs) masked."""
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    text = mask_text(text)  # the shapes command lines are masked for, too (wattprint.privacy)
-    text = _UNPRINTABLE.sub(" ", text).strip()
-    if len(text) > ERROR_EXCERPT_CHARS:
-        text = text[:ERROR_EXCERPT_CHARS].rstrip() + "…"
-    return text
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    v = value.strip()
+    try:
+        s = float(v) if v.replace(".", "", 1).isdigit() else \
+            parsedate_to_datetime(v).timestamp() - (time.time() if now is None else now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if not math.isfinite(s):
+        return None
+    return min(max(0.0, s), RETRY_AFTER_MAX_S)
 
 
-def get_json(url: str, params: Mapping[str, str] | None, headers: Mapping[str, str],
+def get_json(who: str, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str],
              deadline: float) -> Any:
     """GET ``url?params`` and decode JSON, with a socket timeout bounded by ``deadline``.
 
-    An error never carries what was sent: the error body is cut to a one-line
-    excerpt with the request's credentials masked by value (providers echo them).
+    Errors are :class:`LiveError` with ``who``, a status and a fixed message only.
     """
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise LiveError("time budget spent")
+        raise LiveError(f"{who}: time budget spent", remember=False)
     full = f"{url}?{urlencode(params)}" if params else url
     req = Request(full, headers={"Accept": "application/json", **headers})
     try:
         with urlopen(req, timeout=remaining) as resp:  # noqa: S310 - https/http URLs only
             body = resp.read(4_000_000)
     except HTTPError as exc:
-        secrets = sent_secrets(params, headers)
-        detail = redact(exc.read(ERROR_BODY_READ).decode("utf-8", "replace"), secrets)
-        raise LiveError(f"HTTP {exc.code} from {redact(url)}" + (f": {detail}" if detail else "")) \
-            from None
+        wait = retry_after(exc.headers.get("Retry-After")) if exc.code in (429, 503) else None
+        exc.close()
+        raise LiveError(f"{who}: HTTP {exc.code}, {status_text(exc.code)}", wait) from None
+    except TimeoutError:
+        raise LiveError(f"{who}: no answer in time") from None
     except (URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise LiveError(f"{redact(url)}: {redact(str(reason), sent_secrets(params, headers))}") from None
+        timed_out = isinstance(getattr(exc, "reason", None), TimeoutError)
+        raise LiveError(f"{who}: " + ("no answer in time" if timed_out else "could not connect")) \
+            from None
     try:
         return json.loads(body)
     except ValueError:
-        raise LiveError(f"{redact(url)}: answer is not JSON") from None
-
-
-def basic_auth(user: str, password: str) -> str:
-    """``Authorization`` header value for HTTP Basic."""
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        raise LiveError(f"{who}: answer is not JSON") from None
 
 
 def parse_time(s: str) -> float:
@@ -128,47 +140,51 @@ def hour_of(t: float) -> float:
     return t - t % HOUR
 
 
-def hourly_means(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Average sub-hourly (time, value) points into (hour start, mean) pairs, sorted."""
-    acc: dict[float, list[float]] = defaultdict(list)
-    for t, v in points:
-        acc[hour_of(t)].append(v)
-    return sorted((h, sum(vs) / len(vs)) for h, vs in acc.items())
+def number(value: object) -> float:
+    """A provider's value as a float (NaN for what is not a number, checked later)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return float("nan")
+    try:
+        return float(value)
+    except ValueError:
+        return float("nan")
 
 
-class LiveProvider:
-    """Base of the providers: cache handling around :meth:`fetch`.
+Rejected = tuple[float, float, str]  # (t0, t1, fault line)
 
-    Subclasses set ``name``, ``source``, ``marginal`` and implement ``fetch`` returning
-    (hour start UTC, gCO2e/kWh) pairs for the hours in ``[start_hour, end_hour]``.
-    """
 
-    name = "live"
-    source = "live"
-    marginal = False
+def check_points(points: Iterable[Point], signal: str) -> tuple[list[Point], list[Rejected]]:
+    """(kept points, (start, end, fault line) per rejected value): finite and within :data:`PLAUSIBLE`."""
+    lo, hi = PLAUSIBLE[signal]
+    kept: list[Point] = []
+    faults: list[Rejected] = []
+    for p in points:
+        t0, t1, g, _q = p
+        if math.isfinite(g) and lo <= g <= hi and t1 > t0:
+            kept.append(p)
+        else:
+            faults.append((t0, t1, f"value {g!r} g/kWh for {_iso(t0)}..{_iso(t1)} rejected "
+                               f"(plausible: {lo:g}..{hi:g} for {signal} intensity)"))
+    return kept, faults
 
-    def key_parts(self) -> tuple[str, ...]:
-        """What identifies this provider's answers in the cache (zone, base URL ...)."""
-        raise NotImplementedError
 
-    def fetch(self, start_hour: float, end_hour: float, deadline: float) -> list[tuple[float, float]]:
-        raise NotImplementedError
+def merge_points(old: Iterable[Point], new: Iterable[Point]) -> list[Point]:
+    """Both sets by start time, sorted; where both hold a span the better quality wins
+    (actual > estimated > forecast; the newer at equal quality); overlaps cut away."""
+    best: dict[float, Point] = {}
+    for p in (*old, *new):
+        q = best.get(p[0])
+        if q is None or QUALITY_RANK.get(p[3], 0) >= QUALITY_RANK.get(q[3], 0):
+            best[p[0]] = p
+    out: list[Point] = []
+    for p in sorted(best.values()):
+        if out and p[0] < out[-1][1]:  # overlaps the previous span: keep the earlier whole
+            if p[1] <= out[-1][1]:
+                continue
+            p = (out[-1][1], p[1], p[2], p[3])
+        out.append(p)
+    return out
 
-    def hourly(self, start_utc: float, end_utc: float, *, deadline: float,
-               cache: DiskCache | None = None) -> tuple[list[tuple[float, float]], bool]:
-        """Hourly series over the span, from the disk cache when fresh; (series, from_cache)."""
-        sh, eh = hour_of(start_utc), hour_of(end_utc)
-        key = hashlib.sha256("|".join((self.name, *self.key_parts(), str(sh), str(eh)))
-                             .encode()).hexdigest()[:32]
-        if cache is not None:
-            hit = cache.get(key)
-            if hit is not None:
-                return [(float(h), float(g)) for h, g in hit["hourly"]], True
-        series = self.fetch(sh, eh, deadline)
-        if not series:
-            raise LiveError("no data for the run's hours")
-        if cache is not None:
-            settled = eh + HOUR + SETTLED_AFTER_S <= time.time()
-            cache.put(key, {"hourly": [list(p) for p in series]},
-                      ttl_s=SETTLED_TTL_S if settled else FRESH_TTL_S)
-        return series, False
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,18 +1,20 @@
 """Electricity Maps API v3: hourly carbon intensity of a zone over a run's span.
 
 Opt-in with an API key (``ELECTRICITYMAPS_API_KEY`` or ``electricitymaps_api_key`` in the
-config), sent in the ``auth-token`` header. The data is lifecycle gCO2e/kWh by default
-(``emissionFactorType``). Endpoints used (documented v3 formats):
+config), sent in the ``auth-token`` header. Endpoints used (documented v3 formats):
 
-* ``GET /v3/carbon-intensity/history?zone=Z`` (the last 24 hours, hourly; available on
-  more plans) → ``{"zone": "DE", "history": [{"carbonIntensity": 302, "datetime": ...}]}``,
-  used when the whole span lies within the last 23 hours;
-* ``GET /v3/carbon-intensity/past-range?zone=Z&start=ISO&end=ISO`` (older spans) →
-  ``{"zone": "DE", "data": [{"carbonIntensity": 302, "datetime": "...Z", ...}, ...]}``
-* ``GET /v3/carbon-intensity/latest?zone=Z`` → ``{"zone", "carbonIntensity", "datetime", ...}``
-  for the current hour, which history may not hold yet.
+* ``GET /v3/carbon-intensity/history?zone=Z`` — the last 24 hours, hourly, on the free
+  tier → ``{"zone": "DE", "history": [{"carbonIntensity": 302, "datetime": ...,
+  "emissionFactorType": "lifecycle", "isEstimated": false}, ...]}``; every hour of the
+  last 23 is asked for here (a long run's background fetcher keeps within it);
+* ``GET /v3/carbon-intensity/past-range?zone=Z&start=ISO&end=ISO`` — older hours (a
+  paid endpoint), at most 10 days per request → ``{"zone": "DE", "data": [...]}``;
+* ``GET /v3/carbon-intensity/latest?zone=Z`` — the current hour, which history may not
+  hold yet.
 
-Electricity Maps data is ODbL: it is fetched on the user's behalf, never embedded.
+Each value is consumption-based, gCO2e/kWh, on the basis its ``emissionFactorType``
+names (``lifecycle`` by default, or ``direct``); ``isEstimated`` values are kept with
+the quality ``estimated``. The data is ODbL: fetched on the user's behalf, never embedded.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from __future__ import annotations
 import time
 
 from wattprint.intensity.live.common import (
+    DAY,
     HOUR,
     LiveError,
-    LiveProvider,
+    Point,
     get_json,
     hour_of,
+    number,
     parse_time,
 )
+from wattprint.intensity.live.provider import LiveProvider
 from wattprint.units import iso_utc
 
 DEFAULT_URL = "https://api.electricitymaps.com"
+HISTORY_HOURS = 23  # the history endpoint holds the last 24 h: keep an hour's margin
 
 
 def zone_for(location: str) -> str | None:
@@ -50,17 +56,21 @@ class ElectricityMaps(LiveProvider):
     """Hourly intensity for one zone."""
 
     name = "Electricity Maps"
+    max_span_s = 10 * DAY
+    calls = 2  # history (or past range) + latest
 
     def __init__(self, api_key: str, zone: str, base_url: str = DEFAULT_URL) -> None:
         self.api_key = api_key
         self.zone = zone
         self.base_url = base_url.rstrip("/")
         self.source = f"Electricity Maps API v3, zone {zone} (ODbL; fetched live)"
+        self.basis = {"scope": "lifecycle", "gas": "CO2e", "signal": "average",
+                      "accounting": "consumption"}
 
     def key_parts(self) -> tuple[str, ...]:
         return (self.zone, self.base_url)
 
-    def _points(self, payload: object, list_key: str | None) -> list[tuple[float, float]]:
+    def _points(self, payload: object, list_key: str | None) -> list[Point]:
         if not isinstance(payload, dict):
             raise LiveError("Electricity Maps: unexpected answer")
         items = payload.get(list_key) if list_key else [payload]
@@ -69,28 +79,33 @@ class ElectricityMaps(LiveProvider):
         out = []
         for it in items:
             try:
-                ci = it["carbonIntensity"]
-                if ci is None:
+                if it["carbonIntensity"] is None:
                     continue
-                out.append((hour_of(parse_time(it["datetime"])), float(ci)))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise LiveError(f"Electricity Maps: malformed point ({exc})") from None
+                t0 = hour_of(parse_time(it["datetime"]))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise LiveError("Electricity Maps: malformed point") from None
+            if it.get("emissionFactorType") in ("lifecycle", "direct"):
+                self.basis = {**self.basis, "scope": it["emissionFactorType"]}
+            quality = "estimated" if it.get("isEstimated") else "actual"
+            out.append((t0, t0 + HOUR, number(it["carbonIntensity"]), quality))
         return out
 
-    def fetch(self, start_hour: float, end_hour: float, deadline: float) -> list[tuple[float, float]]:
+    def fetch(self, t0: float, t1: float, deadline: float) -> list[Point]:
         headers = {"auth-token": self.api_key}
+        url = f"{self.base_url}/v3/carbon-intensity"
         now_hour = hour_of(time.time())
-        if start_hour >= now_hour - 23 * HOUR:
-            got = dict(self._points(get_json(f"{self.base_url}/v3/carbon-intensity/history",
-                                             {"zone": self.zone}, headers, deadline), "history"))
-        else:
-            got = dict(self._points(get_json(
-                f"{self.base_url}/v3/carbon-intensity/past-range",
-                {"zone": self.zone, "start": iso_utc(start_hour), "end": iso_utc(end_hour + HOUR)},
-                headers, deadline), "data"))
-        if end_hour not in got and end_hour >= now_hour - HOUR:
-            latest = get_json(f"{self.base_url}/v3/carbon-intensity/latest", {"zone": self.zone},
-                              headers, deadline)
-            for h, g in self._points(latest, None):
-                got.setdefault(h, g)
-        return sorted((h, g) for h, g in got.items() if start_hour <= h <= end_hour)
+        cut = max(t0, now_hour - HISTORY_HOURS * HOUR)
+        got: list[Point] = []
+        if t0 < cut:  # older than the free history holds
+            got += self._points(get_json(self.name, f"{url}/past-range",
+                                         {"zone": self.zone, "start": iso_utc(t0),
+                                          "end": iso_utc(min(t1, cut))}, headers, deadline), "data")
+        if t1 > cut:
+            got += self._points(get_json(self.name, f"{url}/history", {"zone": self.zone},
+                                         headers, deadline), "history")
+            have = {p[0] for p in got}
+            last = min(t1, now_hour + HOUR) - HOUR
+            if last >= now_hour - HOUR and last not in have:
+                got += self._points(get_json(self.name, f"{url}/latest", {"zone": self.zone},
+                                             headers, deadline), None)
+        return [p for p in got if p[1] > t0 and p[0] < t1]

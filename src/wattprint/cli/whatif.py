@@ -1,0 +1,120 @@
+"""``wattprint whatif RUN``: a stored run's emissions on other grids, PUEs and start times."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from wattprint.cli.common import UsageError
+from wattprint.cli.options import add_db, open_store
+
+# compared when no scenario is given: low-, mid- and high-carbon grids, each with the
+# figure wattprint ships for it (`wattprint regions` lists every code)
+SAMPLE_COUNTRIES = ("SE", "FR", "GB", "DE", "US", "CN", "IN")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "whatif",
+        help="recompute a stored run's emissions for other grids, PUEs or start times",
+        description="The measured energy stays; the grid figure, PUE or start time change. "
+        "Each option may be repeated; each value is one row. Without options, a sample of grids.",
+    )
+    p.add_argument("run", nargs="?", default="last", help="run id, unique prefix, or 'last' (default)")
+    p.add_argument("--country", action="append", default=[], help="a country's grid, e.g. SE")
+    p.add_argument("--region", action="append", default=[], help="a sub-national grid, e.g. US-CA")
+    p.add_argument("--cloud", action="append", default=[], metavar="PROVIDER:REGION",
+                   help="a cloud region, e.g. gcp:europe-north1 (its grid and the provider's PUE; "
+                   "--country and --region keep the run's own PUE)")
+    p.add_argument("--pue", action="append", default=[], type=float,
+                   help="the run's own grid with another PUE, e.g. 1.1")
+    p.add_argument("--shift", action="append", default=[], metavar="HOURS", type=float,
+                   help="the run started HOURS later (negative: earlier); needs an hourly series")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    add_db(p)
+    p.set_defaults(func=handle)
+
+
+def _scenarios(args: argparse.Namespace, own: Any) -> list[Any]:
+    from wattprint.intensity.resolve import resolve
+    from wattprint.report.whatif import Scenario
+    from wattprint.settings import finite
+
+    out = []
+    asked = [("country", c) for c in args.country] + [("region", r) for r in args.region]
+    asked += [("cloud", c) for c in args.cloud]
+    if not asked and not args.pue and not args.shift:
+        asked = [("country", c) for c in SAMPLE_COUNTRIES]
+    for kind, value in asked:
+        if kind == "cloud":
+            provider, sep, region = value.partition(":")
+            if not sep or not provider or not region:
+                raise UsageError(f"--cloud {value!r}: give PROVIDER:REGION, e.g. aws:eu-west-3")
+            it = resolve(cloud_provider=provider, cloud_region=region, probe_cloud=False)
+        else:
+            # the same site on another grid: only the grid changes, the run's PUE stays
+            it = resolve(**{kind: value}, probe_cloud=False).replace(pue=own.pue, pue_source=own.pue_source)
+        out.append(Scenario(f"{kind} {value}", it))
+    for pue in args.pue:
+        if finite(pue, 1.0, 3.0) is None:
+            raise UsageError(f"--pue {pue:g}: a PUE is a number at least 1 and at most 3")
+        out.append(Scenario(f"PUE {pue:g}", own.replace(pue=pue, pue_source=f"--pue {pue:g}")))
+    for hours in args.shift:
+        if finite(hours, -8760.0, 8760.0) is None:
+            raise UsageError(f"--shift {hours:g}: a number of hours within a year either way")
+        out.append(Scenario(f"start {hours:+g} h", own, hours * 3600.0))
+    return out
+
+
+def handle(args: argparse.Namespace) -> int:
+    from wattprint.errors import LocationError, StoreError
+    from wattprint.intensity.base import Intensity
+    from wattprint.report.whatif import whatif
+
+    store = open_store(args)
+    try:
+        run = store.get_run(args.run, timeline=False, windows=False)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    if not run.get("intensity"):
+        raise UsageError(f"run {run['id'][:8]} has no intensity stored (it was killed before it was priced)")
+    own = Intensity.from_dict(run["intensity"])
+    try:
+        scenarios = _scenarios(args, own)
+    except LocationError as exc:
+        raise UsageError(str(exc)) from None
+    timeline = list(store.iter_timeline(run["id"])) if (args.shift or any(s.intensity.series for s in scenarios)) \
+        else []
+    rows = whatif(run, timeline, scenarios)
+    if args.json:
+        json.dump({"run": run["id"], "energy_j": run["energy_j"], "rows": rows}, sys.stdout, indent=2,
+                  ensure_ascii=True)
+        print()
+    else:
+        print(_table(run, rows))
+    return 0
+
+
+def _table(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    from wattprint.report.escape import term_text as t
+    from wattprint.units import fmt_energy, fmt_mass
+
+    band = float(run.get("band") or 0.0)
+    lines = [f"What if: run {t(run['id'][:8])} {t(run['name'])}, {fmt_energy(run['energy_j'])} measured "
+             f"(±{band:.0%}); only the factors change"]
+    head = f"  {'scenario':<24} {'grid':<12} {'g/kWh':>8} {'PUE':>5} {'CO2e':>11} {'range':>23} {'change':>8}"
+    lines.append(head)
+    for r in rows:
+        change = "" if r["change"] is None else f"{r['change']:+.0%}"
+        rng = f"{fmt_mass(r['low_g'])} – {fmt_mass(r['high_g'])}"
+        lines.append(f"  {t(r['scenario'])[:24]:<24} {t(r['location'])[:12]:<12} {r['g_per_kwh']:>8.1f} "
+                     f"{r['pue']:>5.2f} {fmt_mass(r['emissions_g']):>11} {rng:>23} {change:>8}")
+        if r["note"] and r["scenario"] != "as measured":
+            lines.append(f"      note: {t(r['note'])}")
+    lines.append("Sources:")
+    for src in dict.fromkeys(f"{r['location']}: {r['source']}; PUE {r['pue']:g} {r['pue_source']}" for r in rows):
+        lines.append(f"  {t(src)}")
+    lines.append("Ranges carry the energy's measurement band; the grid figures' own uncertainty is not included.")
+    return "\n".join(lines)
