@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -128,3 +131,22 @@ def test_the_opener_lines(tmp_path: Path) -> None:
     by = {a.sensor: a for a in lines}
     assert not by["ipmi"].available and "ipmi = off" in by["ipmi"].detail
     assert not by["hwmon"].available and by["hwmon"].fix
+
+
+def test_wattprint_run_with_the_bmc_as_its_total(on_path: Path, tmp_path: Path) -> None:
+    answer = tmp_path / "answer.txt"
+    answer.write_text(DCMI_OK.format(w=200, avg=200, period=1))
+    ipmitool_printing(on_path, answer)
+    empty = tmp_path / "no-rapl"
+    empty.mkdir()
+    out = tmp_path / "run.json"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "WATTPRINT_IPMI": "on"}
+    r = subprocess.run([sys.executable, "-m", "wattprint.cli.main", "run", "--rapl-root", str(empty), "--gpus",
+                        "none", "--country", "FR", "--json", str(out), "--", sys.executable, "-c",
+                        "import time; time.sleep(1.2)"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    run = json.loads(out.read_text())
+    ipmi = run["channels"]["platform:ipmi"]
+    assert ipmi["in_total"] and ipmi["method"] == "power-integrated"
+    assert run["energy_j"] == pytest.approx(200.0 * run["duration_s"], rel=1e-3)  # 200 W, the whole run
+    assert "whole machine (platform:ipmi)" in r.stderr
