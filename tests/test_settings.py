@@ -78,6 +78,18 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "owner": (("ann", "ann", "ann", "ann"), ("bob", " bob ", "bob", "bob")),
     "project": (("llm", "llm", "llm", "llm"), ("vision", "vision", "vision", "vision")),
     "site": (("AWS", "aws", "Aws", "aws"), ("datacentre", "DATACENTRE", "datacentre", "datacentre")),
+    "hwmon_root": (("<dir-a>", "<dir-a>", "<dir-a>", "<dir-a>"), ("<dir-b>", "<dir-b>", "<dir-b>", "<dir-b>")),
+    "ipmi": (("on", "ON", "On", "on"), ("off", "off", "off", "off")),
+    "redfish_url": (("https://a", "https://a", "https://a", "https://a"),
+                    ("https://b", "https://b", "https://b", "https://b")),
+    "redfish_username": (("ann", "ann", "ann", "ann"), ("bob", "bob", "bob", "bob")),
+    "redfish_password": (("s1", "s1", "s1", "s1"), ("s2", "s2", "s2", "s2")),
+    "redfish_ca_bundle": (("ca1", "ca1", "ca1", "ca1"), ("ca2", "ca2", "ca2", "ca2")),
+    "redfish_chassis": (("1", "1", "1", "1"), ("Self", "Self", "Self", "Self")),
+    "platform_model": (("on", "ON", "on", "on"), ("auto", "auto", "Auto", "auto")),
+    "platform_model_psu": (("gold", "Gold", "gold", "gold"), ("titanium", "titanium", "titanium", "titanium")),
+    "platform_model_psu_w": ((800.0, "800", 800, 800.0), (1600, "1600", 1600.0, 1600.0)),
+    "platform_model_other_w": ((20.0, "20", 20, 20.0), (0, "0", 0.0, 0.0)),
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from wattprint.report.display import platform
+
 METHOD_ORDER = ("counter", "power-integrated", "modelled")
 METHOD_TEXT = {
     "counter": "read from a hardware energy counter (differences of cumulative totals, "
@@ -40,6 +42,7 @@ def _energy(report: dict[str, Any]) -> list[str]:
             f"Not added to the total because they overlap other channels: "
             f"{', '.join(report['boundary']['not_summed'])}."
         )
+    out += _whole_machine(report["channels"])
     out.append(
         f"Uncertainty: the total carries a band of ±{t['band'] * 100:.0f} %, the energy-weighted mean "
         "of the per-channel bands (conservative: it assumes channel errors can lean the same way)."
@@ -69,6 +72,22 @@ def _energy(report: dict[str, Any]) -> list[str]:
             f"{cov['fraction'] * 100:.1f} % of the {cov['duration_s']:.1f} s span."
         )
     return out
+
+
+def _whole_machine(channels: list[dict[str, Any]]) -> list[str]:
+    """Which figure the total is: the whole machine as metered, components + a modelled rest, or components."""
+    plat = platform(channels)
+    if plat is None:  # components only (as every run before whole-machine sensors)
+        return []
+    if plat["used"] == "whole-machine":
+        return [f"Total: the whole machine as metered by {plat['channel']} (a wall-side reading: power supply, "
+                f"fans, disks and network cards included). The components ({plat['components_j']:.4g} J) are "
+                f"inside it and shown beside it, not added; the difference, {plat['rest_j']:.4g} J, is the rest "
+                "of the platform."]
+    return [f"Total: the components ({plat['components_j']:.4g} J) plus the rest of the platform modelled as "
+            f"{plat['rest_j']:.4g} J ({plat['channel']}: 80 PLUS power-supply losses plus a constant for fans, "
+            f"disks and network cards, ±{plat.get('rest_band', 0) * 100:.0f} %), as no whole-machine meter "
+            "was read."]
 
 
 def _emissions(report: dict[str, Any]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from wattprint.report.display import platform
 from wattprint.report.escape import term_text
 from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
 
@@ -61,9 +62,12 @@ def summary(run: dict[str, Any]) -> str:
         f"{fmt_duration(run['duration_s'])}{exit_part}"
     )
     channels = list(run["channels"].values())
+    plat = platform(channels)
     width = max([len(term_text(c["name"])) for c in channels] + [7])
     for c in channels:
-        note = "" if c["in_total"] else "  (overlaps others; not in total)"
+        inside = plat is not None and plat["used"] == "whole-machine" and c.get("component") != "psys"
+        note = "" if c["in_total"] else "  (inside the whole machine; not added)" if inside else \
+            "  (overlaps others; not in total)"
         lines.append(
             f"  {term_text(c['name']):<{width}}  {fmt_energy(c['energy_j']):>10}  "
             f"{term_text(c['method']):<16} ±{c['band']:.0%}{note}"
@@ -72,6 +76,7 @@ def summary(run: dict[str, Any]) -> str:
         f"  {'total':<{width}}  {fmt_energy(run['energy_j']):>10}  = {_kwh(run['energy_j'])} "
         f"±{(run.get('band') or 0):.0%}"
     )
+    lines += _platform_lines(plat, width)
     if run.get("emissions_g") is not None:
         lines.append(
             f"  {'CO2e':<{width}}  {fmt_mass(run['emissions_g']):>10}  location-based, "
@@ -100,6 +105,23 @@ def summary(run: dict[str, Any]) -> str:
     for f in run.get("faults", []):
         lines.append(f"  ! {term_text(f['source'])}: {term_text(f['message'])}")
     return "\n".join(lines)
+
+
+def _platform_lines(plat: dict[str, Any] | None, width: int) -> list[str]:
+    """Whole machine vs the components, the rest of the platform, and which figure the total is."""
+    if plat is None:
+        return []
+    if plat["used"] == "whole-machine":
+        return [
+            f"  {'':<{width}}  total = whole machine ({term_text(plat['channel'])}) {fmt_energy(plat['whole_j'])}; "
+            f"components {fmt_energy(plat['components_j'])}; rest of the platform {fmt_energy(plat['rest_j'])} "
+            "(PSU losses, fans, disks, NICs, BMC: measured as the difference)"
+        ]
+    return [
+        f"  {'':<{width}}  total = components {fmt_energy(plat['components_j'])} + rest of the platform "
+        f"{fmt_energy(plat['rest_j'])} (modelled ±{plat.get('rest_band', 0):.0%}: PSU losses, fans, disks, NICs; "
+        f"no whole-machine sensor); without the model: {fmt_energy(plat['components_j'])}"
+    ]
 
 
 def _attribution_lines(att: dict[str, Any] | None, width: int) -> list[str]:

@@ -155,6 +155,9 @@ class Tracker:
         self.interval: float = get("interval")
         self.gpus = get("gpus")
         self.rapl_root = get("rapl_root")
+        from wattprint.sensors.platform.opener import PlatformOptions
+
+        self.platform = PlatformOptions.from_settings(get)  # whole-machine sensors and the rest-of-platform model
         self.sensors = _sensor_choice(get("sensors"))  # checked now: a typo fails before the work
         self.tags = dict(get("tags") or {})
         self.owner: str | None = get("owner") or user_name()
@@ -277,7 +280,7 @@ class Tracker:
             return self._begin()
 
     def _begin(self) -> Run:
-        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
+        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors, self.platform)
         try:
             baseline = self._baseline()
         except BaseException:
