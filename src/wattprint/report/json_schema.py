@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 SCHEMA_ID = "urn:wattprint:report:1"
 
 _NUM = {"type": "number"}
@@ -175,6 +175,18 @@ SCHEMA: dict[str, Any] = {
                         }
                     ),
                 ]
+            },
+            "per_unit": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "unit": {"enum": ["step", "sample", "token"]},
+                        "count": {"type": "integer", "minimum": 1},
+                        "energy_j": _NONNEG,
+                        "energy_kwh": _NONNEG,
+                        "emissions_g": _NONNEG_OR_NULL,
+                    }
+                ),
             },
             "coverage": _obj(
                 {

@@ -63,6 +63,7 @@ def summary(run: dict[str, Any]) -> str:
             f"  {'':<{width}}  {fmt_mass(run['market_emissions_g']):>10}  market-based, "
             f"{it.get('market_g_per_kwh')} gCO2e/kWh ({term_text(it.get('market_source') or 'user factor')})"
         )
+    lines += _progress_lines(run, width)
     lines += _attribution_lines(run.get("attribution"), width)
     lines += _baseline_lines(run.get("baseline"), width)
     for w in (run.get("intensity") or {}).get("warnings", []):
@@ -70,6 +71,19 @@ def summary(run: dict[str, Any]) -> str:
     for f in run.get("faults", []):
         lines.append(f"  ! {term_text(f['source'])}: {term_text(f['message'])}")
     return "\n".join(lines)
+
+
+def _progress_lines(run: dict[str, Any], width: int) -> list[str]:
+    """``per step  1.2 J  0.1 mg CO2e (40 steps)`` for each unit the run counted."""
+    from wattprint.report.sections import per_unit
+
+    rows = per_unit(run.get("progress"), run["energy_j"], run.get("emissions_g"))
+    return [
+        f"  {'per ' + r['unit']:<{width}}  {fmt_energy(r['energy_j']):>10}  "
+        + (f"{fmt_mass(r['emissions_g'])} CO2e " if r["emissions_g"] is not None else "")
+        + f"({r['count']:,} {r['unit']}s)"
+        for r in rows
+    ]
 
 
 def _attribution_lines(att: dict[str, Any] | None, width: int) -> list[str]:

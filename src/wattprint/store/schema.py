@@ -114,6 +114,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, seq)
     );
     """,
+    # 6: units of work counted during a run and each window (``run.step()``): JSON
+    # {"steps", "samples", "tokens"}, NULL where nothing was counted (and in older rows)
+    """
+    ALTER TABLE runs ADD COLUMN progress TEXT;
+    ALTER TABLE windows ADD COLUMN progress TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

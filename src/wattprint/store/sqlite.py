@@ -125,8 +125,8 @@ class SqliteStore:
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
                 exit_code, host, pid, cpu_model, gpu_models, wattprint_version, interval_s,
                 location, intensity_source, intensity, energy_j, band, emissions_g,
-                market_emissions_g, sensors, faults, attribution, baseline, gpu_users)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                market_emissions_g, sensors, faults, attribution, baseline, gpu_users, progress)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(id) DO UPDATE SET status=excluded.status, end_utc=excluded.end_utc,
                 duration_s=excluded.duration_s, exit_code=excluded.exit_code,
                 location=excluded.location, intensity_source=excluded.intensity_source,
@@ -134,7 +134,7 @@ class SqliteStore:
                 emissions_g=excluded.emissions_g, market_emissions_g=excluded.market_emissions_g,
                 sensors=excluded.sensors, faults=excluded.faults,
                 attribution=excluded.attribution, baseline=excluded.baseline,
-                gpu_users=excluded.gpu_users""",
+                gpu_users=excluded.gpu_users, progress=excluded.progress""",
             (
                 d["id"],
                 d["name"],
@@ -163,6 +163,7 @@ class SqliteStore:
                 json.dumps(d["attribution"]) if d.get("attribution") else None,
                 json.dumps(d["baseline"]) if d.get("baseline") else None,
                 json.dumps(d.get("gpu_users") or {}),
+                json.dumps(d["progress"]) if d.get("progress") else None,
             ),
         )
         self._conn.execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
@@ -235,8 +236,8 @@ class SqliteStore:
             self._conn.executemany("INSERT INTO timeline_chunks VALUES (?,?,?,?,?)", chunks)
             self._conn.executemany(
                 "INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, "
-                "emissions_g, channels, estimated, start_utc, band, market_emissions_g) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "emissions_g, channels, estimated, start_utc, band, market_emissions_g, progress) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 wins,
             )
             self._conn.executemany(
@@ -420,4 +421,5 @@ def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:
         w["start_utc"],
         w["band"],
         w["market_emissions_g"],
+        json.dumps(w["progress"]) if w.get("progress") else None,
     )
