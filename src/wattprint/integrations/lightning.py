@@ -74,10 +74,11 @@ class WattprintCallback(Callback):
         run.step(steps, samples=extract_batch_size(batch), tokens=tokens)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if not self.session.active:
+        run = self.session.run
+        if run is None or not self.session.active:
             return
         window = self.session.close("epoch")
-        figures = log_figures(self.session.run)
+        figures = log_figures(run)
         if window is not None:
             figures.update(log_figures(window, PREFIX + "epoch/"))
         self.session.guard("log", lambda: pl_module.log_dict(figures, on_step=False, on_epoch=True,
