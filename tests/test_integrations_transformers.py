@@ -136,3 +136,45 @@ def test_generation_meter_counts_generated_tokens(tmp_path: Path) -> None:
     per = span.per("token")
     assert per is not None and per.energy_j == pytest.approx(span.energy_j / 24)
     assert "generate" not in model.__dict__  # the model's own generate is back
+
+
+DDP_SCRIPT = '''
+import os, torch
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+from wattprint.integrations.transformers import track_trainer
+torch.manual_seed(0)
+model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=1000, eos_token_id=0))
+rows = torch.randint(1, 1000, (16, 16), generator=torch.Generator().manual_seed(1))
+args = TrainingArguments(os.environ["OUT"], per_device_train_batch_size=2, num_train_epochs=1, report_to=[],
+                         use_cpu=True, ddp_backend="gloo", save_strategy="no", logging_steps=1, disable_tqdm=True)
+tr = Trainer(model=model, args=args, train_dataset=[{"input_ids": r, "labels": r} for r in rows])
+cb = track_trainer(tr, sensors="model", gpus="none", country="FR", store=os.environ["DB"], interval=0.2)
+tr.train()
+logged = any("wattprint/energy_j" in h for h in tr.state.log_history)
+print("RANK", os.environ["RANK"], tr.state.global_step, cb.run is not None, logged, flush=True)
+'''
+
+
+def test_two_ranks_under_torchrun_give_one_record_not_one_per_rank(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT, encoding="utf-8")
+    db = tmp_path / "runs.db"
+    env = dict(os.environ, OUT=str(tmp_path / "out"), DB=str(db), HF_HUB_OFFLINE="1",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), WATTPRINT_NO_CLOUD_PROBE="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(script)],
+                       capture_output=True, text=True, env=env, timeout=200, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ranks = sorted(line.split()[1:] for line in r.stdout.splitlines() if line.startswith("RANK "))
+    assert ranks == [["0", "4", "True", "True"], ["1", "4", "False", "False"]]  # rank 1 tracks nothing
+    store = SqliteStore.open(db)
+    try:
+        runs = store.list_runs()
+    finally:
+        store.close()
+    assert len(runs) == 1 and runs[0]["status"] == "finished"
+    # 16 samples: 4 optimizer steps x 2 per device x 2 ranks
+    assert runs[0]["progress"] == {"steps": 4, "samples": 16, "tokens": 0}
+    assert runs[0]["tags"]["world_size"] == "2"

@@ -120,7 +120,7 @@ class Run(Measurement):
     def duration_s(self) -> float:
         """Seconds from the start to now while open, to the end after."""
         if self._live():
-            return (time.monotonic_ns() - self._start.t_ns) / 1e9
+            return (self._sampler._clock() - self._start.t_ns) / 1e9  # the sampler's clock: it may be a test's
         return self._duration_s
 
     @duration_s.setter
