@@ -152,9 +152,8 @@ def main() -> None:
     opts = ap.parse_args()
     import warnings
 
-    from fake_rapl import make_tree
-
     import wattprint
+    from fake_rapl import make_tree
 
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,7 +22,7 @@ need_module("accelerate", "pip install accelerate (.ci/setup.d/31-frameworks.sh)
 need_module("huggingface_hub", "pip install huggingface_hub (.ci/setup.d/31-frameworks.sh)")
 
 import torch  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments  # noqa: E402
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from wattprint.integrations.transformers import GenerationMeter, WattprintCallback, track_trainer  # noqa: E402
 from wattprint.store.sqlite import SqliteStore  # noqa: E402
@@ -43,14 +43,25 @@ def dataset(n: int) -> list[dict[str, torch.Tensor]]:
     return [{"input_ids": r, "labels": r} for r in rows]
 
 
-def trainer(tmp_path: Path, **kw: Any) -> Trainer:
+def trainer(tmp_path: Path, callbacks: list[Any] | None = None, **kw: Any) -> Trainer:
     kw = {"num_train_epochs": 2, **kw}
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, per_device_eval_batch_size=4,
         eval_strategy="epoch", logging_steps=1, save_strategy="no", report_to=[],
         use_cpu=True, include_num_input_tokens_seen=True, disable_tqdm=True, **kw,
     )
-    return Trainer(model=tiny_gpt2(), args=args, train_dataset=dataset(12), eval_dataset=dataset(8))
+    return Trainer(model=tiny_gpt2(), args=args, train_dataset=dataset(12), eval_dataset=dataset(8),
+                   callbacks=callbacks)
+
+
+class Reporter(TrainerCallback):
+    """Stands for TensorBoard/W&B/MLflow: a callback that sends each log on as it gets it."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+        self.sent.append(dict(logs))
 
 
 def opts(tmp_path: Path) -> dict[str, Any]:
@@ -59,10 +70,12 @@ def opts(tmp_path: Path) -> dict[str, Any]:
 
 
 def test_train_is_one_run_with_epoch_and_eval_windows_steps_tokens_and_logs(tmp_path: Path) -> None:
-    tr = trainer(tmp_path)
+    reporter = Reporter()
+    tr = trainer(tmp_path, callbacks=[reporter])
     cb = track_trainer(tr, "gpt2-tiny", training_type="pre-training", **opts(tmp_path))
     assert tr.callback_handler.callbacks[0] is cb  # first: reporters see the keys in the same log
     tr.train()
+    assert len(reporter.sent) == 9 and all("wattprint/energy_j" in logs for logs in reporter.sent)
     run = cb.run
     assert run is not None and run.status == "finished" and run.energy_j > 0
     # steps, samples and tokens as the Trainer counted them
@@ -136,6 +149,24 @@ def test_generation_meter_counts_generated_tokens(tmp_path: Path) -> None:
     per = span.per("token")
     assert per is not None and per.energy_j == pytest.approx(span.energy_j / 24)
     assert "generate" not in model.__dict__  # the model's own generate is back
+
+
+def test_generation_meter_counts_what_a_pipeline_generates(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, pipeline
+
+    import wattprint
+
+    words = Tokenizer(models.WordLevel({f"w{i}": i for i in range(1000)}, unk_token="w1"))
+    words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, eos_token="w0", pad_token="w0", unk_token="w1")
+    model = tiny_gpt2().eval()
+    pipe = pipeline("text-generation", model=model, tokenizer=tokenizer, device="cpu")
+    with wattprint.track("serve", **opts(tmp_path)) as run:  # inside a run: the meter is a window of it
+        with GenerationMeter(model) as span:
+            pipe(["w5 w6 w7", "w8 w9"], max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    assert span in run.windows and span.name == "generate"
+    assert (span.steps, span.samples, span.tokens) == (2, 2, 8) == (run.steps, run.samples, run.tokens)
 
 
 DDP_SCRIPT = '''
