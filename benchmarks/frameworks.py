@@ -9,7 +9,10 @@
 * the per-log / per-epoch hook (a fresh counter read plus the figures), which
   runs every ``logging_steps`` or once per epoch, not every step;
 * a plain loop of ~20 ms steps (busy-waited, so the step itself has no jitter)
-  with and without ``run.step`` + a window per epoch: the end-to-end difference.
+  with ``run.step`` + a window per epoch: the time spent inside wattprint's
+  calls per step, and the wall time against the same loop untracked (on a
+  shared host that difference is the host's noise, far above the calls' cost;
+  the sampler thread's own CPU is ``core.py``'s figure, ~0.4 ms per second).
 
 Counters are a fake powercap tree (the same code path as real RAPL, without
 its permission needs). Targets: ≤ 50 µs per step call, ≤ 1 % of a 20 ms step.
@@ -125,23 +128,35 @@ def keras_hooks(kw: dict[str, Any]) -> tuple[Callable[[int], Any], Callable[[int
     return cb.on_train_batch_end, epoch, cb.on_train_end
 
 
-def loop_s(steps: int, with_wattprint: bool, kw: dict[str, Any]) -> float:
-    """Seconds for ``steps`` steps of the loop (start and stop of the run outside the timing)."""
+def loop_s(steps: int, with_wattprint: bool, kw: dict[str, Any]) -> tuple[float, float]:
+    """Seconds for ``steps`` steps of the loop, and the seconds spent inside wattprint's calls.
+
+    The run's start and stop are outside the timing (they happen once per job).
+    """
     import wattprint
 
     if not with_wattprint:
         t0 = time.perf_counter()
         for _ in range(steps):
             busy(STEP_S)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, 0.0
+    clock = time.perf_counter
+    inside = 0.0
     with wattprint.track("bench", **kw) as run:
-        t0 = time.perf_counter()
+        t0 = clock()
         for epoch in range(2):
-            with run.window(f"epoch-{epoch}"):
-                for _ in range(steps // 2):
-                    busy(STEP_S)
-                    run.step(samples=32, tokens=4096)
-        return time.perf_counter() - t0
+            a = clock()
+            window = run.open_window(f"epoch-{epoch}")
+            inside += clock() - a
+            for _ in range(steps // 2):
+                busy(STEP_S)
+                a = clock()
+                run.step(samples=32, tokens=4096)
+                inside += clock() - a
+            a = clock()
+            window.close()
+            inside += clock() - a
+        return clock() - t0, inside
 
 
 def main() -> None:
@@ -175,14 +190,18 @@ def main() -> None:
             print(f"{label:<12} per-step hook               {step_us:8.2f} µs/call  "
                   f"({step_us / (STEP_S * 1e6):.4%} of a 20 ms step)")
             print(f"{label:<12} {what:<27} {periodic_us:8.2f} µs/call  (once per log or epoch)")
-        bare, tracked = [], []
+        bare, tracked, inside = [], [], []
         for _ in range(opts.repeat):  # interleaved, so a noisy neighbour hits both alike
-            bare.append(loop_s(opts.steps, False, kw))
-            tracked.append(loop_s(opts.steps, True, kw))
+            bare.append(loop_s(opts.steps, False, kw)[0])
+            wall, spent = loop_s(opts.steps, True, kw)
+            tracked.append(wall)
+            inside.append(spent)
         diff_us = (statistics.median(tracked) - statistics.median(bare)) / opts.steps * 1e6
-        print(f"plain loop, {opts.steps} x 20 ms steps (median of {opts.repeat}): bare "
-              f"{statistics.median(bare):.4f} s, tracked {statistics.median(tracked):.4f} s: "
-              f"{diff_us:+.1f} µs/step ({diff_us / (STEP_S * 1e6):+.3%}; run start/stop not timed)")
+        in_us = statistics.median(inside) / opts.steps * 1e6
+        print(f"plain loop, {opts.steps} x 20 ms steps (median of {opts.repeat}): inside wattprint's calls "
+              f"{in_us:.2f} µs/step ({in_us / (STEP_S * 1e6):.4%}); wall bare {statistics.median(bare):.4f} s, "
+              f"tracked {statistics.median(tracked):.4f} s: {diff_us:+.1f} µs/step "
+              f"({diff_us / (STEP_S * 1e6):+.3%}; the host's noise, run start/stop not timed)")
 
 
 if __name__ == "__main__":

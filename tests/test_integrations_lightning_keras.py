@@ -108,14 +108,18 @@ def test_keras_fit_is_one_run_with_windows_counts_and_history(tmp_path: Path) ->
     assert h["wattprint/energy_per_step_j"][1] == pytest.approx(h["wattprint/energy_j"][1] / 6)
 
 
-def test_a_missing_framework_is_one_line_naming_the_package() -> None:
+@pytest.mark.parametrize(("module", "blocked", "package"), [
+    ("keras", "keras", "keras"), ("lightning", "lightning", "lightning"),
+    ("transformers", "transformers", "transformers"), ("jupyter", "IPython", "ipython"),
+])
+def test_a_missing_framework_is_one_line_naming_the_package(module: str, blocked: str, package: str) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['keras'] = None\n"
-            "import wattprint.integrations.keras")
+    code = f"import sys; sys.modules[{blocked!r}] = None\nimport wattprint.integrations.{module}"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("ImportError: wattprint's keras integration needs the 'keras' package")
-    assert "wattprint[keras]" in last
+    extra = "jupyter" if module == "jupyter" else module
+    assert last.startswith(f"ImportError: wattprint's {extra} integration needs the '{package}' package")
+    assert f"wattprint[{extra}]" in last
