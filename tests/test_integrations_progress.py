@@ -116,6 +116,14 @@ def test_counts_are_stored_and_reported_and_give_sci_its_functional_unit(rapl: P
     assert report["sci"]["sci_g_per_unit"] == pytest.approx(e_kwh * i / 5000)
     per = {p["unit"]: p for p in report["per_unit"]}
     assert per["step"]["energy_j"] == pytest.approx(5.0) and per["sample"]["count"] == 100
+    (window,) = report["windows"]
+    assert [(p["unit"], p["count"]) for p in window["per_unit"]] == [("step", 10), ("sample", 100), ("token", 5000)]
+    assert window["per_unit"][2]["energy_j"] == pytest.approx(window["energy_j"] / 5000)
+    import jsonschema
+
+    from wattprint.report.schema import SCHEMA
+
+    jsonschema.validate(report, SCHEMA)
     assert per["token"]["emissions_g"] == pytest.approx(report["emissions"]["location_based_g"] / 5000)
     with pytest.raises(wattprint.ReportError, match="--per"):
         build_report({**stored, "progress": None}, unit="tokens")

@@ -40,10 +40,13 @@ def _notebook(db: Path) -> Any:
         "%wattprint stop",
         "print(wattprint_run.energy_j, [(w.name, w.energy_j, w.steps) for w in wattprint_run.windows])",
         "%%wattprint --bogus\npass",
+        "%%wattprint broken --no-store --quiet\nburn(2)\nraise ValueError('boom')",
+        "print(wattprint_span.status, wattprint_span.energy_j)",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.cells[-1].metadata["tags"] = ["raises-exception"]
+    for cell in nb.cells[-3:-1]:  # the bad option and the failing cell
+        cell.metadata["tags"] = ["raises-exception"]
     return nb
 
 
@@ -100,6 +103,9 @@ def test_magics_in_a_notebook_show_live_and_final_figures(tmp_path: Path, monkey
     # a bad option: one line (IPython shows a UsageError without a traceback)
     err = [o.text for o in cells[9].outputs if o.output_type == "stream" and o.name == "stderr"]
     assert [e.strip() for e in err] == ["UsageError: %wattprint: unrecognized arguments: --bogus"]
+    # a cell that raises: its traceback as usual, its run ended and marked failed
+    assert [o.ename for o in cells[10].outputs if o.output_type == "error"] == ["ValueError"]
+    assert _texts(cells[11], "text/plain").split() == ["failed", "2.0"]
     for cell in cells:  # notebooks get HTML, never terminal escape codes
         for o in cell.outputs:
             assert "\x1b[" not in str(o.get("text", "")) + str(o.get("data", ""))

@@ -45,6 +45,19 @@ _ENERGY_ROW = {
     "in_total": {"type": "boolean"},
 }
 
+_PER_UNIT = {  # energy and emissions per unit of work counted with run.step() (schema 1.1)
+    "type": "array",
+    "items": _obj(
+        {
+            "unit": {"enum": ["step", "sample", "token"]},
+            "count": {"type": "integer", "minimum": 1},
+            "energy_j": _NONNEG,
+            "energy_kwh": _NONNEG,
+            "emissions_g": _NONNEG_OR_NULL,
+        }
+    ),
+}
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": SCHEMA_ID,
@@ -176,18 +189,7 @@ SCHEMA: dict[str, Any] = {
                     ),
                 ]
             },
-            "per_unit": {
-                "type": "array",
-                "items": _obj(
-                    {
-                        "unit": {"enum": ["step", "sample", "token"]},
-                        "count": {"type": "integer", "minimum": 1},
-                        "energy_j": _NONNEG,
-                        "energy_kwh": _NONNEG,
-                        "emissions_g": _NONNEG_OR_NULL,
-                    }
-                ),
-            },
+            "per_unit": _PER_UNIT,
             "coverage": _obj(
                 {
                     "duration_s": _NONNEG,
@@ -214,6 +216,7 @@ SCHEMA: dict[str, Any] = {
                         "share_of_run": _NONNEG,
                         "emissions_g": _NONNEG_OR_NULL,
                         "components_j": {"type": "object", "additionalProperties": _NONNEG},
+                        "per_unit": _PER_UNIT,
                     }
                 ),
             },

@@ -363,6 +363,7 @@ def windows(
                 "share_of_run": _share(we, total_j),
                 "emissions_g": opt(w.get("emissions_g")) if priced else None,
                 "components_j": dict(sorted(per_comp.items(), key=lambda kv: component_key(kv[0]))),
+                "per_unit": per_unit(w.get("progress"), we, opt(w.get("emissions_g")) if priced else None),
             }
         )
     return out
