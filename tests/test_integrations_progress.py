@@ -168,3 +168,24 @@ def test_a_decorated_function_hands_over_its_numbers(rapl: Path) -> None:
     with wattprint.track("outer", **opts) as outer:
         work(5)  # inside a run: a window of it, and .last is that window
     assert work.last in outer.windows and work.last.energy_j == pytest.approx(3.0)
+
+
+def test_a_failing_integration_hook_is_a_fault_of_the_run_never_the_jobs_problem(rapl: Path) -> None:
+    from wattprint.integrations._common import Session, log_figures
+
+    session = Session("hooks", {"rapl_root": rapl, "gpus": "none", "store": False, "country": "FR"})
+    with pytest.warns(wattprint.WattprintWarning, match="integration early: ZeroDivisionError"):
+        assert session.guard("early", lambda: 1 / 0) is None  # before the run: a warning
+    run = session.start("x", {"framework": "test"})
+    session.open("epoch", "epoch-1")
+    run.step(4, samples=8)
+    set_uj(rapl, "intel-rapl:0", 2_000_000)
+    assert session.guard("step", lambda: 1 / 0) is None
+    window = session.close("epoch")
+    figures = log_figures(window, "w/")
+    assert figures["w/energy_j"] == pytest.approx(2.0) and figures["w/energy_per_step_j"] == pytest.approx(0.5)
+    assert figures["w/emissions_per_sample_g"] == pytest.approx(figures["w/emissions_g"] / 8)
+    with pytest.warns(wattprint.WattprintWarning, match="integration:step"):
+        session.stop()
+    assert [f["source"] for f in run.to_dict()["faults"]] == ["integration:step"]
+    assert run.tags == {"framework": "test"} and run.status == "finished"

@@ -21,7 +21,9 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 
+from wattprint.errors import WattprintWarning
 from wattprint.tracking.progress import UNITS
 from wattprint.tracking.sampler import Fault
 from wattprint.tracking.tracker import Tracker
@@ -124,6 +126,9 @@ class Session:
         try:
             return fn()
         except Exception as exc:  # never hurt the job: record and go on
+            message = f"{type(exc).__name__}: {exc}"
             if self.run is not None:
-                self.run.faults.append(Fault(time.time(), f"integration:{hook}", f"{type(exc).__name__}: {exc}"))
+                self.run.faults.append(Fault(time.time(), f"integration:{hook}", message))
+            else:  # no run to record it on: said once here instead
+                warnings.warn(f"wattprint: integration {hook}: {message}", WattprintWarning, stacklevel=2)
             return None
