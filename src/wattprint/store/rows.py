@@ -21,7 +21,7 @@ from wattprint.units import combined_band, j_to_kwh
 
 def header_record(r: Mapping[str, Any], status: str) -> RunHeader:
     """A ``runs`` row as the run's header (``status`` as the store judged it: running or killed)."""
-    return {
+    header: RunHeader = {
         "name": r["name"],
         "start_utc": r["start_utc"],
         "duration_s": r["duration_s"],
@@ -51,6 +51,9 @@ def header_record(r: Mapping[str, Any], status: str) -> RunHeader:
         "owner": r["owner"],
         "project": r["project"],
     }
+    if r["progress"]:  # schema 7; NULL where nothing was counted
+        header["progress"] = json.loads(r["progress"])
+    return header
 
 
 def channel_record(c: Mapping[str, Any]) -> ChannelRecord:
@@ -72,7 +75,7 @@ def window_record(w: Mapping[str, Any], run_start: float) -> WindowRecord:
     band = w["band"]
     if band is None:  # recomputed from the channels kept with the window
         band = combined_band((c["energy_j"], c["band"]) for c in channels.values() if c["in_total"])
-    return {
+    record: WindowRecord = {
         "name": w["name"],
         "start_utc": w["start_utc"] if w["start_utc"] is not None else run_start + w["offset_s"],
         "duration_s": w["duration_s"],
@@ -86,6 +89,9 @@ def window_record(w: Mapping[str, Any], run_start: float) -> WindowRecord:
         "parent": w["parent"],
         "estimated": json.loads(w["estimated"]),
     }
+    if w["progress"]:
+        record["progress"] = json.loads(w["progress"])
+    return record
 
 
 def legacy_timeline(rows: Iterable[tuple[int, float, float, float, str, float]]) -> Iterator[Interval]:

@@ -126,6 +126,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_project ON runs(project, start_utc);
     CREATE INDEX runs_owner ON runs(owner, start_utc);
     """,
+    # 7: units of work counted during a run and each window (``run.step()``): JSON
+    # {"steps", "samples", "tokens"}, NULL where nothing was counted (and in older rows)
+    """
+    ALTER TABLE runs ADD COLUMN progress TEXT;
+    ALTER TABLE windows ADD COLUMN progress TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
