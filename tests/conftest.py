@@ -44,5 +44,12 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "WATTTIME_REGION",
     ):
         monkeypatch.delenv(var, raising=False)
+    # a suite run under torchrun, srun or mpirun must not make every tracker a rank of that job
+    for var in list(os.environ):
+        if var.startswith(("SLURM_", "OMPI_COMM_WORLD_", "PMI_", "PMIX_", "TORCHELASTIC_")) or var in (
+            "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
+            "WATTPRINT_JOB", "WATTPRINT_BOOT_ID_FILE", "WATTPRINT_JOB_TIMEOUT_S",
+        ):
+            monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)

@@ -17,13 +17,16 @@ ROOT = Path(wattprint.__file__).parent
 
 # lowest first; a module takes the layer of its longest matching prefix
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
-    (0, ("_record", "_threads", "errors", "units", "version", "host", "privacy", "config", "settings_keys", "settings")),
+    (0, ("_record", "_threads", "errors", "units", "version", "host", "privacy", "config", "settings_keys",
+         "settings")),
     (1, ("sensors", "intensity")),
     (2, ("tracking.sampler", "tracking.measure", "tracking.record", "tracking.run",
          "tracking.attribution", "tracking.baseline", "tracking")),
     (3, ("store", "sinks.base")),
     (4, ("report", "sinks")),
-    (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track")),
+    (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track", "tracking.ranks",
+         # the communicators of a distributed job: the tracker's start and stop use them
+         "integrations.torch_distributed", "integrations.mpi")),
     (6, ("cli", "integrations", "__init__")),
 ]
 

@@ -64,6 +64,9 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "watttime_url": (("http://a", "http://a", "http://a", "http://a"),
                      ("http://b", "http://b", "http://b", "http://b")),
     "cache_dir": (("c1", "c1", "c1", "c1"), ("c2", "c2", "c2", "c2")),
+    "job": (("exp-1", "exp-1", "exp-1", "exp-1"), ("off", "off", "off", "off")),
+    "job_timeout_s": ((5, "5", 5, 5.0), (0.5, "0.5", 0.5, 0.5)),
+    "boot_id_file": (("b1", "b1", "b1", "b1"), ("b2", "b2", "b2", "b2")),
 }
 
 

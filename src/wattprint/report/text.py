@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wattprint.report.escape import term_text
+from wattprint.report.job import job_label
 from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
 
 
@@ -111,7 +112,7 @@ def run_table(runs: Iterable[dict[str, Any]]) -> str:
                 fmt_energy(r["energy_j"] or 0.0),
                 fmt_mass(r["emissions_g"]) if r.get("emissions_g") is not None else "-",
                 term_text(r["status"]),
-                term_text(r["name"]),
+                " ".join(filter(None, (term_text(r["name"]), job_label(r)))),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

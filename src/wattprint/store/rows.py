@@ -50,6 +50,7 @@ def header_record(r: sqlite3.Row, status: str) -> RunHeader:
         "gpu_users": json.loads(r["gpu_users"]),
         "attribution": json.loads(r["attribution"]) if r["attribution"] else None,
         "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
+        "job": json.loads(r["job"]) if "job" in r.keys() and r["job"] else None,  # schema 6
     }
 
 

@@ -125,8 +125,9 @@ class SqliteStore:
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
                 exit_code, host, pid, cpu_model, gpu_models, wattprint_version, interval_s,
                 location, intensity_source, intensity, energy_j, band, emissions_g,
-                market_emissions_g, sensors, faults, attribution, baseline, gpu_users)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                market_emissions_g, sensors, faults, attribution, baseline, gpu_users,
+                job_id, job_rank, job_world_size, job_node, job)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(id) DO UPDATE SET status=excluded.status, end_utc=excluded.end_utc,
                 duration_s=excluded.duration_s, exit_code=excluded.exit_code,
                 location=excluded.location, intensity_source=excluded.intensity_source,
@@ -134,7 +135,7 @@ class SqliteStore:
                 emissions_g=excluded.emissions_g, market_emissions_g=excluded.market_emissions_g,
                 sensors=excluded.sensors, faults=excluded.faults,
                 attribution=excluded.attribution, baseline=excluded.baseline,
-                gpu_users=excluded.gpu_users""",
+                gpu_users=excluded.gpu_users, job=excluded.job""",
             (
                 d["id"],
                 d["name"],
@@ -163,6 +164,7 @@ class SqliteStore:
                 json.dumps(d["attribution"]) if d.get("attribution") else None,
                 json.dumps(d["baseline"]) if d.get("baseline") else None,
                 json.dumps(d.get("gpu_users") or {}),
+                *job_columns(d.get("job")),
             ),
         )
         self._conn.execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
@@ -378,6 +380,13 @@ class SqliteStore:
         from wattprint.units import utc
 
         return Baseline(host, row[0], row[1], json.loads(row[2]), source=f"stored, measured {utc(row[0])}")
+
+
+def job_columns(job: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """The ``runs`` columns of a run's job record (schema 6): id, rank, world size, boot id, the record."""
+    if not job:
+        return (None, None, None, None, None)
+    return (job.get("id"), job.get("rank"), job.get("world_size"), job.get("boot_id"), json.dumps(job))
 
 
 def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:

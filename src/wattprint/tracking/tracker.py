@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from wattprint.sensors.base import Availability
     from wattprint.settings import Settings
     from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
+    from wattprint.tracking.ranks import JobContext
 
 
 def _kept_command(command: list[str] | None, store_command: bool) -> list[str] | None:
@@ -159,6 +161,7 @@ class Tracker:
         # stop() from inside a stop (its hooks run in the stopping thread)
         self._stop_lock = threading.RLock()
         self._detached = False  # this is a forked child's copy of the parent's run
+        self.job: JobContext | None = None  # one rank of a distributed job (tracking/ranks.py), set at start
         self.process = get("process")
         self.baseline_arg = get("baseline")
         self.baseline_max_age_s: float = get("baseline_max_age_s")
@@ -237,7 +240,9 @@ class Tracker:
             return self._begin()
 
     def _begin(self) -> Run:
-        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
+        sensors, gpus, job_line = self._job_choice()
+        self._sampler, availability = _acquire_sampler(self.rapl_root, gpus, sensors)
+        availability = [*availability, *job_line]
         try:
             baseline = self._baseline()
         except BaseException:
@@ -251,6 +256,7 @@ class Tracker:
             tags=self.tags,
             availability=availability,
         )
+        run.job = self.job.record() if self.job is not None else None
         self.run = run
         endings.opened(self)  # from here on, exit or a signal stops and stores it
         run.baseline = baseline
@@ -263,6 +269,15 @@ class Tracker:
         self._start_sinks(run)
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
         return run
+
+    def _job_choice(self) -> tuple[Any, str | None, list[Availability]]:
+        """The sensors this process opens: in a distributed job, only the devices its rank owns."""
+        from wattprint.tracking.ranks import begin, doctor_line
+
+        self.job = begin(self.settings)
+        if self.job is None:
+            return self.sensors, self.gpus, []
+        return (*self.job.sensor_choice(self.sensors, self.gpus), [doctor_line(self.job)])
 
     def _baseline(self) -> Baseline | None:
         from wattprint.tracking.baseline import Baseline
@@ -352,6 +367,8 @@ class Tracker:
             # Only once the run is handed over and written: a signal until then still waits
             # for it (the handler stays installed) instead of killing the process half-way.
             endings.closed(self)
+        if finished and self.job is not None:
+            self.job.finish(run, self._store_arg)  # bounded by job_timeout_s; never raises
         for msg in run.intensity.warnings if run.intensity else []:
             warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
         for f in run.faults:
