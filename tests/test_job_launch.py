@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from job_machines import RANKS, apply_bump, build, env, python, run, single_tracker_total
 from realparts import need_module, need_program
-
 from wattprint.store.jobs import merge_job, merged_id, partials
 from wattprint.store.sqlite import SqliteStore
 
