@@ -1,4 +1,4 @@
-"""Real ranks in real processes: by hand (launcher variables only) and under torchrun with gloo.
+"""Real ranks in real processes: by hand (launcher variables only), torchrun with gloo, mpirun.
 
 Every rank tracks with the Python API against a fake machine per simulated node (its own
 powercap tree and boot id, tests/job_machines.py); while they track, the counters move. The
@@ -70,8 +70,8 @@ def _torchrun(nodes: Path, db: Path, nproc: int, per_node: int, timeout: float =
               **more: str) -> subprocess.CompletedProcess[str]:
     need_module("torch", TORCH_HOW)
     torchrun = need_program("torchrun", TORCH_HOW, str(Path(python()).parent))
-    return run([torchrun, "--standalone", f"--nproc_per_node={nproc}", str(RANKS / "rank_torch.py"), str(nodes),
-                str(db), str(per_node)], timeout, env=env(OMP_NUM_THREADS="1", **more))
+    return run([torchrun, "--standalone", f"--nproc_per_node={nproc}", str(RANKS / "rank_comm.py"), "torch",
+                str(nodes), str(db), str(per_node)], timeout, env=env(OMP_NUM_THREADS="1", **more))
 
 
 @pytest.mark.parametrize(("nproc", "per_node"), [(2, 2), (4, 2)])
@@ -112,7 +112,8 @@ def test_torchrun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tm
     need_module("torch", TORCH_HOW)
     torchrun = need_program("torchrun", TORCH_HOW, str(Path(python()).parent))
     nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(RANKS / "rank_torch.py"), str(nodes), str(db), "2"]
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(RANKS / "rank_comm.py"), "torch", str(nodes), str(db),
+           "2"]
     p = subprocess.Popen(cmd, env=env(OMP_NUM_THREADS="1", FAULT="hang:1", JOB_TIMEOUT="2"),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -126,3 +127,40 @@ def test_torchrun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tm
     view = merge_job(store, partials_job(store))
     assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
     assert merged_id(view["job"]["id"]) == view["id"]
+
+
+MPI_HOW = "install OpenMPI and mpi4py: .ci/setup.d/40-mpi.sh (apt openmpi-bin libopenmpi-dev; pip mpi4py)"
+
+
+def test_mpirun_three_ranks_on_two_nodes_exchange_over_mpi(tmp_path: Path) -> None:
+    mpirun = need_program("mpirun", MPI_HOW)
+    need_module("mpi4py", MPI_HOW)
+    nodes, db = build(tmp_path / "nodes", 2), tmp_path / "db.sqlite"
+    out = run([mpirun, "--allow-run-as-root", "--oversubscribe", "-n", "3", python(), str(RANKS / "rank_comm.py"),
+               "mpi", str(nodes), str(db), "2"], 120, env=env())
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    view = _view(db)
+    assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 2), abs=1e-6)
+    job = view["job"]
+    assert job["election"] == "mpi" and job["id"].startswith("mpi:") and job["ranks_seen"] == 3
+    assert [p["rank"] for p in job["parts"] if p["channels"]] == [0, 2]
+    assert [n["ranks"] for n in job["nodes"]] == [[0, 1], [2]]
+
+
+def test_mpirun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tmp_path: Path) -> None:
+    mpirun = need_program("mpirun", MPI_HOW)
+    need_module("mpi4py", MPI_HOW)
+    nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
+    cmd = [mpirun, "--allow-run-as-root", "--oversubscribe", "-n", "3", python(), str(RANKS / "rank_comm.py"),
+           "mpi", str(nodes), str(db), "3"]
+    p = subprocess.Popen(cmd, env=env(FAULT="hang:2", JOB_TIMEOUT="2"), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for([nodes / "stopped-0", nodes / "stopped-1"], 90)
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+    assert float((nodes / "stopped-0").read_text()) < 2 + 5
+    store = SqliteStore.open(db)
+    view = merge_job(store, partials_job(store))
+    assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
