@@ -49,8 +49,10 @@ def test_openmpi_and_slurm_steps_and_arrays() -> None:
     assert (info.id, info.rank, info.restart, info.slurm["SLURM_ARRAY_TASK_ID"]) == ("slurm:88_3.1", 5, 2, "3")
 
 
-def test_a_batch_script_or_a_single_process_is_not_a_job() -> None:
-    assert job.detect(None, {"SLURM_JOB_ID": "9", "SLURM_PROCID": "0", "SLURM_NTASKS": "4"}) is None  # no step
+def test_a_slurm_batch_script_is_a_job_of_one_rank_and_a_single_process_is_not_a_job() -> None:
+    batch = job.detect(None, {"SLURM_JOB_ID": "9", "SLURM_PROCID": "0", "SLURM_NTASKS": "4",
+                              "SLURM_RESTART_COUNT": "1"})  # no step: one process, whatever SLURM_NTASKS says
+    assert batch is not None and (batch.id, batch.rank, batch.world_size, batch.restart) == ("slurm:9", 0, 1, 1)
     assert job.detect(None, {"RANK": "0", "WORLD_SIZE": "1", "TORCHELASTIC_RUN_ID": "x"}) is None
     assert job.detect(None, {}) is None
     assert job.detect("off", TORCHRUN) is None

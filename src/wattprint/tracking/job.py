@@ -17,7 +17,9 @@ own: the ``job`` setting (``WATTPRINT_JOB``) if given, else Slurm's job (array
 job and task, step), else ``TORCHELASTIC_RUN_ID``, else the MPI launch's
 ``PMIX_NAMESPACE``, else the rendezvous address ``MASTER_ADDR:MASTER_PORT``.
 A restart of the same job (``SLURM_RESTART_COUNT``,
-``TORCHELASTIC_RESTART_COUNT``) keeps the id and counts up ``restart``.
+``TORCHELASTIC_RESTART_COUNT``) keeps the id and counts up ``restart``. Under
+Slurm even a single process (a batch script, ``srun -n 1``) is a job of one
+rank, so that a requeued job continues the same job record.
 
 **Devices.** A GPU is its UUID (the channel ``gpu:<uuid>``); a CPU package,
 its DRAM and the modelled CPU/RAM are the host's: ``<boot_id>/<channel>``,
@@ -153,10 +155,11 @@ def detect(setting: str | None, env: Mapping[str, str] | None = None) -> JobInfo
         return None
     ranks = _ranks(env)
     explicit = setting.strip() if setting and setting.strip() else None
-    if ranks is None and explicit is None:
+    slurm_job = bool(env.get("SLURM_JOB_ID"))  # even one process: a requeue continues its job record
+    if ranks is None and explicit is None and not slurm_job:
         return None
-    launcher, rank, size, local, lsize, node = ranks or ("setting", 0, 1, None, None, None)
-    if explicit is None and size <= 1:
+    launcher, rank, size, local, lsize, node = ranks or ("slurm" if slurm_job else "setting", 0, 1, None, None, None)
+    if explicit is None and size <= 1 and not slurm_job:
         return None
     found = (explicit, "job setting") if explicit else _job_id(env)
     if found is None:

@@ -214,7 +214,7 @@ class RunHeader(SpanTotals):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str
-    status: str  # running, finished, failed, interrupted, killed (stored only)
+    status: str  # running, finished, failed, interrupted, preempted (Slurm), killed (stored only)
     command: list[str] | None
     tags: dict[str, str]
     end_utc: float | None

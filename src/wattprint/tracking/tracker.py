@@ -394,6 +394,8 @@ class Tracker:
         """
         if self._detached:
             return
+        if self.job is not None and self.job.info.slurm.get("SLURM_JOB_ID"):
+            status = "preempted"  # Slurm's SIGTERM: scancel, the time limit, preemption (then maybe requeue)
         with self._stop_lock:
             run, sampler = self.run, self._sampler
             if run is None or sampler is None or run.status != "running":
