@@ -11,9 +11,11 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import wattprint
+from fake_gpu import FakeNvGpu, FakeNvml, nv_uuid
 from fake_rapl import make_tree
 
 HERE = Path(__file__).parent
@@ -29,13 +31,17 @@ def bump(node: int) -> dict[str, int]:
     }
 
 
-def build(root: Path, nodes: int) -> Path:
-    """``root/node-N/{rapl,boot_id}`` for N < nodes and the ``bump`` file rank 0 applies."""
+def build(root: Path, nodes: int, gpus: int = 0) -> Path:
+    """``root/node-N/{rapl,boot_id}`` for N < nodes (and ``gpu-K`` energy files, mJ, for K < gpus)
+    and the ``bump`` file rank 0 applies."""
     moves = {}
     for n in range(nodes):
         make_tree(root / f"node-{n}" / "rapl", packages=2)
         (root / f"node-{n}" / "boot_id").write_text(f"{n:08d}-fake-boot-id\n")
         moves.update({f"node-{n}/{k}": v for k, v in bump(n).items()})
+        for k in range(gpus):
+            (root / f"node-{n}" / f"gpu-{k}").write_text("1000000\n")
+            moves[f"node-{n}/gpu-{k}"] = 1_000_000 + 40_000 * (k + 1) + 7_000 * n
     (root / "bump").write_text(json.dumps(moves))
     return root
 
@@ -46,13 +52,43 @@ def apply_bump(root: Path) -> None:
             fh.write(f"{value}\n")
 
 
-def single_tracker_total(root: Path, nodes: int) -> float:
+@dataclass
+class FileGpu(FakeNvGpu):
+    """A fake NVIDIA GPU whose energy counter (mJ) is a file: every rank on its node reads the same one."""
+
+    path: str = ""
+
+    @property  # type: ignore[override]
+    def energy_mj(self) -> int:
+        return int(Path(self.path).read_text())
+
+    @energy_mj.setter
+    def energy_mj(self, value: int | None) -> None:
+        pass  # the file holds the counter
+
+
+def fake_nvml(root: Path, node: int, gpus: int) -> FakeNvml:
+    """NVML as node ``node`` shows it: ``gpus`` GPUs with UUIDs unique across nodes."""
+    return FakeNvml([FileGpu(nv_uuid(16 * node + k), path=str(root / f"node-{node}" / f"gpu-{k}"))
+                     for k in range(gpus)])
+
+
+def single_tracker_total(root: Path, nodes: int, gpus: int = 0) -> float:
     """What one tracker per machine, alone, measures for the same counter moves (joules, all nodes)."""
-    build(root, nodes)
+    build(root, nodes, gpus)
     trackers = [wattprint.Tracker(rapl_root=str(root / f"node-{n}" / "rapl"), store=False, country="FR",
-                                  sensors="rapl", job="off") for n in range(nodes)]
-    for t in trackers:
-        t.start()
+                                  sensors="rapl,nvml" if gpus else "rapl", job="off") for n in range(nodes)]
+    saved = sys.modules.get("pynvml")
+    try:
+        for n, t in enumerate(trackers):
+            if gpus:
+                sys.modules["pynvml"] = fake_nvml(root, n, gpus)  # type: ignore[assignment]
+            t.start()
+    finally:
+        if saved is not None:
+            sys.modules["pynvml"] = saved
+        else:
+            sys.modules.pop("pynvml", None)
     apply_bump(root)
     return sum(t.stop().energy_j for t in trackers)
 

@@ -74,19 +74,24 @@ def _torchrun(nodes: Path, db: Path, nproc: int, per_node: int, timeout: float =
                 str(nodes), str(db), str(per_node)], timeout, env=env(OMP_NUM_THREADS="1", **more))
 
 
-@pytest.mark.parametrize(("nproc", "per_node"), [(2, 2), (4, 2)])
+@pytest.mark.parametrize(("nproc", "per_node", "gpus"), [(2, 2, 0), (4, 2, 2)])
 def test_torchrun_job_total_equals_one_tracker_on_the_same_machines(
-        tmp_path: Path, nproc: int, per_node: int) -> None:
-    nodes, db = build(tmp_path / "nodes", nproc // per_node), tmp_path / "db.sqlite"
-    out = _torchrun(nodes, db, nproc, per_node)
+        tmp_path: Path, nproc: int, per_node: int, gpus: int) -> None:
+    nodes, db = build(tmp_path / "nodes", nproc // per_node, gpus), tmp_path / "db.sqlite"
+    out = _torchrun(nodes, db, nproc, per_node, FAKE_GPUS=str(gpus))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     view = _view(db)
-    assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", nproc // per_node), abs=1e-6)
+    alone = single_tracker_total(tmp_path / "alone", nproc // per_node, gpus)
+    assert view["energy_j"] == pytest.approx(alone, abs=1e-6)
     job = view["job"]
     assert job["election"] == "torch.distributed" and job["id"].startswith("torchelastic:")
     assert job["ranks_seen"] == nproc and len(job["nodes"]) == nproc // per_node
     owners = [p["rank"] for p in job["parts"] if p["channels"]]
     assert owners == list(range(0, nproc, per_node))  # the lowest rank on each boot id, exactly
+    # every rank of a node saw its GPUs; only the lowest one read them (none left for the merge to drop)
+    gpu_channels = [c for c in view["channels"] if c.startswith("gpu:")]
+    assert len(gpu_channels) == gpus * (nproc // per_node)
+    assert all(not p["duplicates"] for p in job["parts"])
 
 
 def test_torchrun_rank_killed_mid_run_leaves_a_mergeable_job(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import wattprint
-from job_machines import apply_bump
+from job_machines import apply_bump, fake_nvml
 
 mode, nodes, db, per_node = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 if mode == "torch":
@@ -30,8 +30,12 @@ else:
 
     rank, barrier = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Barrier
 node = nodes / f"node-{rank // per_node}"
+gpus = int(os.environ.get("FAKE_GPUS", "0"))  # GPUs per node, every rank of the node seeing all of them
+if gpus:
+    sys.modules["pynvml"] = fake_nvml(nodes, rank // per_node, gpus)  # type: ignore[assignment]
 tracker = wattprint.Tracker("train", rapl_root=str(node / "rapl"), boot_id_file=str(node / "boot_id"), store=db,
-                            country="FR", sensors="rapl", interval=0.05, flush_every_s=0.1,
+                            country="FR", sensors="rapl,nvml" if gpus else "rapl", interval=0.05,
+                            flush_every_s=0.1,
                             job_timeout_s=float(os.environ.get("JOB_TIMEOUT", "5")))
 tracker.start()
 barrier()

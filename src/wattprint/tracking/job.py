@@ -35,9 +35,12 @@ setting points elsewhere, which is how the tests simulate several nodes.
 * without one, the rank whose local rank is 0 does (``LOCAL_RANK``,
   ``OMPI_COMM_WORLD_LOCAL_RANK``, ``SLURM_LOCALID``; a launcher that gives no
   local rank makes every rank an owner, and the merge deduplicates);
-* every rank reads the GPUs it sees; the merge keeps each GPU UUID from the
-  lowest rank that recorded it (and host devices likewise, per boot id), so a
-  device is counted once even where the election could not know better.
+* GPUs: with a communicator, the lowest rank that sees a GPU (by UUID) reads it
+  (exchanged once the sensors are open); without one, every rank reads the GPUs
+  it sees;
+* the merge keeps each GPU UUID from the lowest rank that recorded it (and host
+  devices likewise, per boot id), so a device is counted once even where the
+  election could not know better.
 
 Standard library only; nothing here talks to other processes (that is
 :mod:`wattprint.tracking.ranks` and the communicators under ``integrations/``).

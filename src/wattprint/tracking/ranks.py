@@ -26,6 +26,7 @@ import sys
 import time
 
 from wattprint.tracking import job as _job
+from wattprint.tracking.pool import _acquire_sampler, _release_sampler
 from wattprint.tracking.sampler import Fault
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from wattprint.tracking.job import Communicator, JobInfo
     from wattprint.tracking.record import JobRecord, RunRecord
     from wattprint.tracking.run import Run
+    from wattprint.tracking.sampler import Sampler
 
 
 def _communicator(timeout_s: float) -> Communicator | None:
@@ -62,6 +64,7 @@ class JobContext:
         self.info, self.boot, self.owns_host, self.election = info, boot, owns_host, election
         self.comm, self.timeout_s = comm, timeout_s
         self.view: RunRecord | None = None  # the merged job view, on the rank that merged
+        self.gpu_election = False  # GPUs were elected too (exchanged over the communicator)
 
     def sensor_choice(self, choice: tuple[Any, ...], gpus: str | None) -> tuple[tuple[Any, ...], str | None]:
         """The sensors this rank opens: all of its choice when it owns its host, else the GPUs only."""
@@ -70,13 +73,31 @@ class JobContext:
         kept = _job.host_families(choice)
         return (kept, gpus) if kept else (("nvml",), "none")  # owns nothing: open no sensor at all
 
+    def gpu_choice(self, sampler: Sampler) -> str | None:
+        """With a communicator: the ``gpus`` value naming only the GPUs no lower rank sees, or None
+        when this rank owns every GPU it opened (or the exchange failed: the merge deduplicates)."""
+        if self.comm is None:
+            return None
+        mine = sorted(n for n, c in sampler.channels.items() if c.component == "gpu")
+        seen = self.comm.allgather(mine, self.timeout_s)
+        if seen is None:
+            self.comm = None  # it failed once: never wait on it again
+            return None
+        lower = {n for r in range(self.info.rank) for n in seen[r]}
+        owned = [n for n in mine if n not in lower]
+        self.gpu_election = True
+        if owned == mine:
+            return None
+        return ",".join(n.partition(":")[2] for n in owned) or "none"
+
     def record(self) -> JobRecord:
         from wattprint.host import hostname
 
         i = self.info
         return {"id": i.id, "rank": i.rank, "world_size": i.world_size, "local_rank": i.local_rank,
                 "launcher": i.launcher, "id_source": i.id_source, "election": self.election,
-                "owns_host": self.owns_host, "node": hostname(), "boot_id": self.boot, "restart": i.restart,
+                "owns_host": self.owns_host, "gpus_elected": self.gpu_election, "node": hostname(),
+                "boot_id": self.boot, "restart": i.restart,
                 "slurm": i.slurm}
 
     def finish(self, run: Run, store_arg: bool | str) -> None:
@@ -127,13 +148,36 @@ class JobContext:
             store.close()
 
 
+def acquire(ctx: JobContext | None, rapl_root: str | None, sensors: tuple[Any, ...],
+            gpus: str | None) -> tuple[Sampler, list[Availability]]:
+    """The process's sampler for what this rank measures, and the sensor survey (with the job's line).
+
+    Host devices were elected before anything opens; GPUs, which need their sensors open to
+    be known, are exchanged after, and a rank that sees a GPU a lower rank sees reopens without it.
+    """
+    if ctx is None:
+        return _acquire_sampler(rapl_root, gpus, sensors)
+    sensors, gpus = ctx.sensor_choice(sensors, gpus)
+    sampler, lines = _acquire_sampler(rapl_root, gpus, sensors)
+    try:
+        narrower = ctx.gpu_choice(sampler)
+    except BaseException:
+        _release_sampler(sampler)
+        raise
+    if narrower is not None:
+        _release_sampler(sampler)
+        sampler, lines = _acquire_sampler(rapl_root, narrower, sensors)
+    return sampler, [*lines, doctor_line(ctx)]
+
+
 def doctor_line(ctx: JobContext) -> Availability:
     """The run's sensor-survey line saying what this rank measures in its job."""
     from wattprint.sensors.base import Availability
 
     i = ctx.info
-    what = "this host's CPU, DRAM and RAM and the GPUs it sees" if ctx.owns_host else (
-        "the GPUs it sees only: another rank measures this host's CPU, DRAM and RAM")
+    gpus = "the GPUs no lower rank sees" if ctx.gpu_election else "the GPUs it sees"
+    what = f"this host's CPU, DRAM and RAM and {gpus}" if ctx.owns_host else (
+        f"{gpus} only: another rank measures this host's CPU, DRAM and RAM")
     return Availability(f"job rank {i.rank}/{i.world_size}", True,
                         f"job {i.id} (election: {ctx.election}): measures {what}")
 

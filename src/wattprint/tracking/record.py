@@ -198,6 +198,7 @@ class JobRecord(TypedDict, total=False):
     id_source: str  # where the job id came from (SLURM_JOB_ID, TORCHELASTIC_RUN_ID ...)
     election: str  # how host devices were given to ranks: torch.distributed, mpi, environment
     owns_host: bool  # this rank measured its host's CPU packages, DRAM and RAM
+    gpus_elected: bool  # GPUs were given to the lowest rank seeing each (over a communicator)
     node: str
     boot_id: str
     restart: int  # SLURM_RESTART_COUNT / TORCHELASTIC_RESTART_COUNT

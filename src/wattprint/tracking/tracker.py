@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from wattprint.sensors.base import Availability
     from wattprint.settings import Settings
     from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
@@ -240,9 +239,10 @@ class Tracker:
             return self._begin()
 
     def _begin(self) -> Run:
-        sensors, gpus, job_line = self._job_choice()
-        self._sampler, availability = _acquire_sampler(self.rapl_root, gpus, sensors)
-        availability = [*availability, *job_line]
+        from wattprint.tracking import ranks  # a distributed job's rank opens only what it owns
+
+        self.job = ranks.begin(self.settings)
+        self._sampler, availability = ranks.acquire(self.job, self.rapl_root, self.sensors, self.gpus)
         try:
             baseline = self._baseline()
         except BaseException:
@@ -269,15 +269,6 @@ class Tracker:
         self._start_sinks(run)
         self._token = self._sampler.subscribe(self._on_tick, self.interval)
         return run
-
-    def _job_choice(self) -> tuple[Any, str | None, list[Availability]]:
-        """The sensors this process opens: in a distributed job, only the devices its rank owns."""
-        from wattprint.tracking.ranks import begin, doctor_line
-
-        self.job = begin(self.settings)
-        if self.job is None:
-            return self.sensors, self.gpus, []
-        return (*self.job.sensor_choice(self.sensors, self.gpus), [doctor_line(self.job)])
 
     def _baseline(self) -> Baseline | None:
         from wattprint.tracking.baseline import Baseline
