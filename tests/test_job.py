@@ -14,6 +14,7 @@ import pytest
 import wattprint
 from fake_rapl import make_tree, set_uj
 from test_cli import wp
+from wattprint.report.schema import build_report
 from wattprint.store.jobs import complete, merge, merged_id, partials
 from wattprint.store.sqlite import SqliteStore
 from wattprint.tracking import job
@@ -154,6 +155,35 @@ def test_ranks_in_one_process_elect_by_local_rank_and_the_last_one_merges(
     assert len(partials(store, "torchelastic:t1")) == 2
     rank0 = store.get_run(runs[0].id)
     assert rank0["job"]["rank"] == 0 and rank0["job"]["owns_host"] is True and rank0["job"]["boot_id"]
+
+
+def _job_of_two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_id: str, uj: int) -> None:
+    root = make_tree(tmp_path / run_id, packages=1)
+    trackers = []
+    for rank in (0, 1):
+        _rank(monkeypatch, rank, rank, 2)
+        monkeypatch.setenv("TORCHELASTIC_RUN_ID", run_id)
+        trackers.append(wattprint.Tracker("fit", rapl_root=str(root), store=str(tmp_path / "db.sqlite"),
+                                          country="FR", sensors="rapl"))
+        trackers[-1].start()
+    set_uj(root, "intel-rapl:0", uj)
+    for t in trackers:
+        t.stop()
+
+
+def test_compare_by_name_takes_each_job_once_and_the_report_says_how_devices_were_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _job_of_two(tmp_path, monkeypatch, "first", 2_000_000)
+    _job_of_two(tmp_path, monkeypatch, "second", 4_000_000)
+    out = wp("compare", "--name", "fit", "--format", "json", "--db", str(tmp_path / "db.sqlite"))
+    assert out.returncode == 0, out.stderr
+    (group,) = json.loads(out.stdout)["groups"]
+    assert group["n"] == 2 and set(group["ids"]) == {merged_id("torchelastic:first"), merged_id("torchelastic:second")}
+    view = SqliteStore.open(tmp_path / "db.sqlite").get_run(merged_id("torchelastic:second"))
+    report = build_report(view)
+    said = " ".join(report["methodology"])
+    assert "Distributed job of 2 rank(s) on 1 node(s)" in said and "counted once" in said
+    assert report["totals"]["energy_kwh"] == pytest.approx(4.0 / 3.6e6)
 
 
 def test_merge_cli_shows_the_job_and_refuses_an_unknown_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -100,3 +100,20 @@ def test_a_requeued_batch_job_is_preempted_then_continues_the_same_job(
     assert view["job"]["restarts"] == 2 and view["status"] == "finished"
     assert [(p["restart"], p["status"]) for p in view["job"]["parts"]] == [(0, "preempted"), (1, "finished")]
     assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
+
+
+def test_srun_wattprint_run_per_task_counts_the_host_once(tmp_path: Path, cluster: slurm_cluster.Cluster) -> None:
+    nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
+    nodes.chmod(0o755)
+    e = dict(_slurm_env(cluster), WATTPRINT_RAPL_ROOT=str(nodes / "node-0" / "rapl"),
+             WATTPRINT_BOOT_ID_FILE=str(nodes / "node-0" / "boot_id"))
+    out = subprocess.run(["srun", "-n", "2", python(), "-m", "wattprint.cli.main", "run", "--country", "FR",
+                          "--db", str(db), "--", python(), "-c", "import time; time.sleep(0.5)"],
+                         env=e, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    store = SqliteStore.open(db)
+    views = [h for h in store.list_runs() if h["job"] and h["job"]["rank"] is None]
+    assert len(views) == 1
+    job = store.get_run(views[0]["id"])["job"]
+    assert job["ranks_seen"] == 2 and job["launcher"] == "slurm"
+    assert [bool(p["channels"]) for p in job["parts"]] == [True, False]  # task 0 measured the host, task 1 not
