@@ -27,7 +27,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wattprint.tracking.job import device_key, is_host_channel
-from wattprint.tracking.record import ChannelRecord, FaultRecord, JobNodeRecord, JobPartRecord, JobRecord, RunRecord
+from wattprint.tracking.record import (
+    ChannelRecord,
+    FaultRecord,
+    JobNodeRecord,
+    JobPartRecord,
+    JobRecord,
+    RunHeader,
+    RunRecord,
+)
 from wattprint.units import combined_band, j_to_kwh
 
 ENDED_WELL = "finished"
@@ -198,8 +206,7 @@ def job_id_of(store: Any, ref: str) -> str:
     """The job id that ``ref`` names: a job id itself, or the id (or prefix) of one of its runs."""
     from wattprint.errors import StoreError
 
-    heads = store.list_runs()
-    if any((h.get("job") or {}).get("id") == ref for h in heads):
+    if store.list_job_runs(ref):
         return ref
     try:
         run = store.get_run(ref, timeline=False, windows=False)
@@ -210,10 +217,14 @@ def job_id_of(store: Any, ref: str) -> str:
     return str(run["job"]["id"])
 
 
+def partial_heads(store: Any, job_id: str) -> list[RunHeader]:
+    """The headers of every rank's partial run of ``job_id`` in ``store`` (enough for :func:`complete`)."""
+    return [h for h in store.list_job_runs(job_id) if is_partial(h)]
+
+
 def partials(store: Any, job_id: str) -> list[RunRecord]:
     """Every rank's partial run of ``job_id`` in ``store`` (channels, no timeline, no windows)."""
-    ids = [h["id"] for h in store.list_runs() if is_partial(h) and h["job"]["id"] == job_id]
-    return [store.get_run(i, timeline=False, windows=False) for i in ids]
+    return [store.get_run(h["id"], timeline=False, windows=False) for h in partial_heads(store, job_id)]
 
 
 def merge_job(store: Any, job_id: str, more: Iterable[Mapping[str, Any]] = ()) -> RunRecord:

@@ -271,6 +271,14 @@ class SqliteStore:
             self._conn.row_factory = None
         return [self._header(r) for r in rows]
 
+    def list_job_runs(self, job_id: str) -> list[RunHeader]:
+        """The headers of every run of the distributed job ``job_id`` (its ranks' partials and its view)."""
+        with self._lock:
+            self._conn.row_factory = sqlite3.Row
+            rows = self._conn.execute("SELECT * FROM runs WHERE job_id=? ORDER BY start_utc", (job_id,)).fetchall()
+            self._conn.row_factory = None
+        return [self._header(r) for r in rows]
+
     def resolve_id(self, ref: str) -> str:
         """A full run id from an id, a unique prefix, or ``last``."""
         with self._lock:
