@@ -127,7 +127,7 @@ def test_torchrun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tm
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
     took = float((nodes / "stopped-0").read_text())
-    assert took < 2 + 5, f"rank 0's stop() took {took:.1f} s with a 2 s job timeout"
+    assert took < 2 + 15, f"rank 0's stop() took {took:.1f} s with a 2 s job timeout"
     store = SqliteStore.open(db)
     view = merge_job(store, partials_job(store))
     assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
@@ -165,7 +165,7 @@ def test_mpirun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tmp_
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
-    assert float((nodes / "stopped-0").read_text()) < 2 + 5
+    assert float((nodes / "stopped-0").read_text()) < 2 + 15
     store = SqliteStore.open(db)
     view = merge_job(store, partials_job(store))
     assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
