@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -92,6 +93,20 @@ def test_torchrun_job_total_equals_one_tracker_on_the_same_machines(
     gpu_channels = [c for c in view["channels"] if c.startswith("gpu:")]
     assert len(gpu_channels) == gpus * (nproc // per_node)
     assert all(not p["duplicates"] for p in job["parts"])
+
+
+def test_torch_spawn_without_launcher_variables_is_found_through_torch_distributed(tmp_path: Path) -> None:
+    need_module("torch", TORCH_HOW)
+    nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    out = run([python(), str(RANKS / "rank_spawn.py"), str(nodes), str(db), port], 120, env=env(OMP_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    view = _view(db)
+    assert view["job"]["id"].startswith("torch.distributed:") and view["job"]["election"] == "torch.distributed"
+    assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
+    assert [p["rank"] for p in view["job"]["parts"] if p["channels"]] == [0]
 
 
 def test_torchrun_rank_killed_mid_run_leaves_a_mergeable_job(tmp_path: Path) -> None:

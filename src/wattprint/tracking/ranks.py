@@ -195,7 +195,11 @@ def begin(settings: Settings) -> JobContext | None:
         return None
     info = _job.detect(setting)
     timeout_s: float = settings.get("job_timeout_s")
-    comm = _communicator(timeout_s) if info is not None or _job.ranks_without_id() else None
+    # the communicator is looked for only where ranks are likely: a launcher's variables, or the
+    # program's own torch.distributed / MPI (torch.multiprocessing.spawn sets no RANK variable)
+    likely = info is not None or _job.ranks_without_id() or "torch.distributed" in sys.modules \
+        or "mpi4py.MPI" in sys.modules
+    comm = _communicator(timeout_s) if likely else None
     if info is None and comm is None:
         return None
     boot = _job.boot_id(settings.get("boot_id_file"))
