@@ -186,6 +186,20 @@ def test_compare_by_name_takes_each_job_once_and_the_report_says_how_devices_wer
     assert report["totals"]["energy_kwh"] == pytest.approx(4.0 / 3.6e6)
 
 
+def test_ranks_with_no_shared_id_warn_and_measure_as_plain_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    t = wattprint.Tracker(rapl_root=str(make_tree(tmp_path / "rapl")), store=False, country="FR", sensors="rapl")
+    with pytest.warns(wattprint.WattprintWarning, match="rank 1 of 2 .*WATTPRINT_JOB"):
+        t.start()
+    assert t.stop().to_dict()["job"] is None and t.job is None
+    monkeypatch.setenv("WATTPRINT_JOB", "mine")  # the fix the warning names
+    t = wattprint.Tracker(rapl_root=str(tmp_path / "rapl"), store=False, country="FR", sensors="rapl")
+    t.start()
+    assert t.stop().to_dict()["job"]["id"] == "mine"
+
+
 def test_merge_cli_shows_the_job_and_refuses_an_unknown_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_tree(tmp_path / "rapl", packages=1)
     db = tmp_path / "db.sqlite"

@@ -81,6 +81,7 @@ class JobContext:
         mine = sorted(n for n, c in sampler.channels.items() if c.component == "gpu")
         seen = self.comm.allgather(mine, self.timeout_s)
         if seen is None:
+            self.comm.close()
             self.comm = None  # it failed once: never wait on it again
             return None
         lower = {n for r in range(self.info.rank) for n in seen[r]}
@@ -182,6 +183,19 @@ def doctor_line(ctx: JobContext) -> Availability:
                         f"job {i.id} (election: {ctx.election}): measures {what}")
 
 
+def _warn_no_id() -> None:
+    """Never silent: a rank that cannot join its job measures the whole machine, like every other rank."""
+    import warnings
+
+    from wattprint.errors import WattprintWarning
+
+    launcher, rank, size = _job.ranks_without_id() or ("?", 0, 0)
+    warnings.warn(f"wattprint: this process is rank {rank} of {size} ({launcher}) but no job id is shared by "
+                  "the ranks (no SLURM_JOB_ID, TORCHELASTIC_RUN_ID, PMIX_NAMESPACE or MASTER_ADDR/PORT, no "
+                  "initialised torch.distributed or MPI): it is measured as a plain run of the whole machine; "
+                  "set WATTPRINT_JOB=<id> in every rank to count each device once", WattprintWarning, stacklevel=4)
+
+
 def _open(store_arg: bool | str) -> Any:
     from wattprint.store.sqlite import SqliteStore
 
@@ -201,12 +215,15 @@ def begin(settings: Settings) -> JobContext | None:
         or "mpi4py.MPI" in sys.modules
     comm = _communicator(timeout_s) if likely else None
     if info is None and comm is None:
+        if _job.ranks_without_id():
+            _warn_no_id()
         return None
     boot = _job.boot_id(settings.get("boot_id_file"))
     proposal = info.id if info is not None else f"{comm.name}:{os.urandom(6).hex()}"  # type: ignore[union-attr]
     got = comm.allgather((boot, proposal), timeout_s) if comm is not None else None
-    if info is None and got is None:
-        return None  # ranks, but no job id they agree on and no answer to ask rank 0 for one
+    if info is None and got is None:  # ranks, but no job id they agree on and no rank 0 to ask
+        _warn_no_id()
+        return None
     if info is None:
         info = _job.JobInfo(got[0][1], 0, 1, launcher=comm.name, id_source=f"{comm.name} rank 0")  # type: ignore[index, union-attr]
     if comm is not None and got is not None:
