@@ -109,9 +109,10 @@ def test_torch_spawn_without_launcher_variables_is_found_through_torch_distribut
     assert [p["rank"] for p in view["job"]["parts"] if p["channels"]] == [0]
 
 
-def test_torchrun_rank_killed_mid_run_leaves_a_mergeable_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize("who", ["0", "1"])  # rank 0 owns the host; rank 1 measures nothing
+def test_torchrun_rank_killed_mid_run_leaves_a_mergeable_job(tmp_path: Path, who: str) -> None:
     nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
-    out = _torchrun(nodes, db, 2, 2, FAULT="kill:0")  # rank 0 owns the host and dies after the work
+    out = _torchrun(nodes, db, 2, 2, FAULT=f"kill:{who}")  # dies after the work, before stop()
     assert out.returncode != 0
     store = SqliteStore.open(db)
     parts = partials(store, partials_job(store))
