@@ -18,6 +18,7 @@ from wattprint.report.schema import build_report
 from wattprint.store.jobs import complete, merge, merged_id, partials
 from wattprint.store.sqlite import SqliteStore
 from wattprint.tracking import job
+from wattprint.tracking.record import check_run_record
 
 TORCHRUN = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2", "GROUP_RANK": "0",
             "TORCHELASTIC_RUN_ID": "abc", "MASTER_ADDR": "n1", "MASTER_PORT": "29500"}
@@ -114,6 +115,8 @@ def test_merge_counts_each_device_once_and_breaks_down_per_node_and_rank() -> No
                                                                            ("h~B", [2], 7.0)]
     assert [len(p["duplicates"]) for p in j["parts"]] == [0, 2, 0]
     assert view["id"] == merged_id("J") and view["status"] == "finished" and "2 channel reading(s)" in j["method"]
+    assert check_run_record(json.loads(json.dumps(view))) is None  # a --json file of a job view reads back
+    assert check_run_record({**view, "job": {**j, "rank": "x"}}) == "run.job.rank must be an integer"
 
 
 def test_merge_adds_restarts_and_flags_missing_ranks() -> None:
