@@ -90,6 +90,9 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "platform_model_psu": (("gold", "Gold", "gold", "gold"), ("titanium", "titanium", "titanium", "titanium")),
     "platform_model_psu_w": ((800.0, "800", 800, 800.0), (1600, "1600", 1600.0, 1600.0)),
     "platform_model_other_w": ((20.0, "20", 20, 20.0), (0, "0", 0.0, 0.0)),
+    "job": (("exp-1", "exp-1", "exp-1", "exp-1"), ("off", "off", "off", "off")),
+    "job_timeout_s": ((5, "5", 5, 5.0), (0.5, "0.5", 0.5, 0.5)),
+    "boot_id_file": (("b1", "b1", "b1", "b1"), ("b2", "b2", "b2", "b2")),
 }
 
 

@@ -50,6 +50,7 @@ def header_record(r: Mapping[str, Any], status: str) -> RunHeader:
         "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
         "owner": r["owner"],
         "project": r["project"],
+        "job": json.loads(r["job"]) if r["job"] else None,  # schema 8
     }
     if r["progress"]:  # schema 7; NULL where nothing was counted
         header["progress"] = json.loads(r["progress"])

@@ -132,6 +132,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN progress TEXT;
     ALTER TABLE windows ADD COLUMN progress TEXT;
     """,
+    # 8: ranks of distributed jobs (tracking/job.py): which job, rank and host (boot id) a run
+    # is, and the job record itself; the merged job view is a run with job_rank NULL
+    """
+    ALTER TABLE runs ADD COLUMN job_id TEXT;
+    ALTER TABLE runs ADD COLUMN job_rank INTEGER;
+    ALTER TABLE runs ADD COLUMN job_world_size INTEGER;
+    ALTER TABLE runs ADD COLUMN job_node TEXT;
+    ALTER TABLE runs ADD COLUMN job TEXT;
+    CREATE INDEX runs_job ON runs(job_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

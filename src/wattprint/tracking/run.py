@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     from wattprint.tracking.record import (
         AttributionRecord,
         BaselineRecord,
+        JobRecord,
         RunRecord,
         WindowStatsRecord,
     )
@@ -92,6 +93,7 @@ class Run(Measurement):
         self._lock = threading.Lock()
         self.attributor: Attributor | None = None
         self.baseline: Baseline | None = None
+        self.job: JobRecord | None = None  # this run is one rank of a distributed job (tracking/job.py)
         self._gpu_users: dict[str, set[int]] = {}
         self._gpu_users_at = float("-inf")
         # windows shorter than this may need the recent-power estimate at close
@@ -391,6 +393,7 @@ class Run(Measurement):
             "baseline": self._baseline_dict(),
             "owner": self.owner,
             "project": self.project,
+            "job": self.job,
         }
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
