@@ -107,7 +107,7 @@ class JobContext:
             if self._gathered(run, store_arg):
                 return
             if store_arg is not False:
-                self._merge_if_last(store_arg)
+                self._merge_if_last(run, store_arg)
         except Exception as exc:  # never into the program: the partial is stored already
             run.faults.append(Fault(time.time(), "job", f"merge not done: {type(exc).__name__}: {exc}"))
         finally:
@@ -138,12 +138,24 @@ class JobContext:
             store.close()
         return True
 
-    def _merge_if_last(self, store_arg: bool | str) -> None:
+    def _merge_if_last(self, run: Run, store_arg: bool | str) -> None:
+        """Merge when every rank's partial has ended. Checked only once this rank's own partial
+        reads back ended: its final write may still be pending (the store sink waits a bounded
+        time), and two ranks each checking before their own write landed would both find the
+        job incomplete and leave it unmerged. Each check following its own write, the later
+        of any two ranks sees both."""
         from wattprint.store.jobs import complete, merge_job, partial_heads
 
         store = _open(store_arg)
         try:
-            if complete(partial_heads(store, self.info.id)):  # headers only: most ranks stop here
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                heads = partial_heads(store, self.info.id)  # headers only: most ranks stop here
+                mine = next((h for h in heads if h["id"] == run.id), None)
+                if (mine is not None and mine["status"] != "running") or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+            if complete(heads):
                 merge_job(store, self.info.id)
         finally:
             store.close()
