@@ -75,6 +75,11 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
                       ("https://c/otlp", "https://c/otlp", "https://c/otlp", "https://c/otlp")),
     "otlp_service_name": (("trainer", "trainer", "trainer", "trainer"), ("svc", "svc", "svc", "svc")),
     "exporter_timeout_s": ((0.5, "0.5", 0.5, 0.5), (10, "10", 10, 10.0)),
+    "budget_kwh": ((2.5, "2.5", 2.5, 2.5), (0.01, "0.01", 0.01, 0.01)),
+    "budget_g": ((100, "100", 100, 100.0), (5.5, "5.5", 5.5, 5.5)),
+    "budget_warn_at": ((0.5, "0.5", 0.5, 0.5), (1, "1", 1, 1.0)),
+    "budget_action": (("warn", "WARN", "Warn", "warn"), ("stop", "stop", "stop", "stop")),
+    "budget_grace_s": ((0, "0", 0, 0.0), (30, "30", 30, 30.0)),
 }
 
 

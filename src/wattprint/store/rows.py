@@ -23,6 +23,14 @@ from wattprint.units import combined_band, j_to_kwh
 
 def header_record(r: sqlite3.Row, status: str) -> RunHeader:
     """A ``runs`` row as the run's header (``status`` as the store judged it: running or killed)."""
+    head = _header(r, status)
+    # schema 6: NULL for runs without a budget or progress
+    head["budget"] = json.loads(r["budget"]) if r["budget"] else None
+    head["prediction"] = json.loads(r["prediction"]) if r["prediction"] else None
+    return head
+
+
+def _header(r: sqlite3.Row, status: str) -> RunHeader:
     return {
         "name": r["name"],
         "start_utc": r["start_utc"],

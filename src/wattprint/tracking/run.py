@@ -31,6 +31,8 @@ TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     from wattprint.tracking.attribution import Attributor
     from wattprint.tracking.baseline import Baseline
+    from wattprint.tracking.budget import Budget
+    from wattprint.tracking.predict import Prediction, Progress
     from wattprint.tracking.record import (
         AttributionRecord,
         BaselineRecord,
@@ -246,6 +248,9 @@ class Run(Measurement):
         # mid-way, or one whose process was killed, shows what it used up to then.
         self.channels = _channel_totals(sampler.channels, self._start, self._start)
         self._priced = 0  # timeline intervals already in the running emissions
+        self.budget: Budget | None = None  # the tracker's, from the budget_* settings
+        self._budget_error: BaseException | None = None  # BudgetExceeded, raised by check_budget()
+        self._progress: Progress | None = None  # what progress() was told (tracking/predict.py)
 
     # -- during the run --
 
@@ -321,8 +326,35 @@ class Run(Measurement):
         return m
 
     def window(self, name: str) -> Window:
-        """A named sub-span: ``with run.window("eval") as w: ...`` then ``w.energy_j``."""
+        """A named sub-span: ``with run.window("eval") as w: ...`` then ``w.energy_j``.
+
+        Over its budget (``budget_action="stop"``), this raises :class:`~wattprint.errors.BudgetExceeded`.
+        """
+        if self._budget_error is not None:
+            self.check_budget()
         return Window(self, name, _current_window.get())
+
+    def check_budget(self) -> None:
+        """Raise :class:`~wattprint.errors.BudgetExceeded` (once) if the run went over its budget
+        with ``budget_action="stop"``; ``window()`` and ``progress()`` check too."""
+        error, self._budget_error = self._budget_error, None
+        if error is not None:
+            raise error
+
+    def progress(self, done: float, total: float | None = None) -> None:
+        """Units of work done so far (steps, samples, epochs) of ``total`` (given once, or when
+        it changes): the run predicts its total duration, energy and emissions from them."""
+        if self._progress is None:
+            from wattprint.tracking.predict import Progress
+
+            self._progress = Progress(self.interval_s / 4)
+        self._progress.add((self._sampler._clock() - self._start.t_ns) / 1e9, done, total)
+        if self._budget_error is not None:
+            self.check_budget()
+
+    def prediction(self) -> Prediction | None:
+        """Predicted totals now, each (low, expected, high); None before enough progress."""
+        return None if self._progress is None else self._progress.predict(self)
 
     def open_window(self, name: str) -> Window:
         """Open a window by hand (close it with ``w.close()``); for callbacks and async code."""
@@ -455,6 +487,8 @@ class Run(Measurement):
             "attribution": self._attribution_dict(),
             "baseline": self._baseline_dict(),
         }
+        d["budget"] = self.budget.to_dict() if self.budget is not None else None
+        d["prediction"] = self._progress.record(self) if self._progress is not None else None
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
             d["timeline_intervals"] = self.timeline.appended
