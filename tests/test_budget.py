@@ -241,3 +241,26 @@ def test_bad_budget_flags_are_one_line_exit_2(flags: list[str], needle: str) -> 
     r = subprocess.run([sys.executable, "-m", "wattprint.cli.main", "run", *flags, "--", "true"],
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=SRC), timeout=60)
     assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_prediction_over_the_budget_warns_early(rapl: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wattprint.sinks.budget as sink
+
+    monkeypatch.setattr(sink, "PREDICT_EVERY_S", 0.1)
+    said: list[str] = []
+    t = wattprint.Tracker("b", rapl_root=str(rapl), interval=0.05, store=False, country="FR",
+                          budget_kwh=50 * J)
+    t.budget_say = said.append
+    run = t.start()
+    step = 0
+    deadline = time.monotonic() + 30
+    while not said and time.monotonic() < deadline and step < 30:  # 1 J a step, 100 steps: ~100 J ahead
+        step += 1
+        set_uj(rapl, "intel-rapl:0", step * 1_000_000)
+        time.sleep(0.06)
+        run.progress(step, total=100)
+    t.stop()
+    b = run.to_dict()["budget"]
+    assert said and "predicted total at least" in said[0] and "50 J energy budget" in said[0]
+    assert b is not None and b["predicted_at_s"] is not None and b["exceeded_at_s"] is None
+    assert b["warned_at_s"] is None  # it came before the 80 % mark: that is the point of it

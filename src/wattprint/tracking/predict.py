@@ -56,7 +56,7 @@ TREND_Z = 3.0  # a drift is fitted once it is this many standard errors from non
 
 
 def t_quantile(p: float, dof: int) -> float:
-    """Student's t quantile (Cornish-Fisher series in 1/dof; within 1e-3 of exact from dof 3)."""
+    """Student's t quantile (Cornish-Fisher series in 1/dof; within 0.2 % of the tables from dof 3)."""
     z = NormalDist().inv_cdf(p)
     if dof <= 0:
         return math.inf
@@ -162,7 +162,9 @@ def fit_remaining(incs: list[Increment], done: float, total: float) -> Fit | Non
     if len(incs) < MIN_INCREMENTS:
         return None
     beta, inv, s2, dof = _solve(incs, True)
-    if len(beta) == 2 and abs(beta[1]) <= TREND_Z * math.sqrt(s2 * inv[1][1]):
+    # a drift only where the steps show it, and never one that would make a unit cost nothing
+    if len(beta) == 2 and (abs(beta[1]) <= TREND_Z * math.sqrt(s2 * inv[1][1]) or beta[0] + beta[1] <= 0
+                           or beta[0] + beta[1] * done / total <= 0):
         beta, inv, s2, dof = _solve(incs, False)
     left = total - done
     x = [left, left * (done + total) / 2 / total][: len(beta)]
