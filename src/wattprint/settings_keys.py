@@ -130,7 +130,12 @@ _BUDGET = (
     Key("budget_grace_s", "float", "seconds between SIGTERM and SIGKILL when a budget stops a command",
         bounds=(0.0, 3600.0, False), default=10.0, env=_env("budget_grace_s")),
 )
-KEYS += _BUDGET
+# Embodied emissions (issue 16, wattprint.embodied): the user's per-device figures, a table in the config
+_EMBODIED = (
+    Key("embodied_devices", "embodied", "embodied emissions per device or model: {name: {kg, years, source}}",
+        file="embodied"),
+)
+KEYS += _BUDGET + _EMBODIED
 
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back

@@ -66,3 +66,18 @@ def prediction_lines(p: Mapping[str, Any] | None, width: int) -> list[str]:
         )
         out.append(f"  {'':<{width}}    at {c['fraction']:.0%}: {prediction_text(c)}{verdict}")
     return out
+
+
+def embodied_lines(e: Mapping[str, Any] | None, width: int) -> list[str]:
+    """The embodied emissions (SCI M), apart from the operational CO2e, with each device's figure."""
+    if not e:
+        return []
+    out = [f"  {'embodied':<{width}}  {fmt_mass(e['emissions_g']):>10}  manufacturing share (SCI M), not in the "
+           f"CO2e above; {term_text(e['basis'])}"]
+    for i in e.get("items") or []:
+        out.append(f"  {'':<{width}}    {term_text(i['device'])}: {i['kg']:g} kg over {i['years']:g} y "
+                   f"x {i['share']:.0%} ({term_text(i['share_basis'])}) = {fmt_mass(i['emissions_g'])}; "
+                   f"{term_text(i['source'])}")
+    if e.get("unmatched"):
+        out.append(f"  ! embodied figures that matched no device: {term_text(', '.join(e['unmatched']))}")
+    return out

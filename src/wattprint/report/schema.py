@@ -81,6 +81,8 @@ def build_report(
     absent, never invented.
     """
     _check_options(per, unit, embodied_g)
+    if embodied_g is None:  # the run's own per-device figures (wattprint.embodied), when it had them
+        embodied_g = sec.opt((run.get("embodied") or {}).get("emissions_g"))
     intensity_in = run.get("intensity") or None
     priced = bool(intensity_in)
     pue = sec.num((intensity_in or {}).get("pue"), 1.0) or 1.0

@@ -24,9 +24,10 @@ from wattprint.units import combined_band, j_to_kwh
 def header_record(r: sqlite3.Row, status: str) -> RunHeader:
     """A ``runs`` row as the run's header (``status`` as the store judged it: running or killed)."""
     head = _header(r, status)
-    # schema 6: NULL for runs without a budget or progress
+    # schema 6: NULL for runs without a budget, progress or embodied figures
     head["budget"] = json.loads(r["budget"]) if r["budget"] else None
     head["prediction"] = json.loads(r["prediction"]) if r["prediction"] else None
+    head["embodied"] = json.loads(r["embodied"]) if r["embodied"] else None
     return head
 
 

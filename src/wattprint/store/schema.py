@@ -114,11 +114,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, seq)
     );
     """,
-    # 6: a run's budget and what happened to it, and run.progress()'s prediction against the
-    # actual (JSON, NULL for runs without them: tracking/record.py BudgetRecord, PredictionRecord)
+    # 6: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
+    # embodied emissions (JSON, NULL for runs without them: BudgetRecord, PredictionRecord, EmbodiedRecord)
     """
     ALTER TABLE runs ADD COLUMN budget TEXT;
     ALTER TABLE runs ADD COLUMN prediction TEXT;
+    ALTER TABLE runs ADD COLUMN embodied TEXT;
     """,
 ]
 

@@ -125,8 +125,9 @@ class SqliteStore:
             """INSERT INTO runs (id, name, status, command, tags, start_utc, end_utc, duration_s,
                 exit_code, host, pid, cpu_model, gpu_models, wattprint_version, interval_s,
                 location, intensity_source, intensity, energy_j, band, emissions_g,
-                market_emissions_g, sensors, faults, attribution, baseline, gpu_users, budget, prediction)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                market_emissions_g, sensors, faults, attribution, baseline, gpu_users, budget, prediction,
+                embodied)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(id) DO UPDATE SET status=excluded.status, end_utc=excluded.end_utc,
                 duration_s=excluded.duration_s, exit_code=excluded.exit_code,
                 location=excluded.location, intensity_source=excluded.intensity_source,
@@ -134,7 +135,8 @@ class SqliteStore:
                 emissions_g=excluded.emissions_g, market_emissions_g=excluded.market_emissions_g,
                 sensors=excluded.sensors, faults=excluded.faults,
                 attribution=excluded.attribution, baseline=excluded.baseline,
-                gpu_users=excluded.gpu_users, budget=excluded.budget, prediction=excluded.prediction""",
+                gpu_users=excluded.gpu_users, budget=excluded.budget, prediction=excluded.prediction,
+                embodied=excluded.embodied""",
             (
                 d["id"],
                 d["name"],
@@ -165,6 +167,7 @@ class SqliteStore:
                 json.dumps(d.get("gpu_users") or {}),
                 json.dumps(d["budget"]) if d.get("budget") else None,
                 json.dumps(d["prediction"]) if d.get("prediction") else None,
+                json.dumps(d["embodied"]) if d.get("embodied") else None,
             ),
         )
         self._conn.execute("DELETE FROM channels WHERE run_id=?", (d["id"],))

@@ -37,6 +37,8 @@ __all__ = [
     "BaselineRecord",
     "BudgetRecord",
     "ChannelRecord",
+    "EmbodiedItem",
+    "EmbodiedRecord",
     "FaultRecord",
     "IntervalRecord",
     "PredictionCheckpoint",
@@ -226,10 +228,33 @@ class PredictionRecord(TypedDict):
     actual: PredictionActual | None
 
 
+class EmbodiedItem(TypedDict):
+    """One device's embodied emissions amortised over the run (:mod:`wattprint.embodied`)."""
+
+    device: str  # a channel (gpu:..., cpu:package-0) or "host"
+    figure: str  # the key of the user's figure it used (the channel, its model, or "host")
+    kg: float
+    years: float
+    source: str
+    share: float  # the run's share of the device over its duration (1: the whole device)
+    share_basis: str
+    emissions_g: float
+
+
+class EmbodiedRecord(TypedDict):
+    """The SCI's M term for the run, kept apart from the operational emissions."""
+
+    emissions_g: float
+    items: list[EmbodiedItem]
+    unmatched: list[str]  # figures given that matched no device of the run
+    basis: str
+
+
 class _Foresight(TypedDict, total=False):
     # absent from runs without a budget / progress / embodied figures (and from older runs)
     budget: BudgetRecord | None
     prediction: PredictionRecord | None
+    embodied: EmbodiedRecord | None
 
 
 class RunHeader(SpanTotals, _Foresight):

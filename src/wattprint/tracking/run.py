@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     from wattprint.tracking.record import (
         AttributionRecord,
         BaselineRecord,
+        EmbodiedRecord,
         RunRecord,
         WindowRecord,
         WindowStatsRecord,
@@ -251,6 +252,7 @@ class Run(Measurement):
         self.budget: Budget | None = None  # the tracker's, from the budget_* settings
         self._budget_error: BaseException | None = None  # BudgetExceeded, raised by check_budget()
         self._progress: Progress | None = None  # what progress() was told (tracking/predict.py)
+        self.embodied: dict[str, dict[str, object]] | None = None  # per-device figures (wattprint.embodied)
 
     # -- during the run --
 
@@ -445,6 +447,14 @@ class Run(Measurement):
             self.duration_s, {n: c.energy_j for n, c in self.channels.items()}, counted
         )
 
+    def _embodied_dict(self, d: RunRecord) -> EmbodiedRecord | None:
+        if not self.embodied:
+            return None
+        from wattprint.embodied import amortise
+
+        models = {n: c.device for n, c in self._sampler.channels.items() if c.device}
+        return amortise(d, self.embodied, models)  # type: ignore[return-value]
+
     def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> RunRecord:
         """The run's record (see :class:`wattprint.tracking.record.RunRecord`).
 
@@ -489,6 +499,7 @@ class Run(Measurement):
         }
         d["budget"] = self.budget.to_dict() if self.budget is not None else None
         d["prediction"] = self._progress.record(self) if self._progress is not None else None
+        d["embodied"] = self._embodied_dict(d)
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
             d["timeline_intervals"] = self.timeline.appended

@@ -179,6 +179,7 @@ class Tracker:
         self.baseline_max_age_s: float = get("baseline_max_age_s")
         # budget_kwh / budget_g: a BudgetSink says (default: a WattprintWarning) and stops (default:
         # BudgetExceeded at the run's next window/progress/check_budget); `wattprint run` sets both
+        self.embodied = get("embodied_devices")  # per-device embodied figures (wattprint.embodied), or None
         self.budget_say: Callable[[str], None] | None = None
         self.budget_stop: Callable[[Budget], None] | None = None
         if settings.location_is_set():
@@ -305,6 +306,7 @@ class Tracker:
         if not endings.opened(self):  # from here on, exit or a signal stops and stores it
             _note_unguarded(run)
         run.baseline = baseline
+        run.embodied = self.embodied
         run.intensity = self._intensity
         if self._intensity is not None:
             self._start_live(run)
