@@ -173,8 +173,8 @@ AWS_PLACE = {
 AWS_SOURCE = "botocore 1.44.8 endpoints.json (code, name); AWS Regions documentation (location)"
 
 # GCP: region codes and locations from Google Cloud's "Regions and zones" documentation
-# and the region list of Google's region-carbon-info 2025 file (names only; its
-# figures are not shipped because the repository carries no licence).
+# and the region list of Google's region-carbon-info 2025 file; the grid here is the
+# place's state/country (Google's own per-region figures: refresh_grids.py).
 GCP_REGIONS = [
     ("africa-south1", "Johannesburg, South Africa", "ZA"),
     ("asia-east1", "Changhua County, Taiwan", "TW"),
@@ -305,7 +305,8 @@ AZURE_SOURCE = "Microsoft Learn, Azure regions list (programmatic name, physical
 PUE = [
     ("aws", 1.15, 2023, "AWS sustainability disclosure: global data centre PUE 1.15 (2023)"),
     ("gcp", 1.10, 2024, "Google data centre efficiency page: fleet trailing-12-month PUE ~1.10"),
-    ("azure", 1.18, 2024, "Microsoft datacenter sustainability disclosure: global design PUE 1.18"),
+    ("azure", 1.18, 2024, "Microsoft datacenter sustainability disclosure: global fleet PUE 1.18 "
+     "(operating figure for the whole fleet, not a design figure)"),
     ("datacentre", 1.56, 2024,
      "Uptime Institute Global Data Center Survey 2024: industry average PUE 1.56"),
     ("personal", 1.0, None, "personal machine: no data centre overhead"),
@@ -412,7 +413,18 @@ def build(wheel_dir: Path | None) -> None:
     cloud += [["gcp", c, loc, g, GCP_SOURCE] for c, loc, g in GCP_REGIONS]
     cloud += [["azure", c, loc, g, AZURE_SOURCE] for c, loc, g in AZURE_REGIONS]
     cloud.sort()
-    _write("cloud_regions.csv", ["provider", "region", "location", "grid", "source"], cloud)
+    # The grid each region draws from (eGRID subregion, Google's own figure) and a second
+    # defensible figure to compare with: refresh_grids.py holds that mapping.
+    from refresh_grids import draw_and_alt
+
+    by_place: dict[str, str] = {}
+    for c, _, g in GCP_REGIONS:
+        by_place.setdefault(g, c)
+    rows = []
+    for provider, region, loc, place, src in cloud:
+        grid, alt = draw_and_alt(provider, region, place, by_place)
+        rows.append([provider, region, loc, grid, alt, src])
+    _write("cloud_regions.csv", ["provider", "region", "location", "grid", "alt", "source"], rows)
     _write("pue.csv", ["key", "pue", "year", "source"],
            [[k, p, "" if y is None else y, s] for k, p, y, s in PUE])
 

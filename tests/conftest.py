@@ -17,7 +17,7 @@ if os.environ.get("CI"):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_env(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # Never send a packet to a real metadata address (169.254.169.254 ...) from tests;
     # tests of the probes point them at servers on 127.0.0.1 explicitly.
     monkeypatch.setenv("WATTPRINT_NO_CLOUD_PROBE", "1")
@@ -42,7 +42,25 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "WATTTIME_USERNAME",
         "WATTTIME_PASSWORD",
         "WATTTIME_REGION",
+        # the site: a CI job inside a batch scheduler or a pod would otherwise be taken
+        # for a data centre (PUE 1.56) by every test that expects a personal machine
+        "WATTPRINT_SITE",
+        "SLURM_JOB_ID",
+        "KUBERNETES_SERVICE_HOST",
+        "PBS_JOBID",
+        "LSB_JOBID",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # The whole-machine sensors read this host's BMC and hwmon, and the rest-of-platform model
+    # turns itself on on servers: off unless a test asks (tests/test_platform*.py do).
+    monkeypatch.setenv("WATTPRINT_HWMON_ROOT", str(tmp_path_factory.mktemp("no-hwmon")))
+    monkeypatch.setenv("WATTPRINT_IPMI", "off")
+    monkeypatch.setenv("WATTPRINT_PLATFORM_MODEL", "off")
+    for var in ("WATTPRINT_REDFISH_URL", "WATTPRINT_REDFISH_USERNAME", "WATTPRINT_REDFISH_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+# stores of each kind (a throwaway PostgreSQL server, SQLite files) for the store tests
+from store_fixtures import pg_server, pg_url, store_target  # noqa: E402, F401

@@ -16,8 +16,14 @@ def write_toml(path: Path, values: Mapping[str, object]) -> Path:
 
 
 def settings_for(env: Mapping[str, str] | None = None, project: Mapping[str, object] | None = None,
-                 user: Mapping[str, object] | None = None, **arguments: object) -> Settings:
-    """``load()`` with this environment only, and these files written in the working directory."""
+                 user: Mapping[str, object] | None = None, arguments: Mapping[str, object] | None = None,
+                 **more: object) -> Settings:
+    """``load()`` with this environment only, and these files written in the working directory.
+
+    The arguments are ``more`` and ``arguments`` (for settings named like this function's own
+    keywords, such as ``project``).
+    """
+    arguments = {**(arguments or {}), **more}
     files = []
     if project is not None:
         files.append(("project", write_toml(Path.cwd() / "wattprint.toml", project)))

@@ -17,7 +17,7 @@ def test_import_and_api_access_load_nothing_heavy_and_print_nothing() -> None:
         "from wattprint import Tracker, track, Run, Window\n"
         "heavy = [m for m in ('psutil', 'rich', 'pynvml', 'amdsmi', 'sqlite3', 'urllib.request',"
         " 'http.client', 'wattprint.tracking.attribution', 'wattprint.intensity.static',"
-        " 'wattprint.store.sqlite') if m in sys.modules]\n"
+        " 'wattprint.store.sqlite', 'wattprint.store.postgres', 'psycopg') if m in sys.modules]\n"
         "print(heavy)\n"
         "print(len(logging.getLogger().handlers), len(logging.getLogger('wattprint').handlers))\n"
     )

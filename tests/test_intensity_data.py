@@ -62,8 +62,8 @@ def test_world_average_has_its_year() -> None:
 
 
 def test_us_states_complete() -> None:
-    us = [g for g in static.grids() if g.startswith("US-")]
-    assert len(us) == 51  # 50 states + DC
+    us = [g for g in static.grids() if g.startswith("US-") and len(g) == 5]
+    assert len(us) == 51  # 50 states + DC (eGRID subregions are US- + four letters)
 
 
 def test_every_cloud_region_maps_to_a_known_grid() -> None:
@@ -80,12 +80,13 @@ def test_every_cloud_region_maps_to_a_known_grid() -> None:
 
 
 @pytest.mark.parametrize("provider, region, grid", [
-    ("aws", "us-east-1", "US-VA"), ("aws", "eu-west-3", "FR"), ("aws", "ap-southeast-2", "AU-NSW"),
-    ("aws", "cn-northwest-1", "CN-NX"), ("gcp", "us-central1", "US-IA"),
-    ("gcp", "europe-west4", "NL"), ("azure", "westeurope", "NL"), ("azure", "northeurope", "IE"),
+    ("aws", "us-east-1", "US-SRVC"), ("aws", "eu-west-3", "FR"), ("aws", "ap-southeast-2", "AU-NSW"),
+    ("aws", "cn-northwest-1", "CN-NX"), ("gcp", "us-central1", "gcp:us-central1"),
+    ("gcp", "europe-west4", "gcp:europe-west4"), ("azure", "westeurope", "NL"), ("azure", "northeurope", "IE"),
     ("azure", "West Europe", "NL"),
     ("aws", "ca-central-1", "CA-QC"), ("aws", "ca-west-1", "CA-AB"),
-    ("gcp", "northamerica-northeast1", "CA-QC"), ("gcp", "northamerica-northeast2", "CA-ON"),
+    ("gcp", "northamerica-northeast1", "gcp:northamerica-northeast1"),
+    ("gcp", "northamerica-northeast2", "gcp:northamerica-northeast2"),
     ("azure", "canadacentral", "CA-ON"), ("azure", "canadaeast", "CA-QC"),
 ])
 def test_known_cloud_regions(provider: str, region: str, grid: str) -> None:

@@ -25,7 +25,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("store", "sinks.base")),
     (4, ("report", "sinks", "sinks.budget", "report.foresight")),
     (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track")),
-    (6, ("cli", "integrations", "__init__")),
+    (6, ("cli", "integrations", "dashboard", "__init__")),
 ]
 
 

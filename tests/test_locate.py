@@ -161,13 +161,23 @@ def test_opt_out_env_sends_no_request(servers: list) -> None:
     assert it.fallback and any("WATTPRINT_NO_CLOUD_PROBE" in c for c in it.chain)
 
 
-def test_explicit_location_wins_and_skips_probes(servers: list) -> None:
+def test_explicit_location_wins_the_grid_and_the_probe_still_gives_the_site(servers: list) -> None:
+    # The location was given by hand, yet the machine is an AWS VM: the grid is the one
+    # set, the PUE AWS's (it used to drop to 1.0 here).
     aws = _serve(servers, aws_route())
     it = resolve(country="DE", settings=settings_for({"WATTPRINT_COUNTRY": "FR"}, project={"country": "PL"}),
-                 probe_cloud=True, metadata_urls={"aws": aws.url, "gcp": aws.url,
-                                                  "azure": aws.url})
-    assert it.location == "DE" and aws.requests == []
-    assert it.pue == 1.0
+                 probe_cloud=True, metadata_urls={"aws": aws.url, "gcp": closed_port_url(),
+                                                  "azure": closed_port_url()})
+    assert it.location == "DE" and [m for m, *_ in aws.requests] == ["PUT", "GET"]
+    assert it.site == "aws" and it.pue == pytest.approx(1.15)
+    assert it.site_source == "aws instance metadata answered"
+
+
+def test_explicit_location_and_site_send_no_probe(servers: list) -> None:
+    aws = _serve(servers, aws_route())
+    it = resolve(country="DE", site="personal", probe_cloud=True,
+                 metadata_urls={"aws": aws.url, "gcp": aws.url, "azure": aws.url})
+    assert it.location == "DE" and aws.requests == [] and it.pue == 1.0
 
 
 def test_dmi_hint(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""One run record: a run on fake RAPL → real SQLite → read back → report, nothing lost.
+"""One run record: a run on fake RAPL → real SQLite or PostgreSQL → read back → report, nothing lost.
 
-``Run.to_dict()`` and ``SqliteStore.get_run()`` must give the same record
+``Run.to_dict()`` and the store's ``get_run()`` must give the same record
 (the TypedDicts of :mod:`wattprint.tracking.record`), windows included, and
 every report built from either must be the same.
 """
@@ -22,6 +22,7 @@ import pytest
 import wattprint
 from fake_rapl import make_tree, set_uj
 from wattprint.report.schema import build_report
+from wattprint.store.open import open_store
 from wattprint.store.schema import MIGRATIONS
 from wattprint.store.sqlite import SqliteStore
 from wattprint.tracking import record
@@ -53,10 +54,11 @@ def assert_same(live: Any, stored: Any, path: str = "run") -> None:
 
 
 @pytest.fixture
-def finished(tmp_path: Path) -> tuple[wattprint.Run, Path]:
-    """A finished run with nested, overlapping and repeated windows, attribution and a baseline."""
+def finished(tmp_path: Path, store_target: str) -> tuple[wattprint.Run, str]:
+    """A finished run with nested, overlapping and repeated windows, attribution and a baseline,
+    stored in a store of each kind."""
     rapl = make_tree(tmp_path / "pc", packages=2, dram=True)
-    db = tmp_path / "runs.db"
+    db = store_target
     base = Baseline("h", 1_700_000_000.0, 10.0, {"cpu:package-0": 2.0, "dram:package-0": 0.5})
     t = wattprint.Tracker("roundtrip", rapl_root=rapl, store=db, gpus="none", country="FR", pue=1.3,
                           market_g_per_kwh=250.0, interval=0.02, tags={"lr": "0.1"}, process="self",
@@ -86,7 +88,7 @@ def finished(tmp_path: Path) -> tuple[wattprint.Run, Path]:
     return run, db
 
 
-def test_the_record_declares_exactly_what_a_run_gives(finished: tuple[wattprint.Run, Path]) -> None:
+def test_the_record_declares_exactly_what_a_run_gives(finished: tuple[wattprint.Run, str]) -> None:
     run, _ = finished
     d = run.to_dict()
     assert set(d) == _keys(record.RunRecord)
@@ -111,10 +113,10 @@ def test_the_record_declares_exactly_what_a_run_gives(finished: tuple[wattprint.
     assert d["baseline"] is not None and set(d["baseline"]) == _keys(record.BaselineRecord)
 
 
-def test_a_run_survives_the_store_unchanged_windows_included(finished: tuple[wattprint.Run, Path]) -> None:
+def test_a_run_survives_the_store_unchanged_windows_included(finished: tuple[wattprint.Run, str]) -> None:
     run, db = finished
     live = run.to_dict()
-    store = SqliteStore.open(db)
+    store = open_store(db)
     stored = store.get_run(run.id)
     assert_same(live, stored)
     # what used to be lost on the way back, spelt out
@@ -129,10 +131,10 @@ def test_a_run_survives_the_store_unchanged_windows_included(finished: tuple[wat
     assert_same(header, store.list_runs()[0])
 
 
-def test_the_same_report_from_the_live_and_the_stored_run(finished: tuple[wattprint.Run, Path]) -> None:
+def test_the_same_report_from_the_live_and_the_stored_run(finished: tuple[wattprint.Run, str]) -> None:
     run, db = finished
     live = build_report(run.to_dict(), per=100, unit="samples", now=NOW)
-    stored = build_report(SqliteStore.open(db).get_run(run.id), per=100, unit="samples", now=NOW)
+    stored = build_report(open_store(db).get_run(run.id), per=100, unit="samples", now=NOW)
     assert_same(live, stored, "report")
     assert json.dumps(live, sort_keys=True) == json.dumps(stored, sort_keys=True)
     # the report's figures are the run's own, not re-derived differently

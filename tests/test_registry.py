@@ -42,7 +42,7 @@ class Counter(Sensor):
 
 def test_none_means_every_family_in_registry_order() -> None:
     assert parse_choice(None) == family_names() == tuple(f.name for f in FAMILIES)
-    assert set(family_names()) == {"rapl", "model", "nvml", "amd"}
+    assert set(family_names()) == {"rapl", "model", "nvml", "amd", "platform"}
 
 
 def test_names_are_trimmed_lower_cased_and_deduplicated() -> None:

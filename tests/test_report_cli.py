@@ -81,7 +81,7 @@ def test_every_format_from_the_store_and_from_a_json_file(stored: tuple[str, Pat
     fields = dict(ln.strip().split(": ", 1) for ln in lines[2:])
     assert set(fields) == {"emissions", "source", "training_type", "geographical_location", "hardware_used"}
     assert float(fields["emissions"]) > 0 and json.loads(fields["training_type"]) == "fine-tuning"
-    assert json.loads(fields["geographical_location"]) == "FR"
+    assert json.loads(fields["geographical_location"]) == "France (FR)"
 
 
 @pytest.mark.parametrize(

@@ -34,12 +34,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fake_gpu import FakeAmdGpu, FakeAmdSmi, FakeNvGpu, FakeNvml, nv_uuid
+from fake_platform import HwmonTree
 from powercap_tree import RANGE_UJ, Tree
 from wattprint.sensors.base import Channel, Kind, Method, Sensor
 from wattprint.sensors.cpu.host import CpuInfo
 from wattprint.sensors.cpu.model import RAM_W_PER_GB, ModelSensor
 from wattprint.sensors.gpu import amd as amd_mod
 from wattprint.sensors.gpu.common import Selected
+from wattprint.sensors.platform.opener import PlatformOptions
 from wattprint.sensors.registry import family_names, open_sensors
 from wattprint.tracking.sampler import Sampler
 
@@ -253,7 +255,34 @@ class CustomRig(Rig):
         return "wall"
 
 
-RIGS: list[type[Rig]] = [RaplRig, ModelRig, NvmlRig, AmdRig, CustomRig]
+class PlatformRig(Rig):
+    """An ACPI power meter's energy counter in a fake hwmon tree (µJ)."""
+
+    family = "platform"
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.tree = HwmonTree(tmp / "hwmon")
+        self.uj = 5_000_000
+        self.dev = self.tree.device("power_meter", energy1_input=self.uj)
+
+    def registry_kwargs(self) -> dict[str, object]:
+        return {"platform": PlatformOptions(hwmon_root=str(self.tree.root), ipmi="off", model="off")}
+
+    def open(self) -> list[Sensor]:
+        return open_sensors(["platform"], **self.registry_kwargs())[0]  # type: ignore[arg-type]
+
+    def advance(self, step: int) -> dict[str, float]:
+        self.uj += step
+        self.tree.set(self.dev, "energy1_input", self.uj)
+        return {"platform:hwmon-hwmon0": step / 1e6}
+
+    def break_(self) -> str:
+        self.tree.set(self.dev, "energy1_input", "not a number")
+        return "platform:hwmon-hwmon0"
+
+
+RIGS: list[type[Rig]] = [RaplRig, ModelRig, NvmlRig, AmdRig, PlatformRig, CustomRig]
 rigs = pytest.mark.parametrize("rig_cls", RIGS, ids=lambda r: r.family or "custom")
 
 

@@ -75,6 +75,21 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
                       ("https://c/otlp", "https://c/otlp", "https://c/otlp", "https://c/otlp")),
     "otlp_service_name": (("trainer", "trainer", "trainer", "trainer"), ("svc", "svc", "svc", "svc")),
     "exporter_timeout_s": ((0.5, "0.5", 0.5, 0.5), (10, "10", 10, 10.0)),
+    "owner": (("ann", "ann", "ann", "ann"), ("bob", " bob ", "bob", "bob")),
+    "project": (("llm", "llm", "llm", "llm"), ("vision", "vision", "vision", "vision")),
+    "site": (("AWS", "aws", "Aws", "aws"), ("datacentre", "DATACENTRE", "datacentre", "datacentre")),
+    "hwmon_root": (("<dir-a>", "<dir-a>", "<dir-a>", "<dir-a>"), ("<dir-b>", "<dir-b>", "<dir-b>", "<dir-b>")),
+    "ipmi": (("on", "ON", "On", "on"), ("off", "off", "off", "off")),
+    "redfish_url": (("https://a", "https://a", "https://a", "https://a"),
+                    ("https://b", "https://b", "https://b", "https://b")),
+    "redfish_username": (("ann", "ann", "ann", "ann"), ("bob", "bob", "bob", "bob")),
+    "redfish_password": (("s1", "s1", "s1", "s1"), ("s2", "s2", "s2", "s2")),
+    "redfish_ca_bundle": (("ca1", "ca1", "ca1", "ca1"), ("ca2", "ca2", "ca2", "ca2")),
+    "redfish_chassis": (("1", "1", "1", "1"), ("Self", "Self", "Self", "Self")),
+    "platform_model": (("on", "ON", "on", "on"), ("auto", "auto", "Auto", "auto")),
+    "platform_model_psu": (("gold", "Gold", "gold", "gold"), ("titanium", "titanium", "titanium", "titanium")),
+    "platform_model_psu_w": ((800.0, "800", 800, 800.0), (1600, "1600", 1600.0, 1600.0)),
+    "platform_model_other_w": ((20.0, "20", 20, 20.0), (0, "0", 0.0, 0.0)),
     "budget_kwh": ((2.5, "2.5", 2.5, 2.5), (0.01, "0.01", 0.01, 0.01)),
     "budget_g": ((100, "100", 100, 100.0), (5.5, "5.5", 5.5, 5.5)),
     "budget_warn_at": ((0.5, "0.5", 0.5, 0.5), (1, "1", 1, 1.0)),
@@ -106,7 +121,7 @@ def source_of(level: str, key_name: str, value: object) -> dict[str, object]:
     """settings_for() keywords that put ``value`` at one level."""
     key = KEY[key_name]
     if level == "argument":
-        return {key_name: value}
+        return {"arguments": {key_name: value}}
     if level == "env":
         return {"env": {key.env: value}}
     return {level: {key.file: value}}

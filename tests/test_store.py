@@ -1,4 +1,7 @@
-"""The SQLite store: round trip, migrations, progress flushes, killed runs, bad paths."""
+"""The stores: round trip, migrations, progress flushes, killed runs, bad paths.
+
+The tests taking ``store_target`` run on SQLite and on a real PostgreSQL server alike.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ import pytest
 
 import wattprint
 from fake_rapl import make_tree, set_uj
+from store_fixtures import raw
+from wattprint.store.open import open_store
 from wattprint.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError, migrate
 
 
-def test_round_trip_of_a_finished_run(tmp_path: Path) -> None:
+def test_round_trip_of_a_finished_run(tmp_path: Path, store_target: str) -> None:
     rapl = make_tree(tmp_path / "pc", packages=1)
-    db = tmp_path / "runs.db"
+    db = store_target
     t = wattprint.Tracker("rt", rapl_root=rapl, store=db, gpus="none", country="FR",
                           interval=0.02, tags={"lr": "0.1"})
     run = t.start()
@@ -22,7 +27,7 @@ def test_round_trip_of_a_finished_run(tmp_path: Path) -> None:
     with run.window("w1"):
         set_uj(rapl, "intel-rapl:0", 5_000_000)
     run = t.stop()
-    store = SqliteStore.open(db)
+    store = open_store(db)
     got = store.get_run(run.id[:6])
     live = run.to_dict()
     for key in ("id", "name", "status", "duration_s", "energy_j", "emissions_g", "tags"):
@@ -39,8 +44,8 @@ def test_round_trip_of_a_finished_run(tmp_path: Path) -> None:
     assert store.resolve_id("last") == run.id
     with pytest.raises(StoreError, match="no run with id"):
         store.get_run("zzzz")
-    mode = sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
+    if not db.startswith("postgresql://"):
+        assert raw(db, "PRAGMA journal_mode")[0][0] == "wal"
 
 
 def test_schema_version_and_migration_from_empty(tmp_path: Path) -> None:
@@ -53,25 +58,22 @@ def test_schema_version_and_migration_from_empty(tmp_path: Path) -> None:
         migrate(conn)
 
 
-def _stored_energy_j(db: Path, run_id: str) -> float | None:
+def _stored_energy_j(db: str, run_id: str) -> float | None:
     """The run's stored energy, by a plain read (never creates or migrates the database)."""
-    if not db.exists():
+    if not db.startswith("postgresql://") and not Path(db).exists():
         return None
-    conn = sqlite3.connect(db)
     try:
-        row = conn.execute("SELECT energy_j FROM runs WHERE id=?", (run_id,)).fetchone()
-    except sqlite3.OperationalError:  # tables not created yet
+        rows = raw(db, "SELECT energy_j FROM runs WHERE id=?", (run_id,))
+    except Exception:  # tables not created yet
         return None
-    finally:
-        conn.close()
-    return None if row is None else float(row[0])
+    return float(rows[0][0]) if rows else None
 
 
 def test_progress_is_flushed_while_running_and_a_dead_writer_reads_as_killed(
-    tmp_path: Path,
+    tmp_path: Path, store_target: str
 ) -> None:
     rapl = make_tree(tmp_path / "pc", packages=1)
-    db = tmp_path / "runs.db"
+    db = store_target
     t = wattprint.Tracker("long", rapl_root=rapl, store=db, gpus="none", country="FR",
                           interval=0.01, flush_every_s=0.05)
     run = t.start()
@@ -83,14 +85,13 @@ def test_progress_is_flushed_while_running_and_a_dead_writer_reads_as_killed(
     while not _stored_energy_j(db, run.id) == pytest.approx(1.0):
         assert time.monotonic() < deadline, "no flush reached the store"
         time.sleep(0.02)
-    mid = SqliteStore.open(db).get_run(run.id)
+    mid = open_store(db).get_run(run.id)
     assert mid["status"] == "running"
     assert len(mid["timeline"]) > 0
     assert mid["energy_j"] == pytest.approx(1.0)
     # pretend the writer died: a pid that cannot exist
-    with sqlite3.connect(db) as c:
-        c.execute("UPDATE runs SET pid=? WHERE id=?", (2**22 + 12345, run.id))
-    assert SqliteStore.open(db).get_run(run.id)["status"] == "killed"
+    raw(db, "UPDATE runs SET pid=? WHERE id=?", (2**22 + 12345, run.id))
+    assert open_store(db).get_run(run.id)["status"] == "killed"
     t.stop()
 
 
@@ -124,3 +125,22 @@ def test_sigterm_to_a_tracked_python_program_stores_the_run(tmp_path: Path) -> N
     run = SqliteStore.open(db).list_runs()[0]
     assert run["name"] == "victim" and run["status"] == "interrupted"
     assert run["end_utc"] is not None
+
+
+def test_owner_and_project_are_stored_with_the_run(tmp_path: Path, store_target: str) -> None:
+    rapl = make_tree(tmp_path / "pc", packages=1)
+    for owner, project in (("ann", "llm"), (None, "vision")):
+        t = wattprint.Tracker("team", rapl_root=rapl, store=store_target, gpus="none", country="FR",
+                              project=project, owner=owner)
+        t.start()
+        live = t.stop().to_dict()
+        assert live["project"] == project
+    store = open_store(store_target)
+    (ann,) = store.list_runs(owner="ann")
+    assert ann["project"] == "llm" and store.get_run(ann["id"])["owner"] == "ann"
+    (vision,) = store.list_runs(project="vision")
+    import getpass
+
+    assert vision["owner"] == getpass.getuser()  # who ran it, unless set
+    assert store.list_runs(project="llm", owner="bob") == []
+    assert [r["project"] for r in store.list_runs()] == ["vision", "llm"]

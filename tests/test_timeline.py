@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from store_fixtures import raw
 from synthetic_run import SyntheticRun
 from wattprint.intensity.base import Intensity
 from wattprint.report.schema import build_report
 from wattprint.sinks.base import Sink
 from wattprint.sinks.store import StoreSink
-from wattprint.store.sqlite import SqliteStore
+from wattprint.store.open import open_store
 from wattprint.tracking.measure import Interval
 from wattprint.tracking.timeline import COARSE_ROWS, KEEP_RECENT, Timeline, downsample
 from wattprint.units import emissions_g
@@ -112,8 +112,7 @@ def test_merged_rows_never_mix_hours(long_run: tuple[SyntheticRun, Recorder]) ->
         assert b.t0_s == a.t1_s  # contiguous: nothing lost, nothing twice
 
 
-def _stored_run(tmp_path: Path, ticks: int, windows: int = 0) -> tuple[SyntheticRun, Path]:
-    db = tmp_path / "runs.db"
+def _stored_run(db: str, ticks: int, windows: int = 0) -> tuple[SyntheticRun, str]:
     s = SyntheticRun(wall0=WALL0, sinks=[StoreSink(db)])
     for i in range(ticks):
         if windows and i % (ticks // windows) == 0:
@@ -124,9 +123,9 @@ def _stored_run(tmp_path: Path, ticks: int, windows: int = 0) -> tuple[Synthetic
     return s, db
 
 
-def test_the_store_keeps_every_row_and_reads_them_back_streamed(tmp_path: Path) -> None:
-    s, db = _stored_run(tmp_path, 9_000, windows=30)
-    store = SqliteStore.open(db)
+def test_the_store_keeps_every_row_and_reads_them_back_streamed(store_target: str) -> None:
+    s, db = _stored_run(store_target, 9_000, windows=30)
+    store = open_store(db)
     full = store.get_run(s.run.id)
     assert full["timeline_intervals"] == len(full["timeline"]) == s.run.timeline.appended
     for name, c in full["channels"].items():
@@ -152,10 +151,10 @@ def _cli(*args: str) -> str:
     return out.stdout.decode()  # as written: CSV lines end in \r\n
 
 
-def test_streamed_csv_export_equals_the_record_row_by_row(tmp_path: Path) -> None:
-    s, db = _stored_run(tmp_path, 500)
+def test_streamed_csv_export_equals_the_record_row_by_row(store_target: str) -> None:
+    s, db = _stored_run(store_target, 500)
     text = _cli("export", s.run.id, "--format", "csv", "--db", str(db))
-    run = SqliteStore.open(db).get_run(s.run.id)
+    run = open_store(db).get_run(s.run.id)
     buf = io.StringIO()
     w = csv.writer(buf)  # the same table written the plain way from the whole record
     w.writerow(["run_id", "interval", "t0_s", "t1_s", "start_utc", "channel", "component", "method",
@@ -181,18 +180,16 @@ def test_downsampled_reads_keep_hours_energy_and_the_count() -> None:
     assert rows[0].energy_j == {"a": 1.0, "b": 0.5}  # the rows read are never changed
 
 
-def test_runs_written_before_the_chunked_layout_read_back_the_same(tmp_path: Path) -> None:
-    s, db = _stored_run(tmp_path, 300)
-    store = SqliteStore.open(db)
+def test_runs_written_before_the_chunked_layout_read_back_the_same(store_target: str) -> None:
+    s, db = _stored_run(store_target, 300)
+    store = open_store(db)
     now = store.get_run(s.run.id)
-    conn = sqlite3.connect(db)
-    with conn:  # the same run as schema 1-4 stored it: a row per channel per interval
-        conn.executemany("INSERT INTO timeline VALUES (?,?,?,?,?,?,?)",
-                         [(s.run.id, i, r["t0_s"], r["t1_s"], r["start_utc"], ch, e)
-                          for i, r in enumerate(now["timeline"]) for ch, e in r["energy_j"].items()])
-        conn.execute("DELETE FROM timeline_chunks WHERE run_id=?", (s.run.id,))
-    conn.close()
-    store = SqliteStore.open(db)
+    # the same run as schema 1-4 stored it: a row per channel per interval
+    raw(db, "INSERT INTO timeline VALUES (?,?,?,?,?,?,?)",
+        many=[(s.run.id, i, r["t0_s"], r["t1_s"], r["start_utc"], ch, e)
+              for i, r in enumerate(now["timeline"]) for ch, e in r["energy_j"].items()])
+    raw(db, "DELETE FROM timeline_chunks WHERE run_id=?", (s.run.id,))
+    store = open_store(db)
     assert store.get_run(s.run.id) == now
     assert store.get_run(s.run.id, timeline=False)["timeline_intervals"] == 300
     store.close()

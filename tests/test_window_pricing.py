@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from synthetic_run import FakeClock
@@ -20,6 +20,7 @@ from wattprint.tracking.sampler import Sampler
 from wattprint.units import J_PER_KWH
 
 HOUR = 1_800_000_000.0 - 1_800_000_000.0 % 3600  # an hour boundary
+WALL_CLOCK_REL = 1e-6  # how closely window sums can match the run at epoch-float time resolution
 
 
 class StepSensor(Sensor):
@@ -105,6 +106,7 @@ def test_a_window_not_yet_sampled_is_split_by_time_over_its_hours() -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@example(before_hour_s=0, watts=[6.0, 0.0], cuts=[0, 354], prices=[1.0, 6.0, 1.0, 1.0])
 @given(
     before_hour_s=st.integers(0, 3599),
     watts=st.lists(st.floats(0.0, 400.0), min_size=2, max_size=90),
@@ -119,9 +121,12 @@ def test_windows_inside_a_run_add_up_to_at_most_the_run(
     run.price(_hourly(prices))
     assert sum(w.energy_j for w in windows) <= run.energy_j * (1 + 1e-9) + 1e-9
     total = sum(w.emissions_g for w in windows)
-    assert total <= run.emissions_g * (1 + 1e-9) + 1e-12
+    # Prices meet energy at wall-clock instants, floats near 1.8e9 s that resolve ~0.24 µs: a
+    # window edge inside a row moves that much, so sums agree to ~1e-7 of the run, not 1e-9
+    # (hypothesis found 6.8e-8 with a 0.354 s window across an hour).
+    assert total <= run.emissions_g * (1 + WALL_CLOCK_REL) + 1e-12
     if cuts_ms[0] == 0:  # the windows cover the whole run: they add up to it
-        assert total == pytest.approx(run.emissions_g, rel=1e-9, abs=1e-12)
+        assert total == pytest.approx(run.emissions_g, rel=WALL_CLOCK_REL, abs=1e-12)
 
 
 def test_an_open_window_reads_emissions_so_far_even_when_priced() -> None:

@@ -15,6 +15,17 @@ def hostname() -> str:
         return platform.node()
 
 
+def user_name() -> str | None:
+    """Who runs this process (the login name from the environment or the password database),
+    or None where neither knows (a container's numeric user)."""
+    import getpass
+
+    try:
+        return getpass.getuser() or None
+    except Exception:  # no USER/LOGNAME and no passwd entry (KeyError, OSError)
+        return None
+
+
 def cpu_model() -> str:
     """The CPU model name (``/proc/cpuinfo`` on Linux, ``platform`` elsewhere)."""
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from wattprint.config import config_paths, read_file
 from wattprint.errors import ConfigError
+from wattprint.privacy import mask_text
 from wattprint.settings_keys import (  # noqa: F401  (re-exported: the table lives there)
     DAY_S,
     KEY,
@@ -102,16 +103,35 @@ def _choice(key: Key, raw: object, label: str, level: str) -> str:
     return word
 
 
+PG_SCHEMES = ("postgresql", "postgres")  # the URLs the db setting takes (a PostgreSQL store)
+
+
+def url_scheme(target: object) -> str | None:
+    """The lower-cased scheme when ``target`` is a URL (``scheme://...``), else None (a path)."""
+    if not isinstance(target, str):
+        return None
+    import re  # lazily: only the db setting needs it
+
+    m = re.match(r"([a-z][a-z0-9+.-]*)://", target.strip(), re.IGNORECASE)
+    return m[1].lower() if m else None
+
+
+def url_problem(target: object) -> str | None:
+    """Why ``target`` cannot name a store (a URL of another kind), or None. Never repeats the
+    URL itself: it may hold a password."""
+    scheme = url_scheme(target)
+    if scheme is None or scheme in PG_SCHEMES:
+        return None
+    return f"db is a URL ({scheme}://...) of a kind wattprint cannot store in; give a file path or a postgresql:// URL"
+
+
 def _path(key: Key, raw: object, label: str, level: str) -> str:
     text = os.fspath(raw) if isinstance(raw, os.PathLike) else raw
     text = _text(key, text, label, level)
-    if key.name == "db":  # a URL taken as a path would create directories named "postgresql:"
-        import re  # lazily: only this key needs it
-
-        if url := re.match(r"([a-z][a-z0-9+.-]*)://", text, re.IGNORECASE):  # not shown: may hold a password
-            scheme = url[1].lower()
-            what = "PostgreSQL stores" if scheme.startswith("postgres") else "database URLs"
-            raise ConfigError(f"{label}: db is a URL ({scheme}://...): {what} are not supported yet; set a file path")
+    if key.name == "db" and (scheme := url_scheme(text)):  # never taken as a path ("postgresql:" dirs)
+        if scheme not in PG_SCHEMES:
+            raise ConfigError(f"{label}: {url_problem(text)}")  # the URL itself is not shown: a password
+        return text  # a PostgreSQL store (wattprint.store.open)
     path = os.path.expanduser(text)
     if key.kind == "dir" and not os.path.isdir(path):
         raise _fail(key, label, level, "an existing directory", path)
@@ -324,10 +344,11 @@ class Settings:
         return {k: (v[0][0], v[0][1]) for k, v in self._found.items()}
 
     def describe(self) -> list[str]:
-        """``name = value  (source)`` for each setting given, best source only; secrets masked."""
+        """``name = value  (source)`` for each setting given, best source only; secrets masked (the
+    secret settings whole, and a password inside a value such as a ``postgresql://`` URL)."""
         lines = []
         for name, (value, label) in self.provenance().items():
-            shown = "***" if name in SECRET_KEYS else repr(value)
+            shown = "***" if name in SECRET_KEYS else mask_text(repr(value))  # a db URL's password
             lines.append(f"{name} = {shown}  ({label})")
         return lines
 
@@ -340,7 +361,8 @@ class Settings:
         return Settings(found)
 
     def __repr__(self) -> str:
-        items = ", ".join(f"{k}={v!r} ({src})" for k, (v, src) in self.provenance().items())
+        items = ", ".join(f"{k}={'***' if k in SECRET_KEYS else mask_text(repr(v))} ({src})"
+                          for k, (v, src) in self.provenance().items())
         return f"Settings({items})"
 
 

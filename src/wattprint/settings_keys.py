@@ -116,6 +116,47 @@ _EXPORTERS = (
 EXPORTER_KEYS = ("prometheus_port", "prometheus_pushgateway", "otlp_endpoint")  # any set: the run exports
 KEYS += _EXPORTERS
 
+
+# Team stores: who a run belongs to (issue 14's PostgreSQL store), so a shared store can be filtered.
+_TEAM = (
+    Key("owner", "str", "who the run belongs to (default: the OS user)", env=_env("owner")),
+    Key("project", "str", "the project the run counts for (stored with it; 'runs --project' filters)",
+        env=_env("project")),
+)
+KEYS += _TEAM
+# Where the machine runs, which gives the PUE independently of the grid location:
+# a personal machine (1.0), a data centre of unknown operator (1.56), a cloud provider.
+SITES = ("personal", "datacentre", "aws", "gcp", "azure")
+_SITE = (
+    Key("site", "choice", "where the machine runs: personal, datacentre, aws, gcp or azure "
+        "(gives the PUE)", bounds=SITES, env=_env("site")),
+)
+KEYS = KEYS + _SITE
+# The whole machine (sensors/platform): hwmon meters, IPMI DCMI, Redfish, the rest-of-platform model.
+PSU_LEVELS = ("bronze", "silver", "gold", "platinum", "titanium")
+_PLATFORM = (
+    Key("hwmon_root", "dir", "hwmon tree to read whole-machine power meters from", env=_env("hwmon_root")),
+    Key("ipmi", "choice", "read the BMC's power over IPMI DCMI: auto (when /dev/ipmi0 exists, as root), on, off",
+        bounds=("auto", "on", "off"), default="auto", env=_env("ipmi")),
+    Key("redfish_url", "str", "https:// address of a BMC to read the machine's power from over Redfish",
+        env=_env("redfish_url")),
+    Key("redfish_username", "str", "Redfish user name", env=_env("redfish_username")),
+    Key("redfish_password", "str", "Redfish password", env=_env("redfish_password")),
+    Key("redfish_ca_bundle", "path", "CA certificate(s) to verify the BMC's TLS certificate with",
+        env=_env("redfish_ca_bundle")),
+    Key("redfish_chassis", "str", "Redfish chassis id to read (default: the first that reports power)",
+        env=_env("redfish_chassis")),
+    Key("platform_model", "choice", "model the rest of the platform (PSU losses, fans, disks, NICs) when no "
+        "whole-machine sensor: auto (on in data centres), on, off", bounds=("auto", "on", "off"), default="auto",
+        env=_env("platform_model")),
+    Key("platform_model_psu", "choice", "80 PLUS level of the power supply, for the model", bounds=PSU_LEVELS,
+        default="platinum", env=_env("platform_model_psu")),
+    Key("platform_model_psu_w", "float", "rated watts of the power supply, for the model's load point",
+        bounds=(1.0, 100000.0, False), env=_env("platform_model_psu_w")),
+    Key("platform_model_other_w", "float", "watts the model adds for fans, disks, NICs and board",
+        bounds=(0.0, 10000.0, False), default=10.0, env=_env("platform_model_other_w")),
+)
+KEYS = KEYS + _PLATFORM
 # Budgets (issue 16, wattprint.tracking.budget, wattprint.sinks.budget): warn at a fraction, act at the limit
 BUDGET_ACTIONS = ("warn", "stop")
 _BUDGET = (
@@ -138,4 +179,4 @@ _EMBODIED = (
 KEYS += _BUDGET + _EMBODIED
 
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
-SECRET_KEYS = ("electricitymaps_api_key", "watttime_password")  # never shown back
+SECRET_KEYS = ("electricitymaps_api_key", "watttime_password", "redfish_username", "redfish_password")  # never shown

@@ -31,7 +31,10 @@ def handle(args: argparse.Namespace) -> int:
 
     settings = load_settings(args)
     store = open_store(args, settings, write=True)
-    with shared_sampler(settings.get("rapl_root"), settings.get("gpus")) as (sampler, _):
+    from wattprint.sensors.platform.opener import PlatformOptions
+
+    platform = PlatformOptions.from_settings(settings.get)
+    with shared_sampler(settings.get("rapl_root"), settings.get("gpus"), platform=platform) as (sampler, _):
         base = measure(sampler, args.duration)
     store.save_baseline(base)
     print(f"idle baseline of {t(base.host)} over {base.duration_s:.1f} s (stored in {t(store.path)}):")

@@ -32,6 +32,8 @@ def register(subparsers: Any) -> None:
                    "see 'wattprint regions'")
     p.add_argument("--cloud", metavar="PROVIDER:REGION",
                    help="cloud region, e.g. aws:eu-west-3, gcp:europe-west1, azure:westeurope")
+    p.add_argument("--site", help="where the machine runs: personal, datacentre, aws, gcp or "
+                   "azure (gives the PUE; default: detected)")
     p.add_argument("--pue", type=float, help="power usage effectiveness of the data centre (>= 1)")
     p.add_argument("--market-g-per-kwh", type=float, dest="market_g_per_kwh", metavar="G",
                    help="contractual emission factor (gCO2e/kWh) for a market-based figure")
@@ -42,9 +44,11 @@ def register(subparsers: Any) -> None:
 
     r = subparsers.add_parser(
         "regions", help="list known grid and cloud-region codes (filtered by TEXT)",
-        description="List the grid codes (countries, sub-national regions, WORLD) and cloud "
-                    "regions wattprint knows, with their intensity and year. TEXT filters on "
-                    "code and name, case-insensitive (e.g. 'france', 'US-', 'aws:').")
+        description="List the grid codes (countries, sub-national regions and eGRID "
+                    "subregions, the providers' own cloud-region figures, WORLD) and cloud "
+                    "regions wattprint knows, with their intensity, year, source and basis. "
+                    "TEXT filters on code and name, case-insensitive (e.g. 'france', 'US-', "
+                    "'aws:').")
     r.add_argument("text", nargs="?", default="", metavar="TEXT", help="filter text")
     r.set_defaults(func=cmd_regions)
 
@@ -63,23 +67,45 @@ def cmd_intensity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(it.to_dict(), indent=2))
         return 0
+    print("\n".join(_intensity_lines(it, settings)))
+    return 0
+
+
+def _intensity_lines(it: Any, settings: Settings) -> list[str]:
+    from wattprint.intensity.static import basis_text
+
     year = f", {it.year}" if it.year else ""
     lines = [
         f"grid intensity  {it.g_per_kwh:.2f} gCO2e/kWh  ({it.location}{year}"
         + (", FALLBACK" if it.fallback else "") + ")",
+        f"place           {it.place or 'unknown'}",
+        f"basis           {basis_text(it.basis)}",
         f"source          {it.source}",
-        f"PUE             {it.pue:g}  ({it.pue_source})",
+        f"site            {it.site}  ({it.site_source})",
+        f"PUE             {it.pue:g}  ({_pue_text(it)})",
         f"effective       {it.g_per_kwh * it.pue:.2f} gCO2e per kWh drawn by the machine",
     ]
+    for alt in it.alternatives:
+        lines.append(f"alternative     {alt}")
     if it.market_g_per_kwh is not None:
-        lines.append(f"market-based    {it.market_g_per_kwh:g} gCO2e/kWh  ({it.market_source})")
+        lines.append(f"market-based    {it.market_g_per_kwh:g} gCO2e/kWh × PUE {it.pue:g}  "
+                     f"({it.market_source})")
     lines.append(f"live            {_live_line(it.location, settings)}")
     lines.append("chain:")
     lines += [f"  {i}. {step}" for i, step in enumerate(it.chain, 1)]
     for w in it.warnings:
         lines.append(f"warning: {w}")
-    print("\n".join(lines))
-    return 0
+    return lines
+
+
+def _pue_text(it: Any) -> str:
+    """Where the PUE comes from, without repeating the site line above it."""
+    from wattprint.intensity.static import pue_defaults
+
+    d = pue_defaults().get(it.site or "")
+    if d is None or it.pue_source.startswith("set by"):
+        return str(it.pue_source)
+    return f"the {it.site} default: {d.source}"
 
 
 def _live_line(location: str, settings: Settings) -> str:
@@ -108,17 +134,22 @@ def cmd_regions(args: argparse.Namespace) -> int:
         return 1
     out = []
     if grids:
-        out.append(f"{'CODE':<8} {'gCO2e/kWh':>9}  {'YEAR':<4}  NAME")
+        w = max(len(g.code) for g in grids)
+        out.append(f"{'CODE':<{w}} {'gCO2e/kWh':>9}  {'YEAR':<4}  NAME  [basis; source]")
         for g in grids:
             year = str(g.year) if g.year else "-"
-            out.append(f"{g.code:<8} {g.g_per_kwh:>9.2f}  {year:<4}  {g.name}")
+            out.append(f"{g.code:<{w}} {g.g_per_kwh:>9.2f}  {year:<4}  {g.name}  "
+                       f"[{g.basis_text()}; {g.source}]")
     if clouds:
         if out:
             out.append("")
-        out.append(f"{'CLOUD REGION':<30} {'GRID':<7} {'gCO2e/kWh':>9}  LOCATION")
+        w = max(len(c.grid) for c in clouds)
+        out.append(f"{'CLOUD REGION':<30} {'GRID':<{w}} {'gCO2e/kWh':>9}  LOCATION")
         for c in clouds:
             cloud_grid = static.grid(c.grid)
             val = f"{cloud_grid.g_per_kwh:9.2f}" if cloud_grid else "        ?"
-            out.append(f"{c.code:<30} {c.grid:<7} {val}  {c.location}")
+            out.append(f"{c.code:<30} {c.grid:<{w}} {val}  {c.location}")
+        out.append("(grid figures: source and basis in the rows above or "
+                   "`wattprint regions CODE`)")
     print("\n".join(out))
     return 0

@@ -14,7 +14,7 @@ from wattprint.version import __version__
 # Each module exposes ``register(subparsers)``, adding its commands with
 # ``set_defaults(func=handler)``; ``handler(args) -> int`` is the exit code.
 COMMAND_MODULES = ("run", "doctor", "runs", "baseline", "intensity", "report", "whatif", "when", "tune_power",
-                   "exporter")
+                   "exporter", "db", "dashboard")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"the database cannot be read: {exc} (it may be damaged: move it aside or restore a copy; "
                 "--db or WATTPRINT_DB picks another)"
             )
+        psycopg = sys.modules.get("psycopg")  # loaded only for a PostgreSQL store
+        if psycopg is not None and isinstance(exc, psycopg.Error):  # the server went away mid-read ...
+            from wattprint.privacy import mask_text
+
+            said = mask_text(" ".join(str(exc).split()))
+            return fail(f"the PostgreSQL database cannot be read: {said}")
         raise
 
 

@@ -21,6 +21,8 @@ def add_location(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--cloud", metavar="PROVIDER:REGION", help="cloud region, e.g. aws:eu-west-3, gcp:europe-west1"
     )
+    g.add_argument("--site", help="where the machine runs: personal, datacentre, aws, gcp or azure "
+                   "(gives the PUE; default: detected)")
     g.add_argument("--pue", type=float, help="power usage effectiveness of the data centre (1 to 3)")
     g.add_argument(
         "--market-g-per-kwh",
@@ -32,7 +34,7 @@ def add_location(p: argparse.ArgumentParser) -> None:
 
 # CLI flag of each setting, for messages ("--pue: pue must be ...").
 FLAGS = {"name": "--name", "interval": "--interval", "country": "--country", "region": "--region",
-         "pue": "--pue", "market_g_per_kwh": "--market-g-per-kwh", "gpus": "--gpus",
+         "pue": "--pue", "site": "--site", "market_g_per_kwh": "--market-g-per-kwh", "gpus": "--gpus",
          "rapl_root": "--rapl-root", "db": "--db", "baseline": "--baseline",
          "prometheus_port": "--prometheus-port", "prometheus_pushgateway": "--pushgateway",
          "otlp_endpoint": "--otlp-endpoint", "budget_kwh": "--budget-kwh", "budget_g": "--budget-g",
@@ -97,7 +99,9 @@ def file_arg(text: str) -> str:
 
 
 def add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database file (default: $WATTPRINT_DB, `db` in the config, or the user data dir)")
+    p.add_argument("--db", metavar="PATH|URL",
+                   help="database file or postgresql:// URL (default: $WATTPRINT_DB, `db` in the config, "
+                        "or the user data dir)")
 
 
 def add_sensors(p: argparse.ArgumentParser) -> None:
@@ -115,13 +119,14 @@ def open_store(args: argparse.Namespace, settings: Settings | None = None, *, wr
     Commands that only read pass ``write=False`` (the default) and get a
     read-only store where the database cannot be written (read-only media).
     """
-    from wattprint.store.sqlite import SqliteStore, StoreError
+    from wattprint.errors import ConfigError, StoreError
+    from wattprint.store.open import open_store as open_any
 
     if settings is None:
         settings = load_settings(argparse.Namespace(db=getattr(args, "db", None)))
     try:
-        return SqliteStore.open(settings.get("db"), write=write)
-    except StoreError as exc:
+        return open_any(settings.get("db"), write=write)
+    except (StoreError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -129,10 +134,13 @@ def check_output(args: argparse.Namespace, target: str | None, settings: Setting
     """A one-line UsageError when the output file ``target`` is the database (or its WAL/SHM)."""
     if not target:
         return
+    from wattprint.settings import url_scheme
     from wattprint.store.sqlite import StoreError, check_not_database
 
     if settings is None:
         settings = load_settings(argparse.Namespace(db=getattr(args, "db", None)))
+    if url_scheme(settings.get("db")):
+        return  # a server's database: no local file to overwrite
     try:
         check_not_database(target, settings.get("db"))
     except StoreError as exc:

@@ -17,6 +17,7 @@ from wattprint.cli.options import add_db, check_output, open_store
 def register(sub: Any) -> None:
     p = sub.add_parser("runs", help="list stored runs, newest first")
     p.add_argument("-n", "--limit", type=int, default=20, help="how many (0: all)")
+    _add_filters(p)
     add_db(p)
     p.set_defaults(func=handle_runs)
 
@@ -29,13 +30,19 @@ def register(sub: Any) -> None:
     p.add_argument("run", nargs="?", help="run id (default: every run's totals)")
     p.add_argument("--format", choices=("csv", "json"), default="json")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    _add_filters(p)
     add_db(p)
     p.set_defaults(func=handle_export)
 
 
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", help="only the runs of this project")
+    p.add_argument("--owner", help="only the runs of this user")
+
+
 def _get(store: Any, ref: str, **read: Any) -> dict[str, Any]:
     """The stored run ``ref``; ``read``: what of it to read (see ``SqliteStore.get_run``)."""
-    from wattprint.store.sqlite import StoreError
+    from wattprint.errors import StoreError
 
     try:
         return store.get_run(ref, **read)
@@ -44,12 +51,16 @@ def _get(store: Any, ref: str, **read: Any) -> dict[str, Any]:
 
 
 def handle_runs(args: argparse.Namespace) -> int:
+    from wattprint.report.escape import term_text
     from wattprint.report.text import run_table
 
     store = open_store(args)
-    runs = store.list_runs(args.limit or None)
+    runs = store.list_runs(args.limit or None, project=args.project, owner=args.owner)
     if not runs:
-        print(f"no runs stored yet in {store.path}", file=sys.stderr)
+        which = " and ".join(f"{k} '{term_text(v)}'" for k, v in (("project", args.project), ("owner", args.owner))
+                             if v is not None)
+        print(f"no runs {'of ' + which + ' ' if which else ''}stored yet in {term_text(str(store.path))}",
+              file=sys.stderr)
         return 0
     print(run_table(runs))
     return 0
@@ -63,6 +74,8 @@ def handle_show(args: argparse.Namespace) -> int:
     run = _get(open_store(args), args.run, timeline=False, windows=False)  # only counts and stats
     print(summary(run))
     print(f"  started {utc(run['start_utc'])}, host {term_text(run['host'])}, CPU {term_text(run['cpu_model'])}")
+    if run.get("owner") or run.get("project"):
+        print(f"  owner {term_text(run.get('owner') or '-')}, project {term_text(run.get('project') or '-')}")
     if run.get("command"):
         print(f"  command: {term_text(' '.join(run['command']))}")
     print(f"  timeline: {run['timeline_intervals']} intervals of ~{run['interval_s']:g} s")
@@ -125,24 +138,24 @@ def _runs_csv(out: Any, runs: list[dict[str, Any]]) -> None:
     w = _SafeWriter(out)
     w.writerow(["id", "name", "status", "start_utc", "duration_s", "energy_j", "energy_kwh",
                 "emissions_g", "market_emissions_g", "location", "intensity_g_per_kwh", "pue",
-                "intensity_source", "fallback"])
+                "intensity_source", "fallback", "owner", "project"])
     for r in runs:
         it = r.get("intensity") or {}
         w.writerow([r["id"], r["name"], r["status"], r["start_utc"], r["duration_s"],
                     r["energy_j"], r["energy_kwh"], r["emissions_g"], r.get("market_emissions_g") or "",
                     it.get("location", ""), it.get("g_per_kwh", ""), it.get("pue", ""),
-                    it.get("source", ""), it.get("fallback", "")])
+                    it.get("source", ""), it.get("fallback", ""), r.get("owner") or "", r.get("project") or ""])
 
 
 def _export(out: Any, store: Any, args: argparse.Namespace) -> None:
     if args.format == "json":
-        data = _get(store, args.run) if args.run else store.list_runs()
+        data = _get(store, args.run) if args.run else store.list_runs(project=args.project, owner=args.owner)
         out.write(json.dumps(data, indent=2) + "\n")
     elif args.run:
         one = _get(store, args.run, timeline=False, windows=False)
         write_timeline_csv(out, one, store.iter_timeline(one["id"]))
     else:
-        _runs_csv(out, store.list_runs())
+        _runs_csv(out, store.list_runs(project=args.project, owner=args.owner))
 
 
 def handle_export(args: argparse.Namespace) -> int:

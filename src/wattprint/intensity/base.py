@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from wattprint.intensity.record import IntensityRecord
 
 Point = tuple  # (t0 UTC, t1 UTC, g/kWh, quality): see wattprint.intensity.live.common
-_LISTS = ("chain", "warnings", "series", "marginal", "live_faults")
+_LISTS = ("chain", "warnings", "series", "marginal", "live_faults", "alternatives")
 _DICTS = ("basis", "live_basis", "marginal_basis")
 
 
@@ -69,11 +69,18 @@ class Intensity(Record):
     ``marginal_basis``: priced as a figure of its own). ``live_faults`` are the
     values a provider sent that were rejected. ``applied`` is filled when a run is
     priced: what it really used (see :func:`wattprint.tracking.pricing.applied`).
+
+    ``site`` is the kind of place the machine is in (personal, datacentre, aws, gcp,
+    azure), which gives the PUE, and ``site_source`` says why. ``place`` names where
+    the energy is drawn in words (a cloud region and its location, a grid's name).
+    ``alternatives`` lists other defensible figures for the same place that differ
+    from the one used by more than 20 %.
     """
 
     __slots__ = ("g_per_kwh", "source", "location", "year", "fallback", "pue", "pue_source", "chain",
                  "warnings", "market_g_per_kwh", "market_source", "series", "live_source", "basis",
-                 "live_basis", "marginal", "marginal_source", "marginal_basis", "live_faults", "applied")
+                 "live_basis", "marginal", "marginal_source", "marginal_basis", "live_faults", "applied",
+                 "site", "site_source", "place", "alternatives")
 
     def __init__(
         self,
@@ -97,6 +104,10 @@ class Intensity(Record):
         marginal_basis: dict[str, str] | None = None,
         live_faults: list[str] | None = None,
         applied: dict[str, Any] | None = None,
+        site: str | None = None,
+        site_source: str | None = None,
+        place: str | None = None,
+        alternatives: list[str] | None = None,
     ) -> None:
         self.g_per_kwh = g_per_kwh
         self.source = source
@@ -118,6 +129,10 @@ class Intensity(Record):
         self.marginal_basis: dict[str, str] = marginal_basis if marginal_basis is not None else {}
         self.live_faults: list[str] = live_faults if live_faults is not None else []
         self.applied = applied
+        self.site = site
+        self.site_source = site_source
+        self.place = place
+        self.alternatives: list[str] = list(alternatives) if alternatives else []
 
     def replace(self, **changes: object) -> Intensity:
         """A copy with ``changes`` applied (lists are copied, so the original never moves)."""
@@ -167,6 +182,10 @@ class Intensity(Record):
             "marginal_source": self.marginal_source,
             "marginal_basis": dict(self.marginal_basis),
             "live_faults": [mask_text(f) for f in self.live_faults],
+            "site": self.site,
+            "site_source": self.site_source,
+            "place": self.place,
+            "alternatives": list(self.alternatives),
         }
         if self.applied is not None:
             d["applied"] = dict(self.applied)  # type: ignore[typeddict-item]
@@ -182,4 +201,7 @@ class Intensity(Record):
         if not known["series"] and d.get("hourly"):
             known["series"] = [(float(h), float(h) + 3600.0, float(g), "actual")
                                for h, g in d["hourly"]]  # type: ignore[attr-defined]
+        basis = known.get("basis")
+        known["basis"] = ({str(k): str(v) for k, v in basis.items()}
+                          if isinstance(basis, dict) else None)
         return cls(**known)

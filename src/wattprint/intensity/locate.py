@@ -188,3 +188,25 @@ def dmi_says_not_cloud(root: str | Path = "/sys/class/dmi/id") -> str | None:
     if any(h in joined for h in _CLOUD_DMI_HINTS):
         return None
     return seen[0]
+
+
+# Batch schedulers and orchestrators whose presence says "a server in a machine room",
+# not a laptop: the variable each sets in every job or pod, and its name in words.
+_SCHEDULER_VARS = (
+    ("SLURM_JOB_ID", "a Slurm job"),
+    ("KUBERNETES_SERVICE_HOST", "a Kubernetes pod"),
+    ("PBS_JOBID", "a PBS job"),
+    ("LSB_JOBID", "an LSF job"),
+)
+
+
+def scheduler_hint(environ: Mapping[str, str]) -> str | None:
+    """Why this process looks like it runs in a data centre (a batch job or a pod), or None.
+
+    Only a hint: the caller says so in the run ("suggests a data centre"), because a
+    Slurm cluster can sit under a desk and a pod can run on a laptop.
+    """
+    for var, what in _SCHEDULER_VARS:
+        if environ.get(var):
+            return f"{what} ({var} is set)"
+    return None

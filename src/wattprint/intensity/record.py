@@ -64,3 +64,7 @@ class IntensityRecord(_IntensityBase, total=False):
     marginal_basis: dict[str, str]
     live_faults: list[str]
     applied: AppliedRecord
+    site: str | None  # personal, datacentre, aws, gcp, azure: it gives the PUE
+    site_source: str | None  # why that site
+    place: str | None  # where the energy is drawn, in words (cloud region and location, grid name)
+    alternatives: list[str]  # other figures for the place, more than 20 % from the one used

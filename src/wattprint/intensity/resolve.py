@@ -15,8 +15,12 @@ first answer wins, every step recorded in ``Intensity.chain``:
    guess (a peer silently falls back to Quebec, ~100x below the world average).
 
 Within one step the most specific setting gives the grid: region, then cloud region,
-then country. PUE: explicit (argument/env/config) → the cloud provider's fleet figure →
-1.56 for a data centre of unknown operator → 1.0 for a personal machine.
+then country. A cloud region draws from the grid of its site (the eGRID subregion in the
+US, the provider's own published figure where there is one); when a second defensible
+figure for the same site differs by more than 20 %, it is named in ``alternatives``.
+The site (personal, datacentre, aws, gcp, azure) and its PUE are chosen apart from the
+grid, in :mod:`wattprint.intensity.site`, so an explicit location never drops a
+provider's PUE: metadata is probed for the site even when the location is given.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from wattprint._record import Record
 from wattprint._threads import new_thread
 from wattprint.intensity import static
 from wattprint.intensity.base import Intensity, LocationError
+from wattprint.intensity.site import Evidence, choose_site, site_pue
 from wattprint.settings import LEVELS, Settings
 
 TYPE_CHECKING = False  # not from typing: importing it costs more than this module
@@ -72,8 +77,21 @@ class _Setting(Record):
         return bool(self.country or self.region or self.cloud_region)
 
 
-def _grid_for(s: _Setting, warnings: list[str]) -> tuple[static.GridRecord, str, str | None]:
-    """(grid, how it was chosen, cloud provider) for one step; user mistakes → LocationError."""
+class _Found(Record):
+    """What one step of the chain gave: the grid, how, the cloud provider and region."""
+
+    __slots__ = ("grid", "how", "provider", "cloud")
+
+    def __init__(self, grid: static.GridRecord, how: str, provider: str | None = None,
+                 cloud: static.CloudRegion | None = None) -> None:
+        self.grid = grid
+        self.how = how
+        self.provider = provider
+        self.cloud = cloud
+
+
+def _grid_for(s: _Setting, warnings: list[str]) -> _Found:
+    """The grid for one step; user mistakes → LocationError."""
     provider = s.cloud_provider.lower() if s.cloud_provider else None
     if s.cloud_region and ":" in s.cloud_region and not provider:
         provider, _, rest = s.cloud_region.partition(":")
@@ -84,25 +102,35 @@ def _grid_for(s: _Setting, warnings: list[str]) -> tuple[static.GridRecord, str,
     if s.region:
         if ":" in s.region:  # --region aws:eu-west-3 is a cloud region
             p, _, r = s.region.partition(":")
-            return _cloud_grid(s.label_for("region"), p.lower(), r) + (p.lower(),)
+            return _cloud_grid(s.label_for("region"), p.lower(), r)
+        _refuse_ambiguous_region(s.region, s.label_for("region"))
         g = static.grid(s.region)
         if g is None:
             g = _unpublished_subdivision(s.region, warnings)
-        return g, f"{s.label_for('region')}: region {s.region}", provider
+        return _Found(g, f"{s.label_for('region')}: region {s.region}", provider)
     if s.cloud_region:
         if not provider:
             raise LocationError(f"cloud region '{s.cloud_region}' needs its provider: write it "
                                 f"as aws:{s.cloud_region} (or set the cloud provider); {_LIST_HINT}")
-        return _cloud_grid(s.label_for("cloud_region"), provider, s.cloud_region) + (provider,)
+        return _cloud_grid(s.label_for("cloud_region"), provider, s.cloud_region)
     assert s.country
     g = static.grid(s.country)
-    if g is None or g.kind == "world":
+    if g is None or g.kind not in ("country",):
         raise LocationError(f"unknown country code '{s.country}' (use ISO 3166 alpha-2 such as "
                             f"FR or US); {_LIST_HINT}")
-    return g, f"{s.label_for('country')}: country {s.country}", provider
+    return _Found(g, f"{s.label_for('country')}: country {s.country}", provider)
 
 
-def _cloud_grid(label: str, provider: str, region: str) -> tuple[static.GridRecord, str]:
+def _refuse_ambiguous_region(code: str, label: str) -> None:
+    """A bare two-letter region that is both a country and a US state (CA, IN, GA ...)."""
+    c = code.strip().upper()
+    country, state = static.grid(c), static.grid(f"US-{c}")
+    if len(c) == 2 and country is not None and state is not None:
+        raise LocationError(f"{label}: region '{code}' is ambiguous: write --country {c} for "
+                            f"{country.name} or --region US-{c} for {state.name}")
+
+
+def _cloud_grid(label: str, provider: str, region: str) -> _Found:
     if provider not in static.PROVIDERS:
         raise LocationError(f"unknown cloud provider '{provider}' (known: "
                             f"{', '.join(static.PROVIDERS)}); {_LIST_HINT}")
@@ -112,7 +140,7 @@ def _cloud_grid(label: str, provider: str, region: str) -> tuple[static.GridReco
                             f"`wattprint regions {provider}:`")
     g = static.grid(cr.grid)
     assert g is not None, f"cloud table maps {cr.code} to unknown grid {cr.grid}"
-    return g, f"{label}: cloud {cr.code} ({cr.location}) -> grid {cr.grid}"
+    return _Found(g, f"{label}: cloud {cr.code} ({cr.location}) -> grid {g.code}", provider, cr)
 
 
 def _unpublished_subdivision(code: str, warnings: list[str]) -> static.GridRecord:
@@ -161,49 +189,37 @@ def _probe_enabled(settings: Settings) -> tuple[bool, str]:
 def resolve(*, country: str | None = None, region: str | None = None,
             cloud_provider: str | None = None, cloud_region: str | None = None,
             pue: float | None = None, market_g_per_kwh: float | None = None,
-            probe_cloud: bool | None = None, settings: Settings | None = None,
-            metadata_urls: Mapping[str, str] | None = None) -> Intensity:
-    """The grid intensity (gCO2e/kWh), PUE and market factor for a run, with provenance.
+            probe_cloud: bool | None = None, site: str | None = None,
+            settings: Settings | None = None, metadata_urls: Mapping[str, str] | None = None,
+            environ: Mapping[str, str] | None = None) -> Intensity:
+    """The grid intensity (gCO2e/kWh), site, PUE and market factor for a run, with provenance.
 
     ``settings`` is what :func:`wattprint.settings.load` found (flags, environment,
     config files); this function reads none of them itself. Explicit keywords come
     first (checked like any setting: a bad number raises ``ConfigError``); without
     ``settings`` only they count. ``probe_cloud``: None = automatic, True/False =
-    force. ``metadata_urls`` overrides the metadata base URLs (tests). Raises
-    :class:`LocationError` for an unknown code.
+    force. ``metadata_urls`` overrides the metadata base URLs (tests); ``environ`` is
+    where a batch scheduler is looked for (default: this process's environment).
+    Raises :class:`LocationError` for an unknown or ambiguous code.
     """
+    import os
+
     explicit = {"country": country, "region": region, "cloud_provider": cloud_provider,
                 "cloud_region": cloud_region, "pue": pue, "market_g_per_kwh": market_g_per_kwh,
-                "probe_cloud": probe_cloud}
+                "probe_cloud": probe_cloud, "site": site}
     settings = (settings or Settings()).with_arguments(explicit, where="resolve()")
     chain: list[str] = []
     warnings: list[str] = []
+    found, configured = _walk_steps(settings, chain, warnings)
+    given = found  # the location set by the user (not found by the probe)
+    detected: Evidence | None = None
+    if found is None:
+        found, detected = _from_metadata(settings, metadata_urls, chain, warnings)
+    elif found.provider is None and configured is None and not settings.is_set("site"):
+        detected = _detect_provider(settings, metadata_urls, chain)
 
-    grid: static.GridRecord | None = None
-    provider: str | None = None
-    provider_hint: tuple[str, str] | None = None
-    for s in _steps(settings):
-        if s.cloud_provider and not s.has_location() and provider_hint is None:
-            p = s.cloud_provider.lower()
-            if p not in static.PROVIDERS:
-                raise LocationError(f"unknown cloud provider '{s.cloud_provider}' (known: "
-                                    f"{', '.join(static.PROVIDERS)})")
-            provider_hint = (p, s.label_for("cloud_provider"))
-            chain.append(f"{s.label_for('cloud_provider')}: cloud provider {p} without a "
-                         "region (used for PUE only)")
-            continue
-        if not s.has_location():
-            chain.append(f"{s.label}: no location set")
-            continue
-        grid, how, provider = _grid_for(s, warnings)
-        chain.append(how)
-        break
-
-    if grid is None:
-        grid, provider = _from_metadata(settings, metadata_urls, chain, warnings)
-
-    fallback = grid is None
-    if grid is None:
+    fallback = found is None
+    if found is None:
         grid = static.world()
         warnings.append(
             f"Location unknown: using the world average {grid.g_per_kwh:g} gCO2e/kWh "
@@ -211,13 +227,21 @@ def resolve(*, country: str | None = None, region: str | None = None,
             "wattprint.toml for your grid's figure.")
         chain.append(f"fallback: world average {grid.g_per_kwh:g} gCO2e/kWh ({grid.year})")
     else:
+        grid = found.grid
         chain.append(f"grid {grid.code} ({grid.name}): {grid.g_per_kwh:.2f} gCO2e/kWh, "
-                     f"{grid.year}, {grid.source}")
+                     f"{grid.year}, {grid.basis_text()}, {grid.source}")
+    alternatives = _alternatives(found, chain)
 
-    if provider is None and provider_hint is not None:
-        provider = provider_hint[0]
-    pue_v, pue_src = _resolve_pue(settings, provider)
-    chain.append(f"pue {pue_v:g}: {pue_src}")
+    located: Evidence | None = None
+    if given is not None and given.provider is not None:
+        where = f"cloud region {given.cloud.code}" if given.cloud else "the location"
+        located = (given.provider, f"{where} is on {given.provider} ({given.how.split(':')[0]})")
+    site_v, site_why = choose_site(settings, location=located, configured=configured,
+                                   detected=detected, environ=os.environ if environ is None
+                                   else environ, warnings=warnings)
+    chain.append(f"site {site_v}: {site_why}")
+    pue_v, pue_src = site_pue(settings, site_v, site_why)
+    chain.append(f"pue {pue_v:g}: " + (pue_src if settings.is_set("pue") else f"the {site_v} default"))
 
     m_val = m_src = None
     if settings.is_set("market_g_per_kwh"):
@@ -227,44 +251,99 @@ def resolve(*, country: str | None = None, region: str | None = None,
     return Intensity(g_per_kwh=grid.g_per_kwh, source=grid.source, location=grid.code,
                      year=grid.year, fallback=fallback, pue=pue_v, pue_source=pue_src,
                      chain=chain, warnings=warnings, market_g_per_kwh=m_val,
-                     market_source=(f"contractual factor ({m_src})" if m_src else None))
+                     market_source=(f"contractual factor ({m_src})" if m_src else None),
+                     basis=dict(grid.basis), site=site_v, site_source=site_why,
+                     place=_place(found), alternatives=alternatives)
+
+
+def _walk_steps(settings: Settings, chain: list[str],
+                warnings: list[str]) -> tuple[_Found | None, Evidence | None]:
+    """The first step with a location, and a cloud provider configured without a region."""
+    configured: Evidence | None = None
+    for s in _steps(settings):
+        if s.cloud_provider and not s.has_location() and configured is None:
+            p = s.cloud_provider.lower()
+            if p not in static.PROVIDERS:
+                raise LocationError(f"unknown cloud provider '{s.cloud_provider}' (known: "
+                                    f"{', '.join(static.PROVIDERS)})")
+            configured = (p, f"cloud provider {p} set by {s.label_for('cloud_provider')}")
+            chain.append(f"{s.label_for('cloud_provider')}: cloud provider {p} without a "
+                         "region (used for the site and PUE only)")
+            continue
+        if not s.has_location():
+            chain.append(f"{s.label}: no location set")
+            continue
+        found = _grid_for(s, warnings)
+        chain.append(found.how)
+        return found, configured
+    return None, configured
+
+
+def _place(found: _Found | None) -> str | None:
+    """Where the energy is drawn, in words: the cloud region and its location, or the grid."""
+    if found is None:
+        return None
+    if found.cloud is not None:
+        return f"{found.cloud.code} ({found.cloud.location})"
+    return found.grid.name
+
+
+def _alternatives(found: _Found | None, chain: list[str]) -> list[str]:
+    """Another defensible figure for a cloud region's site, when > 20 % from the one used."""
+    if found is None or found.cloud is None:
+        return []
+    alt = static.alternative(found.cloud)
+    if alt is None:
+        return []
+    g, gap = alt
+    text = (f"{g.code} ({g.name}): {g.g_per_kwh:.2f} gCO2e/kWh, {g.year}, {g.basis_text()}; "
+            f"{g.source} -- {gap:+.0%} from the {found.grid.code} figure used")
+    chain.append(f"alternative figure for this site: {text}")
+    return [text]
 
 
 def _from_metadata(settings: Settings, metadata_urls: Mapping[str, str] | None, chain: list[str],
-                   warnings: list[str]) -> tuple[static.GridRecord | None, str | None]:
-    """(grid, provider) from cloud instance metadata, when probing is on and it answers."""
-    enabled, why = _probe_enabled(settings)
-    if not enabled:
-        chain.append(f"cloud metadata: not probed ({why})")
+                   warnings: list[str]) -> tuple[_Found | None, Evidence | None]:
+    """(grid found, provider detected) from cloud instance metadata, when probing is on."""
+    res = _probe_metadata(settings, metadata_urls, chain)
+    if res is None or not (res.provider and res.region):
         return None, None
-    from wattprint.intensity.locate import probe_cloud as _probe
-
-    res = _probe(metadata_urls)
-    chain.extend(res.notes)
-    if not (res.provider and res.region):
-        return None, None
+    detected = (res.provider, f"{res.provider} instance metadata answered")
     cr = static.cloud_region(res.provider, res.region)
     if cr is None:
         warnings.append(f"{res.provider} region '{res.region}' (from instance "
                         "metadata) is not in wattprint's table; set --country or "
                         "--region for an accurate figure.")
-        return None, res.provider
-    chain.append(f"cloud metadata: {cr.code} ({cr.location}) -> grid {cr.grid} "
-                 f"in {res.elapsed_s * 1000:.0f} ms")
-    return static.grid(cr.grid), res.provider
+        return None, detected
+    g = static.grid(cr.grid)
+    assert g is not None, f"cloud table maps {cr.code} to unknown grid {cr.grid}"
+    how = f"cloud metadata: {cr.code} ({cr.location}) -> grid {g.code} in {res.elapsed_s * 1000:.0f} ms"
+    chain.append(how)
+    return _Found(g, how, res.provider, cr), detected
 
 
-def _resolve_pue(settings: Settings, provider: str | None) -> tuple[float, str]:
-    if settings.is_set("pue"):
-        return settings.get("pue"), f"set by {settings.source('pue')}"
-    defaults = static.pue_defaults()
-    if provider is not None:
-        d = defaults.get(provider) or defaults["datacentre"]
-        if d.key == "datacentre":
-            return d.pue, f"data centre of unknown operator: {d.source}"
-        return d.pue, f"{provider} fleet default: {d.source}"
-    d = defaults["personal"]
-    return d.pue, d.source
+def _detect_provider(settings: Settings, metadata_urls: Mapping[str, str] | None,
+                     chain: list[str]) -> Evidence | None:
+    """The cloud this machine is on, for its site and PUE only (the location was given)."""
+    res = _probe_metadata(settings, metadata_urls, chain, purpose=" for the site")
+    if res is None or not res.provider:
+        return None
+    chain.append(f"cloud metadata: on {res.provider} ({res.region}); the grid stays the one "
+                 "set, the site and PUE are the provider's")
+    return (res.provider, f"{res.provider} instance metadata answered")
+
+
+def _probe_metadata(settings: Settings, metadata_urls: Mapping[str, str] | None,
+                    chain: list[str], purpose: str = "") -> Any:
+    enabled, why = _probe_enabled(settings)
+    if not enabled:
+        chain.append(f"cloud metadata{purpose}: not probed ({why})")
+        return None
+    from wattprint.intensity.locate import probe_cloud as _probe
+
+    res = _probe(metadata_urls)
+    chain.extend(res.notes)
+    return res
 
 
 # --------------------------------------------------------------------------- live series

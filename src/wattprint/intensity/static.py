@@ -22,9 +22,13 @@ if TYPE_CHECKING:
 _DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 WORLD_CODE = "WORLD"
 PROVIDERS = ("aws", "gcp", "azure")
-# Tables of sub-national grids, by country prefix of their codes.
-_SUBNATIONAL_FILES = ("us_states.csv", "au_states.csv", "cn_provinces.csv",
-                      "ca_provinces.csv")
+# Tables of sub-national grids, by country prefix of their codes (eGRID subregions are
+# US-SRVC and the like: four letters, never a state's two).
+_SUBNATIONAL_FILES = ("us_states.csv", "egrid_subregions.csv", "au_states.csv",
+                      "cn_provinces.csv", "ca_provinces.csv")
+# Grid figures a cloud provider publishes for its own regions (code ``gcp:us-central1``).
+_CLOUD_GRID_FILES = ("gcp_regions.csv",)
+BASIS_KEYS = ("scope", "gas", "signal", "accounting")
 
 
 class GridRecord(FrozenRecord):
@@ -32,10 +36,14 @@ class GridRecord(FrozenRecord):
 
     ``code`` is ISO 3166-1 alpha-2 (``FR``), ISO 3166-2-like (``US-CA``, ``CA-QC``)
     or ``WORLD``; ``g_per_kwh`` is its average intensity in gCO2e/kWh for ``year``;
-    ``source`` names dataset and licence; ``kind`` is country/subnational/world.
+    ``source`` names dataset and licence; ``kind`` is country/subnational/cloud/world
+    (cloud: a provider's own figure for one of its regions, code ``gcp:us-central1``).
+    ``basis`` says what the figure counts: ``scope`` lifecycle|direct, ``gas``
+    CO2e|CO2, ``signal`` average|marginal, ``accounting`` generation|consumption
+    (from ``data/tables.csv``; a missing key is unknown).
     """
 
-    __slots__ = ("code", "name", "g_per_kwh", "year", "source", "kind", "iso3")
+    __slots__ = ("code", "name", "g_per_kwh", "year", "source", "kind", "iso3", "basis")
     code: str
     name: str
     g_per_kwh: float
@@ -43,24 +51,40 @@ class GridRecord(FrozenRecord):
     source: str
     kind: str
     iso3: str | None
+    basis: dict[str, str]
 
     def __init__(self, code: str, name: str, g_per_kwh: float, year: int | None, source: str, kind: str,
-                 iso3: str | None = None) -> None:
-        super().__init__(code, name, g_per_kwh, year, source, kind, iso3)
+                 iso3: str | None = None, basis: dict[str, str] | None = None) -> None:
+        super().__init__(code, name, g_per_kwh, year, source, kind, iso3, dict(basis or {}))
+
+    def basis_text(self) -> str:
+        """``lifecycle CO2e, average, generation-based`` (unknown parts left out)."""
+        return basis_text(self.basis)
+
+    def __hash__(self) -> int:  # type: ignore[override]  # basis is a dict: hash the row identity
+        return hash((self.code, self.year, self.g_per_kwh))
 
 
 class CloudRegion(FrozenRecord):
-    """A cloud provider's region and the grid code (country or sub-national) it draws from."""
+    """A cloud provider's region and the grid it draws from.
 
-    __slots__ = ("provider", "region", "location", "grid", "source")
+    ``grid`` is the figure used: the provider's own for the region (``gcp:...``), the
+    eGRID subregion of a US site (``US-SRVC``), else the province/state/country.
+    ``alt`` is a second defensible figure for the same site ("" when none is known),
+    shown when the two differ by more than :data:`ALT_THRESHOLD`.
+    """
+
+    __slots__ = ("provider", "region", "location", "grid", "source", "alt")
     provider: str
     region: str
     location: str
     grid: str
     source: str
+    alt: str
 
-    def __init__(self, provider: str, region: str, location: str, grid: str, source: str) -> None:
-        super().__init__(provider, region, location, grid, source)
+    def __init__(self, provider: str, region: str, location: str, grid: str, source: str,
+                 alt: str = "") -> None:
+        super().__init__(provider, region, location, grid, source, alt)
 
     @property
     def code(self) -> str:
@@ -91,23 +115,49 @@ def _year(s: str) -> int | None:
     return int(s) if s.strip() else None
 
 
+ALT_THRESHOLD = 0.20  # two figures for one site further apart than this are both shown
+
+
+def basis_text(basis: dict[str, str]) -> str:
+    """A basis dict as words: ``direct CO2e, average, consumption-based``."""
+    head = " ".join(basis[k] for k in ("scope", "gas") if basis.get(k))
+    parts = [p for p in (head, basis.get("signal", ""),
+                         f"{basis['accounting']}-based" if basis.get("accounting") else "") if p]
+    return ", ".join(parts) or "basis unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def tables() -> dict[str, dict[str, str]]:
+    """``data/tables.csv``: per table, its source id, edition, data year and basis."""
+    return {r["table"]: r for r in _rows("tables.csv")}
+
+
+def _basis(table: str) -> dict[str, str]:
+    row = tables().get(table, {})
+    return {k: row[k] for k in BASIS_KEYS if row.get(k)}
+
+
 @functools.lru_cache(maxsize=1)
 def grids() -> dict[str, GridRecord]:
-    """Every known grid by code (upper case): countries, sub-national regions, WORLD."""
+    """Every known grid by code (upper case): countries, sub-national regions, the
+    providers' own cloud-region figures (``GCP:US-CENTRAL1``) and WORLD."""
     out: dict[str, GridRecord] = {}
+    basis = _basis("countries.csv")
     for r in _rows("countries.csv"):
         kind = "world" if r["code"] == WORLD_CODE else "country"
         out[r["code"]] = GridRecord(r["code"], r["name"], float(r["g_per_kwh"]), _year(r["year"]),
-                                    r["source"], kind, r["iso3"] or None)
-    for fname in _SUBNATIONAL_FILES:
+                                    r["source"], kind, r["iso3"] or None, basis)
+    for fname, kind in ([(f, "subnational") for f in _SUBNATIONAL_FILES]
+                        + [(f, "cloud") for f in _CLOUD_GRID_FILES]):
+        basis = _basis(fname)
         for r in _rows(fname):
             if "lb_per_mwh" in r:
                 g = float(r["lb_per_mwh"]) * LB_PER_MWH_TO_G_PER_KWH
                 src = f"{r['source']} ({r['lb_per_mwh']} lb/MWh x 0.45359237)"
             else:
                 g, src = float(r["g_per_kwh"]), r["source"]
-            out[r["code"]] = GridRecord(r["code"], r["name"], g, _year(r["year"]), src,
-                                        "subnational")
+            out[r["code"].upper()] = GridRecord(r["code"], r["name"], g, _year(r["year"]), src,
+                                                kind, None, basis)
     return out
 
 
@@ -141,8 +191,27 @@ def has_subnational(country: str) -> bool:
 def cloud_regions() -> dict[tuple[str, str], CloudRegion]:
     """Every known cloud region by (provider, region code)."""
     return {(r["provider"], r["region"]): CloudRegion(r["provider"], r["region"], r["location"],
-                                                      r["grid"], r["source"])
+                                                      r["grid"], r["source"], r.get("alt") or "")
             for r in _rows("cloud_regions.csv")}
+
+
+def place_grid(code: str) -> str:
+    """The grid code of the place behind ``code``: a provider's own figure for a region
+    (``gcp:europe-west2``) gives the province/state/country or eGRID subregion it is in
+    (``GB``), so live providers find their zone; any other code is returned as given."""
+    provider, sep, region = code.partition(":")
+    cr = cloud_region(provider, region) if sep else None
+    return cr.alt if cr is not None and cr.alt and cr.grid == code else code
+
+
+def alternative(cr: CloudRegion) -> tuple[GridRecord, float] | None:
+    """The second figure for ``cr``'s site and its relative gap (alt / used - 1), when the
+    gap exceeds :data:`ALT_THRESHOLD`; else None."""
+    used, alt = grid(cr.grid), grid(cr.alt) if cr.alt else None
+    if used is None or alt is None or used.g_per_kwh <= 0:
+        return None
+    gap = alt.g_per_kwh / used.g_per_kwh - 1.0
+    return (alt, gap) if abs(gap) > ALT_THRESHOLD else None
 
 
 def cloud_region(provider: str, region: str) -> CloudRegion | None:
@@ -167,7 +236,8 @@ def search(text: str = "") -> tuple[list[GridRecord], list[CloudRegion]]:
     gs = sorted((g for g in grids().values()
                  if not t or t in g.code.lower() or t in g.name.lower()
                  or (g.iso3 and t == g.iso3.lower())),
-                key=lambda g: ({"world": 0, "country": 1, "subnational": 2}[g.kind], g.code))
+                key=lambda g: ({"world": 0, "country": 1, "subnational": 2, "cloud": 3}[g.kind],
+                               g.code))
     cs = sorted((c for c in cloud_regions().values()
                  if not t or t in c.code.lower() or t in c.location.lower()
                  or t == c.grid.lower()),
@@ -187,6 +257,7 @@ def world_average(reason: str = "") -> Intensity:
     why = f" ({reason})" if reason else ""
     return Intensity(
         g_per_kwh=w.g_per_kwh, source=w.source, location=w.code, year=w.year, fallback=True,
+        basis=dict(w.basis),
         chain=[f"fallback{why}: world average {w.g_per_kwh:g} gCO2e/kWh ({w.year})"],
         warnings=[f"Location unknown{why}: using the world average {w.g_per_kwh:g} "
                   f"gCO2e/kWh (Ember {w.year}). Set --country/--region, WATTPRINT_COUNTRY "

@@ -80,6 +80,10 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
         "market_emissions_g": em["market_based_g"],
         "mean_power_w": rep["totals"]["mean_power_w"],
         "location": rep["intensity"]["location"] if rep["intensity"] else None,
+        "fallback": bool(rep["intensity"] and rep["intensity"]["fallback"]),
+        "g_per_kwh": rep["intensity"]["g_per_kwh"] if rep["intensity"] else None,
+        "pue": rep["pue"]["value"],
+        "site": (run.get("intensity") or {}).get("site"),
         "components_kwh": {c["component"]: c["energy_kwh"] for c in rep["components"] if c["in_total"]},
     }
 
@@ -114,7 +118,32 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
         groups.append({"name": name, "n": len(members), "ids": [m["id"] for m in members], "stats": stats})
     components = sorted({c for r in rows for c in r["components_kwh"]}, key=component_key)
     return {"runs": rows, "baseline": base["id"], "differences": diffs, "groups": groups,
-            "components": components}
+            "components": components, "caveats": caveats(rows)}
+
+
+def grid_label(r: dict[str, Any]) -> str:
+    """``FR`` / ``WORLD (fallback)`` / ``unknown``: the grid a run was priced on."""
+    if r.get("location") is None:
+        return "unknown"
+    return f"{r['location']} (fallback)" if r.get("fallback") else str(r["location"])
+
+
+def caveats(rows: list[dict[str, Any]]) -> list[str]:
+    """What makes the CO2e columns not comparable: other grids, a fallback, another PUE."""
+    out = []
+    grids = sorted({grid_label(r) for r in rows})
+    if len(grids) > 1:
+        out.append(f"caveat: these runs were priced on different grids ({', '.join(grids)}); "
+                   "their CO2e differences mix the grid with the work, compare energy instead.")
+    fallbacks = [r["id"] for r in rows if r.get("fallback")]
+    if fallbacks and len(fallbacks) < len(rows):
+        out.append(f"caveat: {', '.join(fallbacks)} used the world-average fallback (location "
+                   "unknown), the others a located grid.")
+    pues = sorted({r["pue"] for r in rows if r.get("pue") is not None})
+    if len(pues) > 1:
+        out.append(f"caveat: the runs carry different PUEs ({', '.join(f'{p:g}' for p in pues)}): "
+                   "their CO2e includes different data-centre overheads.")
+    return out
 
 
 def _rel(x: float | None) -> str:
@@ -131,7 +160,10 @@ def _table_rows(cmp: dict[str, Any], esc: Callable[[object], str]) -> tuple[list
     """Header and body cells; ``esc`` escapes user text (run ids, names, components) for the format."""
     rows = cmp["runs"]
     head = ["", *[f"{esc(r['id'])} {esc(r['name'])}" for r in rows]]
-    body = [["Started (UTC)", *[esc(r["start_utc"] or "-") for r in rows]]]
+    body = [["Started (UTC)", *[esc(r["start_utc"] or "-") for r in rows]],
+            ["Grid", *[esc(grid_label(r)) for r in rows]],
+            ["Grid gCO2e/kWh × PUE", *[f"{sig(r['g_per_kwh'])} × {r['pue']:g}"
+                                       if r["g_per_kwh"] is not None else "-" for r in rows]]]
     for key, label in METRICS:
         body.append([label, *[_fmt(key, r[key]) for r in rows]])
     for comp in cmp["components"]:
@@ -165,7 +197,8 @@ def render_text(cmp: dict[str, Any]) -> str:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in table]
     groups = _group_lines(cmp, term_text)
-    return "\n".join(lines + ([""] + groups if groups else [])) + "\n"
+    notes = [term_text(c) for c in cmp.get("caveats", [])]
+    return "\n".join(lines + ([""] + groups if groups else []) + ([""] + notes if notes else [])) + "\n"
 
 
 def render_markdown(cmp: dict[str, Any]) -> str:
@@ -176,6 +209,9 @@ def render_markdown(cmp: dict[str, Any]) -> str:
     groups = _group_lines(cmp, md_text)
     if groups:
         out += [""] + [f"- {g.strip()}" if g.startswith("  ") else g for g in groups]
+    notes = cmp.get("caveats", [])
+    if notes:
+        out += [""] + [f"> {md_text(c)}" for c in notes]
     return "\n".join(out) + "\n"
 
 

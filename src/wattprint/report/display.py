@@ -13,6 +13,38 @@ from typing import Any
 
 TOP_WINDOWS = 10  # window groups shown, by energy
 OVERLAP_NOTE = "(overlaps, not summed)"
+WHOLE, REST = "platform", "platform-rest"  # sensors/platform's components (not imported: a lower layer's names)
+
+
+def _j(x: Any) -> float:
+    try:
+        return float(x or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def platform(chans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The whole machine beside its components: which figure the run's energy used, and the rest.
+
+    ``used`` is ``"whole-machine"`` (a meter's channel is the total; ``rest_j`` =
+    whole − components, measured), ``"modelled-rest"`` (components + the modelled
+    rest of the platform), or None (components only: the gap is not in the figure).
+    """
+    whole = [c for c in chans if c.get("component") == WHOLE and c.get("in_total", True)]
+    rest = [c for c in chans if c.get("component") == REST]
+    parts = [c for c in chans if c.get("component") not in (WHOLE, REST, "psys")
+             and (c.get("in_total", True) or whole)]
+    components_j = sum(_j(c.get("energy_j")) for c in parts)
+    if whole:
+        whole_j = _j(whole[0].get("energy_j"))
+        return {"used": "whole-machine", "channel": str(whole[0]["name"]), "whole_j": whole_j,
+                "components_j": components_j, "rest_j": whole_j - components_j, "rest_method": "measured"}
+    if rest:
+        rest_j = sum(_j(c.get("energy_j")) for c in rest)
+        return {"used": "modelled-rest", "channel": str(rest[0]["name"]), "whole_j": components_j + rest_j,
+                "components_j": components_j, "rest_j": rest_j, "rest_method": "modelled",
+                "rest_band": _j(rest[0].get("band"))}
+    return None
 
 
 def status_text(run: dict[str, Any]) -> str:

@@ -154,7 +154,8 @@ def _cards(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         cards.append(
             ("CO2e, market-based",
              _fig("emissions.market_based_g", em["market_based_g"], fmt_mass(em["market_based_g"])),
-             f"{sig(em['market_g_per_kwh'])} gCO2e/kWh · {em['market_source'] or 'user factor'}")
+             f"{sig(em['market_g_per_kwh'])} gCO2e/kWh × PUE {sig(pue['value'])} · "
+             f"{em['market_source'] or 'user factor'}")
         )
     else:
         cards.append(("CO2e, market-based", "not reported", "no contractual factor given"))
@@ -230,7 +231,7 @@ def _emission_rows(report: dict[str, Any]) -> list[Row]:
     em, it, pue, sci = report["emissions"], report["intensity"], report["pue"], report["sci"]
     rows = []
     if em["location_based_g"] is not None:
-        rows.append(["Location-based (GHG Protocol Scope 2), g CO2e",
+        rows.append(["Location-based, g CO2e",
                      _fig("emissions.location_based_g", em["location_based_g"], sig(em["location_based_g"])),
                      e(location_text(it))])
     else:
@@ -238,7 +239,8 @@ def _emission_rows(report: dict[str, Any]) -> list[Row]:
     if em["market_based_g"] is not None:
         rows.append(["Market-based (GHG Protocol Scope 2), g CO2e",
                      _fig("emissions.market_based_g", em["market_based_g"], sig(em["market_based_g"])),
-                     e(f"{sig(em['market_g_per_kwh'])} gCO2e/kWh, {em['market_source'] or 'user factor'}")])
+                     e(f"{sig(em['market_g_per_kwh'])} gCO2e/kWh × PUE {sig(pue['value'])}, "
+                       f"{em['market_source'] or 'user factor'}")])
     else:
         rows.append(["Market-based", "not reported", "no contractual factor given (--market-g-per-kwh)"])
     if em.get("marginal_g") is not None:

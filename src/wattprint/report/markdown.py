@@ -87,7 +87,8 @@ def _headline(report: dict[str, Any]) -> list[str]:
     if em["market_based_g"] is not None:
         bullets.append(
             f"Emissions, market-based: {sig(em['market_based_g'])} g CO2e at "
-            f"{sig(em['market_g_per_kwh'])} gCO2e/kWh ({md_text(em['market_source'] or 'user factor')})."
+            f"{sig(em['market_g_per_kwh'])} gCO2e/kWh × PUE {sig(pue['value'])} "
+            f"({md_text(em['market_source'] or 'user factor')})."
         )
     else:
         bullets.append("Emissions, market-based: not reported (no contractual factor given).")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from wattprint.report.display import platform
+
 METHOD_ORDER = ("counter", "power-integrated", "modelled")
 METHOD_TEXT = {
     "counter": "read from a hardware energy counter (differences of cumulative totals, "
@@ -40,6 +42,7 @@ def _energy(report: dict[str, Any]) -> list[str]:
             f"Not added to the total because they overlap other channels: "
             f"{', '.join(report['boundary']['not_summed'])}."
         )
+    out += _whole_machine(report["channels"])
     out.append(
         f"Uncertainty: the total carries a band of ±{t['band'] * 100:.0f} %, the energy-weighted mean "
         "of the per-channel bands (conservative: it assumes channel errors can lean the same way)."
@@ -71,6 +74,22 @@ def _energy(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def _whole_machine(channels: list[dict[str, Any]]) -> list[str]:
+    """Which figure the total is: the whole machine as metered, components + a modelled rest, or components."""
+    plat = platform(channels)
+    if plat is None:  # components only (as every run before whole-machine sensors)
+        return []
+    if plat["used"] == "whole-machine":
+        return [f"Total: the whole machine as metered by {plat['channel']} (a wall-side reading: power supply, "
+                f"fans, disks and network cards included). The components ({plat['components_j']:.4g} J) are "
+                f"inside it and shown beside it, not added; the difference, {plat['rest_j']:.4g} J, is the rest "
+                "of the platform."]
+    return [f"Total: the components ({plat['components_j']:.4g} J) plus the rest of the platform modelled as "
+            f"{plat['rest_j']:.4g} J ({plat['channel']}: 80 PLUS power-supply losses plus a constant for fans, "
+            f"disks and network cards, ±{plat.get('rest_band', 0) * 100:.0f} %), as no whole-machine meter "
+            "was read."]
+
+
 def _emissions(report: dict[str, Any]) -> list[str]:
     """Intensity and its location chain, PUE, market-based emissions, SCI."""
     out: list[str] = []
@@ -91,10 +110,11 @@ def _emissions(report: dict[str, Any]) -> list[str]:
             else ""
         )
         out.append(
-            f"Location-based emissions (GHG Protocol Scope 2): energy x PUE x grid intensity of "
+            f"Location-based emissions: energy x PUE x grid intensity of "
             f"{it['location']}, {it['g_per_kwh']:g} gCO2e/kWh ({it['source']}{year}), summed per "
             f"timeline interval.{hourly}{fallback}"
         )
+        out.append(_basis_sentence(it.get("basis") or {}, it["chain"]))
         if it["chain"]:
             out.append(f"Location chain: {'; '.join(it['chain'])}.")
     else:
@@ -103,7 +123,7 @@ def _emissions(report: dict[str, Any]) -> list[str]:
     em = report["emissions"]
     if em["market_based_g"] is not None:
         out.append(
-            f"Market-based emissions: energy x PUE x {em['market_g_per_kwh']:g} gCO2e/kWh, the "
+            f"Market-based emissions: energy x PUE {pue['value']:g} x {em['market_g_per_kwh']:g} gCO2e/kWh, the "
             f"contractual factor given by the user ({em['market_source'] or 'no source named'})."
         )
     else:
@@ -119,3 +139,22 @@ def _emissions(report: dict[str, Any]) -> list[str]:
             f"emissions, R = {sci['r']:g} {sci['functional_unit']}; market instruments are excluded."
         )
     return out
+
+
+def _basis_sentence(basis: dict[str, str], chain: list[str]) -> str:
+    """What the grid factor counts (its recorded basis; for a run stored before the basis
+    was, the ``grid ...`` step of its chain) and whether that is the GHG Protocol's Scope 2
+    location-based method."""
+    scope = basis.get("scope")
+    if scope is None:
+        line = " " + next((c for c in chain if c.startswith("grid ")), "").replace(",", " ") + " "
+        scope = "lifecycle" if " lifecycle " in line else "direct" if " direct " in line else None
+    if scope == "lifecycle":
+        return ("The grid factor is a lifecycle one (it also counts the upstream emissions of "
+                "fuels and plants), so this is not a GHG Protocol Scope 2 figure, which counts "
+                "direct emissions at generation only; a direct factor for the same grid is lower.")
+    if scope == "direct":
+        return ("The grid factor counts direct emissions at generation, the basis of the GHG "
+                "Protocol Scope 2 location-based method.")
+    return ("The basis of the grid factor (lifecycle or direct) was not recorded with this run, "
+            "so whether it matches the GHG Protocol Scope 2 location-based method is unknown.")

@@ -11,6 +11,8 @@ line), so no run name or location can end a value or start a key.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from wattprint.errors import ReportError
@@ -26,9 +28,36 @@ class ModelCardError(ReportError):
 
 
 def _yaml_number(x: float) -> str:
-    """A plain decimal (YAML 1.1 readers take ``1e-05`` for a string): ``6.80848``, ``0.000013``."""
-    text = f"{x:.6f}".rstrip("0")
+    """A plain decimal (YAML 1.1 readers take ``1e-05`` for a string): ``6.80848``, ``0.000013``.
+
+    At least six decimals, and six significant digits below that, so a tiny run's
+    emissions (``3.2e-9`` g) never print as ``0.0``.
+    """
+    decimals = 6
+    if 0 < abs(x) < 1e-6:
+        decimals = 5 - math.floor(math.log10(abs(x)))
+    text = f"{x:.{decimals}f}".rstrip("0")
     return text + "0" if text.endswith(".") else text
+
+
+_CLOUD_STEP = re.compile(r"cloud (\S+:\S+) \((.*)\) -> grid ")
+_GRID_STEP = re.compile(r"^grid (\S+) \((.*)\): [0-9.]+ gCO2e/kWh")
+
+
+def place(it: dict[str, Any]) -> str:
+    """Where the energy was drawn, in words, from the run's location chain: the cloud region
+    and its location (``aws:us-west-2 (US West (Oregon))``), else the grid's name and code
+    (``France (FR)``); the bare grid code for a run whose chain names neither."""
+    chain = it.get("chain") or []
+    for step in chain:
+        m = _CLOUD_STEP.search(step)
+        if m:
+            return f"{m.group(1)} ({m.group(2)})"
+    for step in chain:
+        m = _GRID_STEP.match(step)
+        if m:
+            return f"{m.group(2)} ({m.group(1)})"
+    return str(it["location"])
 
 
 def render(report: dict[str, Any], *, training_type: str | None = None) -> str:
@@ -42,9 +71,7 @@ def render(report: dict[str, Any], *, training_type: str | None = None) -> str:
         raise ModelCardError(
             f"--training-type must be one of {', '.join(TRAINING_TYPES)}, got '{training_type}'"
         )
-    where = it["location"]
-    if it["fallback"]:
-        where += " (unknown; world average used)"
+    where = "unknown (world average used)" if it["fallback"] else place(it)
     source = (
         f"wattprint {report['hardware']['wattprint_version']}: {sig(t['energy_kwh'], 4)} kWh "
         f"({', '.join(t['methods'])}, ±{t['band'] * 100:.0f} %) x PUE {sig(report['pue']['value'])} x "

@@ -15,7 +15,7 @@ from wattprint import units
 from wattprint.report.methodology import METHOD_ORDER
 from wattprint.units import combined_band, j_to_kwh
 
-COMPONENT_ORDER = ("gpu", "cpu", "dram", "ram", "psys")
+COMPONENT_ORDER = ("gpu", "cpu", "dram", "ram", "psys", "platform-rest", "platform")
 EXCLUDED = (
     "network equipment and storage outside this machine",
     "facility overhead beyond the PUE factor",

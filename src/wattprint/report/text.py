@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from wattprint.report.display import platform
 from wattprint.report.escape import term_text
 from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
 
@@ -38,6 +39,8 @@ def intensity_line(intensity: Mapping[str, Any] | None) -> str:
         )
     if intensity.get("fallback"):
         text += " [FALLBACK: location unknown]"
+    if intensity.get("site"):
+        text += f"; site {term_text(intensity['site'])}: {term_text(intensity.get('site_source') or '')}"
     return text
 
 
@@ -59,9 +62,12 @@ def summary(run: dict[str, Any]) -> str:
         f"{fmt_duration(run['duration_s'])}{exit_part}"
     )
     channels = list(run["channels"].values())
+    plat = platform(channels)
     width = max([len(term_text(c["name"])) for c in channels] + [7])
     for c in channels:
-        note = "" if c["in_total"] else "  (overlaps others; not in total)"
+        inside = plat is not None and plat["used"] == "whole-machine" and c.get("component") != "psys"
+        note = "" if c["in_total"] else "  (inside the whole machine; not added)" if inside else \
+            "  (overlaps others; not in total)"
         lines.append(
             f"  {term_text(c['name']):<{width}}  {fmt_energy(c['energy_j']):>10}  "
             f"{term_text(c['method']):<16} ±{c['band']:.0%}{note}"
@@ -70,16 +76,20 @@ def summary(run: dict[str, Any]) -> str:
         f"  {'total':<{width}}  {fmt_energy(run['energy_j']):>10}  = {_kwh(run['energy_j'])} "
         f"±{(run.get('band') or 0):.0%}"
     )
+    lines += _platform_lines(plat, width)
     if run.get("emissions_g") is not None:
         lines.append(
             f"  {'CO2e':<{width}}  {fmt_mass(run['emissions_g']):>10}  location-based, "
             f"{intensity_line(run.get('intensity'))}"
         )
+    for alt in (run.get("intensity") or {}).get("alternatives") or []:
+        lines.append(f"  {'':<{width}}  {'':>10}  another figure for this site: {term_text(alt)}")
     if run.get("market_emissions_g") is not None:
         it = run.get("intensity") or {}
         lines.append(
             f"  {'':<{width}}  {fmt_mass(run['market_emissions_g']):>10}  market-based, "
-            f"{it.get('market_g_per_kwh')} gCO2e/kWh ({term_text(it.get('market_source') or 'user factor')})"
+            f"{it.get('market_g_per_kwh')} gCO2e/kWh × PUE {it.get('pue', 1.0):g} "
+            f"({term_text(it.get('market_source') or 'user factor')})"
         )
     used = (run.get("intensity") or {}).get("applied") or {}
     if used.get("marginal_emissions_g") is not None:
@@ -99,6 +109,23 @@ def summary(run: dict[str, Any]) -> str:
     for f in run.get("faults", []):
         lines.append(f"  ! {term_text(f['source'])}: {term_text(f['message'])}")
     return "\n".join(lines)
+
+
+def _platform_lines(plat: dict[str, Any] | None, width: int) -> list[str]:
+    """Whole machine vs the components, the rest of the platform, and which figure the total is."""
+    if plat is None:
+        return []
+    if plat["used"] == "whole-machine":
+        return [
+            f"  {'':<{width}}  total = whole machine ({term_text(plat['channel'])}) {fmt_energy(plat['whole_j'])}; "
+            f"components {fmt_energy(plat['components_j'])}; rest of the platform {fmt_energy(plat['rest_j'])} "
+            "(PSU losses, fans, disks, NICs, BMC: measured as the difference)"
+        ]
+    return [
+        f"  {'':<{width}}  total = components {fmt_energy(plat['components_j'])} + rest of the platform "
+        f"{fmt_energy(plat['rest_j'])} (modelled ±{plat.get('rest_band', 0):.0%}: PSU losses, fans, disks, NICs; "
+        f"no whole-machine sensor); without the model: {fmt_energy(plat['components_j'])}"
+    ]
 
 
 def _attribution_lines(att: dict[str, Any] | None, width: int) -> list[str]:
@@ -130,8 +157,10 @@ def _baseline_lines(base: dict[str, Any] | None, width: int) -> list[str]:
 
 def run_table(runs: Iterable[dict[str, Any]]) -> str:
     """One line per run, as ``wattprint runs`` prints it."""
-    rows = [("ID", "STARTED (UTC)", "DURATION", "ENERGY", "CO2e", "STATUS", "NAME")]
+    rows = [("ID", "STARTED (UTC)", "DURATION", "ENERGY", "CO2e", "GRID", "STATUS", "NAME")]
     for r in runs:
+        it = r.get("intensity") or {}
+        grid = term_text(it.get("location") or "-") + (" (fallback)" if it.get("fallback") else "")
         rows.append(
             (
                 term_text(r["id"]),
@@ -139,6 +168,7 @@ def run_table(runs: Iterable[dict[str, Any]]) -> str:
                 fmt_duration(r["duration_s"] or 0.0),
                 fmt_energy(r["energy_j"] or 0.0),
                 fmt_mass(r["emissions_g"]) if r.get("emissions_g") is not None else "-",
+                grid,
                 term_text(r["status"]),
                 term_text(r["name"]),
             )

@@ -2,7 +2,8 @@
 
 A *family* is one way of turning hardware into channels: ``rapl`` (CPU and
 DRAM counters), ``model`` (the CPU and RAM model), ``nvml`` (NVIDIA GPUs),
-``amd`` (AMD GPUs). :data:`FAMILIES` is the one list: the tracker, ``wattprint
+``amd`` (AMD GPUs), ``platform`` (the whole machine: hwmon meters, IPMI DCMI,
+Redfish, or the modelled rest of the platform). :data:`FAMILIES` is the one list: the tracker, ``wattprint
 doctor`` and :func:`open_sensors` all read it, so a new family is one entry
 here and one module under ``cpu/``, ``gpu/`` or ``platform/``.
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     Entry: TypeAlias = "str | Sensor | Factory"
     Opened: TypeAlias = tuple[list[Sensor], list[Availability]]
 
+    from wattprint.sensors.platform.opener import PlatformOptions
+
 __all__ = ["FAMILIES", "Family", "SensorOptions", "family_names", "open_sensors", "parse_choice"]
 
 
@@ -52,13 +55,14 @@ class SensorOptions(FrozenRecord):
     """The options families take. ``env``, ``nvml`` and ``amdsmi`` replace the process
     environment and the vendor modules (tests, benchmarks); None: the real ones."""
 
-    __slots__ = ("rapl_root", "gpus", "tdp_w", "env", "nvml", "amdsmi")
+    __slots__ = ("rapl_root", "gpus", "tdp_w", "env", "nvml", "amdsmi", "platform")
     rapl_root: str | Path | None
     gpus: str | None
     tdp_w: float | None
     env: Mapping[str, str] | None
     nvml: Any
     amdsmi: Any
+    platform: PlatformOptions | None
 
     def __init__(
         self,
@@ -68,8 +72,9 @@ class SensorOptions(FrozenRecord):
         env: Mapping[str, str] | None = None,
         nvml: Any = None,
         amdsmi: Any = None,
+        platform: PlatformOptions | None = None,
     ) -> None:
-        super().__init__(rapl_root, gpus, tdp_w, env, nvml, amdsmi)
+        super().__init__(rapl_root, gpus, tdp_w, env, nvml, amdsmi, platform)
 
 
 class Family(FrozenRecord):
@@ -118,6 +123,12 @@ def _open_gpu(chosen: frozenset[str], options: SensorOptions) -> Opened:
     )
 
 
+def _open_platform(chosen: frozenset[str], options: SensorOptions) -> Opened:
+    from wattprint.sensors.platform.opener import open_platform_sensors
+
+    return open_platform_sensors(options.platform)
+
+
 FAMILIES: tuple[Family, ...] = (
     Family(
         "rapl", "cpu:package-N, dram:package-N, psys", "counter", ("rapl_root",), _open_cpu,
@@ -134,6 +145,11 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "amd", "gpu:<uuid>", "counter, power-integrated or modelled", ("gpus",), _open_gpu,
         "AMD GPUs through amdsmi",
+    ),
+    Family(
+        "platform", "platform:hwmon-N, platform:psu-input, platform:ipmi, platform:redfish, "
+        "platform:rest-modelled", "counter, power-integrated or modelled", ("platform",), _open_platform,
+        "the whole machine (hwmon meters, IPMI DCMI, Redfish); else the rest of the platform modelled",
     ),
 )
 _BY_NAME = {f.name: f for f in FAMILIES}
@@ -217,6 +233,7 @@ def open_sensors(
     env: Mapping[str, str] | None = None,
     nvml: Any = None,
     amdsmi: Any = None,
+    platform: PlatformOptions | None = None,
 ) -> Opened:
     """Open the chosen sensors; return them and one doctor line per decision taken.
 
@@ -224,7 +241,8 @@ def open_sensors(
     family). ``rapl_root`` points RAPL at another powercap tree (tests,
     benchmarks); ``gpus`` is ``None`` (the GPUs the work can see, per
     CUDA_VISIBLE_DEVICES), ``"all"``, ``"none"``, or a comma list of
-    indices/UUIDs; ``tdp_w`` overrides the CPU model's TDP table. An option
+    indices/UUIDs; ``tdp_w`` overrides the CPU model's TDP table; ``platform``
+    configures the whole-machine sensors and the rest-of-platform model. An option
     that no chosen family takes is reported in a line, not silently dropped.
 
     A sensor whose channel names repeat an earlier sensor's is not used (a
@@ -232,7 +250,7 @@ def open_sensors(
     A factory that raises gives a line, not an exception.
     """
     choice = parse_choice(sensors)
-    options = SensorOptions(rapl_root, gpus, tdp_w, env, nvml, amdsmi)
+    options = SensorOptions(rapl_root, gpus, tdp_w, env, nvml, amdsmi, platform)
     names = frozenset(e for e in choice if isinstance(e, str))
     lines = _unused_options(names, options)
     opened: list[Sensor] = []
@@ -251,6 +269,10 @@ def open_sensors(
             lines += got_lines
             for sensor in got:
                 _add_unless_overlapping(opened, sensor, lines)
+        if "platform" in names:  # after every family: one whole-machine total, or the model read last
+            from wattprint.sensors.platform.opener import settle
+
+            lines += settle(opened, options.platform, options.env)
     except BaseException:
         for sensor in opened:
             _close_quietly(sensor)
@@ -264,7 +286,7 @@ def _unused_options(names: frozenset[str], options: SensorOptions) -> list[Avail
         Availability(
             f"option {key}", False, f"{key}={getattr(options, key)!r} not used: no chosen sensor family takes it"
         )
-        for key in ("rapl_root", "gpus", "tdp_w")
+        for key in ("rapl_root", "gpus", "tdp_w", "platform")
         if getattr(options, key) is not None and key not in taken
     ]
 

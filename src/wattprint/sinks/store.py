@@ -1,4 +1,4 @@
-"""The SQLite store as a sink: every database write on a writer thread of its own.
+"""The store (SQLite or PostgreSQL) as a sink: every database write on a writer thread of its own.
 
 The job never waits for the database. ``started`` only starts the writer, the
 sampler-thread hooks only append to lists, and each flush hands what is new
@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 DEFAULT_WAIT_S = 5.0
 
 
-def _open_sqlite(path: str | None) -> Any:
-    from wattprint.store.sqlite import SqliteStore
+def _open_store(path: str | None) -> Any:
+    from wattprint.store.open import open_store
 
-    return SqliteStore.open(path)
+    return open_store(path)
 
 
 def _header(run: Run) -> RunRecord:
@@ -57,7 +57,7 @@ def _header(run: Run) -> RunRecord:
 class StoreSink(Sink):
     """Writes a run to a store (``SqliteStore`` by default) off the job's critical path.
 
-    ``path``: the database (None: the default one). ``opener(path)`` returns an
+    ``path``: the database, a file or a ``postgresql://`` URL (None: the default one). ``opener(path)`` returns an
     object with ``save_progress``, ``save_final`` and ``close`` taking what
     :class:`~wattprint.store.sqlite.SqliteStore` takes (another store, or a
     wrapper for tests). ``wait_s``: how long ``finished`` waits for the
@@ -75,7 +75,7 @@ class StoreSink(Sink):
     ) -> None:
         self.path = None if path is None else str(path)
         self.wait_s = float(wait_s)
-        self._opener = opener or _open_sqlite
+        self._opener = opener or _open_store
         self._rows: list[Interval] = []  # since the last flush; touched only by the dispatching thread
         self._windows: list[Window] = []
         self._cond = threading.Condition()

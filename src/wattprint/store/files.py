@@ -199,7 +199,7 @@ def check_not_database(target: str | os.PathLike[str], db: str | os.PathLike[str
         raise StoreError(f"refusing to write {target}: it is the wattprint database {base} (choose another file)")
 
 
-def _statements(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
     return [st.strip() for st in script.split(";") if st.strip()]
 
 
@@ -228,7 +228,7 @@ def apply_migrations(conn: sqlite3.Connection, migrations: list[str]) -> int:
         try:
             found = int(conn.execute("PRAGMA user_version").fetchone()[0])
             for version in range(found, target):
-                for statement in _statements(migrations[version]):
+                for statement in split_statements(migrations[version]):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version={max(found, target)}")
             conn.execute("COMMIT")

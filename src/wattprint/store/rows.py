@@ -1,7 +1,7 @@
-"""SQLite rows back to run records (:mod:`wattprint.tracking.record`).
+"""Stored rows back to run records (:mod:`wattprint.tracking.record`), and the timeline's packing.
 
-The read half of :mod:`wattprint.store.sqlite`: each function turns one
-table's rows into its part of the record, the same shape ``Run.to_dict()``
+The read half of :mod:`wattprint.store.sql` (both stores): each function turns one
+table's rows (mappings of column to value) into its part of the record, the same shape ``Run.to_dict()``
 gives. Rows written by older schemas lack some columns (NULL): what can be
 derived from what was kept is derived and said so here, nothing is invented.
 """
@@ -9,11 +9,9 @@ derived from what was kept is derived and said so here, nothing is invented.
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
-import threading
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from wattprint.tracking.measure import Interval
@@ -21,17 +19,17 @@ from wattprint.tracking.record import ChannelRecord, IntervalRecord, RunHeader, 
 from wattprint.units import combined_band, j_to_kwh
 
 
-def header_record(r: sqlite3.Row, status: str) -> RunHeader:
+def header_record(r: Mapping[str, Any], status: str) -> RunHeader:
     """A ``runs`` row as the run's header (``status`` as the store judged it: running or killed)."""
     head = _header(r, status)
-    # schema 6: NULL for runs without a budget, progress or embodied figures
+    # schema 7: NULL for runs without a budget, progress or embodied figures
     head["budget"] = json.loads(r["budget"]) if r["budget"] else None
     head["prediction"] = json.loads(r["prediction"]) if r["prediction"] else None
     head["embodied"] = json.loads(r["embodied"]) if r["embodied"] else None
     return head
 
 
-def _header(r: sqlite3.Row, status: str) -> RunHeader:
+def _header(r: Mapping[str, Any], status: str) -> RunHeader:
     return {
         "name": r["name"],
         "start_utc": r["start_utc"],
@@ -59,10 +57,12 @@ def _header(r: sqlite3.Row, status: str) -> RunHeader:
         "gpu_users": json.loads(r["gpu_users"]),
         "attribution": json.loads(r["attribution"]) if r["attribution"] else None,
         "baseline": json.loads(r["baseline"]) if r["baseline"] else None,
+        "owner": r["owner"],
+        "project": r["project"],
     }
 
 
-def channel_record(c: sqlite3.Row) -> ChannelRecord:
+def channel_record(c: Mapping[str, Any]) -> ChannelRecord:
     return {
         "name": c["name"],
         "component": c["component"],
@@ -75,7 +75,7 @@ def channel_record(c: sqlite3.Row) -> ChannelRecord:
     }
 
 
-def window_record(w: sqlite3.Row, run_start: float) -> WindowRecord:
+def window_record(w: Mapping[str, Any], run_start: float) -> WindowRecord:
     """A stored window; rows from before schema 4 lack start_utc, band and market emissions."""
     channels: dict[str, ChannelRecord] = json.loads(w["channels"])
     band = w["band"]
@@ -114,7 +114,7 @@ def legacy_timeline(rows: Iterable[tuple[int, float, float, float, str, float]])
 
 # A chunk packs consecutive intervals that have the same channels: ``channels`` (JSON list)
 # and ``data``, per interval t0_s, t1_s, start_utc then each channel's joules, as
-# little-endian float64 (exact: the same doubles SQLite REAL kept).
+# little-endian float64 (exact: the same doubles a REAL / DOUBLE PRECISION column keeps).
 CHUNK_ROWS = 4096
 _SWAP = sys.byteorder == "big"
 
@@ -160,36 +160,8 @@ def timeline_records(rows: Iterable[Interval]) -> list[IntervalRecord]:
     return [iv.to_dict() for iv in rows]
 
 
-def stat_view(w: sqlite3.Row) -> dict[str, Any]:
+def stat_view(w: Mapping[str, Any]) -> dict[str, Any]:
     """What :func:`~wattprint.tracking.measure.window_stats` reads of a window, from the light
     query of ``get_run(windows=False)`` (name, offset_s, duration_s, energy_j, estimated)."""
     return {"name": w["name"], "offset_s": w["offset_s"], "duration_s": w["duration_s"],
             "energy_j": w["energy_j"], "estimated": w["estimated"] != "{}"}
-
-
-def interval_count(conn: sqlite3.Connection, run_id: str) -> int:
-    """Timeline intervals stored for a run, in either layout (also the next interval's seq)."""
-    legacy = conn.execute("SELECT COALESCE(MAX(seq)+1, 0) FROM timeline WHERE run_id=?", (run_id,))
-    chunks = conn.execute("SELECT COALESCE(MAX(seq+n), 0) FROM timeline_chunks WHERE run_id=?", (run_id,))
-    return max(int(legacy.fetchone()[0]), int(chunks.fetchone()[0]))
-
-
-def read_timeline(conn: sqlite3.Connection, lock: threading.Lock, run_id: str, batch: int) -> Iterator[Interval]:
-    """A run's intervals in order: rows of the schema-1 table (runs written before schema 5),
-    then the chunks, ``batch`` chunks per fetch, each fetch under ``lock``."""
-    with lock:
-        legacy = conn.execute(
-            "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline WHERE run_id=? ORDER BY seq",
-            (run_id,),
-        ).fetchall()  # bounded: no run has been written this way since schema 5
-    yield from legacy_timeline(legacy)
-    cur = conn.cursor()
-    with lock:
-        cur.execute("SELECT channels, data FROM timeline_chunks WHERE run_id=? ORDER BY seq", (run_id,))
-    while True:
-        with lock:
-            chunks = cur.fetchmany(batch)
-        if not chunks:
-            return
-        for names, data in chunks:
-            yield from unpack_chunk(names, data)

@@ -1,5 +1,10 @@
 """The database schema: every migration, in order, and the runner that applies them.
 
+Every migration is written in SQL that SQLite and PostgreSQL both run, with
+SQLite's type names (TEXT, REAL, INTEGER, BLOB); the PostgreSQL store translates
+those names (:func:`wattprint.store.postgres.pg_dialect`), so both stores have
+the same schema version and the same migrations.
+
 Tables: ``runs`` (one row per run, with its provenance), ``channels``
 (per-channel totals), ``windows``, ``timeline_chunks`` (the timeline, packed;
 ``timeline`` holds runs stored before version 5) and ``baselines``.
@@ -114,7 +119,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, seq)
     );
     """,
-    # 6: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
+    # 6: who ran it and for which project, so a team sharing one store can filter (NULL in older rows)
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN project TEXT;
+    CREATE INDEX runs_project ON runs(project, start_utc);
+    CREATE INDEX runs_owner ON runs(owner, start_utc);
+    """,
+    # 7: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
     # embodied emissions (JSON, NULL for runs without them: BudgetRecord, PredictionRecord, EmbodiedRecord)
     """
     ALTER TABLE runs ADD COLUMN budget TEXT;

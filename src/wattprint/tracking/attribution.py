@@ -16,6 +16,10 @@ share of each channel over that interval:
   memory when others use it too (if the sensor can list memory per process);
   nothing when the tree does not use it; "unknown" (whole GPU, flagged) when
   the driver cannot list processes.
+* **The whole machine** (``platform``: a hwmon meter, IPMI, Redfish) and the
+  modelled rest of the platform (``platform-rest``): the energy-weighted mean
+  of the tree's shares of the other channels in the same interval, so the
+  supply's losses, fans and disks are split as the components they feed are.
 
 Shares are clamped to [0, 1], so attributed + rest of machine = total always.
 """
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 
 CPU_COMPONENTS = ("cpu", "psys")
 RAM_COMPONENTS = ("ram", "dram")
+PLATFORM_COMPONENTS = ("platform", "platform-rest")  # split as the components they contain are
 
 
 def _cgroup_of(pid: int, proc_root: Path) -> str | None:
@@ -236,10 +241,15 @@ class Attributor:
         cpu_share = min(1.0, max(0.0, d_tree / d_busy)) if d_busy > 0 else 0.0
         ram_share = min(1.0, max(0.0, self.tree.rss_bytes(procs) / self._used_mem()))
         gpu_shares = self._gpu_shares(self.tree.pids(procs))
+        whole: list[tuple[str, float]] = []
+        parts_j = mine_j = 0.0
         for name, e in energy_j.items():
             ch = self.channels.get(name)
-            acc = self.per_channel.setdefault(name, ChannelShare())
             component = getattr(ch, "component", "")
+            if component in PLATFORM_COMPONENTS:
+                whole.append((name, e))
+                continue
+            acc = self.per_channel.setdefault(name, ChannelShare())
             if component in CPU_COMPONENTS:
                 share, acc.method = cpu_share, self.cpu_method
             elif component in RAM_COMPONENTS:
@@ -250,6 +260,15 @@ class Attributor:
                 share, acc.method = 0.0, "no attribution rule for this component"
             acc.energy_j += e * share
             acc.shares.append(share)
+            if component != "psys":  # psys overlaps the packages: their share is already in
+                parts_j += e
+                mine_j += e * share
+        mean = mine_j / parts_j if parts_j > 0 else 0.0
+        for name, e in whole:
+            acc = self.per_channel.setdefault(name, ChannelShare())
+            acc.method = "energy-weighted share of the components it contains"
+            acc.energy_j += e * mean
+            acc.shares.append(mean)
 
     def _gpu_shares(self, tree_pids: set[int]) -> dict[str, tuple[float, str]]:
         out: dict[str, tuple[float, str]] = {}

@@ -42,11 +42,13 @@ def _sensor_choice(sensors: Any) -> tuple[Any, ...]:
 
 
 def _acquire_sampler(
-    rapl_root: str | None, gpus: str | None, sensors: Any = None
+    rapl_root: str | None, gpus: str | None, sensors: Any = None, platform: Any = None
 ) -> tuple[Sampler, list[Availability]]:
-    """One sampler per sensor set (root, GPU choice, sensor families) in the process, reference-counted."""
+    """One sampler per sensor set (root, GPU choice, sensor families, whole-machine options) in the
+    process, reference-counted."""
     choice = _sensor_choice(sensors)
-    key = (str(rapl_root or ""), str(gpus or ""), *(e if isinstance(e, str) else _Same(e) for e in choice))
+    key = (str(rapl_root or ""), str(gpus or ""), platform,
+           *(e if isinstance(e, str) else _Same(e) for e in choice))
     with _pool_lock:
         if key in _pool:
             sampler, lines, refs = _pool[key]
@@ -54,7 +56,7 @@ def _acquire_sampler(
             return sampler, lines
         from wattprint.sensors.registry import open_sensors
 
-        opened, lines = open_sensors(choice, rapl_root=rapl_root, gpus=gpus)
+        opened, lines = open_sensors(choice, rapl_root=rapl_root, gpus=gpus, platform=platform)
         sampler = Sampler(opened)
         _pool[key] = (sampler, lines, 1)
         return sampler, lines
@@ -75,12 +77,13 @@ def _release_sampler(sampler: Sampler) -> None:
 class shared_sampler:  # noqa: N801 - used like a function: ``with shared_sampler(...) as (s, lines)``
     """Borrow the process's sampler for this sensor set (opened on first use)."""
 
-    def __init__(self, rapl_root: str | None = None, gpus: str | None = None, sensors: Any = None) -> None:
-        self.rapl_root, self.gpus, self.sensors = rapl_root, gpus, sensors
+    def __init__(self, rapl_root: str | None = None, gpus: str | None = None, sensors: Any = None,
+                 platform: Any = None) -> None:
+        self.rapl_root, self.gpus, self.sensors, self.platform = rapl_root, gpus, sensors, platform
         self.sampler: Sampler | None = None
 
     def __enter__(self) -> tuple[Sampler, list[Availability]]:
-        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
+        self.sampler, lines = _acquire_sampler(self.rapl_root, self.gpus, self.sensors, self.platform)
         return self.sampler, lines
 
     def __exit__(self, *exc: object) -> None:

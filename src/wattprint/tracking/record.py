@@ -257,7 +257,12 @@ class _Foresight(TypedDict, total=False):
     embodied: EmbodiedRecord | None
 
 
-class RunHeader(SpanTotals, _Foresight):
+class _Team(TypedDict, total=False):
+    owner: str | None  # who ran it (the OS user unless set); absent from records before schema 6
+    project: str | None  # the project it counts for (setting ``project``), or None
+
+
+class RunHeader(SpanTotals, _Team, _Foresight):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str

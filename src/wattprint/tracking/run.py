@@ -222,6 +222,8 @@ class Run(Measurement):
         self.interval_s = interval_s
         self.command = command
         self.tags = tags
+        self.owner: str | None = None  # who ran it and for which project (set by the tracker)
+        self.project: str | None = None
         self.availability = availability
         self.host = hostname()
         self.pid = os.getpid()
@@ -496,6 +498,8 @@ class Run(Measurement):
             "gpu_users": self.gpu_users,
             "attribution": self._attribution_dict(),
             "baseline": self._baseline_dict(),
+            "owner": self.owner,
+            "project": self.project,
         }
         d["budget"] = self.budget.to_dict() if self.budget is not None else None
         d["prediction"] = self._progress.record(self) if self._progress is not None else None

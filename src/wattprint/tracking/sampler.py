@@ -95,6 +95,10 @@ class Sampler:
                 self._totals[c.name] = 0.0
                 if c.kind is Kind.POWER:
                     self._power[c.name] = _PowerIntegrator()
+        for s in self._sensors:  # a derived sensor (the rest-of-platform model) reads the others' totals
+            bind = getattr(s, "bind_totals", None)
+            if bind is not None:
+                bind(self._totals)
         self.faults: list[Fault] = []
         self.ended_channels: set[str] = set()
         self._listeners: dict[int, tuple[Listener, float]] = {}

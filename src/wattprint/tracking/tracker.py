@@ -19,7 +19,7 @@ import warnings
 
 from wattprint._threads import new_thread
 from wattprint.errors import BaselineMissing, BudgetExceeded, WattprintWarning
-from wattprint.host import hostname
+from wattprint.host import hostname, user_name
 from wattprint.intensity.base import Intensity
 from wattprint.tracking import endings
 from wattprint.tracking.pool import (  # noqa: F401 - shared_sampler is imported from here too
@@ -156,8 +156,13 @@ class Tracker:
         self.interval: float = get("interval")
         self.gpus = get("gpus")
         self.rapl_root = get("rapl_root")
+        from wattprint.sensors.platform.opener import PlatformOptions
+
+        self.platform = PlatformOptions.from_settings(get)  # whole-machine sensors and the rest-of-platform model
         self.sensors = _sensor_choice(get("sensors"))  # checked now: a typo fails before the work
         self.tags = dict(get("tags") or {})
+        self.owner: str | None = get("owner") or user_name()
+        self.project: str | None = get("project")
         self.flush_every_s: float = get("flush_every_s")
         self._store_arg = (get("db") or True) if get("store") else False
         self._extra_sinks = _sink_list(get("sinks"))
@@ -288,7 +293,7 @@ class Tracker:
             return self._begin()
 
     def _begin(self) -> Run:
-        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors)
+        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors, self.platform)
         try:
             baseline = self._baseline()
         except BaseException:
@@ -302,6 +307,7 @@ class Tracker:
             tags=self.tags,
             availability=availability,
         )
+        run.owner, run.project = self.owner, self.project
         self.run = run
         if not endings.opened(self):  # from here on, exit or a signal stops and stores it
             _note_unguarded(run)
@@ -327,10 +333,10 @@ class Tracker:
             return arg
         assert self._sampler is not None
         if arg == "stored":
-            from wattprint.store.sqlite import SqliteStore
+            from wattprint.store.open import open_store
 
             path = None if self._store_arg in (True, False) else str(self._store_arg)
-            store = SqliteStore.open(path, write=False)  # only reads: read-only media will do
+            store = open_store(path, write=False)  # only reads: read-only media will do
             try:
                 found = store.latest_baseline(hostname(), self.baseline_max_age_s)
             finally:

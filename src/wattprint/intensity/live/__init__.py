@@ -43,6 +43,9 @@ def choose_provider(location: str, settings: Settings) -> LiveProvider | None:
     choice = get("live_provider")
     if choice == "off":
         return None
+    from wattprint.intensity.static import place_grid
+
+    location = place_grid(location)  # gcp:europe-west2 -> GB: live zones follow the place
     em_key = get("electricitymaps_api_key")
     is_gb = location.upper() == "GB" or location.upper().startswith("GB-")
     wt_user, wt_pass, wt_region = get("watttime_username"), get("watttime_password"), get("watttime_region")

@@ -83,29 +83,69 @@ def _driver_present() -> bool:
     return os.path.exists("/proc/driver/nvidia/version")
 
 
-def _no_driver_on_linux() -> bool:
+def _no_driver_on_linux(root: str = "/") -> bool:
     """True when Linux shows no trace of the NVIDIA kernel driver (not even in a container).
 
     Then NVML cannot start, and importing pynvml (~30 ms on a small VM) can be
-    skipped. Containers given GPUs see /dev/nvidiactl, so they still probe.
+    skipped. Containers given GPUs see /dev/nvidiactl, so they still probe; so
+    does WSL2 (see :func:`wsl_nvml_library`). ``root`` prefixes every path (tests).
     """
     if not sys.platform.startswith("linux"):
         return False
-    return not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0"))
+    paths = ("proc/driver/nvidia", "dev/nvidiactl", "dev/nvidia0")
+    return not any(os.path.exists(os.path.join(root, p)) for p in paths) and wsl_nvml_library(root) is None
+
+
+WSL_LIB_DIR = "usr/lib/wsl/lib"
+
+
+def wsl_nvml_library(root: str = "/") -> str | None:
+    """Under WSL2, the NVML library the Windows driver provides; None elsewhere.
+
+    WSL2 has no /proc/driver/nvidia and no /dev/nvidia*: the GPU is reached
+    through /dev/dxg, and the driver's user-space libraries (libnvidia-ml.so.1
+    among them) are mounted in /usr/lib/wsl/lib, which is not always on the
+    loader's path (containers, conda). Two stat calls.
+    """
+    if not os.path.exists(os.path.join(root, "dev/dxg")):
+        return None
+    lib = os.path.join(root, WSL_LIB_DIR, "libnvidia-ml.so.1")
+    return lib if os.path.exists(lib) else None
+
+
+def _preload_wsl_nvml(root: str = "/") -> Availability | None:
+    """Load WSL2's libnvidia-ml.so.1 by its path, so pynvml's load by name finds it already loaded.
+
+    Returns a doctor line when the library is there but cannot be loaded; None otherwise.
+    """
+    lib = wsl_nvml_library(root)
+    if lib is None:
+        return None
+    import ctypes  # noqa: PLC0415 - only under WSL2
+
+    try:
+        ctypes.CDLL(lib, mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+    except OSError as exc:
+        return Availability("nvml", False, f"WSL2: {lib} cannot be loaded: {exc}",
+                            "update the NVIDIA driver on the Windows side (it provides NVML to WSL2)")
+    return None
 
 
 # --------------------------------------------------------------------------- probe
 
 
-def probe(nvml: Any = None) -> Probe:
+def probe(nvml: Any = None, root: str = "/") -> Probe:
     """Start NVML and list the NVIDIA GPUs; say plainly why not when it cannot.
 
-    ``nvml`` replaces the ``pynvml`` module (tests). Never raises, never prints.
+    ``nvml`` replaces the ``pynvml`` module and ``root`` prefixes the driver's
+    paths (tests). Never raises, never prints.
     """
-    if nvml is None and "pynvml" not in sys.modules and _no_driver_on_linux():
-        line = Availability("nvml", False, "no NVIDIA driver loaded (no /proc/driver/nvidia, no /dev/nvidiactl)",
-                            FIX_DRIVER)
+    if nvml is None and "pynvml" not in sys.modules and _no_driver_on_linux(root):
+        line = Availability("nvml", False, "no NVIDIA driver loaded (no /proc/driver/nvidia, no /dev/nvidiactl, "
+                            "no WSL2 /dev/dxg with NVML)", FIX_DRIVER)
         return Probe([line], None, no_open)
+    if nvml is None and (wsl := _preload_wsl_nvml(root)) is not None:
+        return Probe([wsl], None, no_open)
     if nvml is None:
         try:
             import pynvml as nvml  # type: ignore[no-redef]  # noqa: PLC0415 - optional, imported when used

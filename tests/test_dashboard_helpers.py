@@ -1,0 +1,163 @@
+"""What the dashboard tests share: a store filled by real ``wattprint run`` runs, a real server.
+
+The runs are real: ``wattprint run`` as a subprocess on a fake powercap tree
+(the hardware boundary), whose counters the tracked command itself drives at
+a known power, so the stored timeline has real, varying energy. The server is
+``wattprint dashboard`` as a subprocess on a free port (``--port 0``; the URL is
+read from its first line on stderr). No test lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fake_rapl import make_tree
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+HOSTILE = '</td><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">"\'&'
+ARTIFACTS = Path(os.environ.get("WATTPRINT_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+
+# Raises the package and DRAM counters of a fake powercap tree at ``watts`` for ``seconds``,
+# with a step up half-way, so the timeline is not flat: the tracked command of a CLI run,
+# the tracked block of an API run.
+DRIVE = """
+import time
+def drive(root, watts, seconds):
+    zones = [(root + "/intel-rapl:0/energy_uj", 1.0), (root + "/intel-rapl:0/intel-rapl:0:0/energy_uj", 0.2)]
+    t0 = last = time.monotonic()
+    uj = [0.0, 0.0]
+    while time.monotonic() - t0 < seconds:
+        now = time.monotonic()
+        w = watts if now - t0 < seconds / 2 else 2 * watts
+        for i, (path, share) in enumerate(zones):
+            uj[i] += w * share * (now - last) * 1e6
+            with open(path, "r+", encoding="ascii") as fh:
+                fh.write(f"{int(uj[i])}\\n")
+        last = now
+        time.sleep(0.01)
+"""
+CLI_CHILD = DRIVE + "import sys\ndrive(sys.argv[1], float(sys.argv[2]), 1.2)\n"
+API_RUN = DRIVE + """
+import json, sys, wattprint
+root, db, name, tags, watts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), float(sys.argv[5])
+with wattprint.track(name=name, tags=tags, rapl_root=root, db=db, country="DE", interval=0.1):
+    drive(root, watts, 1.2)
+"""
+
+
+def env(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": SRC, "WATTPRINT_NO_CLOUD_PROBE": "1", "XDG_CONFIG_HOME": str(tmp / "cfg"),
+            "XDG_DATA_HOME": str(tmp / "data"), "XDG_CACHE_HOME": str(tmp / "cache")}
+
+
+def _tree(tmp: Path) -> Path:
+    root = tmp / f"pc-{len(list(tmp.glob('pc-*')))}"
+    return make_tree(root, packages=1)
+
+
+def _python(tmp: Path, *args: str) -> None:
+    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env(tmp), timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def cli_run(tmp: Path, db: Path, name: str, watts: float, *, country: str | None = "FR") -> None:
+    """One real ``wattprint run`` on its own fake powercap tree, stored in ``db``."""
+    root = _tree(tmp)
+    args = ["run", "--db", str(db), "--rapl-root", str(root), "--name", name, "--interval", "0.1",
+            "--no-live", "--progress-every", "0", *(["--country", country] if country else [])]
+    _python(tmp, "-m", "wattprint.cli.main", *args, "--", sys.executable, "-c", CLI_CHILD, str(root), str(watts))
+
+
+def api_run(tmp: Path, db: Path, name: str, watts: float, tags: dict[str, str]) -> None:
+    """One real ``wattprint.track()`` block in a fresh process (tags come only through the API)."""
+    _python(tmp, "-c", API_RUN, str(_tree(tmp)), str(db), name, json.dumps(tags), str(watts))
+
+
+def fill_store(tmp: Path) -> Path:
+    """Two repeats of ``train`` and an ``eval`` without a location (CLI), a tagged API run, and
+    an API run whose name and tag are hostile HTML."""
+    db = tmp / "runs.db"
+    cli_run(tmp, db, "train", 20.0)
+    cli_run(tmp, db, "train", 24.0)
+    cli_run(tmp, db, "eval", 10.0, country=None)
+    api_run(tmp, db, "api-job", 15.0, {"team": "vision"})
+    api_run(tmp, db, HOSTILE, 5.0, {"k": HOSTILE})
+    return db
+
+
+class Server:
+    """``wattprint dashboard`` as a subprocess; ``url`` as it printed it (token included)."""
+
+    def __init__(self, tmp: Path, db: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wattprint.cli.main", "dashboard", "--db", str(db), "--port", "0", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(tmp))
+        self.url = self._first_line().split("wattprint dashboard: ", 1)[1].split()[0]
+        self.base = self.url.split("?")[0].rstrip("/")
+
+    def _first_line(self) -> str:
+        assert self.proc.stderr is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sel.select(timeout=0.5):
+                line = self.proc.stderr.readline()
+                if "wattprint dashboard: " in line:
+                    return line
+                if not line and self.proc.poll() is not None:
+                    break
+        self.stop()
+        raise AssertionError(f"the dashboard did not start: {self.proc.stderr.read()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError("the dashboard did not stop on SIGTERM within 15 s") from None
+
+
+@contextmanager
+def server(tmp: Path, db: Path, *args: str) -> Iterator[Server]:
+    s = Server(tmp, db, *args)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kw: Any) -> None:
+        return None
+
+
+def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
+          follow: bool = True) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers with lower-case names, body) of one request; HTTP errors are answers too."""
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    opener = urllib.request.build_opener(*(() if follow else (NoRedirect(),)))
+    try:
+        with opener.open(req, timeout=30) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def fetch_json(url: str) -> Any:
+    status, _, body = fetch(url)
+    assert status == 200, body[:500]
+    return json.loads(body)
