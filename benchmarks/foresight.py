@@ -16,7 +16,7 @@ import time
 
 from wattprint.tracking.budget import Budget
 from wattprint.tracking.measure import Interval
-from wattprint.tracking.predict import MAX_POINTS, Progress, energy_at, predict
+from wattprint.tracking.predict import MAX_POINTS, ProgressLog, energy_at, predict
 
 
 def _per_call_us(fn: object, n: int) -> float:
@@ -27,7 +27,7 @@ def _per_call_us(fn: object, n: int) -> float:
 
 
 class _Run:
-    """What Progress.predict reads of a run: its timeline, channels and running totals."""
+    """What ProgressLog.predict reads of a run: its timeline and its closed intervals' totals."""
 
     def __init__(self, seconds: int) -> None:
         self.timeline = [Interval(float(i), float(i + 1), 0.0, {"cpu": 200.0}) for i in range(seconds)]
@@ -35,10 +35,13 @@ class _Run:
         self.energy_j = 200.0 * seconds
         self.emissions_g = self.energy_j * 1e-4
 
+    def _closed(self) -> _Run:
+        return self
+
 
 def main() -> None:
     rows = []
-    p = Progress(min_gap_s=0.25)
+    p = ProgressLog(min_gap_s=0.25)
     t = [0.0]
 
     def call() -> None:
@@ -57,7 +60,7 @@ def main() -> None:
             lambda times=times, done=done, energy=energy, n=points: predict(times, done, 10 * n, energy=energy),
             20), "us"))
     run = _Run(2048)  # a long run's timeline held in memory: ~2 048 rows
-    prog = Progress(min_gap_s=0.0)
+    prog = ProgressLog(min_gap_s=0.0)
     for i in range(MAX_POINTS):
         prog.add(i * 2048 / MAX_POINTS, float(i), 10.0 * MAX_POINTS)
     rows.append((f"run.prediction(): {MAX_POINTS} points, 2 048 timeline rows", _per_call_us(

@@ -20,7 +20,7 @@ from wattprint.tracking.measure import Interval
 from wattprint.tracking.predict import (
     MAX_POINTS,
     Increment,
-    Progress,
+    ProgressLog,
     burn_in,
     coarsen,
     energy_at,
@@ -157,7 +157,7 @@ def test_energy_at_interpolates_inside_rows_and_is_unknown_past_them() -> None:
 
 
 def test_progress_keeps_few_points_and_checks_its_input() -> None:
-    p = Progress(min_gap_s=0.1)
+    p = ProgressLog(min_gap_s=0.1)
     with pytest.raises(ConfigError, match="give the total"):
         p.add(0.0, 0, None)
     for bad in (math.nan, -1, "3", True):
@@ -168,7 +168,7 @@ def test_progress_keeps_few_points_and_checks_its_input() -> None:
     for i in range(100):
         p.add(i * 0.01, i, 1000)  # 100 calls in 1 s: about one point per 0.1 s kept
     assert 9 <= len(p.points) <= 12 and p.latest == (0.99, 99.0)
-    q = Progress(min_gap_s=0.0)
+    q = ProgressLog(min_gap_s=0.0)
     for i in range(3 * MAX_POINTS):
         q.add(float(i), i, 10 * MAX_POINTS)
     assert len(q.points) <= MAX_POINTS and q.points[0] == (0.0, 0.0) and q.points[-1][1] == 3 * MAX_POINTS - 1

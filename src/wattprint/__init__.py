@@ -12,6 +12,9 @@ Public API (loaded on first use, so ``import wattprint`` stays cheap)::
 
     t = wattprint.Tracker(interval=0.5); t.start(); ...; run = t.stop()
 
+In IPython or Jupyter, ``%load_ext wattprint`` adds the ``%%wattprint`` cell
+magic (see :mod:`wattprint.integrations.jupyter`).
+
 Every exception wattprint raises on purpose derives from :class:`WattprintError`
 (see :mod:`wattprint.errors`).
 """
@@ -60,6 +63,13 @@ if TYPE_CHECKING:
 
 _LAZY = {"Run": "run", "Window": "run", "Tracker": "tracker", "active_run": "track", "track": "track",
          "handle_signals": "endings"}
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext wattprint``: the ``%%wattprint`` and ``%wattprint`` magics (needs IPython)."""
+    from wattprint.integrations.jupyter import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> object:

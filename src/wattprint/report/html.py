@@ -169,6 +169,10 @@ def _cards(report: dict[str, Any]) -> list[tuple[str, str, str]]:
              _fig("sci.sci_g_per_unit", sci["sci_g_per_unit"], f"{sig(sci['sci_g_per_unit'])} g"),
              f"R = {sig(sci['r'], 6)} {sci['functional_unit']} · ISO/IEC 21031")
         )
+    for pu in report.get("per_unit") or []:  # counted with run.step(): energy and CO2e per unit
+        g = pu["emissions_g"]
+        cards.append((f"Per {pu['unit']}", e(fmt_energy(pu["energy_j"])),
+                      f"{pu['count']:,} {pu['unit']}s" + (f" · {fmt_mass(g)} CO2e" if g is not None else "")))
     return cards
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 SCHEMA_ID = "urn:wattprint:report:1"
 
 _NUM = {"type": "number"}
@@ -43,6 +43,19 @@ _ENERGY_ROW = {
     "emissions_g": _NONNEG_OR_NULL,
     "band": {"type": "number", "minimum": 0},
     "in_total": {"type": "boolean"},
+}
+
+_PER_UNIT = {  # energy and emissions per unit of work counted with run.step() (schema 1.1)
+    "type": "array",
+    "items": _obj(
+        {
+            "unit": {"enum": ["step", "sample", "token"]},
+            "count": {"type": "integer", "minimum": 1},
+            "energy_j": _NONNEG,
+            "energy_kwh": _NONNEG,
+            "emissions_g": _NONNEG_OR_NULL,
+        }
+    ),
 }
 
 SCHEMA: dict[str, Any] = {
@@ -183,6 +196,7 @@ SCHEMA: dict[str, Any] = {
                     ),
                 ]
             },
+            "per_unit": _PER_UNIT,
             "coverage": _obj(
                 {
                     "duration_s": _NONNEG,
@@ -209,6 +223,7 @@ SCHEMA: dict[str, Any] = {
                         "share_of_run": _NONNEG,
                         "emissions_g": _NONNEG_OR_NULL,
                         "components_j": {"type": "object", "additionalProperties": _NONNEG},
+                        "per_unit": _PER_UNIT,
                     }
                 ),
             },

@@ -104,6 +104,9 @@ def _headline(report: dict[str, Any]) -> list[str]:
             f"(E = {sig(sci['e_kwh'])} kWh, I = {sig(sci['i_g_per_kwh'])} gCO2e/kWh, "
             f"M = {sig(sci['m_g'])} g, R = {sig(sci['r'], 6)} {md_text(sci['functional_unit'])})."
         )
+    for pu in report.get("per_unit") or []:
+        g = f", {sig(pu['emissions_g'])} g CO2e" if pu["emissions_g"] is not None else ""
+        bullets.append(f"Per {pu['unit']} ({pu['count']:,} counted): {sig(pu['energy_j'])} J{g}.")
     return [*(f"- {b}" for b in bullets), ""]
 
 

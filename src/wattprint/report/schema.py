@@ -54,13 +54,16 @@ __all__ = [
 ]
 
 
-def _check_options(per: float | None, unit: str | None, embodied_g: float | None) -> None:
+def _check_options(per: float | None, unit: str | None, embodied_g: float | None, progress: Any) -> None:
     if per is not None and not (sec.num(per, -1.0) > 0):
         raise ReportError(f"--per must be a positive number of functional units, got {per!r}")
     if embodied_g is not None and not (sec.num(embodied_g, -1.0) >= 0):
         raise ReportError(f"--embodied-g must be 0 or more grams CO2e, got {embodied_g!r}")
-    if unit is not None and per is None:
-        raise ReportError("--unit needs --per N (how many units the run produced)")
+    if unit is not None and per is None and sec.functional_unit(progress, unit) is None:
+        raise ReportError(
+            "--unit needs --per N (how many units the run produced), unless the run counted them "
+            f"(run.step(): {', '.join(sec.counted_units(progress)) or 'nothing counted'})"
+        )
 
 
 def build_report(
@@ -74,13 +77,17 @@ def build_report(
     """The JSON report of ``run`` (a run record, live or stored).
 
     ``per`` and ``unit`` give the SCI functional unit (``per=10000,
-    unit="samples"``: grams CO2e per sample); ``embodied_g`` is the embodied
+    unit="samples"``: grams CO2e per sample); ``unit`` alone (``"tokens"``,
+    ``"steps"``, ``"samples"``) takes R from what the run counted with
+    ``run.step()``; ``embodied_g`` is the embodied
     share M in grams (0 when not given). ``now`` fixes ``generated_utc``
     (Unix seconds; default: the current time) so output can be reproduced.
     Missing parts (no intensity yet, no timeline, no GPU) are rendered as
     absent, never invented.
     """
-    _check_options(per, unit, embodied_g)
+    _check_options(per, unit, embodied_g, run.get("progress"))
+    if per is None:
+        per = sec.functional_unit(run.get("progress"), unit)
     if embodied_g is None:  # the run's own per-device figures (wattprint.embodied), when it had them
         embodied_g = sec.opt((run.get("embodied") or {}).get("emissions_g"))
     intensity_in = run.get("intensity") or None
@@ -120,6 +127,7 @@ def build_report(
         "emissions": sec.emissions(location_g, market_g, totals["band"], intensity, embodied_g,
                                    _marginal(intensity_in) if priced else None),
         "sci": sec.sci(per, unit, embodied_g, facility_j, intensity),
+        "per_unit": sec.per_unit(run.get("progress"), total_j, location_g),
         "coverage": tl.coverage(duration),
         "windows": windows,
         "window_groups": sec.window_groups(windows, total_j),

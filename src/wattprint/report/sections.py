@@ -306,6 +306,45 @@ def sci(
     }
 
 
+_COUNTED = {"step": "steps", "sample": "samples", "token": "tokens"}
+
+
+def counted_units(progress: Any) -> dict[str, int]:
+    """The record's ``progress`` as ``{"step": n, ...}``: whole counts above 0 only."""
+    if not isinstance(progress, dict):
+        return {}
+    out = {}
+    for unit, key in _COUNTED.items():
+        n = progress.get(key)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            out[unit] = n
+    return out
+
+
+def functional_unit(progress: Any, unit: str | None) -> float | None:
+    """SCI's R from the run's own counts when ``unit`` names one (``tokens``, ``step`` ...)."""
+    if not unit:
+        return None
+    name = unit.strip().lower()
+    name = {v: k for k, v in _COUNTED.items()}.get(name, name)
+    n = counted_units(progress).get(name)
+    return float(n) if n else None
+
+
+def per_unit(progress: Any, total_j: float, location_g: float | None) -> list[dict[str, Any]]:
+    """Energy and location-based emissions per step, sample and token counted during the run."""
+    return [
+        {
+            "unit": unit,
+            "count": n,
+            "energy_j": total_j / n,
+            "energy_kwh": j_to_kwh(total_j / n),
+            "emissions_g": location_g / n if location_g is not None else None,
+        }
+        for unit, n in counted_units(progress).items()
+    ]
+
+
 # -- windows, attribution, baseline ------------------------------------------------------
 
 
@@ -334,6 +373,7 @@ def windows(
                 "share_of_run": _share(we, total_j),
                 "emissions_g": opt(w.get("emissions_g")) if priced else None,
                 "components_j": dict(sorted(per_comp.items(), key=lambda kv: component_key(kv[0]))),
+                "per_unit": per_unit(w.get("progress"), we, opt(w.get("emissions_g")) if priced else None),
             }
         )
     return out

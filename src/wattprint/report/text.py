@@ -98,6 +98,7 @@ def summary(run: dict[str, Any]) -> str:
             f"{used['marginal_g_per_kwh']:.0f} gCO2/kWh over {used['marginal_share']:.0%} of the energy "
             f"({term_text((run.get('intensity') or {}).get('marginal_source') or 'marginal signal')})"
         )
+    lines += _progress_lines(run, width)
     lines += _attribution_lines(run.get("attribution"), width)
     lines += _baseline_lines(run.get("baseline"), width)
     from wattprint.report.foresight import budget_lines, embodied_lines, prediction_lines
@@ -125,6 +126,19 @@ def _platform_lines(plat: dict[str, Any] | None, width: int) -> list[str]:
         f"  {'':<{width}}  total = components {fmt_energy(plat['components_j'])} + rest of the platform "
         f"{fmt_energy(plat['rest_j'])} (modelled ±{plat.get('rest_band', 0):.0%}: PSU losses, fans, disks, NICs; "
         f"no whole-machine sensor); without the model: {fmt_energy(plat['components_j'])}"
+    ]
+
+
+def _progress_lines(run: dict[str, Any], width: int) -> list[str]:
+    """``per step  1.2 J  0.1 mg CO2e (40 steps)`` for each unit the run counted."""
+    from wattprint.report.sections import per_unit
+
+    rows = per_unit(run.get("progress"), run["energy_j"], run.get("emissions_g"))
+    return [
+        f"  {'per ' + r['unit']:<{width}}  {fmt_energy(r['energy_j']):>10}  "
+        + (f"{fmt_mass(r['emissions_g'])} CO2e " if r["emissions_g"] is not None else "")
+        + f"({r['count']:,} {r['unit']}s)"
+        for r in rows
     ]
 
 

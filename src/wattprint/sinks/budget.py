@@ -58,20 +58,21 @@ class BudgetSink(Sink):
 
     def interval(self, run: Run, interval: Interval) -> None:
         b = self.budget
-        event = b.check(run.duration_s, run.energy_j, run.emissions_g)
+        m = run._closed()  # the closed intervals' figures: no counter read on the sampler thread
+        event = b.check(m.duration_s, m.energy_j, m.emissions_g)
         if event == "warned":
             self.say(f"wattprint: budget: {b.warn_at:.0%} reached: {b.warned}")
         elif event == "exceeded":
             self._exceeded(run)
-        elif run._progress is not None and run.duration_s - self._predicted_at >= PREDICT_EVERY_S:
-            self._predicted_at = run.duration_s
-            self._check_prediction(run)
+        elif run._forecast is not None and m.duration_s - self._predicted_at >= PREDICT_EVERY_S:
+            self._predicted_at = m.duration_s
+            self._check_prediction(run, m.duration_s)
 
-    def _check_prediction(self, run: Run) -> None:
+    def _check_prediction(self, run: Run, at_s: float) -> None:
         p = run.prediction()
         if p is None:
             return
-        line = self.budget.check_prediction(run.duration_s, p.energy_j[0] if p.energy_j else None,
+        line = self.budget.check_prediction(at_s, p.energy_j[0] if p.energy_j else None,
                                             p.emissions_g[0] if p.emissions_g else None)
         if line:
             self.say(f"wattprint: budget: {line} ({p.level:.0%} interval, at {p.done:g} of {p.total:g})")

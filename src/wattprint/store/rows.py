@@ -21,16 +21,7 @@ from wattprint.units import combined_band, j_to_kwh
 
 def header_record(r: Mapping[str, Any], status: str) -> RunHeader:
     """A ``runs`` row as the run's header (``status`` as the store judged it: running or killed)."""
-    head = _header(r, status)
-    # schema 7: NULL for runs without a budget, progress or embodied figures
-    head["budget"] = json.loads(r["budget"]) if r["budget"] else None
-    head["prediction"] = json.loads(r["prediction"]) if r["prediction"] else None
-    head["embodied"] = json.loads(r["embodied"]) if r["embodied"] else None
-    return head
-
-
-def _header(r: Mapping[str, Any], status: str) -> RunHeader:
-    return {
+    header: RunHeader = {
         "name": r["name"],
         "start_utc": r["start_utc"],
         "duration_s": r["duration_s"],
@@ -60,6 +51,13 @@ def _header(r: Mapping[str, Any], status: str) -> RunHeader:
         "owner": r["owner"],
         "project": r["project"],
     }
+    if r["progress"]:  # schema 7; NULL where nothing was counted
+        header["progress"] = json.loads(r["progress"])
+    # schema 8: NULL for runs without a budget, run.progress() or embodied figures
+    header["budget"] = json.loads(r["budget"]) if r["budget"] else None
+    header["prediction"] = json.loads(r["prediction"]) if r["prediction"] else None
+    header["embodied"] = json.loads(r["embodied"]) if r["embodied"] else None
+    return header
 
 
 def channel_record(c: Mapping[str, Any]) -> ChannelRecord:
@@ -81,7 +79,7 @@ def window_record(w: Mapping[str, Any], run_start: float) -> WindowRecord:
     band = w["band"]
     if band is None:  # recomputed from the channels kept with the window
         band = combined_band((c["energy_j"], c["band"]) for c in channels.values() if c["in_total"])
-    return {
+    record: WindowRecord = {
         "name": w["name"],
         "start_utc": w["start_utc"] if w["start_utc"] is not None else run_start + w["offset_s"],
         "duration_s": w["duration_s"],
@@ -95,6 +93,9 @@ def window_record(w: Mapping[str, Any], run_start: float) -> WindowRecord:
         "parent": w["parent"],
         "estimated": json.loads(w["estimated"]),
     }
+    if w["progress"]:
+        record["progress"] = json.loads(w["progress"])
+    return record
 
 
 def legacy_timeline(rows: Iterable[tuple[int, float, float, float, str, float]]) -> Iterator[Interval]:

@@ -126,7 +126,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_project ON runs(project, start_utc);
     CREATE INDEX runs_owner ON runs(owner, start_utc);
     """,
-    # 7: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
+    # 7: units of work counted during a run and each window (``run.step()``): JSON
+    # {"steps", "samples", "tokens"}, NULL where nothing was counted (and in older rows)
+    """
+    ALTER TABLE runs ADD COLUMN progress TEXT;
+    ALTER TABLE windows ADD COLUMN progress TEXT;
+    """,
+    # 8: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
     # embodied emissions (JSON, NULL for runs without them: BudgetRecord, PredictionRecord, EmbodiedRecord)
     """
     ALTER TABLE runs ADD COLUMN budget TEXT;

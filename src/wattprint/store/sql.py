@@ -43,17 +43,18 @@ Row = Mapping[str, Any]
 _RUN_COLUMNS = ("id, name, status, command, tags, start_utc, end_utc, duration_s, exit_code, host, pid, "
                 "cpu_model, gpu_models, wattprint_version, interval_s, location, intensity_source, intensity, "
                 "energy_j, band, emissions_g, market_emissions_g, sensors, faults, attribution, baseline, "
-                "gpu_users, owner, project, budget, prediction, embodied")
+                "gpu_users, owner, project, progress, budget, prediction, embodied")
 # what a later write of the same run updates (owner, project and the run's identity stay as first written)
 _RUN_UPDATED = ("status", "end_utc", "duration_s", "exit_code", "location", "intensity_source", "intensity",
                 "energy_j", "band", "emissions_g", "market_emissions_g", "sensors", "faults", "attribution",
-                "baseline", "gpu_users", "budget", "prediction", "embodied")
+                "baseline", "gpu_users", "progress", "budget", "prediction", "embodied")
 _UPSERT_RUN = (
     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * len(_RUN_COLUMNS.split(',')))}) "
     f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _RUN_UPDATED)}"
 )
 _INSERT_WINDOW = ("INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, emissions_g, "
-                  "channels, estimated, start_utc, band, market_emissions_g) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+                  "channels, estimated, start_utc, band, market_emissions_g, progress) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _CHILD_TABLES = ("channels", "windows", "timeline", "timeline_chunks")
 
 
@@ -123,6 +124,7 @@ class SqlStore:
             json.dumps(d["attribution"]) if d.get("attribution") else None,
             json.dumps(d["baseline"]) if d.get("baseline") else None,
             json.dumps(d.get("gpu_users") or {}), d.get("owner"), d.get("project"),
+            json.dumps(d["progress"]) if d.get("progress") else None,
             *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied")),
         ))
         self._execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
@@ -394,4 +396,5 @@ def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:
         run_id, seq, w["name"], w.get("parent"), w["offset_s"], w["duration_s"], w["energy_j"],
         w.get("emissions_g"), json.dumps(w["channels"]), json.dumps(w.get("estimated") or {}),
         w["start_utc"], w["band"], w["market_emissions_g"],
+        json.dumps(w["progress"]) if w.get("progress") else None,
     )

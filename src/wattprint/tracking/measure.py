@@ -11,6 +11,7 @@ which is also what a stored run reads back as.
 from __future__ import annotations
 
 from wattprint._record import Record
+from wattprint.tracking.progress import Counts, PerUnit, per_unit, record_of
 from wattprint.units import combined_band, j_to_kwh
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
@@ -129,8 +130,12 @@ class Measurement:
     Energy is the sum of the channels with ``in_total`` (never ``psys``
     together with packages). Emissions are location-based
     (Σ energy × intensity × PUE); ``market_emissions_g`` is set only when the
-    user gave a contractual factor.
+    user gave a contractual factor. Units of work counted during the span
+    (``run.step(...)``) give the figures per step, sample and token (:meth:`per`).
+    In a notebook a span shows itself as a small table (``_repr_html_``).
     """
+
+    kind = "span"  # what repr() calls it: run, window
 
     def __init__(
         self,
@@ -156,6 +161,58 @@ class Measurement:
         return sum(c.energy_j for c in self.channels.values() if c.in_total)
 
     @property
+    def power_w(self) -> float:
+        """Mean power in watts over the span (0 for a span of no length)."""
+        d = self.duration_s
+        return self.energy_j / d if d > 0 else 0.0
+
+    # -- units of work ----------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        """``(steps, samples, tokens)`` counted during the span."""
+        return getattr(self, "_counts", (0, 0, 0))
+
+    @property
+    def steps(self) -> int:
+        """Steps counted during the span (``run.step()``)."""
+        return int(self.counts()[0])
+
+    @property
+    def samples(self) -> int:
+        """Samples counted during the span (``run.step(samples=n)``)."""
+        return int(self.counts()[1])
+
+    @property
+    def tokens(self) -> int:
+        """Tokens counted during the span (``run.step(tokens=n)``)."""
+        return int(self.counts()[2])
+
+    def per(self, unit: str) -> PerUnit | None:
+        """Energy (J) and location-based emissions (g) per ``"step"``, ``"sample"`` or ``"token"``.
+
+        None when no such unit was counted; ``emissions_g`` is NaN while the
+        intensity is not known.
+        """
+        return per_unit(self.counts(), unit, self.energy_j, self.emissions_g)
+
+    # -- how it shows (repr, notebooks) -------------------------------------------------
+
+    def __repr__(self) -> str:
+        from wattprint.tracking.display import text
+
+        return text(self)
+
+    def _repr_markdown_(self) -> str:
+        from wattprint.tracking.display import markdown
+
+        return markdown(self)
+
+    def _repr_html_(self) -> str:
+        from wattprint.tracking.display import html
+
+        return html(self)
+
+    @property
     def energy_kwh(self) -> float:
         """Total energy in kWh."""
         return j_to_kwh(self.energy_j)
@@ -174,7 +231,7 @@ class Measurement:
 
     def totals_dict(self) -> SpanTotals:
         """The fields every span shares (its record without the channels)."""
-        return {
+        d: SpanTotals = {
             "name": self.name,
             "start_utc": self.start_wall,
             "duration_s": self.duration_s,
@@ -184,6 +241,10 @@ class Measurement:
             "emissions_g": self.emissions_g,
             "market_emissions_g": self.market_emissions_g,
         }
+        progress = record_of(self.counts())
+        if progress is not None:
+            d["progress"] = progress
+        return d
 
     def channels_dict(self) -> dict[str, ChannelRecord]:
         """The per-channel part of the span's record."""

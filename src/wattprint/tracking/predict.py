@@ -277,7 +277,7 @@ def _error(band: list[float] | None, actual: float | None) -> PredictionError | 
     return {"relative": (band[1] - actual) / actual, "covered": band[0] <= actual <= band[2]}
 
 
-class Progress:
+class ProgressLog:
     """``run.progress(done, total)`` points, kept cheaply: at most one per ``min_gap_s``
     (the latest call is always held), at most :data:`MAX_POINTS`."""
 
@@ -326,10 +326,11 @@ class Progress:
         rows = list(run.timeline)
         if upto is not None:  # as it was then: only the rows closed by that point
             rows = [r for r in rows if r.t1_s <= pts[-1][0]]
-        counted = {n for n, c in run.channels.items() if c.in_total}
+        closed = run._closed()  # the closed intervals: no counter read (this may be the sampler thread)
+        counted = {n for n, c in closed.channels.items() if c.in_total}
         times = [t for t, _ in pts]
         if g_per_j is None:
-            g_per_j = run.emissions_g / run.energy_j if run.energy_j > 0 else math.nan
+            g_per_j = closed.emissions_g / closed.energy_j if closed.energy_j > 0 else math.nan
         return predict(times, [d for _, d in pts], self.total, energy=energy_at(times, rows, counted),
                        g_per_j=g_per_j)
 
@@ -345,11 +346,12 @@ class Progress:
                                  "actual": None}
         if run.status == "running":
             return out
-        g = run.emissions_g / run.energy_j if run.energy_j > 0 else math.nan
+        closed = run._closed()
+        g = closed.emissions_g / closed.energy_j if closed.energy_j > 0 else math.nan
         done_at = next((i for i, (_, d) in enumerate(pts) if d >= total), None)
         if done_at is not None:
             t = pts[done_at][0]
-            (e,) = energy_at([t], list(run.timeline), {n for n, c in run.channels.items() if c.in_total})
+            (e,) = energy_at([t], list(run.timeline), {n for n, c in closed.channels.items() if c.in_total})
             out["actual"] = {"duration_s": t, "energy_j": e, "emissions_g": e * g if g == g else None}
         for f in FRACTIONS:
             i = next((i for i, (_, d) in enumerate(pts) if d >= f * total), None)

@@ -44,6 +44,7 @@ __all__ = [
     "PredictionCheckpoint",
     "PredictionPoint",
     "PredictionRecord",
+    "ProgressRecord",
     "RunHeader",
     "RunRecord",
     "SensorRecord",
@@ -66,7 +67,20 @@ class ChannelRecord(TypedDict):
     emissions_g: float | None  # location-based; None when stored before intensity was known
 
 
-class SpanTotals(TypedDict):
+class ProgressRecord(TypedDict):
+    """Units of work counted during a span (``run.step(samples=…, tokens=…)``)."""
+
+    steps: int
+    samples: int
+    tokens: int
+
+
+class _Progress(TypedDict, total=False):
+    # absent when nothing was counted (and in records written before it existed)
+    progress: ProgressRecord
+
+
+class SpanTotals(_Progress):
     """What every span carries: its totals over the channels that count."""
 
     name: str

@@ -1,29 +1,32 @@
-"""Runs and windows: tracked spans and their figures.
+"""Runs: tracked spans and their figures.
 
 A :class:`Run` holds what a tracked span measured: totals per channel, a
 timeline that covers every nanosecond between start and stop, closed
-windows, emissions, attribution, the idle baseline and every fault met. It is
-created and ended by :class:`wattprint.tracking.tracker.Tracker`.
+windows, emissions, units of work counted (``run.step()``), attribution, the
+idle baseline and every fault met. It is created and ended by
+:class:`wattprint.tracking.tracker.Tracker`.
 
-Windows (``with run.window("eval"):``) are named sub-spans, nestable and
-overlapping; their energy is the difference of totals read fresh at their
-edges, so opening one costs one read of the counters, not a thread.
+Windows (``with run.window("eval"):``, :mod:`wattprint.tracking.window`) are
+named sub-spans, nestable and overlapping; their energy is the difference of
+totals read fresh at their edges, so opening one costs one read of the
+counters, not a thread.
 """
 
 from __future__ import annotations
 
-import contextvars
 import os
 import threading
 import time
 
 from wattprint.host import cpu_model, hostname
 from wattprint.intensity.base import Intensity
-from wattprint.sensors.base import Availability, Channel, update_period
+from wattprint.sensors.base import Availability, update_period
 from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, window_stats
-from wattprint.tracking.pricing import RowIndex, applied, row_g_per_kwh, window_g_per_kwh
+from wattprint.tracking.pricing import RowIndex, applied, row_g_per_kwh
+from wattprint.tracking.progress import Counts, Progress
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 from wattprint.tracking.timeline import FIRST_MERGE, Timeline
+from wattprint.tracking.window import Window, _channel_totals, _current_window
 from wattprint.units import emissions_g as _emissions_g
 from wattprint.version import __version__
 
@@ -32,178 +35,28 @@ if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     from wattprint.tracking.attribution import Attributor
     from wattprint.tracking.baseline import Baseline
     from wattprint.tracking.budget import Budget
-    from wattprint.tracking.predict import Prediction, Progress
+    from wattprint.tracking.predict import Prediction, ProgressLog
     from wattprint.tracking.record import (
         AttributionRecord,
         BaselineRecord,
         EmbodiedRecord,
         RunRecord,
-        WindowRecord,
         WindowStatsRecord,
     )
 
 GPU_USERS_EVERY_S = 5.0  # how often a run without attribution lists each GPU's processes
 
 
-# -- spans ----------------------------------------------------------------------------
-
-
-def _channel_totals(
-    channels: dict[str, Channel], a: Snapshot, b: Snapshot
-) -> dict[str, ChannelTotal]:
-    out: dict[str, ChannelTotal] = {}
-    for name, ch in channels.items():
-        out[name] = ChannelTotal(
-            name=name,
-            component=ch.component,
-            method=str(ch.method),
-            band=ch.band,
-            energy_j=max(0.0, b.totals.get(name, 0.0) - a.totals.get(name, 0.0)),
-            in_total=ch.in_total,
-            detail=ch.detail,
-        )
-    return out
-
-
-_current_window: contextvars.ContextVar[Window | None] = contextvars.ContextVar(
-    "wattprint_window", default=None
-)
-
-
-class Window(Measurement):
-    """A named sub-span of a run; energy = totals at close − totals at open.
-
-    Opening and closing cost one counter read each and nothing else: the
-    per-channel figures are worked out on first use (or when the run ends),
-    so windows can wrap even tight loops. Use as ``with run.window("x") as w``
-    or ``w = run.open_window("x"); ...; w.close()``.
-    """
-
-    def __init__(self, run: Run, name: str, parent: Window | None) -> None:  # noqa: D107
-        # Measurement.__init__ is not called: channels and emissions are lazy here.
-        self.run = run
-        self.name = name
-        self.parent = parent
-        self._open: Snapshot = run._sampler.read_now()
-        self._end: Snapshot | None = None
-        self._channels: dict[str, ChannelTotal] | None = None
-        self._recent_power: dict[str, float] | None = None
-        self._token: contextvars.Token[Window | None] | None = None
-        self.start_wall = self._open.wall
-        self.duration_s = 0.0
-        self.intensity: Intensity | None = None
-        self.market_emissions_g: float | None = None
-        self._estimated: tuple[float, tuple[tuple[str, float], ...]] = (0.0, ())  # duration, (channel, period)
-
-    def __enter__(self) -> Window:
-        self._token = _current_window.set(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _current_window.reset(self._token)
-            self._token = None
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._end is not None
-
-    @property
-    def offset_s(self) -> float:
-        """Seconds from the run's start to this window's opening."""
-        return (self._open.t_ns - self.run._start.t_ns) / 1e9
-
-    def close(self) -> None:
-        """Read the counters at the window's end (idempotent)."""
-        if self._end is not None:
-            return
-        sampler = self.run._sampler
-        end = sampler.read_now()
-        self._end = end
-        self.duration_s = (end.t_ns - self._open.t_ns) / 1e9
-        if self.duration_s < self.run._longest_update_s:
-            self._recent_power = sampler.recent_power_w
-        self.run.windows.append(self)  # list.append is atomic: windows close from any thread
-
-    @property
-    def channels(self) -> dict[str, ChannelTotal]:  # type: ignore[override]
-        """Per-channel energy over the window (up to now while it is open)."""
-        # the edges and recent power first, the cached figures second: another thread that
-        # caches them and then drops the edges' counters (below) cannot leave us half of each
-        opened, closed, recent = self._open, self._end, self._recent_power or {}
-        if self._channels is not None:
-            return self._channels
-        sampler = self.run._sampler
-        end = closed or sampler.read_now()
-        chans = _channel_totals(sampler.channels, opened, end)
-        duration = (end.t_ns - opened.t_ns) / 1e9
-        # Shorter than a channel's hardware update period, the counter difference is
-        # mostly quantisation (0 or one whole update); estimate from recent mean power.
-        estimated = []
-        for name, ch in sampler.channels.items():
-            period = update_period(ch)
-            if duration < period and name in recent:
-                chans[name].energy_j = recent[name] * duration
-                estimated.append((name, period))
-        # the notes are worded on demand: held as text, 100 k short windows kept ~0.7 KB each
-        self._estimated = (duration, tuple(estimated))
-        if closed is not None:
-            self._channels = chans
-            # figures fixed: the edges' counter copies are no longer needed (a run holding
-            # 100 k windows would otherwise keep 200 k of them)
-            self._open = Snapshot(opened.t_ns, opened.wall, {})
-            self._end = Snapshot(closed.t_ns, closed.wall, {})
-            self._recent_power = None
-        return chans
-
-    @property
-    def estimated(self) -> dict[str, str]:
-        """Channel → how its energy was estimated, for channels this window was too short for."""
-        self.channels  # noqa: B018 - materialises the figures, filling the estimates
-        duration, found = self._estimated
-        return {
-            name: f"window ({duration * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
-            "period: mean power of the last sample interval × duration"
-            for name, period in found
-        }
-
-    @property
-    def emissions_g(self) -> float:  # type: ignore[override]
-        """Location-based grams CO2e; NaN until the run's intensity is known."""
-        if self.intensity is not None and self._channels is not None:  # priced and closed: figures fixed
-            return sum(c.emissions_g for c in self._channels.values() if c.in_total)
-        intensity = self.intensity or self.run.intensity
-        if intensity is None:
-            return float("nan")
-        g = window_g_per_kwh(self, intensity)
-        return sum(_emissions_g(c.energy_j, g[n], intensity.pue) for n, c in self.channels.items() if c.in_total)
-
-    def price(self, intensity: Intensity) -> None:
-        """Fix emissions (per channel too) from ``intensity``, priced as the run's rows it covers."""
-        g = window_g_per_kwh(self, intensity)
-        for n, c in self.channels.items():
-            c.emissions_g = _emissions_g(c.energy_j, g[n], intensity.pue)
-        if intensity.market_g_per_kwh is not None:
-            self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
-        self.intensity = intensity
-
-    def to_dict(self) -> WindowRecord:
-        """The window's record (see :class:`wattprint.tracking.record.WindowRecord`)."""
-        return {
-            **self.totals_dict(),
-            "channels": self.channels_dict(),
-            "offset_s": self.offset_s,
-            "parent": self.parent.name if self.parent else None,
-            "estimated": self.estimated,
-        }
-
-
 class Run(Measurement):
     """A tracked span of work. Figures are final after :meth:`Tracker.stop`.
 
-    While running, :meth:`current` gives the totals so far.
+    While it runs, ``energy_j``, ``emissions_g``, ``power_w``, ``duration_s``
+    and ``channels`` are read fresh (one counter read each, as a window's
+    are); :meth:`current` gives all of them from one read. Its record
+    (:meth:`to_dict`, what the store is sent) holds the closed intervals only.
     """
+
+    kind = "run"
 
     def __init__(
         self,
@@ -251,10 +104,95 @@ class Run(Measurement):
         # mid-way, or one whose process was killed, shows what it used up to then.
         self.channels = _channel_totals(sampler.channels, self._start, self._start)
         self._priced = 0  # timeline intervals already in the running emissions
+        self._progress = Progress()
         self.budget: Budget | None = None  # the tracker's, from the budget_* settings
         self._budget_error: BaseException | None = None  # BudgetExceeded, raised by check_budget()
-        self._progress: Progress | None = None  # what progress() was told (tracking/predict.py)
+        self._forecast: ProgressLog | None = None  # what progress() was told (tracking/predict.py)
         self.embodied: dict[str, dict[str, object]] | None = None  # per-device figures (wattprint.embodied)
+
+    # -- live figures: the closed intervals are kept in ``_channels`` & co.; the public
+    # names read fresh counters while the run is open --
+
+    def _live(self) -> bool:
+        return self.status == "running" and self.end_wall is None
+
+    @property
+    def channels(self) -> dict[str, ChannelTotal]:
+        """Energy (and emissions) per channel: up to now while the run is open, final after."""
+        return self.current().channels if self._live() else self._channels
+
+    @channels.setter
+    def channels(self, value: dict[str, ChannelTotal]) -> None:
+        self._channels = value
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the start to now while open, to the end after."""
+        if self._live():
+            return (self._sampler._clock() - self._start.t_ns) / 1e9  # the sampler's clock: it may be a test's
+        return self._duration_s
+
+    @duration_s.setter
+    def duration_s(self, value: float) -> None:
+        self._duration_s = value
+
+    @property
+    def emissions_g(self) -> float:
+        """Location-based grams CO2e, up to now while open (NaN until the intensity is known)."""
+        return self.current().emissions_g if self._live() else self._emissions_g
+
+    @emissions_g.setter
+    def emissions_g(self, value: float) -> None:
+        self._emissions_g = value
+
+    @property
+    def market_emissions_g(self) -> float | None:
+        """Market-based grams CO2e (only with a contractual factor), up to now while open."""
+        return self.current().market_emissions_g if self._live() else self._market_emissions_g
+
+    @market_emissions_g.setter
+    def market_emissions_g(self, value: float | None) -> None:
+        self._market_emissions_g = value
+
+    def counts(self) -> Counts:
+        """``(steps, samples, tokens)`` counted so far."""
+        return self._progress.counts()
+
+    def step(self, steps: int = 1, *, samples: int | None = None, tokens: int | None = None) -> None:
+        """Count units of work: ``steps`` (default 1) and, when known, samples and tokens.
+
+        Cheap (a lock and a tuple) and safe from any thread. Every window open
+        at the moment counts them too; the run and its windows then give
+        energy and CO2e per unit (:meth:`per`), stored with the run. A count
+        that is not a whole number of 0 or more raises
+        :class:`~wattprint.errors.ConfigError`. Over its budget, this raises
+        :class:`~wattprint.errors.BudgetExceeded` (see :meth:`check_budget`).
+        """
+        self._progress.add(steps, samples, tokens)
+        if self._budget_error is not None:
+            self.check_budget()
+
+    def check_budget(self) -> None:
+        """Raise :class:`~wattprint.errors.BudgetExceeded` (once) if the run went over its budget
+        with ``budget_action="stop"``; ``window()``, ``step()`` and ``progress()`` check too."""
+        error, self._budget_error = self._budget_error, None
+        if error is not None:
+            raise error
+
+    def progress(self, done: float, total: float | None = None) -> None:
+        """Work done so far (steps, samples, epochs) of ``total`` (given once, or when it
+        changes): the run predicts its total duration, energy and emissions from it."""
+        if self._forecast is None:
+            from wattprint.tracking.predict import ProgressLog
+
+            self._forecast = ProgressLog(self.interval_s / 4)
+        self._forecast.add((self._sampler._clock() - self._start.t_ns) / 1e9, done, total)
+        if self._budget_error is not None:
+            self.check_budget()
+
+    def prediction(self) -> Prediction | None:
+        """Predicted totals now, each (low, expected, high); None before enough progress."""
+        return None if self._forecast is None else self._forecast.predict(self)
 
     # -- during the run --
 
@@ -278,7 +216,7 @@ class Run(Measurement):
         self.timeline.append(Interval(t0, t1, a.wall, energy))
         self._last = snap
         for n, e in energy.items():
-            c = self.channels.get(n)
+            c = self._channels.get(n)
             if c is not None:
                 c.energy_j += e
         self.duration_s = t1
@@ -313,52 +251,45 @@ class Run(Measurement):
         return {c: sorted(p) for c, p in self._gpu_users.items()}
 
     def current(self) -> Measurement:
-        """Totals from the start to now (a fresh read), without ending the run."""
-        if self.status != "running":
-            return self
+        """Figures from the start to now (one fresh read), without ending the run.
+
+        Emissions are the closed intervals as priced so far plus the open tail
+        at the intensity of now; NaN while the intensity is not known.
+        """
+        if not self._live():
+            return self._closed()
         now = self._sampler.read_now()
-        m = Measurement(
-            name=self.name,
-            start_wall=self.start_wall,
-            duration_s=(now.t_ns - self._start.t_ns) / 1e9,
-            channels=_channel_totals(self._sampler.channels, self._start, now),
-            intensity=self.intensity,
-        )
-        if self.intensity is not None:
-            g = self.intensity.g_per_kwh
-            m.emissions_g = _emissions_g(m.energy_j, g, self.intensity.pue)
+        chans = _channel_totals(self._sampler.channels, self._start, now)
+        with self._lock:  # after the read: the sampler takes its lock before ours
+            closed = {n: (c.energy_j, c.emissions_g) for n, c in self._channels.items()}
+            all_priced = self._priced == self.timeline.appended
+        m = Measurement(self.name, self.start_wall, (now.t_ns - self._start.t_ns) / 1e9, chans, self.intensity)
+        m.kind, m.status, m._counts = "run", self.status, self.counts()  # type: ignore[attr-defined]
+        intensity = self.intensity
+        if intensity is None:
+            m.emissions_g = float("nan")
+            return m
+        g = intensity.at(now.wall)
+        for n, c in chans.items():
+            e0, g0 = closed.get(n, (0.0, 0.0)) if all_priced else (0.0, 0.0)
+            c.emissions_g = g0 + _emissions_g(max(0.0, c.energy_j - e0), g, intensity.pue)
+        m.emissions_g = sum(c.emissions_g for c in chans.values() if c.in_total)
+        if intensity.market_g_per_kwh is not None:
+            m.market_emissions_g = _emissions_g(m.energy_j, intensity.market_g_per_kwh, intensity.pue)
+        return m
+
+    def _closed(self) -> Measurement:
+        """The run as its record holds it: the closed intervals (all of it once ended)."""
+        m = Measurement(self.name, self.start_wall, self._duration_s, self._channels, self.intensity,
+                        self._emissions_g, self._market_emissions_g)
+        m.kind, m.status, m._counts = "run", self.status, self.counts()  # type: ignore[attr-defined]
         return m
 
     def window(self, name: str) -> Window:
-        """A named sub-span: ``with run.window("eval") as w: ...`` then ``w.energy_j``.
-
-        Over its budget (``budget_action="stop"``), this raises :class:`~wattprint.errors.BudgetExceeded`.
-        """
-        if self._budget_error is not None:
+        """A named sub-span: ``with run.window("eval") as w: ...`` then ``w.energy_j``."""
+        if self._budget_error is not None:  # over budget: BudgetExceeded, in the program's thread
             self.check_budget()
         return Window(self, name, _current_window.get())
-
-    def check_budget(self) -> None:
-        """Raise :class:`~wattprint.errors.BudgetExceeded` (once) if the run went over its budget
-        with ``budget_action="stop"``; ``window()`` and ``progress()`` check too."""
-        error, self._budget_error = self._budget_error, None
-        if error is not None:
-            raise error
-
-    def progress(self, done: float, total: float | None = None) -> None:
-        """Units of work done so far (steps, samples, epochs) of ``total`` (given once, or when
-        it changes): the run predicts its total duration, energy and emissions from them."""
-        if self._progress is None:
-            from wattprint.tracking.predict import Progress
-
-            self._progress = Progress(self.interval_s / 4)
-        self._progress.add((self._sampler._clock() - self._start.t_ns) / 1e9, done, total)
-        if self._budget_error is not None:
-            self.check_budget()
-
-    def prediction(self) -> Prediction | None:
-        """Predicted totals now, each (low, expected, high); None before enough progress."""
-        return None if self._progress is None else self._progress.predict(self)
 
     def open_window(self, name: str) -> Window:
         """Open a window by hand (close it with ``w.close()``); for callbacks and async code."""
@@ -390,14 +321,14 @@ class Run(Measurement):
         tl = self.timeline
         rows = tl.since(self._priced)
         if tl.appended - self._priced > len(rows):  # some were merged before the intensity came
-            for c in self.channels.values():
+            for c in self._channels.values():
                 c.emissions_g = 0.0
             rows = list(tl)  # merged rows never cross an hour: priced alike
         self._add_emissions(intensity, rows)
         self._priced = tl.appended
 
     def _add_emissions(self, intensity: Intensity, intervals: list[Interval]) -> None:
-        chans = self.channels
+        chans = self._channels
         for iv in intervals:
             g = row_g_per_kwh(intensity, iv)
             for n, e in iv.energy_j.items():
@@ -406,7 +337,8 @@ class Run(Measurement):
                     c.emissions_g += _emissions_g(e, g, intensity.pue)
         self.emissions_g = sum(c.emissions_g for c in chans.values() if c.in_total)
         if intensity.market_g_per_kwh is not None:
-            self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
+            energy = sum(c.energy_j for c in chans.values() if c.in_total)
+            self.market_emissions_g = _emissions_g(energy, intensity.market_g_per_kwh, intensity.pue)
 
     def price(self, intensity: Intensity) -> None:
         """Emissions = Σ over intervals of energy × intensity(interval) × PUE, per channel.
@@ -420,7 +352,7 @@ class Run(Measurement):
                 used, notes = applied(intensity, list(self.timeline), counted)
                 intensity = intensity.replace(applied=used, warnings=[*intensity.warnings, *notes])
             self.intensity = intensity
-            for c in self.channels.values():
+            for c in self._channels.values():
                 c.emissions_g = 0.0
             self._add_emissions(intensity, list(self.timeline))
             self._priced = self.timeline.appended
@@ -429,7 +361,7 @@ class Run(Measurement):
 
     def window_stats(self) -> dict[str, WindowStatsRecord]:
         """Per window name: calls, total/mean/min/max energy (J), seconds, share of run time."""
-        return window_stats([w.to_dict() for w in self.windows], self.duration_s)
+        return window_stats([w.to_dict() for w in self.windows], self._duration_s)
 
     @property
     def coverage_s(self) -> float:
@@ -439,14 +371,14 @@ class Run(Measurement):
     def _attribution_dict(self) -> AttributionRecord | None:
         if self.attributor is None:
             return None
-        return self.attributor.to_dict({n: c.energy_j for n, c in self.channels.items()})
+        return self.attributor.to_dict({n: c.energy_j for n, c in self._channels.items()})
 
     def _baseline_dict(self) -> BaselineRecord | None:
         if self.baseline is None:
             return None
-        counted = {n for n, c in self.channels.items() if c.in_total}
+        counted = {n for n, c in self._channels.items() if c.in_total}
         return self.baseline.apply(
-            self.duration_s, {n: c.energy_j for n, c in self.channels.items()}, counted
+            self._duration_s, {n: c.energy_j for n, c in self._channels.items()}, counted
         )
 
     def _embodied_dict(self, d: RunRecord) -> EmbodiedRecord | None:
@@ -470,9 +402,10 @@ class Run(Measurement):
         from wattprint.privacy import mask_text  # lazily: it needs ``re``
 
         windows = [w.to_dict() for w in self.windows] if with_windows else []
+        closed = self._closed()
         d: RunRecord = {
-            **self.totals_dict(),
-            "channels": self.channels_dict(),
+            **closed.totals_dict(),
+            "channels": closed.channels_dict(),
             "id": self.id,
             "status": self.status,
             "command": self.command,
@@ -494,7 +427,7 @@ class Run(Measurement):
             "faults": [{"wall": f.wall, "source": f.source, "message": mask_text(f.message)}
                        for f in self.faults],
             "windows": windows,
-            "window_stats": window_stats(windows, self.duration_s) if with_windows else {},
+            "window_stats": window_stats(windows, self._duration_s) if with_windows else {},
             "gpu_users": self.gpu_users,
             "attribution": self._attribution_dict(),
             "baseline": self._baseline_dict(),
@@ -502,7 +435,7 @@ class Run(Measurement):
             "project": self.project,
         }
         d["budget"] = self.budget.to_dict() if self.budget is not None else None
-        d["prediction"] = self._progress.record(self) if self._progress is not None else None
+        d["prediction"] = self._forecast.record(self) if self._forecast is not None else None
         d["embodied"] = self._embodied_dict(d)
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]

@@ -50,11 +50,14 @@ class _Track:
         def wrapper(*args: Any, **kw: Any) -> Any:
             outer = _current_run.get()
             if outer is not None and outer.status == "running":
-                with outer.window(name):
+                with outer.window(name) as window:
+                    wrapper.last = window  # type: ignore[attr-defined]
                     return func(*args, **kw)
-            with _Track(name, self.kwargs):
+            with _Track(name, self.kwargs) as run:
+                wrapper.last = run  # type: ignore[attr-defined]
                 return func(*args, **kw)
 
+        wrapper.last = None  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
 
@@ -63,7 +66,10 @@ def track(name: Any = None, **kwargs: Any) -> Any:
 
     ``with track("train", interval=0.5) as run: ...``; ``@track`` or
     ``@track("step")`` on a function: each call is a window of the enclosing
-    tracked run if there is one, otherwise a run of its own. Keyword
+    tracked run if there is one, otherwise a run of its own; ``fn.last`` is
+    that window or run for the latest call (None before the first; live
+    figures while the call runs; with calls from several threads, whichever
+    started last). Keyword
     arguments are :class:`Tracker`'s; labels go in ``tags={...}``. An unknown
     keyword raises :class:`~wattprint.errors.ConfigError` naming the nearest
     known one; CodeCarbon's names are read as ours, with a warning.

@@ -1,0 +1,125 @@
+"""The Lightning and Keras callbacks with the real libraries, CPU, tiny models, two epochs each.
+
+Energy comes from the CPU model sensor (TDP × load): real, non-zero figures on any machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from realparts import need_module
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def opts(tmp_path: Path) -> dict[str, Any]:
+    return {"sensors": "model", "gpus": "none", "country": "FR", "store": str(tmp_path / "runs.db"),
+            "interval": 0.2}
+
+
+def _check_epochs(run: Any, steps_per_epoch: int, samples_per_epoch: int) -> None:
+    epochs = sorted((w for w in run.windows if w.name.startswith("epoch-")), key=lambda w: w.offset_s)
+    assert [w.name for w in epochs] == ["epoch-1", "epoch-2"]
+    assert [w.steps for w in epochs] == [steps_per_epoch] * 2
+    assert [w.samples for w in epochs] == [samples_per_epoch] * 2
+    assert 0 < sum(w.energy_j for w in epochs) <= run.energy_j * (1 + 1e-9)
+    vals = [w for w in run.windows if w.name == "validation"]
+    assert len(vals) == 2 and all(w.steps == 0 for w in vals)  # validation counts no training step
+    for v in vals:  # each validation lies inside its epoch
+        assert any(e.offset_s <= v.offset_s and v.offset_s + v.duration_s <= e.offset_s + e.duration_s + 1e-6
+                   for e in epochs)
+
+
+def test_lightning_fit_is_one_run_with_windows_counts_and_logged_figures(tmp_path: Path) -> None:
+    need_module("lightning", "pip install lightning (.ci/setup.d/31-frameworks.sh)")
+    import lightning as L
+    import torch
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from wattprint.integrations.lightning import WattprintCallback
+
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(8, 1)
+
+        def training_step(self, batch: Any, _: int) -> torch.Tensor:
+            x, y = batch
+            return torch.nn.functional.mse_loss(self.layer(x), y)
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    torch.manual_seed(0)
+    train = DataLoader(TensorDataset(torch.randn(20, 8), torch.randn(20, 1)), batch_size=8)  # 8, 8, 4
+    val = DataLoader(TensorDataset(torch.randn(8, 8), torch.randn(8, 1)), batch_size=4)
+    cb = WattprintCallback("tiny", tokens_of=lambda b: int(b[0].numel()), **opts(tmp_path))
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, callbacks=[cb], enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False,
+                        logger=CSVLogger(str(tmp_path / "logs")), log_every_n_steps=1)
+    trainer.fit(Tiny(), train, val)
+    run = cb.run
+    assert run.status == "finished" and run.energy_j > 0
+    assert (run.steps, run.samples, run.tokens) == (trainer.global_step, 40, 40 * 8) == (6, 40, 320)
+    _check_epochs(run, 3, 20)
+    metrics = trainer.callback_metrics
+    assert 0 < float(metrics["wattprint/epoch/energy_j"]) <= float(metrics["wattprint/energy_j"]) <= run.energy_j
+    assert float(metrics["wattprint/validation/energy_j"]) > 0
+    assert "wattprint/energy_per_sample_j" in metrics
+    with open(Path(trainer.logger.log_dir) / "metrics.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("wattprint/energy_j")]
+    assert len(rows) == 2 and float(rows[0]["wattprint/energy_j"]) < float(rows[1]["wattprint/energy_j"])
+
+
+def test_keras_fit_is_one_run_with_windows_counts_and_history(tmp_path: Path) -> None:
+    need_module("keras", "pip install keras (.ci/setup.d/31-frameworks.sh)")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    import numpy as np
+
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on {keras.backend.backend()} here; this test drives the torch backend")
+    from wattprint.integrations.keras import WattprintCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 8)).astype("float32"), rng.normal(size=(20, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)], name="tiny")
+    model.compile(optimizer="sgd", loss="mse")
+    cb = WattprintCallback(samples_per_epoch=len(x), **opts(tmp_path))
+    history = model.fit(x, y, batch_size=8, epochs=2, validation_data=(x[:8], y[:8]), callbacks=[cb], verbose=0)
+    run = cb.run
+    assert run.status == "finished" and run.name == "tiny" and run.energy_j > 0
+    assert (run.steps, run.samples) == (6, 40)
+    _check_epochs(run, 3, 20)
+    h = history.history
+    assert len(h["wattprint/energy_j"]) == 2 and h["wattprint/energy_j"][0] < h["wattprint/energy_j"][1]
+    assert h["wattprint/energy_j"][1] <= run.energy_j
+    assert all(e > 0 for e in h["wattprint/epoch/energy_j"]) and all(e > 0 for e in h["val_wattprint/energy_j"])
+    assert h["wattprint/energy_per_step_j"][1] == pytest.approx(h["wattprint/energy_j"][1] / 6)
+
+
+@pytest.mark.parametrize(("module", "blocked", "package"), [
+    ("keras", "keras", "keras"), ("lightning", "lightning", "lightning"),
+    ("transformers", "transformers", "transformers"), ("jupyter", "IPython", "ipython"),
+])
+def test_a_missing_framework_is_one_line_naming_the_package(module: str, blocked: str, package: str) -> None:
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.modules[{blocked!r}] = None\nimport wattprint.integrations.{module}"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    extra = "jupyter" if module == "jupyter" else module
+    assert last.startswith(f"ImportError: wattprint's {extra} integration needs the '{package}' package")
+    assert f"wattprint[{extra}]" in last
