@@ -264,3 +264,28 @@ def test_a_prediction_over_the_budget_warns_early(rapl: Path, monkeypatch: pytes
     assert said and "predicted total at least" in said[0] and "50 J energy budget" in said[0]
     assert b is not None and b["predicted_at_s"] is not None and b["exceeded_at_s"] is None
     assert b["warned_at_s"] is None  # it came before the 80 % mark: that is the point of it
+
+
+def test_a_framework_step_checks_the_budget_too(rapl: Path) -> None:
+    t = wattprint.Tracker("b", rapl_root=str(rapl), interval=0.05, store=False, country="FR", budget_kwh=1 * J)
+    t.budget_say = lambda line: None
+    run = t.start()
+    run.step()
+    set_uj(rapl, "intel-rapl:0", 2_000_000)
+    wait_for(lambda: run._budget_error is not None)
+    with pytest.raises(wattprint.BudgetExceeded):
+        run.step(samples=32)  # what the frameworks' callbacks call each step
+    t.stop()
+    assert run.counts()[0] == 2  # the step was counted before the budget was checked
+
+
+def test_a_damaged_budget_in_a_json_file_is_refused() -> None:
+    from wattprint.tracking.record import check_run_record
+
+    ok: dict[str, Any] = {"name": "x", "start_utc": 1.7e9, "duration_s": 1.0, "channels": {},
+                          "budget": Budget(10.0, None).to_dict()}
+    assert check_run_record(ok) is None
+    ok["budget"]["exceeded_at_s"] = "soon"
+    assert check_run_record(ok) == "run.budget.exceeded_at_s must be a number"
+    damaged = {**ok, "budget": None, "prediction": {"total": "all"}}
+    assert check_run_record(damaged) == "run.prediction.total must be a number"

@@ -106,3 +106,23 @@ def test_a_bad_table_in_the_config_fails_before_the_work(tmp_path: Path) -> None
     (tmp_path / "wattprint.toml").write_text('[embodied]\nhost = { kg = -3, years = 5 }\n', encoding="utf-8")
     with pytest.raises(wattprint.ConfigError, match=r"wattprint.toml.*host'\]\.kg must be"):
         wattprint.Tracker("m", store=False)
+
+
+def test_a_gpu_is_matched_by_its_model_and_takes_its_attributed_share() -> None:
+    from fake_gpu import FakeNvGpu, FakeNvml, nv_uuid
+    from wattprint.sensors.gpu.selection import open_gpu_sensors
+
+    gpu = FakeNvGpu(nv_uuid(0), name="NVIDIA A100-SXM4-80GB", compute_pids=[os.getpid()])
+    sensors, _ = open_gpu_sensors(None, env={}, nvml=FakeNvml([gpu]), vendors=("nvidia",))
+    t = wattprint.Tracker("g", sensors=sensors, store=False, country="FR", interval=0.05, process="self",
+                          embodied_devices={"NVIDIA A100-SXM4-80GB": {"kg": 150, "years": 4}})
+    run = t.start()
+    gpu.energy_mj = (gpu.energy_mj or 0) + 5_000_000
+    time.sleep(0.3)
+    t.stop()
+    d = run.to_dict()
+    (item,) = d["embodied"]["items"]  # type: ignore[index]
+    assert item["device"] == f"gpu:{gpu.uuid}" and item["figure"] == "NVIDIA A100-SXM4-80GB"
+    share = d["attribution"]["channels"][item["device"]]["share"]  # type: ignore[index]
+    assert item["share"] == share and item["share_basis"].startswith("attributed")
+    assert item["emissions_g"] == pytest.approx(150_000 * d["duration_s"] / (4 * YEAR_S) * share)
