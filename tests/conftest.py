@@ -51,6 +51,13 @@ def _isolated_env(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monk
         "LSB_JOBID",
     ):
         monkeypatch.delenv(var, raising=False)
+    # a suite run under torchrun, srun or mpirun must not make every tracker a rank of that job
+    for var in list(os.environ):
+        if var.startswith(("SLURM_", "OMPI_COMM_WORLD_", "PMI_", "PMIX_", "TORCHELASTIC_")) or var in (
+            "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
+            "WATTPRINT_JOB", "WATTPRINT_BOOT_ID_FILE", "WATTPRINT_JOB_TIMEOUT_S",
+        ):
+            monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     # The whole-machine sensors read this host's BMC and hwmon, and the rest-of-platform model
     # turns itself on on servers: off unless a test asks (tests/test_platform*.py do).

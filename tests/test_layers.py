@@ -24,7 +24,9 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
          "tracking.attribution", "tracking.baseline", "tracking.budget", "tracking.predict", "tracking")),
     (3, ("store", "sinks.base")),
     (4, ("report", "sinks", "sinks.budget", "report.foresight")),
-    (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track")),
+    (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track", "tracking.ranks",
+         # the communicators of a distributed job: the tracker's start and stop use them
+         "integrations.torch_distributed", "integrations.mpi")),
     (6, ("cli", "integrations", "dashboard", "__init__")),
 ]
 

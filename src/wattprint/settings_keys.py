@@ -157,6 +157,18 @@ _PLATFORM = (
         bounds=(0.0, 10000.0, False), default=10.0, env=_env("platform_model_other_w")),
 )
 KEYS = KEYS + _PLATFORM
+
+# -- distributed jobs (tracking/job.py, tracking/ranks.py): ranks of one job merged into one run --
+_JOBS = (
+    Key("job", "str", "job id shared by every rank of one distributed job ('off': never a job; "
+        "default: from the launcher's environment)", env=_env("job")),
+    Key("job_timeout_s", "float", "seconds the ranks of a job wait for each other at start and stop",
+        bounds=(0.1, 3600.0, False), default=30.0, env=_env("job_timeout_s")),
+    Key("boot_id_file", "path", "file holding this host's boot id (tests simulate several nodes with it)",
+        env=_env("boot_id_file")),
+)
+KEYS = (*KEYS, *_JOBS)
+
 # Budgets (issue 16, wattprint.tracking.budget, wattprint.sinks.budget): warn at a fraction, act at the limit
 BUDGET_ACTIONS = ("warn", "stop")
 _BUDGET = (
@@ -178,5 +190,6 @@ _EMBODIED = (
 )
 KEYS += _BUDGET + _EMBODIED
 
+# every group above is in KEYS by now
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password", "redfish_username", "redfish_password")  # never shown

@@ -14,7 +14,7 @@ from wattprint.version import __version__
 # Each module exposes ``register(subparsers)``, adding its commands with
 # ``set_defaults(func=handler)``; ``handler(args) -> int`` is the exit code.
 COMMAND_MODULES = ("run", "doctor", "runs", "baseline", "intensity", "report", "whatif", "when", "tune_power",
-                   "exporter", "db", "dashboard")
+                   "exporter", "db", "dashboard", "merge")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -231,6 +231,7 @@ def handle_report(args: argparse.Namespace) -> int:
 
 def handle_compare(args: argparse.Namespace) -> int:
     from wattprint.report import compare as cmp
+    from wattprint.store.jobs import is_partial
     from wattprint.store.sqlite import StoreError
 
     check_output(args, args.output)
@@ -240,7 +241,8 @@ def handle_compare(args: argparse.Namespace) -> int:
         for ref in args.runs:
             ids.append(store.resolve_id(ref))
         for name in args.name:
-            found = [r["id"] for r in reversed(store.list_runs()) if r["name"] == name]
+            # a distributed job is its merged view: its ranks' partial runs are not repeats
+            found = [r["id"] for r in reversed(store.list_runs()) if r["name"] == name and not is_partial(r)]
             if not found:
                 raise UsageError(f"no stored run is named '{name}' (see 'wattprint runs')")
             ids += found

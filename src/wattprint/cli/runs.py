@@ -68,6 +68,7 @@ def handle_runs(args: argparse.Namespace) -> int:
 
 def handle_show(args: argparse.Namespace) -> int:
     from wattprint.report.escape import term_text
+    from wattprint.report.job import job_lines
     from wattprint.report.text import summary
     from wattprint.units import fmt_energy, utc
 
@@ -79,6 +80,8 @@ def handle_show(args: argparse.Namespace) -> int:
     if run.get("command"):
         print(f"  command: {term_text(' '.join(run['command']))}")
     print(f"  timeline: {run['timeline_intervals']} intervals of ~{run['interval_s']:g} s")
+    for line in job_lines(run):
+        print(line)
     stats = run.get("window_stats") or {}
     if stats:
         print("  top windows by energy:")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from wattprint.errors import ReportError
 from wattprint.report import sections as sec
 from wattprint.report.equivalents import equivalents
+from wattprint.report.job import job_methodology
 from wattprint.report.json_schema import SCHEMA, SCHEMA_ID, SCHEMA_VERSION, schema_fields
 from wattprint.report.methodology import METHOD_ORDER, METHOD_TEXT, methodology
 from wattprint.report.sections import COMPONENT_ORDER, EXCLUDED, component_key, gpu_model, hardware_summary
@@ -146,7 +147,7 @@ def build_report(
         "methodology": [],
         "provenance": _provenance(run, intensity),
     }
-    report["methodology"] = methodology(report)
+    report["methodology"] = [*methodology(report), *job_methodology(run)]
     return report
 
 

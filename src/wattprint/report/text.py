@@ -7,6 +7,7 @@ from typing import Any
 
 from wattprint.report.display import platform
 from wattprint.report.escape import term_text
+from wattprint.report.job import job_label
 from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
 
 
@@ -184,7 +185,7 @@ def run_table(runs: Iterable[dict[str, Any]]) -> str:
                 fmt_mass(r["emissions_g"]) if r.get("emissions_g") is not None else "-",
                 grid,
                 term_text(r["status"]),
-                term_text(r["name"]),
+                " ".join(filter(None, (term_text(r["name"]), job_label(r)))),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

@@ -50,6 +50,10 @@ class Store(Protocol):
         """Run headers, newest first, optionally only one project's or one owner's."""
         ...
 
+    def list_job_runs(self, job_id: str) -> list[RunHeader]:
+        """Every run of one distributed job: its ranks' partial runs and the merged view."""
+        ...
+
     def resolve_id(self, ref: str) -> str:
         """A full run id from an id, a unique prefix, or ``last``."""
         ...

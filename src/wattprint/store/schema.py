@@ -132,7 +132,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN progress TEXT;
     ALTER TABLE windows ADD COLUMN progress TEXT;
     """,
-    # 8: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
+    # 8: ranks of distributed jobs (tracking/job.py): which job, rank and host (boot id) a run
+    # is, and the job record itself; the merged job view is a run with job_rank NULL
+    """
+    ALTER TABLE runs ADD COLUMN job_id TEXT;
+    ALTER TABLE runs ADD COLUMN job_rank INTEGER;
+    ALTER TABLE runs ADD COLUMN job_world_size INTEGER;
+    ALTER TABLE runs ADD COLUMN job_node TEXT;
+    ALTER TABLE runs ADD COLUMN job TEXT;
+    CREATE INDEX runs_job ON runs(job_id);
+    """,
+    # 9: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
     # embodied emissions (JSON, NULL for runs without them: BudgetRecord, PredictionRecord, EmbodiedRecord)
     """
     ALTER TABLE runs ADD COLUMN budget TEXT;

@@ -43,11 +43,12 @@ Row = Mapping[str, Any]
 _RUN_COLUMNS = ("id, name, status, command, tags, start_utc, end_utc, duration_s, exit_code, host, pid, "
                 "cpu_model, gpu_models, wattprint_version, interval_s, location, intensity_source, intensity, "
                 "energy_j, band, emissions_g, market_emissions_g, sensors, faults, attribution, baseline, "
-                "gpu_users, owner, project, progress, budget, prediction, embodied")
+                "gpu_users, owner, project, progress, job_id, job_rank, job_world_size, job_node, job, budget, "
+                "prediction, embodied")
 # what a later write of the same run updates (owner, project and the run's identity stay as first written)
 _RUN_UPDATED = ("status", "end_utc", "duration_s", "exit_code", "location", "intensity_source", "intensity",
                 "energy_j", "band", "emissions_g", "market_emissions_g", "sensors", "faults", "attribution",
-                "baseline", "gpu_users", "progress", "budget", "prediction", "embodied")
+                "baseline", "gpu_users", "progress", "job", "budget", "prediction", "embodied")
 _UPSERT_RUN = (
     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * len(_RUN_COLUMNS.split(',')))}) "
     f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _RUN_UPDATED)}"
@@ -124,7 +125,7 @@ class SqlStore:
             json.dumps(d["attribution"]) if d.get("attribution") else None,
             json.dumps(d["baseline"]) if d.get("baseline") else None,
             json.dumps(d.get("gpu_users") or {}), d.get("owner"), d.get("project"),
-            json.dumps(d["progress"]) if d.get("progress") else None,
+            json.dumps(d["progress"]) if d.get("progress") else None, *job_columns(d.get("job")),
             *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied")),
         ))
         self._execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
@@ -235,6 +236,12 @@ class SqlStore:
             params += (limit,)
         with self._lock:
             rows = self._dicts(sql, params)
+        return [self._header(r) for r in rows]
+
+    def list_job_runs(self, job_id: str) -> list[RunHeader]:
+        """The headers of every run of the distributed job ``job_id`` (its ranks' partials and its view)."""
+        with self._lock:
+            rows = self._dicts("SELECT * FROM runs WHERE job_id=? ORDER BY start_utc, id", (job_id,))
         return [self._header(r) for r in rows]
 
     def resolve_id(self, ref: str) -> str:
@@ -389,6 +396,13 @@ def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float)
         d["market_emissions_g"] = market * d["energy_j"] / total
     d["duration_s"] = t1
     return d
+
+
+def job_columns(job: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """The ``runs`` columns of a run's job record (schema 8): id, rank, world size, boot id, the record."""
+    if not job:
+        return (None, None, None, None, None)
+    return (job.get("id"), job.get("rank"), job.get("world_size"), job.get("boot_id"), json.dumps(job))
 
 
 def _window_row(run_id: str, seq: int, w: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ is :mod:`wattprint.tracking.measure` (``Measurement``, ``ChannelTotal``,
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from wattprint.intensity.record import IntensityRecord
 
@@ -45,6 +45,9 @@ __all__ = [
     "PredictionPoint",
     "PredictionRecord",
     "ProgressRecord",
+    "JobNodeRecord",
+    "JobPartRecord",
+    "JobRecord",
     "RunHeader",
     "RunRecord",
     "SensorRecord",
@@ -270,6 +273,58 @@ class _Foresight(TypedDict, total=False):
     prediction: PredictionRecord | None
     embodied: EmbodiedRecord | None
 
+class JobPartRecord(TypedDict):
+    """One rank's partial run as the job view counts it (:mod:`wattprint.store.jobs`)."""
+
+    run_id: str
+    rank: int
+    restart: int
+    node: str  # the host's name, with its boot id's start where two hosts share a name
+    boot_id: str
+    status: str
+    energy_j: float  # what this rank's kept channels add up to (duplicates left out)
+    channels: list[str]  # the job's channel names this rank's figures fill
+    duplicates: list[str]  # channels another (lower) rank also measured: not counted here
+
+
+class JobNodeRecord(TypedDict):
+    """One host of a job: its ranks and what its devices used."""
+
+    node: str
+    boot_id: str
+    ranks: list[int]
+    energy_j: float
+    channels: list[str]
+
+
+class JobRecord(TypedDict, total=False):
+    """A run's place in a distributed job: a rank's partial run, or the merged job view.
+
+    A partial carries ``rank`` (an int); the merged view has ``rank`` None,
+    ``merged`` True and the breakdown (``parts``, ``nodes``, ``method``).
+    """
+
+    id: str
+    rank: int | None
+    world_size: int
+    local_rank: int | None
+    launcher: str  # torch, openmpi, pmi, slurm, setting
+    id_source: str  # where the job id came from (SLURM_JOB_ID, TORCHELASTIC_RUN_ID ...)
+    election: str  # how host devices were given to ranks: torch.distributed, mpi, environment
+    owns_host: bool  # this rank measured its host's CPU packages, DRAM and RAM
+    gpus_elected: bool  # GPUs were given to the lowest rank seeing each (over a communicator)
+    node: str
+    boot_id: str
+    restart: int  # SLURM_RESTART_COUNT / TORCHELASTIC_RESTART_COUNT
+    slurm: dict[str, str]
+    merged: bool
+    ranks_seen: int
+    restarts: int
+    parts: list[JobPartRecord]
+    nodes: list[JobNodeRecord]
+    method: str  # how devices were deduplicated, in words
+
+
 
 class _Team(TypedDict, total=False):
     owner: str | None  # who ran it (the OS user unless set); absent from records before schema 6
@@ -280,7 +335,8 @@ class RunHeader(SpanTotals, _Team, _Foresight):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str
-    status: str  # running, finished, failed, interrupted, stopped (for its budget), killed (stored only)
+    # running, finished, failed, interrupted, stopped (for its budget), preempted (Slurm), killed (stored only)
+    status: str
     command: list[str] | None
     tags: dict[str, str]
     end_utc: float | None
@@ -297,6 +353,7 @@ class RunHeader(SpanTotals, _Team, _Foresight):
     gpu_users: dict[str, list[int]]
     attribution: AttributionRecord | None
     baseline: BaselineRecord | None
+    job: NotRequired[JobRecord | None]  # one rank of a distributed job, or the merged job view
 
 
 class _Timeline(TypedDict, total=False):

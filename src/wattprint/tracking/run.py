@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
         AttributionRecord,
         BaselineRecord,
         EmbodiedRecord,
+        JobRecord,
         RunRecord,
         WindowStatsRecord,
     )
@@ -95,6 +96,7 @@ class Run(Measurement):
         self._lock = threading.Lock()
         self.attributor: Attributor | None = None
         self.baseline: Baseline | None = None
+        self.job: JobRecord | None = None  # this run is one rank of a distributed job (tracking/job.py)
         self._gpu_users: dict[str, set[int]] = {}
         self._gpu_users_at = float("-inf")
         # windows shorter than this may need the recent-power estimate at close
@@ -433,6 +435,7 @@ class Run(Measurement):
             "baseline": self._baseline_dict(),
             "owner": self.owner,
             "project": self.project,
+            "job": self.job,
         }
         d["budget"] = self.budget.to_dict() if self.budget is not None else None
         d["prediction"] = self._forecast.record(self) if self._forecast is not None else None

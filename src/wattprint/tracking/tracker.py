@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
     from wattprint.tracking.budget import Budget
+    from wattprint.tracking.ranks import JobContext
 
 
 def _kept_command(command: list[str] | None, store_command: bool) -> list[str] | None:
@@ -179,6 +180,7 @@ class Tracker:
         # stop() from inside a stop (its hooks run in the stopping thread)
         self._stop_lock = threading.RLock()
         self._detached = False  # this is a forked child's copy of the parent's run
+        self.job: JobContext | None = None  # one rank of a distributed job (tracking/ranks.py), set at start
         self.process = get("process")
         self.baseline_arg = get("baseline")
         self.baseline_max_age_s: float = get("baseline_max_age_s")
@@ -293,7 +295,11 @@ class Tracker:
             return self._begin()
 
     def _begin(self) -> Run:
-        self._sampler, availability = _acquire_sampler(self.rapl_root, self.gpus, self.sensors, self.platform)
+        from wattprint.tracking import ranks  # a distributed job's rank opens only what it owns
+
+        self.job = ranks.begin(self.settings)
+        self._sampler, availability = ranks.acquire(self.job, self.rapl_root, self.sensors, self.gpus,
+                                                             self.platform)
         try:
             baseline = self._baseline()
         except BaseException:
@@ -308,6 +314,7 @@ class Tracker:
             availability=availability,
         )
         run.owner, run.project = self.owner, self.project
+        run.job = self.job.record() if self.job is not None else None
         self.run = run
         if not endings.opened(self):  # from here on, exit or a signal stops and stores it
             _note_unguarded(run)
@@ -415,6 +422,8 @@ class Tracker:
             # Only once the run is handed over and written: a signal until then still waits
             # for it (the handler stays installed) instead of killing the process half-way.
             endings.closed(self)
+        if finished and self.job is not None:
+            self.job.finish(run, self._store_arg)  # bounded by job_timeout_s; never raises
         for msg in run.intensity.warnings if run.intensity else []:
             warnings.warn(f"wattprint: {msg}", WattprintWarning, stacklevel=3)
         for f in run.faults:
@@ -441,6 +450,8 @@ class Tracker:
         """
         if self._detached:
             return
+        if self.job is not None and self.job.info.slurm.get("SLURM_JOB_ID"):
+            status = "preempted"  # Slurm's SIGTERM: scancel, the time limit, preemption (then maybe requeue)
         with self._stop_lock:
             run, sampler = self.run, self._sampler
             if run is None or sampler is None or run.status != "running":
