@@ -202,7 +202,10 @@ def test_two_ranks_under_torchrun_give_one_record_not_one_per_rank(tmp_path: Pat
     script.write_text(DDP_SCRIPT, encoding="utf-8")
     db = tmp_path / "runs.db"
     env = dict(os.environ, OUT=str(tmp_path / "out"), DB=str(db), HF_HUB_OFFLINE="1",
-               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), WATTPRINT_NO_CLOUD_PROBE="1")
+               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), WATTPRINT_NO_CLOUD_PROBE="1",
+               # a callback on rank 0 alone must not wait for the other ranks in the job layer's
+               # collective: were it to, this outlasts the run's timeout below and the test fails
+               WATTPRINT_JOB_TIMEOUT_S="600")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(script)],
                        capture_output=True, text=True, env=env, timeout=200, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

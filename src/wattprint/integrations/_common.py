@@ -8,12 +8,16 @@ numbers a framework's logger takes (flat ``name -> float``). A callback must
 never hurt the training: every hook goes through :meth:`Session.guard`, which
 records what went wrong as a fault on the run and goes on.
 
-Multi-process jobs (``torchrun``, DeepSpeed, a Slurm step of many ranks):
-until the job layer joins the ranks of one job into one record, a callback
-tracks in the first process of each machine only (``local_main``), which
-measures that machine whole; the other ranks count nothing and log nothing.
-One machine gives one record; N machines give N records, tagged with the
-node's rank, to be joined by the job layer once it exists.
+Multi-process jobs (``torchrun``, DeepSpeed, a Slurm step of many ranks): a
+callback tracks in the first process of each machine only (``local_main``),
+which measures that machine whole; the other ranks count nothing and log
+nothing. One machine gives one record; N machines give N records, tagged with
+the node's rank. That tracker is started with ``job="off"`` unless the user set
+``job``: the job layer (:mod:`wattprint.tracking.ranks`) expects *every* rank to
+start a tracker at the same point, and a lone rank 0 would wait for the others
+in a collective (``new_group``) until ``job_timeout_s`` ran out, at the start of
+training. Tracking every rank through the job layer is the way to one record
+for many machines (see docs/frameworks.md).
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ class Session:
         """Start the run (the tracker's settings checked now: a typo fails before training)."""
         kwargs = dict(self.tracker_kwargs)
         kwargs["tags"] = {**(tags or {}), **(kwargs.get("tags") or {})}
+        if "WATTPRINT_JOB" not in os.environ:  # one tracker per machine, not one per rank: see the module doc
+            kwargs.setdefault("job", "off")
         self.tracker = Tracker(self.name or default_name, **kwargs)
         self.run = self.tracker.start()
         return self.run
