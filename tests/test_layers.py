@@ -18,12 +18,12 @@ ROOT = Path(wattprint.__file__).parent
 # lowest first; a module takes the layer of its longest matching prefix
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("_record", "_threads", "errors", "units", "version", "host", "privacy", "config", "settings_keys",
-         "settings", "report.escape")),  # escape: stdlib only, used by a span's repr (tracking.display)
+         "settings", "report.escape", "embodied")),  # escape: stdlib only, used by a span's repr (tracking.display)
     (1, ("sensors", "intensity")),
     (2, ("tracking.sampler", "tracking.measure", "tracking.record", "tracking.run",
-         "tracking.attribution", "tracking.baseline", "tracking")),
+         "tracking.attribution", "tracking.baseline", "tracking.budget", "tracking.predict", "tracking")),
     (3, ("store", "sinks.base")),
-    (4, ("report", "sinks")),
+    (4, ("report", "sinks", "sinks.budget", "report.foresight")),
     (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track", "tracking.ranks",
          # the communicators of a distributed job: the tracker's start and stop use them
          "integrations.torch_distributed", "integrations.mpi")),

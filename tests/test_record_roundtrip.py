@@ -62,7 +62,7 @@ def finished(tmp_path: Path, store_target: str) -> tuple[wattprint.Run, str]:
     base = Baseline("h", 1_700_000_000.0, 10.0, {"cpu:package-0": 2.0, "dram:package-0": 0.5})
     t = wattprint.Tracker("roundtrip", rapl_root=rapl, store=db, gpus="none", country="FR", pue=1.3,
                           market_g_per_kwh=250.0, interval=0.02, tags={"lr": "0.1"}, process="self",
-                          baseline=base, command=["python", "train.py"])
+                          baseline=base, command=["python", "train.py"], budget_kwh=1.0)
     run = t.start()
     uj = {"intel-rapl:0": 0, "intel-rapl:1": 0, "intel-rapl:0:0": 0}
 
@@ -71,6 +71,7 @@ def finished(tmp_path: Path, store_target: str) -> tuple[wattprint.Run, str]:
             uj[zone] += int(joules * share * 1e6)
             set_uj(rapl, zone, uj[zone])
         time.sleep(0.03)
+        run.progress(sum(uj.values()) / 1e6, total=100.0)  # the budget and prediction round-trip too
 
     burn(4.0)
     with run.window("epoch"):

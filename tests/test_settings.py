@@ -93,6 +93,16 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "job": (("exp-1", "exp-1", "exp-1", "exp-1"), ("off", "off", "off", "off")),
     "job_timeout_s": ((5, "5", 5, 5.0), (0.5, "0.5", 0.5, 0.5)),
     "boot_id_file": (("b1", "b1", "b1", "b1"), ("b2", "b2", "b2", "b2")),
+    "budget_kwh": ((2.5, "2.5", 2.5, 2.5), (0.01, "0.01", 0.01, 0.01)),
+    "budget_g": ((100, "100", 100, 100.0), (5.5, "5.5", 5.5, 5.5)),
+    "budget_warn_at": ((0.5, "0.5", 0.5, 0.5), (1, "1", 1, 1.0)),
+    "budget_action": (("warn", "WARN", "Warn", "warn"), ("stop", "stop", "stop", "stop")),
+    "budget_grace_s": ((0, "0", 0, 0.0), (30, "30", 30, 30.0)),
+    # a TOML table in a file (tests/test_embodied.py); the flat sample files cannot spell one
+    "embodied_devices": (({"host": {"kg": 1, "years": 2}}, None, None,
+                  {"host": {"kg": 1.0, "years": 2.0, "source": "user-given"}}),
+                 ({"A100": {"kg": 150.5, "years": 4, "source": "vendor"}}, None, None,
+                  {"A100": {"kg": 150.5, "years": 4.0, "source": "vendor"}})),
 }
 
 

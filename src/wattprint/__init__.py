@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from wattprint.errors import (
     BaselineMissing,
+    BudgetExceeded,
     ConfigError,
     LocationError,
     ReportError,
@@ -37,6 +38,7 @@ TYPE_CHECKING = False  # importing ``typing`` would cost more than the rest of w
 
 __all__ = [
     "BaselineMissing",
+    "BudgetExceeded",
     "ConfigError",
     "LocationError",
     "ReportError",

@@ -49,8 +49,20 @@ class ReportError(WattprintError, ValueError):
     """A report cannot be built as asked (bad functional unit, embodied figure, damaged run file)."""
 
 
+class BudgetExceeded(WattprintError):
+    """A run went over its energy or CO2e budget (``budget_kwh`` / ``budget_g`` with
+    ``budget_action="stop"``). Raised in the tracked program's own thread, at its next
+    ``run.window(...)``, ``run.progress(...)`` or ``run.check_budget()`` after the crossing;
+    never from a background thread. ``record`` is the budget as the run records it."""
+
+    def __init__(self, message: str, record: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.record = record or {}
+
+
 __all__ = [
     "BaselineMissing",
+    "BudgetExceeded",
     "ConfigError",
     "LocationError",
     "ReportError",

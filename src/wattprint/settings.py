@@ -214,10 +214,16 @@ def _as_given(key: Key, raw: object, label: str, level: str) -> object:
     return raw
 
 
+def _embodied(key: Key, raw: object, label: str, level: str) -> object:
+    from wattprint.embodied import check_figures  # lazily: only runs with embodied figures need it
+
+    return check_figures(raw, label)
+
+
 _PARSERS: dict[str, Callable[[Key, object, str, str], object]] = {
     "float": _float, "str": _text, "choice": _choice, "path": _path, "dir": _path, "bool": _bool,
     "baseline": _baseline, "strlist": _strlist, "tags": _tags, "pid": _pid, "store": _store,
-    "object": _as_given, "port": _port, "url": _url,
+    "object": _as_given, "port": _port, "url": _url, "embodied": _embodied,
 }
 
 

@@ -169,6 +169,27 @@ _JOBS = (
 )
 KEYS = (*KEYS, *_JOBS)
 
+# Budgets (issue 16, wattprint.tracking.budget, wattprint.sinks.budget): warn at a fraction, act at the limit
+BUDGET_ACTIONS = ("warn", "stop")
+_BUDGET = (
+    Key("budget_kwh", "float", "energy budget of the run in kWh: warn near it, act at it",
+        bounds=(0.0, 1e9, True), env=_env("budget_kwh")),
+    Key("budget_g", "float", "CO2e budget of the run in grams (location-based): warn near it, act at it",
+        bounds=(0.0, 1e12, True), env=_env("budget_g")),
+    Key("budget_warn_at", "float", "fraction of a budget at which to warn", bounds=(0.0, 1.0, True),
+        default=0.8, env=_env("budget_warn_at")),
+    Key("budget_action", "choice", "at the budget: stop (the command, or raise BudgetExceeded) or warn",
+        bounds=BUDGET_ACTIONS, default="stop", env=_env("budget_action")),
+    Key("budget_grace_s", "float", "seconds between SIGTERM and SIGKILL when a budget stops a command",
+        bounds=(0.0, 3600.0, False), default=10.0, env=_env("budget_grace_s")),
+)
+# Embodied emissions (issue 16, wattprint.embodied): the user's per-device figures, a table in the config
+_EMBODIED = (
+    Key("embodied_devices", "embodied", "embodied emissions per device or model: {name: {kg, years, source}}",
+        file="embodied"),
+)
+KEYS += _BUDGET + _EMBODIED
+
 # every group above is in KEYS by now
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password", "redfish_username", "redfish_password")  # never shown

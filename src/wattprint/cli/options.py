@@ -37,7 +37,9 @@ FLAGS = {"name": "--name", "interval": "--interval", "country": "--country", "re
          "pue": "--pue", "site": "--site", "market_g_per_kwh": "--market-g-per-kwh", "gpus": "--gpus",
          "rapl_root": "--rapl-root", "db": "--db", "baseline": "--baseline",
          "prometheus_port": "--prometheus-port", "prometheus_pushgateway": "--pushgateway",
-         "otlp_endpoint": "--otlp-endpoint"}
+         "otlp_endpoint": "--otlp-endpoint", "budget_kwh": "--budget-kwh", "budget_g": "--budget-g",
+         "budget_action": "--budget-action", "budget_warn_at": "--budget-warn-at",
+         "budget_grace_s": "--budget-grace"}
 
 
 def load_settings(args: argparse.Namespace, **given: Any) -> Settings:

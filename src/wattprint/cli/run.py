@@ -51,6 +51,7 @@ def register(sub: Any) -> None:
         metavar="HOURS",
         help="how old a stored baseline may be (default 168 h)",
     )
+    _add_budget(p)
     add_location(p)
     add_sensors(p)
     add_db(p)
@@ -62,6 +63,24 @@ def register(sub: Any) -> None:
     add_live_options(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=handle)
+
+
+def _add_budget(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budget (docs/foresight.md)")
+    g.add_argument("--budget-kwh", type=float, dest="budget_kwh", metavar="KWH",
+                   help="energy budget: warn near it, act at it")
+    g.add_argument("--budget-g", type=float, dest="budget_g", metavar="G",
+                   help="CO2e budget in grams (location-based): warn near it, act at it")
+    g.add_argument("--budget-action", dest="budget_action", choices=("stop", "warn"),
+                   help="at the budget: stop the command (SIGTERM, then SIGKILL; the default) or only warn")
+    g.add_argument("--budget-warn-at", type=float, dest="budget_warn_at", metavar="FRACTION",
+                   help="warn at this fraction of a budget (default 0.8)")
+    g.add_argument("--budget-grace", type=float, dest="budget_grace_s", metavar="S",
+                   help="seconds between SIGTERM and SIGKILL when the budget stops the command (default 10)")
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 class _Forwarder:
@@ -129,6 +148,11 @@ def handle(args: argparse.Namespace) -> int:
         tracker = Tracker(settings=settings, store_command=not args.no_command)
     except LocationError as exc:
         raise UsageError(str(exc)) from None
+    forwarder = _Forwarder()
+    from wattprint.sinks.budget import stop_command
+
+    tracker.budget_say = _say
+    tracker.budget_stop = lambda budget: stop_command(lambda: forwarder.child, budget, _say)
     try:
         tracker.start()
     except (BaselineMissing, SensorError) as exc:  # e.g. --gpus naming no GPU
@@ -137,7 +161,7 @@ def handle(args: argparse.Namespace) -> int:
 
     # Handlers go in before the child starts, so a signal that arrives while it is
     # being spawned is passed on rather than killing wattprint and orphaning it.
-    with _Forwarder() as forwarder:
+    with forwarder:
         try:
             child = subprocess.Popen(cmd)
         except OSError as exc:
@@ -152,6 +176,9 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             live.stop()
     status = "finished" if code >= 0 else "interrupted"
+    budget = tracker.run.budget if tracker.run is not None else None
+    if budget is not None and budget.stopped:
+        status = "stopped"
     exit_code = code if code >= 0 else 128 - code
     end_run(tracker, args, status=status, exit_code=exit_code)
     return exit_code

@@ -252,7 +252,8 @@ def _emission_rows(report: dict[str, Any]) -> list[Row]:
                      e(f"{pct(em['marginal_share'] or 0.0)} of the energy, "
                        f"{em['marginal_source'] or 'marginal signal'}")])
     if em["embodied_g"] is not None:
-        rows.append(["Embodied (given), g CO2e", e(sig(em["embodied_g"])), "user figure (--embodied-g)"])
+        rows.append(["Embodied (given), g CO2e", e(sig(em["embodied_g"])),
+                     "user figure (--embodied-g or per-device embodied figures), not in the figures above"])
     if it:
         rows.append(["Effective intensity, gCO2e/kWh", e(sig(it["effective_g_per_kwh"])),
                      "gCO2e per facility kWh over the run (hourly figures where known)"])

@@ -52,6 +52,7 @@ class LiveState:
     in_total: dict[str, bool] = field(default_factory=dict)
     location: str | None = None
     methods: list[str] = field(default_factory=list)  # behind the total, best first
+    prediction: str | None = None  # the predicted totals (run.progress), in words
 
     @property
     def total_power_w(self) -> float:
@@ -228,7 +229,18 @@ class LiveView:
             in_total=in_total,
             location=location,
             methods=m.methods,
+            prediction=self._prediction(),
         )
+
+    def _prediction(self) -> str | None:
+        """The run's predicted totals from its progress, in words (None: none yet)."""
+        predicted = getattr(self.run, "prediction", None)
+        p = predicted() if predicted is not None else None
+        if p is None:
+            return None
+        from wattprint.report.foresight import prediction_text
+
+        return "total " + prediction_text(p.to_dict())
 
     # -- rendering --
 
@@ -243,6 +255,8 @@ class LiveView:
             tail += f"  {fmt_mass(state.emissions_g)} CO2e"
         if state.methods:
             tail += f"  [{term_text('+'.join(state.methods))}]"
+        if state.prediction:
+            tail += f"  | {state.prediction}"
         return "  ".join(parts) + "  " + tail
 
     @staticmethod
@@ -267,7 +281,8 @@ class LiveView:
         where = f" ({term_text(state.location)})" if state.location else ""
         t.add_row("total", fmt_power(state.total_power_w), fmt_energy(state.energy_j), style="bold")
         how = f" · {term_text(', '.join(state.methods))}" if state.methods else ""
-        t.caption = Text(f"{grams}{where}{how}", style="table.caption")
+        ahead = f"\n{state.prediction}" if state.prediction else ""
+        t.caption = Text(f"{grams}{where}{how}{ahead}", style="table.caption")
         return t
 
     def _write(self, text: str) -> None:

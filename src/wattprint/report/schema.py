@@ -89,6 +89,8 @@ def build_report(
     _check_options(per, unit, embodied_g, run.get("progress"))
     if per is None:
         per = sec.functional_unit(run.get("progress"), unit)
+    if embodied_g is None:  # the run's own per-device figures (wattprint.embodied), when it had them
+        embodied_g = sec.opt((run.get("embodied") or {}).get("emissions_g"))
     intensity_in = run.get("intensity") or None
     priced = bool(intensity_in)
     pue = sec.num((intensity_in or {}).get("pue"), 1.0) or 1.0

@@ -19,7 +19,7 @@ COMPONENT_ORDER = ("gpu", "cpu", "dram", "ram", "psys", "platform-rest", "platfo
 EXCLUDED = (
     "network equipment and storage outside this machine",
     "facility overhead beyond the PUE factor",
-    "embodied (manufacturing) emissions unless given with --embodied-g",
+    "embodied (manufacturing) emissions unless given (--embodied-g, or per-device embodied figures)",
     "other machines and idle capacity reserved for the job",
 )
 

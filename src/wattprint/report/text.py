@@ -102,6 +102,10 @@ def summary(run: dict[str, Any]) -> str:
     lines += _progress_lines(run, width)
     lines += _attribution_lines(run.get("attribution"), width)
     lines += _baseline_lines(run.get("baseline"), width)
+    from wattprint.report.foresight import budget_lines, embodied_lines, prediction_lines
+
+    lines += budget_lines(run.get("budget"), width) + prediction_lines(run.get("prediction"), width)
+    lines += embodied_lines(run.get("embodied"), width)
     for w in (run.get("intensity") or {}).get("warnings", []):
         lines.append(f"  ! {term_text(w)}")
     for f in run.get("faults", []):

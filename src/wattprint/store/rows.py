@@ -54,6 +54,10 @@ def header_record(r: Mapping[str, Any], status: str) -> RunHeader:
     }
     if r["progress"]:  # schema 7; NULL where nothing was counted
         header["progress"] = json.loads(r["progress"])
+    # schema 9: NULL for runs without a budget, run.progress() or embodied figures
+    header["budget"] = json.loads(r["budget"]) if r["budget"] else None
+    header["prediction"] = json.loads(r["prediction"]) if r["prediction"] else None
+    header["embodied"] = json.loads(r["embodied"]) if r["embodied"] else None
     return header
 
 

@@ -142,6 +142,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN job TEXT;
     CREATE INDEX runs_job ON runs(job_id);
     """,
+    # 9: a run's budget and what happened to it, run.progress()'s prediction against the actual, its
+    # embodied emissions (JSON, NULL for runs without them: BudgetRecord, PredictionRecord, EmbodiedRecord)
+    """
+    ALTER TABLE runs ADD COLUMN budget TEXT;
+    ALTER TABLE runs ADD COLUMN prediction TEXT;
+    ALTER TABLE runs ADD COLUMN embodied TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

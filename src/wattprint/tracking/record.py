@@ -35,9 +35,15 @@ __all__ = [
     "AttributionChannelRecord",
     "AttributionRecord",
     "BaselineRecord",
+    "BudgetRecord",
     "ChannelRecord",
+    "EmbodiedItem",
+    "EmbodiedRecord",
     "FaultRecord",
     "IntervalRecord",
+    "PredictionCheckpoint",
+    "PredictionPoint",
+    "PredictionRecord",
     "ProgressRecord",
     "JobNodeRecord",
     "JobPartRecord",
@@ -173,6 +179,100 @@ class BaselineRecord(TypedDict):
     notes: list[str]
 
 
+class BudgetRecord(TypedDict):
+    """A run's budget and what happened to it (:class:`wattprint.tracking.budget.Budget`);
+    ``*_at_s`` are seconds from the run's start, the texts the lines said."""
+
+    energy_j: float | None
+    emissions_g: float | None
+    warn_at: float
+    action: str  # warn, stop
+    grace_s: float
+    warned_at_s: float | None
+    warned: str | None
+    predicted_at_s: float | None  # the prediction's lower bound went over a limit
+    predicted: str | None
+    exceeded_at_s: float | None
+    exceeded: str | None
+    stopped: bool  # the stop was carried out: the command signalled, or BudgetExceeded raised
+    killed: bool  # the command outlived the grace period after SIGTERM and got SIGKILL
+
+
+class PredictionPoint(TypedDict):
+    """Totals predicted at ``at_s`` from ``done`` of ``total``: each [low, expected, high]."""
+
+    at_s: float
+    done: float
+    total: float
+    burn_in: float  # units of work at the start left out as a slower burn-in
+    level: float  # of the interval, e.g. 0.95
+    duration_s: list[float]
+    energy_j: list[float] | None
+    emissions_g: list[float] | None
+
+
+class PredictionError(TypedDict):
+    """A checkpoint against the actual total: (expected - actual) / actual, and whether the
+    interval held the actual."""
+
+    relative: float
+    covered: bool
+
+
+class PredictionCheckpoint(PredictionPoint, total=False):
+    """What was predicted when ``fraction`` of the work was done (and its error, once known)."""
+
+    fraction: float
+    error: dict[str, PredictionError | None]
+
+
+class PredictionActual(TypedDict):
+    """The run's figures when its work was done (``done`` reached ``total``)."""
+
+    duration_s: float
+    energy_j: float
+    emissions_g: float | None
+
+
+class PredictionRecord(TypedDict):
+    """``run.progress()``'s prediction as the run keeps it (:mod:`wattprint.tracking.predict`)."""
+
+    total: float
+    done: float
+    level: float
+    latest: PredictionPoint | None
+    checkpoints: list[PredictionCheckpoint]
+    actual: PredictionActual | None
+
+
+class EmbodiedItem(TypedDict):
+    """One device's embodied emissions amortised over the run (:mod:`wattprint.embodied`)."""
+
+    device: str  # a channel (gpu:..., cpu:package-0) or "host"
+    figure: str  # the key of the user's figure it used (the channel, its model, or "host")
+    kg: float
+    years: float
+    source: str
+    share: float  # the run's share of the device over its duration (1: the whole device)
+    share_basis: str
+    emissions_g: float
+
+
+class EmbodiedRecord(TypedDict):
+    """The SCI's M term for the run, kept apart from the operational emissions."""
+
+    emissions_g: float
+    items: list[EmbodiedItem]
+    unmatched: list[str]  # figures given that matched no device of the run
+    basis: str
+
+
+class _Foresight(TypedDict, total=False):
+    # absent from runs without a budget / progress / embodied figures (and from older runs)
+    budget: BudgetRecord | None
+    prediction: PredictionRecord | None
+    embodied: EmbodiedRecord | None
+
 class JobPartRecord(TypedDict):
     """One rank's partial run as the job view counts it (:mod:`wattprint.store.jobs`)."""
 
@@ -231,11 +331,12 @@ class _Team(TypedDict, total=False):
     project: str | None  # the project it counts for (setting ``project``), or None
 
 
-class RunHeader(SpanTotals, _Team):
+class RunHeader(SpanTotals, _Team, _Foresight):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str
-    status: str  # running, finished, failed, interrupted, preempted (Slurm), killed (stored only)
+    # running, finished, failed, interrupted, stopped (for its budget), preempted (Slurm), killed (stored only)
+    status: str
     command: list[str] | None
     tags: dict[str, str]
     end_utc: float | None

@@ -34,9 +34,12 @@ TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     from wattprint.tracking.attribution import Attributor
     from wattprint.tracking.baseline import Baseline
+    from wattprint.tracking.budget import Budget
+    from wattprint.tracking.predict import Prediction, ProgressLog
     from wattprint.tracking.record import (
         AttributionRecord,
         BaselineRecord,
+        EmbodiedRecord,
         JobRecord,
         RunRecord,
         WindowStatsRecord,
@@ -104,6 +107,10 @@ class Run(Measurement):
         self.channels = _channel_totals(sampler.channels, self._start, self._start)
         self._priced = 0  # timeline intervals already in the running emissions
         self._progress = Progress()
+        self.budget: Budget | None = None  # the tracker's, from the budget_* settings
+        self._budget_error: BaseException | None = None  # BudgetExceeded, raised by check_budget()
+        self._forecast: ProgressLog | None = None  # what progress() was told (tracking/predict.py)
+        self.embodied: dict[str, dict[str, object]] | None = None  # per-device figures (wattprint.embodied)
 
     # -- live figures: the closed intervals are kept in ``_channels`` & co.; the public
     # names read fresh counters while the run is open --
@@ -160,9 +167,34 @@ class Run(Measurement):
         at the moment counts them too; the run and its windows then give
         energy and CO2e per unit (:meth:`per`), stored with the run. A count
         that is not a whole number of 0 or more raises
-        :class:`~wattprint.errors.ConfigError`.
+        :class:`~wattprint.errors.ConfigError`. Over its budget, this raises
+        :class:`~wattprint.errors.BudgetExceeded` (see :meth:`check_budget`).
         """
         self._progress.add(steps, samples, tokens)
+        if self._budget_error is not None:
+            self.check_budget()
+
+    def check_budget(self) -> None:
+        """Raise :class:`~wattprint.errors.BudgetExceeded` (once) if the run went over its budget
+        with ``budget_action="stop"``; ``window()``, ``step()`` and ``progress()`` check too."""
+        error, self._budget_error = self._budget_error, None
+        if error is not None:
+            raise error
+
+    def progress(self, done: float, total: float | None = None) -> None:
+        """Work done so far (steps, samples, epochs) of ``total`` (given once, or when it
+        changes): the run predicts its total duration, energy and emissions from it."""
+        if self._forecast is None:
+            from wattprint.tracking.predict import ProgressLog
+
+            self._forecast = ProgressLog(self.interval_s / 4)
+        self._forecast.add((self._sampler._clock() - self._start.t_ns) / 1e9, done, total)
+        if self._budget_error is not None:
+            self.check_budget()
+
+    def prediction(self) -> Prediction | None:
+        """Predicted totals now, each (low, expected, high); None before enough progress."""
+        return None if self._forecast is None else self._forecast.predict(self)
 
     # -- during the run --
 
@@ -257,6 +289,8 @@ class Run(Measurement):
 
     def window(self, name: str) -> Window:
         """A named sub-span: ``with run.window("eval") as w: ...`` then ``w.energy_j``."""
+        if self._budget_error is not None:  # over budget: BudgetExceeded, in the program's thread
+            self.check_budget()
         return Window(self, name, _current_window.get())
 
     def open_window(self, name: str) -> Window:
@@ -349,6 +383,14 @@ class Run(Measurement):
             self._duration_s, {n: c.energy_j for n, c in self._channels.items()}, counted
         )
 
+    def _embodied_dict(self, d: RunRecord) -> EmbodiedRecord | None:
+        if not self.embodied:
+            return None
+        from wattprint.embodied import amortise
+
+        models = {n: c.device for n, c in self._sampler.channels.items() if c.device}
+        return amortise(d, self.embodied, models)  # type: ignore[return-value]
+
     def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> RunRecord:
         """The run's record (see :class:`wattprint.tracking.record.RunRecord`).
 
@@ -395,6 +437,9 @@ class Run(Measurement):
             "project": self.project,
             "job": self.job,
         }
+        d["budget"] = self.budget.to_dict() if self.budget is not None else None
+        d["prediction"] = self._forecast.record(self) if self._forecast is not None else None
+        d["embodied"] = self._embodied_dict(d)
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
             d["timeline_intervals"] = self.timeline.appended

@@ -18,7 +18,7 @@ import time
 import warnings
 
 from wattprint._threads import new_thread
-from wattprint.errors import BaselineMissing, WattprintWarning
+from wattprint.errors import BaselineMissing, BudgetExceeded, WattprintWarning
 from wattprint.host import hostname, user_name
 from wattprint.intensity.base import Intensity
 from wattprint.tracking import endings
@@ -35,12 +35,13 @@ from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 # the tracker needs it only for type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from wattprint.settings import Settings
     from wattprint.sinks.base import Sink, Sinks
     from wattprint.tracking.baseline import Baseline
+    from wattprint.tracking.budget import Budget
     from wattprint.tracking.ranks import JobContext
 
 
@@ -183,6 +184,11 @@ class Tracker:
         self.process = get("process")
         self.baseline_arg = get("baseline")
         self.baseline_max_age_s: float = get("baseline_max_age_s")
+        # budget_kwh / budget_g: a BudgetSink says (default: a WattprintWarning) and stops (default:
+        # BudgetExceeded at the run's next window/progress/check_budget); `wattprint run` sets both
+        self.embodied = get("embodied_devices")  # per-device embodied figures (wattprint.embodied), or None
+        self.budget_say: Callable[[str], None] | None = None
+        self.budget_stop: Callable[[Budget], None] | None = None
         if settings.location_is_set():
             # A location that is set anywhere is checked now (static tables, no network:
             # the chain stops before the cloud probes), so a typo fails at once instead
@@ -248,6 +254,13 @@ class Tracker:
         from wattprint.sinks.base import Sinks
 
         sinks = list(self._extra_sinks)
+        from wattprint.tracking.budget import Budget
+
+        run.budget = Budget.from_settings(self.settings)  # a fresh one per run
+        if run.budget is not None:  # first: it acts on the run, the others only report
+            from wattprint.sinks.budget import BudgetSink
+
+            sinks.insert(0, BudgetSink(run.budget, say=self.budget_say, stop=self.budget_stop))
         if self._exporters:  # after the store, before the caller's own sinks
             from wattprint.sinks.metrics import exporter_sinks
 
@@ -306,6 +319,7 @@ class Tracker:
         if not endings.opened(self):  # from here on, exit or a signal stops and stores it
             _note_unguarded(run)
         run.baseline = baseline
+        run.embodied = self.embodied
         run.intensity = self._intensity
         if self._intensity is not None:
             self._start_live(run)
@@ -468,6 +482,8 @@ class Tracker:
         status = None
         if exc_type is not None:
             status = "interrupted" if exc_type is KeyboardInterrupt else "failed"
+            if isinstance(exc, BudgetExceeded):
+                status = "stopped"
         self.stop(status=status)
 
 
