@@ -206,7 +206,9 @@ def test_two_ranks_under_torchrun_give_one_record_not_one_per_rank(tmp_path: Pat
                # a callback on rank 0 alone must not wait for the other ranks in the job layer's
                # collective: were it to, this outlasts the run's timeout below and the test fails
                WATTPRINT_JOB_TIMEOUT_S="600")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(script)],
+    # --standalone: a free port, not the fixed 29500 another launch may still hold
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        str(script)],
                        capture_output=True, text=True, env=env, timeout=200, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     ranks = sorted(line.split()[1:] for line in r.stdout.splitlines() if line.startswith("RANK "))
