@@ -27,7 +27,7 @@ is :mod:`wattprint.tracking.measure` (``Measurement``, ``ChannelTotal``,
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 from wattprint.intensity.record import IntensityRecord
 
@@ -325,13 +325,16 @@ class JobRecord(TypedDict, total=False):
     method: str  # how devices were deduplicated, in words
 
 
+class _Job(TypedDict, total=False):
+    job: JobRecord | None  # one rank of a distributed job, or the merged job view (absent before schema 8)
+
 
 class _Team(TypedDict, total=False):
     owner: str | None  # who ran it (the OS user unless set); absent from records before schema 6
     project: str | None  # the project it counts for (setting ``project``), or None
 
 
-class RunHeader(SpanTotals, _Team, _Foresight):
+class RunHeader(SpanTotals, _Team, _Foresight, _Job):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str
@@ -353,7 +356,6 @@ class RunHeader(SpanTotals, _Team, _Foresight):
     gpu_users: dict[str, list[int]]
     attribution: AttributionRecord | None
     baseline: BaselineRecord | None
-    job: NotRequired[JobRecord | None]  # one rank of a distributed job, or the merged job view
 
 
 class _Timeline(TypedDict, total=False):
