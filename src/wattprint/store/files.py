@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,14 +38,35 @@ def connect_writable(p: Path, migrate: Callable[[sqlite3.Connection], int]) -> s
     """A read-write connection in WAL mode to a private (new) or existing database, migrated."""
     create_private(p)
     conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        migrate(conn)
+        while True:
+            try:
+                _set_up(conn, migrate)
+                return conn
+            except sqlite3.OperationalError as exc:
+                # Where waiting could deadlock (two processes upgrading their locks on a new file:
+                # one switching it to WAL, one migrating), SQLite answers BUSY at once instead of
+                # calling the busy handler: CI saw `srun -n 2 wattprint run` on a new database
+                # get "database is locked" immediately. Both steps are idempotent and the
+                # migration rolls back whole, so try again until the timeout.
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
     except BaseException:
         conn.close()
         raise
-    return conn
+
+
+def _set_up(conn: sqlite3.Connection, migrate: Callable[[sqlite3.Connection], int]) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrate(conn)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def open_hint(exc: BaseException) -> str:
