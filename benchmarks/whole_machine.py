@@ -1,6 +1,6 @@
 """What the whole-machine sensors cost: opening the family, one read of each, the model's read.
 
-    python benchmarks/platform.py [--reads N]
+    python benchmarks/whole_machine.py [--reads N]
 
 Prints median microseconds. Hardware is faked at the same boundary as the
 tests (a temp hwmon tree; an ``ipmitool`` script printing a DCMI answer), so
