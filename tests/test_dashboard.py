@@ -24,16 +24,13 @@ from typing import Any
 
 import pytest
 
-from realparts import need_module
-from test_dashboard_helpers import HOSTILE, Server, env, fetch, fetch_json, fill_store, server
+from test_dashboard_helpers import HOSTILE, Server, dashboard_store, env, fetch, fetch_json, server
 from wattprint.store.sqlite import SqliteStore
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for module in ("starlette", "uvicorn"):
-        need_module(module, "the dashboard extra: pip install 'wattprint[dashboard]' (the test extra has it)")
-    return fill_store(tmp_path_factory.mktemp("dash"))
+    return dashboard_store(tmp_path_factory.mktemp("dash"))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from realparts import need_module, need_program
-from test_dashboard_helpers import ARTIFACTS, HOSTILE, Server, fill_store, server
+from test_dashboard_helpers import ARTIFACTS, HOSTILE, Server, dashboard_store, server
 from wattprint.report.compare import mean_ci
 from wattprint.store.sqlite import SqliteStore
 
@@ -27,9 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for module in ("starlette", "uvicorn"):
-        need_module(module, "the dashboard extra: pip install 'wattprint[dashboard]' (the test extra has it)")
-    return fill_store(tmp_path_factory.mktemp("dash-browser"))
+    return dashboard_store(tmp_path_factory.mktemp("dash-browser"))
 
 
 @pytest.fixture(scope="module")

@@ -161,3 +161,13 @@ def fetch_json(url: str) -> Any:
     status, _, body = fetch(url)
     assert status == 200, body[:500]
     return json.loads(body)
+
+
+def dashboard_store(tmp: Path) -> Path:
+    """A store filled by :func:`fill_store` in ``tmp``, once the dashboard extra is known to be here
+    (it fails in CI, skips with the install line elsewhere: tests/realparts.py)."""
+    from realparts import need_module
+
+    for module in ("starlette", "uvicorn"):
+        need_module(module, "the dashboard extra: pip install 'wattprint[dashboard]' (the test extra has it)")
+    return fill_store(tmp)

@@ -119,7 +119,8 @@ def test_a_shift_reprices_each_interval_at_its_new_hour() -> None:
     timeline = [Interval(i * 900.0, (i + 1) * 900.0, h0 + i * 900.0, {"cpu:package-0": kwh}) for i in range(4)]
     run = {"energy_j": 4 * kwh, "band": 0.05, "emissions_g": 400.0, "intensity": own.to_dict(),
            "channels": {"cpu:package-0": {"in_total": True}}}
-    rows = whatif(run, timeline, [Scenario("0", own), Scenario("+30m", own, 1800.0), Scenario("+90m", own, 5400.0)])
+    scenarios = [Scenario("0", own), Scenario("+30m", own, 1800.0), Scenario("+90m", own, 5400.0)]
+    rows = whatif(run, lambda: timeline, scenarios)
     assert [r["emissions_g"] for r in rows] == pytest.approx([400.0, 400.0, 800.0, 1000.0])
     # +30 min: midpoints at 37.5, 52.5 (hour 0: 100) and 67.5, 82.5 min (hour 1: 300)
     # +90 min: two intervals in hour 1 (300), two past the series (annual 200), and said so

@@ -85,9 +85,7 @@ def handle(args: argparse.Namespace) -> int:
         scenarios = _scenarios(args, own)
     except LocationError as exc:
         raise UsageError(str(exc)) from None
-    timeline = list(store.iter_timeline(run["id"])) if (args.shift or any(s.intensity.series for s in scenarios)) \
-        else []
-    rows = whatif(run, timeline, scenarios)
+    rows = whatif(run, lambda: store.iter_timeline(run["id"]), scenarios)  # streamed, per scenario with a series
     if args.json:
         json.dump({"run": run["id"], "energy_j": run["energy_j"], "rows": rows}, sys.stdout, indent=2,
                   ensure_ascii=True)

@@ -19,7 +19,7 @@ added; the rows say which dataset and year each figure comes from.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from wattprint._record import Record
@@ -78,12 +78,15 @@ def _row(label: str, intensity: Intensity, grams: float, energy_j: float, band: 
     }
 
 
-def whatif(run: dict[str, Any], timeline: list[Interval], scenarios: Iterable[Scenario]) -> list[dict[str, Any]]:
+def whatif(run: dict[str, Any], timeline: Callable[[], Iterable[Interval]] | None,
+           scenarios: Iterable[Scenario]) -> list[dict[str, Any]]:
     """The run as measured (first row), then one row per scenario.
 
-    ``run`` is a stored run record (``get_run(..., timeline=False)``), ``timeline``
-    its intervals (``iter_timeline``). When the run has no timeline (an old or a
-    killed run), its total energy is priced at the scenario's annual figure.
+    ``run`` is a stored run record (``get_run(..., timeline=False)``); ``timeline()``
+    gives a fresh stream of its intervals (``iter_timeline``), read once per scenario
+    that has a live series, so a week-long run is never held in memory. A scenario
+    without a series prices the total energy at its annual figure (the same sum: a
+    constant price), as does a run without a timeline (an old or a killed run).
     """
     energy_j = float(run.get("energy_j") or 0.0)
     band = float(run.get("band") or 0.0)
@@ -96,11 +99,10 @@ def whatif(run: dict[str, Any], timeline: list[Interval], scenarios: Iterable[Sc
                          "the run's stored figure"))
     for sc in scenarios:
         note = ""
-        if timeline and in_total:
-            grams, joules, from_series = priced(timeline, in_total, sc.intensity, sc.shift_s)
-            if joules < energy_j * 0.999 or joules == 0.0:  # timeline shorter than the total (a killed run)
+        if sc.intensity.series and timeline is not None and in_total:
+            grams, joules, from_series = priced(timeline(), in_total, sc.intensity, sc.shift_s)
+            if joules < energy_j * 0.999:  # the timeline holds less than the total (a killed run)
                 grams += emissions_g(energy_j - joules, sc.intensity.g_per_kwh, sc.intensity.pue)
-                joules = energy_j
         else:
             grams, from_series = emissions_g(energy_j, sc.intensity.g_per_kwh, sc.intensity.pue), 0.0
         if sc.shift_s:
