@@ -68,6 +68,9 @@ def test_a_slower_gpu_at_fp16_and_a_missing_figure() -> None:
     # BF16 on a V100: no figure (no BF16 tensor cores, none confirmed): said, not guessed
     _, none = gpu_whatif(a100_run(), [model("V100 SXM2")], "bf16")
     assert "duration_s" not in none and "not priced" in none["note"]
+    # a run measured on a V100 at BF16: its own row is still the measurement; the others are not priced
+    own, h100 = gpu_whatif(a100_run(models=("Tesla V100-SXM2-16GB",)), [model("H100 SXM")], "bf16")
+    assert own["gpu"] == "V100 SXM2" and own["energy_j"] == 33_000.0 and "not priced" in h100["note"]
 
 
 def test_an_idle_gpu_only_changes_its_idle_power() -> None:
@@ -129,7 +132,7 @@ def test_the_cli_models_a_stored_gpu_run(tmp_path: Path) -> None:
     gpu = FakeNvGpu(nv_uuid(0), name="NVIDIA A100-SXM4-80GB")
     sensors, _ = open_gpu_sensors(None, env={}, nvml=FakeNvml([gpu]), vendors=("nvidia",))
     db = tmp_path / "w.db"
-    t = wp.Tracker("gpu <job>", sensors=sensors, store=db, country="FR", interval=0.05)
+    t = wp.Tracker("gpu \x1b[31m<job>", sensors=sensors, store=db, country="FR", interval=0.05)
     t.start()
     for _ in range(5):
         gpu.energy_mj = (gpu.energy_mj or 0) + 20_000  # 20 J a step
@@ -147,7 +150,7 @@ def test_the_cli_models_a_stored_gpu_run(tmp_path: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert "MODELLED" in text.stdout and "tp-h100" in text.stdout and "nv-h100" in text.stdout
     assert re.search(r"V100 SXM2 +modelled", text.stdout)  # FP16 is known for the V100
-    assert "\x1b" not in text.stdout  # the run's name is escaped
+    assert "<job>" in text.stdout and "\x1b" not in text.stdout  # the run's name is shown, escaped
     bad = cli("whatif", "--db", str(db), "--gpu", "H100 NVL")
     assert bad.returncode == 2 and "--list-gpus" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     listed = cli("whatif", "--list-gpus")

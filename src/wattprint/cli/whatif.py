@@ -172,7 +172,8 @@ def _gpu_table(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         if r["duration_range_s"]:
             tr = " – ".join(fmt_duration(x) for x in r["duration_range_s"])
             er = " – ".join(fmt_energy(x) for x in r["energy_range_j"])
-        lines.append(f"  {t(r['gpu']):<16} {r['method']:<9} {r['tdp_w']:>5.0f}W {r['tflops']:>8g} "
+        peak = "-" if r["tflops"] is None else format(r["tflops"], "g")
+        lines.append(f"  {t(r['gpu']):<16} {r['method']:<9} {r['tdp_w']:>5.0f}W {peak:>8} "
                      f"{fmt_duration(r['duration_s']):>10} {fmt_energy(r['energy_j']):>11} {co2:>10} "
                      f"{tr:>21} {er:>23}")
     if "busy_share" in head:

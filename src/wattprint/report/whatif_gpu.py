@@ -125,6 +125,11 @@ def gpu_whatif(run: Mapping[str, Any], targets: list[GpuModel], precision: str =
         row: dict[str, Any] = {"gpu": dst.model, "precision": precision, "tdp_w": dst.tdp_w,
                                "tflops": peak_dst, "source": dst.source, "tdp_source": dst.tdp_source,
                                "method": "measured" if dst is src else "modelled"}
+        if dst is src:  # the measurement itself, whatever the table knows
+            row.update(note="the run as measured", busy_share=u, speed=1.0, duration_s=t, gpu_energy_j=gpu_j,
+                       energy_j=total_j, emissions_g=measured_g, duration_range_s=None, energy_range_j=None)
+            rows.append(row)
+            continue
         if peak_src is None or peak_dst is None:
             which = src if peak_src is None else dst
             row.update(note=f"no {precision} figure for {which.model} in the table: not priced")
@@ -138,8 +143,5 @@ def gpu_whatif(run: Mapping[str, Any], targets: list[GpuModel], precision: str =
                    emissions_g=energy * g_per_j if g_per_j is not None else None,
                    duration_range_s=[t_new * BAND[0], t_new * BAND[1]],
                    energy_range_j=[energy * BAND[0], energy * BAND[1]])
-        if dst is src:
-            row.update(duration_s=t, gpu_energy_j=gpu_j, energy_j=total_j, emissions_g=measured_g,
-                       duration_range_s=None, energy_range_j=None, note="the run as measured")
         rows.append(row)
     return rows

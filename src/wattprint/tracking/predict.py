@@ -25,7 +25,7 @@ variances plus the models' spread about the averaged value. Choosing one model b
 test first (a drift kept at 3 standard errors, before) made early intervals on a
 drifting run far too narrow: at a quarter of a run whose step cost rises by a
 quarter the drift stands ~2 standard errors out, is dropped, and the total
-extrapolated from the early, cheaper steps (95 % intervals held the truth in 7-67 %
+extrapolated from the early, cheaper steps (95 % intervals held the truth in 8-67 %
 of synthetic runs). A drift's extra parameter is deliberately not penalised (no
 AIC's 2k): leaving out a drift that is there costs coverage, fitting one that is not
 costs only width.
