@@ -33,6 +33,8 @@ from wattprint.intensity.record import IntensityRecord
 
 __all__ = [
     "AttributionChannelRecord",
+    "SlurmEnergyRecord",
+    "SlurmSignalRecord",
     "AttributionRecord",
     "BaselineRecord",
     "BudgetRecord",
@@ -297,6 +299,23 @@ class JobNodeRecord(TypedDict):
     channels: list[str]
 
 
+class SlurmEnergyRecord(TypedDict):
+    """Slurm's own energy figure for the job step (sacct's ConsumedEnergy) beside ours."""
+
+    target: str  # what sacct was asked about: JOB.STEP or JOB.batch
+    energy_j: float | None  # Slurm's figure; None: not available (``note`` says why)
+    ours_j: float  # the merged view's energy over the same start (restart) of the job
+    difference_pct: float | None  # (ours - Slurm's) / Slurm's x 100
+    note: str
+
+
+class SlurmSignalRecord(TypedDict):
+    """Slurm's warning signal (``--signal``) before a time limit or preemption: the run went on."""
+
+    signal: str  # SIGUSR1, SIGUSR2
+    wall: float
+
+
 class JobRecord(TypedDict, total=False):
     """A run's place in a distributed job: a rank's partial run, or the merged job view.
 
@@ -323,6 +342,8 @@ class JobRecord(TypedDict, total=False):
     parts: list[JobPartRecord]
     nodes: list[JobNodeRecord]
     method: str  # how devices were deduplicated, in words
+    slurm_energy: SlurmEnergyRecord  # the merged view of a Slurm job: sacct's figure beside ours
+    slurm_signal: SlurmSignalRecord  # Slurm warned of the end (a rank's; the view: the latest start's)
 
 
 class _Job(TypedDict, total=False):
