@@ -11,6 +11,7 @@ No console error (a CSP violation is one) may appear; screenshots are kept in
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,14 +108,30 @@ def check_chart_against_store(chart: dict[str, Any], run: dict[str, Any], rows: 
     counted = [n for n, c in run["channels"].items() if c["in_total"]]
     assert set(chart["lines"]) == set(run["channels"]) | ({"total"} if len(counted) > 1 else set())
     inside = [r for r in rows if r.t1_s > t_lo and r.t0_s < t_hi]
+    starts = [r.t0_s for r in inside]  # stored intervals are in time order
+
+    def within(a: float, b: float) -> list[Any]:
+        """The intervals inside the span [a, b] (found by bisection: a week has 604,800)."""
+        out = []
+        for r in inside[bisect.bisect_left(starts, a - t_tol):]:
+            if r.t0_s > b + t_tol:
+                break
+            if r.t1_s <= b + t_tol:
+                out.append(r)
+        return out
+
     steps = None
     for name, pts in chart["lines"].items():
         assert len(pts) % 2 == 0
         spans = [(to_t(pts[k][0]), to_t(pts[k + 1][0])) for k in range(0, len(pts), 2)]
         if steps is None:
             steps = spans
-            owners = [[i for i, (a, b) in enumerate(spans) if r.t0_s >= a - t_tol and r.t1_s <= b + t_tol]
-                      for r in inside]
+            firsts = [a for a, _ in spans]
+            owners = []
+            for r in inside:  # the steps holding r: only the last two starting before it can
+                near = bisect.bisect_right(firsts, r.t0_s + t_tol)
+                owners.append([i for i in range(max(0, near - 2), near)
+                               if r.t0_s >= spans[i][0] - t_tol and r.t1_s <= spans[i][1] + t_tol])
             clipped = [r for r, o in zip(inside, owners) if not o]  # only at the edges of a zoom
             assert all(r.t0_s < t_lo + t_tol or r.t1_s > t_hi - t_tol for r in clipped)
             assert all(len(o) <= 1 or (len(o) == 2 and abs(spans[o[0]][1] - spans[o[1]][0]) < t_tol)
@@ -122,7 +139,7 @@ def check_chart_against_store(chart: dict[str, Any], run: dict[str, Any], rows: 
         for k, (a, b) in enumerate(spans):
             ya, yb = pts[2 * k][1], pts[2 * k + 1][1]
             assert ya == yb  # a step: flat over its span
-            part = [r for r in inside if r.t0_s >= a - t_tol and r.t1_s <= b + t_tol]
+            part = within(a, b)
             if not part or a <= x0 + t_tol and part[0].t0_s < x0 or b >= x1 - t_tol and part[-1].t1_s > x1:
                 continue  # a step cut by the edge of a zoomed view
             secs = sum(r.t1_s - r.t0_s for r in part)
