@@ -188,12 +188,20 @@ def job_and_prediction_store(tmp: Path) -> tuple[Path, dict[str, str]]:
     finished, running."""
     import pytest
 
+    need_dashboard()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WATTPRINT_NO_CLOUD_PROBE", "1")  # no metadata server asked, as env() says for subprocesses
+        return _job_and_prediction_store(tmp)
+
+
+def _job_and_prediction_store(tmp: Path) -> tuple[Path, dict[str, str]]:
+    import pytest
+
     import wattprint
     from fake_rapl import set_uj
     from wattprint.store.jobs import merged_id
     from wattprint.store.sqlite import SqliteStore
 
-    need_dashboard()
     db = tmp / "sections.db"
     ids: dict[str, str] = {}
     for job_name, tag, dup in (("dash", "", False), ("dup", "dup-", True)):

@@ -55,7 +55,7 @@ def job_section(run: Mapping[str, Any], siblings: Sequence[Mapping[str, Any]], m
     parts = [
         f'<tr data-rank="{p["rank"]}"><td>{_link(p["run_id"], str(p["rank"]))}</td><td class="n">{p["restart"]}</td>'
         f'<td>{esc(p["node"])}</td><td>{esc(p["status"])}</td><td class="n">{_kwh(p["energy_j"])}</td>'
-        f'<td class="detail">{esc(", ".join(p["channels"]))}</td>'
+        f'<td class="detail">{esc(", ".join(p["channels"])) or "-"}</td>'
         f'<td class="detail dup">{esc(", ".join(p["duplicates"])) or "-"}</td></tr>' for p in job.get("parts") or []]
     gpus = [c for c in (run.get("channels") or {}).values() if c.get("component") == "gpu"]
     gpu_rows = [f'<tr><td><code>{esc(c["name"])}</code></td><td>{esc(c.get("detail", ""))}</td>'
@@ -66,7 +66,7 @@ def job_section(run: Mapping[str, Any], siblings: Sequence[Mapping[str, Any]], m
         "<h3>Per rank</h3>" + _table("job-ranks", ("Rank", "#Start", "Node", "Status", "#Energy (kWh)",
                                                    "Devices counted", "Duplicates (counted at a lower rank)"), parts),
         ("<h3>Per GPU</h3>" + _table("job-gpus", ("GPU", "Where", "#Energy (kWh)"), gpu_rows)) if gpus else "",
-        f'<p id="job-method">Counted once: {esc(job.get("method", ""))}</p>' if job.get("method") else "",
+        f'<p id="job-method">How devices were counted: {esc(job.get("method", ""))}</p>' if job.get("method") else "",
     ])
 
 
