@@ -117,3 +117,16 @@ def test_totals_read_columns_of_every_selected_run(store_target: str) -> None:
     with pytest.raises(ValueError):
         store.run_values(RunWhere(), ("energy_j; DROP TABLE runs",))
     store.close()
+
+
+def test_exact_names_and_leaving_out_the_ranks_of_jobs(store_target: str) -> None:
+    store = open_store(store_target)
+    _save(store, 0, name="fit")
+    _save(store, 1, name="fit", job={"id": "J", "rank": 1, "world_size": 2, "boot_id": "b"})  # a rank's partial
+    _save(store, 2, name="fit", job={"id": "J", "rank": None, "merged": True})  # its job view
+    _save(store, 3, name="fit-2")
+    found = lambda w: sorted(r["id"] for r in store.find_runs(w)[0])  # noqa: E731
+    assert found(RunWhere(names=("fit",))) == ["r000", "r001", "r002"]
+    assert found(RunWhere(names=("fit",), partials=False)) == ["r000", "r002"]
+    assert found(RunWhere(names=("fit", "fit-2"), partials=False)) == ["r000", "r002", "r003"]
+    store.close()

@@ -133,3 +133,13 @@ def test_devices_measured_twice_are_shown_as_counted_at_the_lower_rank(
     assert sorted(dup_cell.split(", ")) == sorted(html.escape(d) for d in parts[1]["duplicates"])
     rank0 = _stored(db, ids["dup-rank0"])
     assert job["nodes"][0]["energy_j"] == pytest.approx(rank0["energy_j"])  # counted once, not twice
+
+
+def test_compare_by_name_takes_each_job_once(live: Server, made: tuple[Path, dict[str, str]]) -> None:
+    _, ids = made
+    status, _, body = fetch(f"{live.base}/compare?name=fit")
+    assert status == 200, body[:300]
+    page = body.decode()
+    head = page.split('id="compare"', 1)[1].split("</thead>", 1)[0]
+    assert ids["view"] in head and ids["dup-view"] in head  # the two jobs' views, not their four ranks
+    assert not any(ids[k] in head for k in ("rank0", "rank1", "dup-rank0", "dup-rank1"))

@@ -111,7 +111,8 @@ class Dashboard:
         ids = list(dict.fromkeys(self.store.resolve_id(i) for i in request.query_params.getlist("id") if i))
         names = [n for n in request.query_params.getlist("name") if n]
         if names:
-            found, _ = self.store.find_runs(RunWhere(names=tuple(names)), limit=MAX_COMPARE + 1)
+            # each job once, as `wattprint compare` takes it: its view, not its ranks' partial runs
+            found, _ = self.store.find_runs(RunWhere(names=tuple(names), partials=False), limit=MAX_COMPARE + 1)
             ids += [r["id"] for r in reversed(found) if r["id"] not in ids]
         if len(ids) > MAX_COMPARE:
             return _error(400, f"compare takes at most {MAX_COMPARE} runs, got {len(ids)}")

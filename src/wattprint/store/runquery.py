@@ -53,6 +53,7 @@ class RunWhere:
     until: float | None = None
     fallback: bool | None = None
     names: tuple[str, ...] = ()  # exact names (compare's repeats)
+    partials: bool = True  # False: leave out ranks' partial runs of jobs (their job view counts them)
 
     def sql(self, find: str) -> tuple[str, tuple[Any, ...]]:
         """``(clause, params)``: a condition on ``runs`` (``1=1`` when nothing is set); ``find``
@@ -84,6 +85,8 @@ class RunWhere:
         if self.names:
             conds.append(f"name IN ({','.join('?' * len(self.names))})")
             params.extend(self.names)
+        if not self.partials:
+            conds.append("job_rank IS NULL")
         if self.q:
             conds.append(self._search(has))
         return " AND ".join(conds) or "1=1", tuple(params)
