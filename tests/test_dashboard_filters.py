@@ -4,6 +4,7 @@ PostgreSQL server alike: every filter, paging, totals' columns, the values the f
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,3 +131,30 @@ def test_exact_names_and_leaving_out_the_ranks_of_jobs(store_target: str) -> Non
     assert found(RunWhere(names=("fit",), partials=False)) == ["r000", "r002"]
     assert found(RunWhere(names=("fit", "fit-2"), partials=False)) == ["r000", "r002", "r003"]
     store.close()
+
+
+@pytest.mark.timeout(180)
+def test_the_dashboard_serves_a_postgresql_store(pg_url: str, tmp_path: Path) -> None:
+    from test_dashboard_helpers import fetch, fetch_json, need_dashboard, server
+    from wattprint.tracking.measure import Interval
+
+    need_dashboard()
+    store = open_store(pg_url)
+    for i in range(3):
+        _save(store, i, name=("alpha", "beta", "alpha")[i], host=f"node-{i}")
+    header = {**_template(), "id": "long", "name": "long", "status": "running", "start_utc": WALL0, "pid": 0}
+    rows = [Interval(float(t), t + 1.0, WALL0 + t, {"fake:0": 100.0 + t % 97, "fake:1": 5.0}) for t in range(12_000)]
+    for k in range(0, len(rows), 1000):
+        store.save_progress(header, rows[k : k + 1000])
+    store.save_final({**header, "status": "finished", "duration_s": 12_000.0})
+    store.close()
+    with server(tmp_path, pg_url) as s:  # type: ignore[arg-type]
+        status, _, body = fetch(f"{s.base}/?name=alph")
+        assert status == 200 and b"2 of 4 runs match" in body
+        data = fetch_json(f"{s.base}/api/runs/long/series?points=500")
+        assert data["intervals"] == 12_000 and not data["exact"] and data["rows"] <= 201  # minute rows
+        for name in ("fake:0", "fake:1"):
+            drawn = sum(w * (b - a) for (a, b), w in zip(data["t"], data["w"][name]))
+            assert drawn == pytest.approx(sum(r.energy_j[name] for r in rows), rel=1e-9)
+        zoom = fetch_json(f"{s.base}/api/runs/long/series?points=500&t0=600&t1=700")
+        assert zoom["exact"] and [a for a, _ in zoom["t"]] == [float(t) for t in range(600, 700)]
