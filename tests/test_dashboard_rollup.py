@@ -8,6 +8,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from store_fixtures import raw
 from synthetic_run import SyntheticRun
 from wattprint.store.open import open_store
@@ -156,3 +158,26 @@ def test_db_copy_brings_the_rollup(tmp_path: Path) -> None:
         got = [(r.seq, r.n, r.iv.energy_j) for r in dst.timeline_rollup(header["id"], step)]
         assert got == [(r.seq, r.n, r.iv.energy_j) for r in src.timeline_rollup(header["id"], step)]
     assert raw(str(tmp_path / "b.db"), "SELECT COUNT(*) FROM timeline_rollup")[0][0] > 0
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_rows_a_writer_commits_between_the_reads_are_read_once(tmp_path: Path, step: int) -> None:
+    db = tmp_path / "race.db"
+    header, rows = _header(), _intervals(600, seed=12)
+    writer = SqliteStore.open(db)
+    writer.save_progress(header, rows[:300])
+    reader = SqliteStore.open(db, write=False)
+    real, raced = reader._tuples, []
+
+    def racing(sql: str, params: tuple[Any, ...] = ()) -> Any:
+        out = real(sql, params)
+        if "SUM(n)" in sql and not raced:  # the writer's next flush lands right after the rollup's first read
+            raced.append(writer.save_progress(header, rows[300:]))
+        return out
+
+    reader._tuples = racing  # type: ignore[method-assign]
+    got = reader.timeline_rollup(header["id"], step)
+    assert raced
+    _check_maps_back(got, list(reader.iter_timeline(header["id"])), step)  # each interval once, none twice
+    writer.close()
+    reader.close()

@@ -178,6 +178,8 @@ class RollupStore:
         whole = int(total) == int(end)  # no hole: the rows cover positions [0, end) exactly
         end = int(end) if whole else 0
         rows = [from_row(r, step) for r in stored] if whole else []
+        if rows:  # a writer's rows committed between the two reads: none of their intervals is read twice
+            end = max(end, rows[-1].end)
         if end >= count:
             return rows
         tail = roll(self.iter_timeline(run_id, start=end), end, step)
