@@ -149,6 +149,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN prediction TEXT;
     ALTER TABLE runs ADD COLUMN embodied TEXT;
     """,
+    # 10: the whole-machine total over the run: metered and fallback seconds, fallback spans, the band its
+    # meter's refresh adds, short or not (JSON, NULL for runs without a whole-machine meter: PlatformRecord)
+    """
+    ALTER TABLE runs ADD COLUMN platform TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

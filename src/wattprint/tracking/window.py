@@ -42,6 +42,11 @@ def _channel_totals(
             in_total=ch.in_total,
             detail=ch.detail,
         )
+    total = next((ch for ch in channels.values() if ch.component == "platform" and ch.in_total), None)
+    if total is not None:  # a whole-machine total: its band depends on the span (fallback share, edges)
+        from wattprint.sensors.platform.total import widen
+
+        widen(out[total.name], total, out, (b.t_ns - a.t_ns) / 1e9)
     return out
 
 
