@@ -208,3 +208,23 @@ def _intervals(run: dict[str, Any]) -> list[Any]:
 def test_the_edges_part_is_capped_below_one_period() -> None:
     meter = Channel("platform:x", "platform", Method.POWER_INTEGRATED, Kind.POWER, 0.05, update_s=2.0)
     assert span_band(meter, 10.0, 0.0, 0.1, 0.1) == pytest.approx((1.05, 1.0))  # 2 s / 0.1 s capped at 1
+
+
+def test_a_short_window_is_flagged_and_widened(tmp_path: Path) -> None:
+    tree = HwmonTree(tmp_path / "hwmon")
+    tree.device("power_meter", power1_average=200_000_000, power1_average_interval=2000,
+                power1_accuracy="98%")
+    m = Machine(HwmonSensor(tree.root, retry_s=0.0), cpu_w=80.0)
+    m.tick(2)
+    with m.run.window("eval") as w:
+        m.tick(5)  # 5 s: under 3 periods of 2 s
+    with m.run.window("long") as long:
+        m.tick(7)
+    run = m.finish()
+    short, ok = run["windows"]
+    name = "platform:hwmon-hwmon0"
+    assert short["channels"][name]["energy_j"] == pytest.approx(1000.0)
+    assert short["channels"][name]["band"] == pytest.approx(0.02 + 2 / 5)
+    assert "shorter than 3 refresh periods (2 s)" in short["estimated"][name]
+    assert ok["estimated"] == {} and ok["channels"][name]["band"] == pytest.approx(0.02 + 2 / 7)
+    assert w.duration_s == pytest.approx(5.0) and long.duration_s == pytest.approx(7.0)

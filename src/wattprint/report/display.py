@@ -41,23 +41,26 @@ def platform(chans: list[dict[str, Any]], facts: Mapping[str, Any] | None = None
     """
     whole = [c for c in chans if c.get("component") == WHOLE and c.get("in_total", True)]
     rest = [c for c in chans if c.get("component") == REST]
+    # with a meter, the components are the channels inside it (a job's unmetered hosts stay outside)
     parts = [c for c in chans if c.get("component") not in (WHOLE, REST, FALLBACK, "psys")
-             and (c.get("in_total", True) or whole)]
+             and bool(c.get("in_total", True)) != bool(whole)]
     components_j = sum(_j(c.get("energy_j")) for c in parts)
     comp_band = combined_band((_j(c.get("energy_j")), _j(c.get("band"))) for c in parts)
     base = {"components_j": components_j, "components_band": comp_band,
             "components_methods": sorted({str(c.get("method", "")) for c in parts})}
-    if whole:
-        w = whole[0]
-        whole_j, band = _j(w.get("energy_j")), _j(w.get("band"))
+    if whole:  # one meter per host (a job's merged view may hold several)
+        whole_j = sum(_j(c.get("energy_j")) for c in whole)
+        band = combined_band((_j(c.get("energy_j")), _j(c.get("band"))) for c in whole)
         rest_j = whole_j - components_j
         fb = [c for c in chans if c.get("component") == FALLBACK]
         f = facts or {}
-        return {**base, "used": "whole-machine", "channel": str(w["name"]), "whole_j": whole_j, "whole_band": band,
-                "whole_method": str(w.get("method", "")), "rest_j": rest_j, "rest_method": "measured",
+        return {**base, "used": "whole-machine", "channel": ", ".join(str(c["name"]) for c in whole),
+                "whole_j": whole_j, "whole_band": band, "whole_method": ", ".join(sorted({str(c.get("method", ""))
+                                                                                      for c in whole})),
+                "rest_j": rest_j, "rest_method": "measured",
                 "rest_band": (whole_j * band + components_j * comp_band) / abs(rest_j) if rest_j else 0.0,
-                "fallback_j": _j(fb[0].get("energy_j")) if fb else 0.0,
-                "fallback_band": _j(fb[0].get("band")) if fb else 0.0,
+                "fallback_j": sum(_j(c.get("energy_j")) for c in fb),
+                "fallback_band": combined_band((_j(c.get("energy_j")), _j(c.get("band"))) for c in fb),
                 "metered_s": _j(f.get("metered_s")), "fallback_s": _j(f.get("fallback_s")),
                 "fallback_spans": int(_j(f.get("fallback_spans"))), "refresh_s": _j(f.get("refresh_s")),
                 "edge_band": _j(f.get("edge_band")), "short": bool(f.get("short"))}
