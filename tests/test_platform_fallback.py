@@ -142,7 +142,7 @@ def test_ipmitool_failing_then_back(on_path: Path, tmp_path: Path) -> None:
     good = DCMI_OK.format(w=250, avg=250, period=1)
     answer.write_text(good)
     ipmitool_printing(on_path, answer)
-    meter = IpmiSensor(require_device=False, every_s=0.05, timeout_s=0.2)
+    meter = IpmiSensor(require_device=False, every_s=0.05, timeout_s=1.0)  # stale after 2.05 s
     m = Machine(meter, cpu_w=100.0)
     d = _outage(m, meter, lambda: answer.write_text("Error: Unable to establish IPMI v2 / RMCP+ session\n"),
                 lambda: answer.write_text(good))
@@ -157,7 +157,7 @@ def test_ipmitool_timing_out(on_path: Path, tmp_path: Path) -> None:
     answer, slow = tmp_path / "answer.txt", tmp_path / "slow"
     answer.write_text(DCMI_OK.format(w=180, avg=180, period=1))
     write_ipmitool(on_path, f'[ -e "{slow}" ] && exec sleep 30\nexec cat "{answer}"')
-    meter = IpmiSensor(require_device=False, every_s=0.05, timeout_s=0.2)
+    meter = IpmiSensor(require_device=False, every_s=0.05, timeout_s=1.0)  # stale after 2.05 s
     m = Machine(meter, cpu_w=60.0)
     d = _outage(m, meter, lambda: slow.write_text(""), slow.unlink)
     assert d["energy_j"] == pytest.approx(3 * 180 + 3 * 60)
@@ -185,7 +185,7 @@ def test_redfish_500s_then_back_with_several_supplies(bmc: Bmc, url: str, cert: 
     bmc.collection("1")
     bmc.subsystem_chassis("1", [lambda: 160.0, lambda: 170.0])  # two supplies, summed: 330 W
     meter = RedfishSensor(url, username="op", password="pw-1", ca_bundle=str(cert[0]), every_s=0.05,
-                          timeout_s=0.3)
+                          timeout_s=1.0)
     m = Machine(meter, cpu_w=200.0)
     metrics = "/redfish/v1/Chassis/1/PowerSubsystem/PowerSupplies/1/Metrics"
     d = _outage(m, meter, lambda: bmc.fail.__setitem__(metrics, 500), lambda: bmc.fail.pop(metrics))
@@ -198,10 +198,10 @@ def test_redfish_timing_out(bmc: Bmc, url: str, cert: tuple[Path, Path]) -> None
     bmc.collection("1")
     bmc.environment_chassis("1", lambda: 400.0)
     meter = RedfishSensor(url, username="op", password="pw-1", ca_bundle=str(cert[0]), every_s=0.05,
-                          timeout_s=0.3)
+                          timeout_s=1.0)
     m = Machine(meter, cpu_w=150.0)
     path = "/redfish/v1/Chassis/1/EnvironmentMetrics"
-    d = _outage(m, meter, lambda: bmc.delay_s.__setitem__(path, 1.0), lambda: bmc.delay_s.pop(path))
+    d = _outage(m, meter, lambda: bmc.delay_s.__setitem__(path, 4.0), lambda: bmc.delay_s.pop(path))
     assert d["energy_j"] == pytest.approx(3 * 400 + 3 * 150)
 
 
