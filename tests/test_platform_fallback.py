@@ -16,12 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fake_platform import (
     DCMI_OK,
     Bmc,
+    Clock,
+    Cpu,
     HwmonTree,
     Machine,
+    S,
     ipmitool_printing,
     make_cert,
     redfish_server,
@@ -29,12 +34,14 @@ from fake_platform import (
     write_ipmitool,
 )
 from realparts import need_program
-from wattprint.sensors.base import Sensor
+from wattprint.sensors.base import Channel, Kind, Method, Sensor
 from wattprint.sensors.platform.hwmon import HwmonSensor
 from wattprint.sensors.platform.ipmi import IpmiSensor
 from wattprint.sensors.platform.model import rest_w
+from wattprint.sensors.platform.opener import PlatformOptions, settle
 from wattprint.sensors.platform.redfish import RedfishSensor
 from wattprint.sensors.platform.total import FALLBACK
+from wattprint.tracking.sampler import Sampler
 
 pytestmark = pytest.mark.timeout(60)
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -240,3 +247,41 @@ def test_wattprint_run_whose_meter_fails_mid_run(tree: HwmonTree, tmp_path: Path
     assert run["energy_j"] == pytest.approx(300.0 * plat["metered_s"] + fallback_j, rel=1e-5)
     assert 0 < fallback_j < 300.0 * plat["fallback_s"] / 10
     assert "components stood in" in r.stderr and "metered again" in r.stderr
+
+
+class Flaky(Sensor):
+    """A whole-machine power meter whose reading is there or not, as the test says."""
+
+    def __init__(self) -> None:
+        super().__init__("flaky", [Channel("platform:flaky", "platform", Method.POWER_INTEGRATED, Kind.POWER, 0.05,
+                                           False, "", 1.0)])
+        self.watts: float | None = 0.0
+
+    def read(self) -> dict[str, float]:
+        return {} if self.watts is None else {"platform:flaky": self.watts}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.floats(0, 2000)), st.floats(0, 500), st.integers(1, 5)),
+                min_size=1, max_size=30))
+def test_any_outage_pattern_counts_each_step_once(steps: list[tuple[float | None, float, int]]) -> None:
+    """Each step (the meter's W or None, the package's W, seconds) is counted exactly once: the meter's
+    trapezoid when it read at both ends, else the package's own trapezoid over the step."""
+    meter, cpu = Flaky(), Cpu(0.0)
+    sensors: list[Sensor] = [cpu, meter]
+    settle(sensors, PlatformOptions(model="off", site="datacentre"))
+    clock = Clock()
+    sensors[-1].clock = clock  # type: ignore[attr-defined]
+    sampler = Sampler(sensors, clock=clock)
+    expected, prev_w, prev_cpu = 0.0, meter.watts, cpu.watts
+    last = sampler.read_now().totals["platform:flaky"]
+    for watts, cpu_w, seconds in steps:
+        meter.watts, cpu.watts = watts, cpu_w
+        clock.t += seconds * S
+        total = sampler.read_now().totals["platform:flaky"]
+        both = watts is not None and prev_w is not None
+        expected += 0.5 * ((prev_w or 0.0) + (watts or 0.0) if both else prev_cpu + cpu_w) * seconds
+        assert total >= last  # never falls
+        last, prev_w, prev_cpu = total, watts, cpu_w
+    assert last == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    sampler.close()
