@@ -285,3 +285,15 @@ def test_any_outage_pattern_counts_each_step_once(steps: list[tuple[float | None
         last, prev_w, prev_cpu = total, watts, cpu_w
     assert last == pytest.approx(expected, rel=1e-9, abs=1e-6)
     sampler.close()
+
+
+def test_the_stand_in_takes_the_weakest_method_and_widest_band_of_the_components() -> None:
+    ram = Sensor("ram", [Channel("ram", "ram", Method.MODELLED, Kind.ENERGY, 0.5)])
+    sensors: list[Sensor] = [Cpu(10.0), ram, Flaky()]
+    lines = settle(sensors, PlatformOptions(model="off", site="datacentre"))
+    fallback = next(c for c in sensors[-1].channels if c.name == FALLBACK)
+    assert fallback.method is Method.MODELLED and fallback.band == 0.5 and not fallback.in_total
+    assert any(a.sensor == "platform fallback" and "cpu:package-0, ram" in a.detail for a in lines)
+    only_counters: list[Sensor] = [Cpu(10.0), Flaky()]
+    settle(only_counters, PlatformOptions(model="off", site="datacentre"))
+    assert next(c for c in only_counters[-1].channels if c.name == FALLBACK).method is Method.COUNTER

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from wattprint._record import FrozenRecord
-from wattprint.sensors.base import Availability, Channel, Sensor, SensorError
+from wattprint.sensors.base import Availability, Channel, Method, Sensor, SensorError
 from wattprint.sensors.platform import REST, WHOLE, elect
 
 TYPE_CHECKING = False
@@ -216,7 +216,9 @@ def _guard(opened: list[Sensor], parts: list[Channel], model: PlatformOptions | 
     # a server's draw, at ±50 %); with no component at all, the model's own (nothing measured stands in)
     band = max((c.band for c in parts), default=BAND_MODEL) + (BAND_MODEL / 5 if rest is not None and parts else 0.0)
     opened.remove(owner)
-    opened.append(MeteredTotal(owner, chosen, [c.name for c in parts], rest=rest, fallback_band=band))
+    weakest = max((c.method for c in parts), key=list(Method).index, default=Method.MODELLED)
+    opened.append(MeteredTotal(owner, chosen, [c.name for c in parts], rest=rest, fallback_band=band,
+                               fallback_method=weakest))
     what = ", ".join(c.name for c in parts) or "no component channel (nothing stands in)"
     return [Availability("platform fallback", True,
                          f"while {chosen} gives no reading, the run's total counts {what}"

@@ -52,8 +52,8 @@ class MeteredTotal(Sensor):
 
     ``watched``: the component channels whose sum stands in; ``rest``: the modelled
     rest of the platform in W for a components' power in W (None: model off);
-    ``fallback_band``: the band of the stand-in figure. ``clock`` gives monotonic
-    nanoseconds (the sampler's clock, so :meth:`spans` lines up with its snapshots).
+    ``fallback_band``, ``fallback_method``: the band and the weakest method of the stand-in
+    figure. ``clock`` gives monotonic nanoseconds (the sampler's clock, so :meth:`spans` lines up with its snapshots).
     The inner sensor is read through this one only (close, describe, faults and notes included).
     """
 
@@ -65,6 +65,7 @@ class MeteredTotal(Sensor):
         *,
         rest: Callable[[float], float] | None = None,
         fallback_band: float = 0.1,
+        fallback_method: Method = Method.COUNTER,
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         super().__init__(name=inner.name, max_interval_s=inner.max_interval_s)
@@ -83,7 +84,7 @@ class MeteredTotal(Sensor):
             for c in inner.channels
         ]
         self.channels.append(Channel(
-            FALLBACK, FALLBACK_COMPONENT, Method.MODELLED if rest else Method.COUNTER, Kind.ENERGY,
+            FALLBACK, FALLBACK_COMPONENT, Method.MODELLED if rest else fallback_method, Kind.ENERGY,
             fallback_band, False, f"energy of the spans where {chosen} gave no reading: {stand_in} "
             "(inside the total, not added)", 0.0))
         self._totals: Mapping[str, float] = {}
