@@ -104,6 +104,10 @@ class _Merge:
 
     def __init__(self, parts: list[Mapping[str, Any]]) -> None:
         self.labels = _node_labels(parts)
+        # hosts whose whole-machine meter is their total: every other channel of that host (a GPU read by
+        # another rank there included) is inside it, never added on top (sensors/platform elect())
+        self.metered = {p["job"].get("boot_id", "") for p in parts
+                        if any(c["component"] == "platform" and c["in_total"] for c in p["channels"].values())}
         self.channels: dict[str, ChannelRecord] = {}
         self.parts: list[JobPartRecord] = []
         self.nodes: dict[str, JobNodeRecord] = {}
@@ -115,6 +119,8 @@ class _Merge:
         label = self.labels[boot]
         kept, dupes, energy = [], [], 0.0
         for c in p["channels"].values():
+            if boot in self.metered and c["in_total"] and c["component"] != "platform":
+                c = {**c, "in_total": False}
             name = f"{label}/{c['name']}" if is_host_channel(c["component"]) else c["name"]
             key = device_key(c["name"], c["component"], boot)
             if key in seen:

@@ -166,6 +166,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX timeline_rollup_time ON timeline_rollup(run_id, step, t0_s);
     """,
+    # 11: the whole-machine total over the run: metered and fallback seconds, fallback spans, the band its
+    # meter's refresh adds, short or not (JSON, NULL for runs without a whole-machine meter: PlatformRecord)
+    """
+    ALTER TABLE runs ADD COLUMN platform TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

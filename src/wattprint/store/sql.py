@@ -46,11 +46,11 @@ _RUN_COLUMNS = ("id, name, status, command, tags, start_utc, end_utc, duration_s
                 "cpu_model, gpu_models, wattprint_version, interval_s, location, intensity_source, intensity, "
                 "energy_j, band, emissions_g, market_emissions_g, sensors, faults, attribution, baseline, "
                 "gpu_users, owner, project, progress, job_id, job_rank, job_world_size, job_node, job, budget, "
-                "prediction, embodied")
+                "prediction, embodied, platform")
 # what a later write of the same run updates (owner, project and the run's identity stay as first written)
 _RUN_UPDATED = ("status", "end_utc", "duration_s", "exit_code", "location", "intensity_source", "intensity",
                 "energy_j", "band", "emissions_g", "market_emissions_g", "sensors", "faults", "attribution",
-                "baseline", "gpu_users", "progress", "job", "budget", "prediction", "embodied")
+                "baseline", "gpu_users", "progress", "job", "budget", "prediction", "embodied", "platform")
 _UPSERT_RUN = (
     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * len(_RUN_COLUMNS.split(',')))}) "
     f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _RUN_UPDATED)}"
@@ -129,7 +129,7 @@ class SqlStore(RollupStore, RunQueries):
             json.dumps(d["baseline"]) if d.get("baseline") else None,
             json.dumps(d.get("gpu_users") or {}), d.get("owner"), d.get("project"),
             json.dumps(d["progress"]) if d.get("progress") else None, *job_columns(d.get("job")),
-            *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied")),
+            *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied", "platform")),
         ))
         self._execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
         self._executemany(

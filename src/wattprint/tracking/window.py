@@ -42,6 +42,11 @@ def _channel_totals(
             in_total=ch.in_total,
             detail=ch.detail,
         )
+    total = next((ch for ch in channels.values() if ch.component == "platform" and ch.in_total), None)
+    if total is not None:  # a whole-machine total: its band depends on the span (fallback share, edges)
+        from wattprint.sensors.platform.total import widen
+
+        widen(out[total.name], total, out, (b.t_ns - a.t_ns) / 1e9)
     return out
 
 
@@ -77,7 +82,8 @@ class Window(Measurement):
         self.duration_s = 0.0
         self.intensity: Intensity | None = None
         self.market_emissions_g: float | None = None
-        self._estimated: tuple[float, tuple[tuple[str, float], ...]] = (0.0, ())  # duration, (channel, period)
+        # duration, (channel, period, from recent power: else a whole-machine meter over < 3 periods)
+        self._estimated: tuple[float, tuple[tuple[str, float, bool], ...]] = (0.0, ())
 
     def __enter__(self) -> Window:
         self._token = _current_window.set(self)
@@ -138,7 +144,9 @@ class Window(Measurement):
             period = update_period(ch)
             if duration < period and name in recent:
                 chans[name].energy_j = recent[name] * duration
-                estimated.append((name, period))
+                estimated.append((name, period, True))
+            elif ch.component == "platform" and ch.in_total and duration < 3 * period:  # total.SHORT_PERIODS
+                estimated.append((name, period, False))  # a whole-machine meter: measured, its band widened
         # the notes are worded on demand: held as text, 100 k short windows kept ~0.7 KB each
         self._estimated = (duration, tuple(estimated))
         if closed is not None:
@@ -157,8 +165,10 @@ class Window(Measurement):
         duration, found = self._estimated
         return {
             name: f"window ({duration * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
-            "period: mean power of the last sample interval × duration"
-            for name, period in found
+            "period: mean power of the last sample interval × duration" if from_power else
+            f"window ({duration:.3g} s) shorter than 3 refresh periods ({period:g} s) of the whole-machine "
+            "meter: measured, its band widened by one period over the window's length"
+            for name, period, from_power in found
         }
 
     @property
