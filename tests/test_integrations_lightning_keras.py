@@ -151,9 +151,10 @@ trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=2, strategy="ddp", 
                     logger=CSVLogger(os.environ["OUT"]), log_every_n_steps=1)
 t0 = time.time()
 trainer.fit(Tiny(), data)
-print("RANK", json.dumps({"rank": trainer.global_rank, "steps": trainer.global_step, "run": cb.run.id,
-                          "start_s": cb.run.start_wall - t0, "job": cb.job is not None,
-                          "logs": trainer.logger.log_dir if trainer.global_rank == 0 else None}), flush=True)
+with open(f"rank-{trainer.global_rank}.json", "w") as fh:  # a file each: both ranks share one stdout
+    json.dump({"rank": trainer.global_rank, "steps": trainer.global_step, "run": cb.run.id,
+               "start_s": cb.run.start_wall - t0, "job": cb.job is not None,
+               "logs": trainer.logger.log_dir if trainer.global_rank == 0 else None}, fh)
 '''
 
 
@@ -174,8 +175,7 @@ def test_lightning_ddp_on_two_processes_gives_one_job_record_with_every_ranks_co
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=200,
                        cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    ranks = sorted((json.loads(line[5:]) for line in r.stdout.splitlines() if line.startswith("RANK ")),
-                   key=lambda d: d["rank"])
+    ranks = [json.loads((tmp_path / f"rank-{rank}.json").read_text(encoding="utf-8")) for rank in (0, 1)]
     assert [(d["rank"], d["steps"], d["job"]) for d in ranks] == [(0, 6, True), (1, 6, False)]
     assert all(d["start_s"] < 20 for d in ranks), ranks  # no rank waited for a collective to time out
     store = SqliteStore.open(tmp_path / "runs.db")
@@ -199,3 +199,51 @@ def test_lightning_ddp_on_two_processes_gives_one_job_record_with_every_ranks_co
     final = [r for r in rows if r.get("wattprint/job/energy_j")]
     assert len(final) == 1 and float(final[0]["wattprint/job/energy_j"]) == pytest.approx(view["energy_j"])
     assert float(final[0]["wattprint/job/energy_per_sample_j"]) == pytest.approx(view["energy_j"] / 48)
+
+
+KERAS_RANK = '''
+import os
+os.environ.setdefault("KERAS_BACKEND", "torch")
+import keras, numpy as np
+from wattprint.integrations.keras import WattprintCallback
+rank = int(os.environ["RANK"])
+x = np.random.default_rng(rank).normal(size=(8 * (rank + 1), 8)).astype("float32")  # rank 1 has twice the data
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)], name="tiny")
+model.compile(optimizer="sgd", loss="mse")
+cb = WattprintCallback(samples_per_epoch=len(x), sensors="model", gpus="none", country="FR",
+                       store=os.environ["DB"], interval=0.2)
+model.fit(x, x[:, :1], batch_size=8, epochs=2, callbacks=[cb], verbose=0)
+'''
+
+
+def test_keras_in_two_launched_processes_gives_one_job_record(tmp_path: Path) -> None:
+    """No torch.distributed here: the ranks know their job from the launcher's variables alone,
+    and the last to finish merges (no collective, so nothing can wait on another rank)."""
+    need_module("keras", "pip install keras (.ci/setup.d/31-frameworks.sh)")
+    import subprocess
+    import sys
+
+    from wattprint.store.sqlite import SqliteStore
+
+    script = tmp_path / "rank.py"
+    script.write_text(KERAS_RANK, encoding="utf-8")
+    base = dict(os.environ, DB=str(tmp_path / "runs.db"), WATTPRINT_NO_CLOUD_PROBE="1", KERAS_BACKEND="torch",
+                PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), WORLD_SIZE="2",
+                TORCHELASTIC_RUN_ID=f"keras-{os.getpid()}")
+    procs = [subprocess.Popen([sys.executable, str(script)], env={**base, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+             for r in (0, 1)]
+    outs = [p.communicate(timeout=200) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    store = SqliteStore.open(tmp_path / "runs.db")
+    try:
+        heads = store.list_runs()
+        views = [store.get_run(h["id"], timeline=False) for h in heads if (h.get("job") or {}).get("merged")]
+    finally:
+        store.close()
+    assert len(heads) == 3 and len(views) == 1
+    job = views[0]["job"]
+    assert job["ranks_seen"] == 2 and sorted(p["rank"] for p in job["parts"]) == [0, 1]
+    assert [c["component"] for c in views[0]["channels"].values()].count("cpu") == 1  # local rank 0's
+    # steps: the most either counted (rank 1 ran 2 batches an epoch, rank 0 one); samples added up
+    assert views[0]["progress"] == {"steps": 4, "samples": 2 * 8 + 2 * 16, "tokens": 0}
