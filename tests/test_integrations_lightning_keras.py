@@ -125,6 +125,28 @@ def test_a_missing_framework_is_one_line_naming_the_package(module: str, blocked
     assert f"wattprint[{extra}]" in last
 
 
+def one_job_record(db: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The one job record of 2 ranks on this host in ``db``, checked, and the ranks' partial runs."""
+    from wattprint.store.sqlite import SqliteStore
+
+    store = SqliteStore.open(db)
+    try:
+        heads = store.list_runs()
+        views = [store.get_run(h["id"], timeline=False) for h in heads if (h.get("job") or {}).get("merged")]
+        assert len(heads) == 3 and len(views) == 1, heads  # two partial runs and one job record
+        partials = [store.get_run(h["id"], timeline=False) for h in heads if h["id"] != views[0]["id"]]
+    finally:
+        store.close()
+    view, job = views[0], views[0]["job"]
+    assert view["status"] == "finished" and job["ranks_seen"] == job["world_size"] == 2
+    assert sorted(p["rank"] for p in job["parts"]) == [0, 1] == sorted(p["job"]["rank"] for p in partials)
+    # each device once: the host's modelled CPU, measured by one rank (both ranks share the host)
+    assert [c["component"] for c in view["channels"].values()].count("cpu") == 1
+    assert sum(len(p["duplicates"]) for p in job["parts"]) == 0
+    assert view["energy_j"] == pytest.approx(sum(p["energy_j"] for p in partials))
+    return view, sorted(partials, key=lambda p: p["job"]["rank"])
+
+
 LIGHTNING_DDP = '''
 import json, os, time, torch
 import lightning as L
@@ -164,8 +186,6 @@ def test_lightning_ddp_on_two_processes_gives_one_job_record_with_every_ranks_co
     import subprocess
     import sys
 
-    from wattprint.store.sqlite import SqliteStore
-
     script = tmp_path / "ddp.py"
     script.write_text(LIGHTNING_DDP, encoding="utf-8")
     env = dict(os.environ, OUT=str(tmp_path / "logs"), DB=str(tmp_path / "runs.db"), WATTPRINT_NO_CLOUD_PROBE="1",
@@ -178,17 +198,9 @@ def test_lightning_ddp_on_two_processes_gives_one_job_record_with_every_ranks_co
     ranks = [json.loads((tmp_path / f"rank-{rank}.json").read_text(encoding="utf-8")) for rank in (0, 1)]
     assert [(d["rank"], d["steps"], d["job"]) for d in ranks] == [(0, 6, True), (1, 6, False)]
     assert all(d["start_s"] < 20 for d in ranks), ranks  # no rank waited for a collective to time out
-    store = SqliteStore.open(tmp_path / "runs.db")
-    try:
-        heads = store.list_runs()
-        views = [store.get_run(h["id"], timeline=False) for h in heads if (h.get("job") or {}).get("merged")]
-    finally:
-        store.close()
-    assert len(heads) == 3 and len(views) == 1  # two partial runs and one job record
-    view, job = views[0], views[0]["job"]
-    assert job["ranks_seen"] == job["world_size"] == 2 and sorted(p["rank"] for p in job["parts"]) == [0, 1]
-    assert sorted(p["run_id"] for p in job["parts"]) == sorted(d["run"] for d in ranks)
-    assert [c["component"] for c in view["channels"].values()].count("cpu") == 1  # the shared host, once
+    view, partials = one_job_record(tmp_path / "runs.db")
+    job = view["job"]
+    assert sorted(p["id"] for p in partials) == sorted(d["run"] for d in ranks)
     # each rank: 6 global steps over 2 epochs, its half of the 24 rows each epoch; samples and tokens add up
     assert [p["progress"] for p in job["parts"]] == [{"steps": 6, "samples": 24, "tokens": 24 * 8}] * 2
     assert view["progress"] == {"steps": 6, "samples": 48, "tokens": 48 * 8}
@@ -223,8 +235,6 @@ def test_keras_in_two_launched_processes_gives_one_job_record(tmp_path: Path) ->
     import subprocess
     import sys
 
-    from wattprint.store.sqlite import SqliteStore
-
     script = tmp_path / "rank.py"
     script.write_text(KERAS_RANK, encoding="utf-8")
     base = dict(os.environ, DB=str(tmp_path / "runs.db"), WATTPRINT_NO_CLOUD_PROBE="1", KERAS_BACKEND="torch",
@@ -235,15 +245,6 @@ def test_keras_in_two_launched_processes_gives_one_job_record(tmp_path: Path) ->
              for r in (0, 1)]
     outs = [p.communicate(timeout=200) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
-    store = SqliteStore.open(tmp_path / "runs.db")
-    try:
-        heads = store.list_runs()
-        views = [store.get_run(h["id"], timeline=False) for h in heads if (h.get("job") or {}).get("merged")]
-    finally:
-        store.close()
-    assert len(heads) == 3 and len(views) == 1
-    job = views[0]["job"]
-    assert job["ranks_seen"] == 2 and sorted(p["rank"] for p in job["parts"]) == [0, 1]
-    assert [c["component"] for c in views[0]["channels"].values()].count("cpu") == 1  # local rank 0's
+    view, _ = one_job_record(tmp_path / "runs.db")
     # steps: the most either counted (rank 1 ran 2 batches an epoch, rank 0 one); samples added up
-    assert views[0]["progress"] == {"steps": 4, "samples": 2 * 8 + 2 * 16, "tokens": 0}
+    assert view["progress"] == {"steps": 4, "samples": 2 * 8 + 2 * 16, "tokens": 0}

@@ -225,29 +225,16 @@ def _torchrun(tmp_path: Path, script: str, *launcher: str) -> tuple[list[dict[st
 def test_two_ranks_under_torchrun_give_one_job_record_with_every_ranks_counts(tmp_path: Path) -> None:
     from huggingface_hub import ModelCard
 
+    from test_integrations_lightning_keras import one_job_record
+
     # --standalone: a free port, not the fixed 29500 another launch may still hold
     ranks, took = _torchrun(tmp_path, DDP_SCRIPT, "-m", "torch.distributed.run", "--standalone",
                             "--nproc_per_node=2")
     assert [r["rank"] for r in ranks] == [0, 1] and all(r["steps"] == 4 for r in ranks)
     assert all(r["start_s"] < 20 for r in ranks), ranks  # every rank joined at once: no collective timed out
-    store = SqliteStore.open(tmp_path / "runs.db")
-    try:
-        runs = store.list_runs()
-        merged = [store.get_run(h["id"], timeline=False) for h in runs if (h.get("job") or {}).get("merged")]
-        assert len(merged) == 1, runs  # one job record (beside each rank's partial run)
-        view = merged[0]
-        partials = [store.get_run(h["id"], timeline=False) for h in store.list_job_runs(view["job"]["id"])
-                    if h["id"] != view["id"]]
-    finally:
-        store.close()
-    assert len(runs) == 3 and sorted(p["id"] for p in partials) == sorted(r["run"] for r in ranks)
+    view, partials = one_job_record(tmp_path / "runs.db")  # one job record, ranks listed, devices once
     job = view["job"]
-    assert view["status"] == "finished" and job["world_size"] == job["ranks_seen"] == 2
-    assert sorted(p["rank"] for p in job["parts"]) == [0, 1]
-    # each device once: the host's modelled CPU, measured by rank 0 alone (both ranks share the host)
-    assert [c["component"] for c in view["channels"].values()].count("cpu") == 1
-    assert sum(len(p["duplicates"]) for p in job["parts"]) == 0
-    assert view["energy_j"] == pytest.approx(sum(p["energy_j"] for p in partials))
+    assert [p["id"] for p in partials] == [r["run"] for r in ranks]
     # 16 samples: 4 optimizer steps x 2 per device x 2 ranks; each rank counted its own 8;
     # the Trainer's token count is the job's already (gathered): rank 0 counts it
     assert [p["progress"]["samples"] for p in partials] == [8, 8]
