@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from wattprint.tracking.job import device_key, is_host_channel
+from wattprint.tracking.progress import record_of
 from wattprint.tracking.record import (
     ChannelRecord,
     FaultRecord,
@@ -113,6 +114,7 @@ class _Merge:
         self.nodes: dict[str, JobNodeRecord] = {}
         self.market: float | None = 0.0
         self.faults: list[FaultRecord] = []
+        self.progress: dict[int, tuple[int, int, int]] = {}  # restart -> (steps, samples, tokens)
 
     def take(self, p: Mapping[str, Any], seen: set[str]) -> None:
         job, boot = p["job"], p["job"].get("boot_id", "")
@@ -130,9 +132,12 @@ class _Merge:
             kept.append(name)
             energy += c["energy_j"] if c["in_total"] else 0.0
             _add_channel(self.channels, name, c, f"{label}, rank {job['rank']}")
-        self.parts.append({"run_id": p["id"], "rank": job["rank"], "restart": job.get("restart", 0),
-                           "node": label, "boot_id": boot, "status": p["status"], "energy_j": energy,
-                           "channels": kept, "duplicates": dupes})
+        part: JobPartRecord = {"run_id": p["id"], "rank": job["rank"], "restart": job.get("restart", 0),
+                               "node": label, "boot_id": boot, "status": p["status"], "energy_j": energy,
+                               "channels": kept, "duplicates": dupes}
+        if p.get("progress"):
+            part["progress"] = p["progress"]
+        self.parts.append(part)
         node = self.nodes.setdefault(boot, {"node": label, "boot_id": boot, "ranks": [], "energy_j": 0.0,
                                             "channels": []})
         node["ranks"] = sorted({*node["ranks"], job["rank"]})
@@ -145,6 +150,15 @@ class _Merge:
             self.market += market * energy / total
         self.faults += [{"wall": f["wall"], "source": f["source"], "message": f"rank {job['rank']}: {f['message']}"}
                         for f in p.get("faults") or []]
+        self._count(job.get("restart", 0), p.get("progress"))
+
+    def _count(self, restart: int, progress: Mapping[str, int] | None) -> None:
+        """Units of work: each rank counts the job's (global) steps and its own samples and tokens,
+        so steps are the most any rank counted and samples and tokens add up; restarts add up."""
+        if progress:
+            steps, samples, tokens = self.progress.get(restart, (0, 0, 0))
+            self.progress[restart] = (max(steps, progress.get("steps", 0)), samples + progress.get("samples", 0),
+                                      tokens + progress.get("tokens", 0))
 
 
 def merge(partials: Iterable[Mapping[str, Any]]) -> RunRecord:
@@ -193,7 +207,7 @@ def _view(parts: list[Mapping[str, Any]], m: _Merge) -> RunRecord:
     }
     if signals:
         job["slurm_signal"] = min(signals, key=lambda s: s["wall"])
-    return {
+    view: RunRecord = {
         "name": first["name"], "start_utc": start, "duration_s": duration, "energy_j": energy,
         "energy_kwh": j_to_kwh(energy), "band": combined_band((c["energy_j"], c["band"]) for c in counted),
         "emissions_g": emissions, "market_emissions_g": m.market if m.market is not None and energy > 0 else None,
@@ -207,6 +221,10 @@ def _view(parts: list[Mapping[str, Any]], m: _Merge) -> RunRecord:
         "attribution": None, "baseline": None, "job": job,
         "channels": m.channels, "windows": [], "window_stats": {}, "timeline": [], "timeline_intervals": 0,
     }
+    progress = record_of(tuple(sum(c[i] for c in m.progress.values()) for i in range(3)))
+    if progress is not None:
+        view["progress"] = progress
+    return view
 
 
 # -- the store side ----------------------------------------------------------------------------

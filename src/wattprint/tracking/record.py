@@ -276,8 +276,11 @@ class _Foresight(TypedDict, total=False):
     prediction: PredictionRecord | None
     embodied: EmbodiedRecord | None
 
-class JobPartRecord(TypedDict):
-    """One rank's partial run as the job view counts it (:mod:`wattprint.store.jobs`)."""
+class JobPartRecord(_Progress):
+    """One rank's partial run as the job view counts it (:mod:`wattprint.store.jobs`).
+
+    ``progress``: the units of work this rank counted (absent when none, and in older views).
+    """
 
     run_id: str
     rank: int
