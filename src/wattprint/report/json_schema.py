@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 SCHEMA_ID = "urn:wattprint:report:1"
 
 _NUM = {"type": "number"}
@@ -192,6 +192,7 @@ SCHEMA: dict[str, Any] = {
                             "m_g": _NONNEG,
                             "sci_g_per_unit": _NONNEG_OR_NULL,
                             "formula": _STR,
+                            "scope": {"enum": ["machine", "process"]},
                         }
                     ),
                 ]
