@@ -10,6 +10,7 @@ opening one costs one read of the counters, not a thread. Split from
 from __future__ import annotations
 
 import contextvars
+import threading
 from array import array
 
 from wattprint.intensity.base import Intensity
@@ -22,6 +23,9 @@ from wattprint.units import emissions_g as _emissions_g
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import overload
+
     from wattprint.tracking.record import WindowRecord
     from wattprint.tracking.run import Run
 
@@ -58,18 +62,56 @@ class _Fixed:
                 for (name, ch), e, g in zip(self.channels.items(), self.energy, self.emissions, strict=True)}
 
 
+class _Row:
+    """A compacted window's figures: its row in the run's :class:`WindowLog` columns."""
+
+    __slots__ = ("log", "i")
+
+    def __init__(self, log: WindowLog, i: int) -> None:
+        self.log, self.i = log, i
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        return self.log.channels
+
+    @property
+    def offset_s(self) -> float:
+        return self.log._floats[self.i * _FLOATS]
+
+    @property
+    def energy(self) -> array[float]:
+        n = self.log._n
+        return self.log._energy[self.i * n:(self.i + 1) * n]
+
+    @property
+    def emissions(self) -> array[float]:
+        n = self.log._n
+        return self.log._emissions[self.i * n:(self.i + 1) * n]
+
+    @emissions.setter
+    def emissions(self, value: array[float]) -> None:
+        n = self.log._n
+        self.log._emissions[self.i * n:(self.i + 1) * n] = value
+
+    def expand(self) -> dict[str, ChannelTotal]:
+        return {name: _total(name, ch, e, g)
+                for (name, ch), e, g in zip(self.channels.items(), self.energy, self.emissions, strict=True)}
+
+
 # The last expansion, reused while its window's figures stay the same: a record (to_dict)
 # reads the channels five times. One slot, replaced whole (safe from any thread).
 _last: tuple[_Fixed, array[float], dict[str, ChannelTotal]] | None = None
 
 
-def _expanded(fixed: _Fixed) -> dict[str, ChannelTotal]:
+def _expanded(fixed: _Fixed | _Row) -> dict[str, ChannelTotal]:
     global _last
+    if type(fixed) is _Row:
+        return fixed.expand()
     last = _last
     if last is not None and last[0] is fixed and last[1] is fixed.emissions:
         return last[2]
     chans = fixed.expand()
-    _last = (fixed, fixed.emissions, chans)
+    _last = (fixed, fixed.emissions, chans)  # type: ignore[assignment]
     return chans
 
 
@@ -100,13 +142,14 @@ class Window(Measurement):
         self._counts1: Counts | None = None
         self._open: Snapshot = run._sampler.read_now()
         self._end: Snapshot | None = None
-        self._fixed: _Fixed | None = None  # the figures once closed and worked out
+        self._fixed: _Fixed | _Row | None = None  # the figures once closed and worked out
+        self._index = -1  # its place in the run's windows, once closed
         self._recent_power: dict[str, float] | None = None
         self._token: contextvars.Token[Window | None] | None = None
         self.start_wall = self._open.wall
         self.duration_s = 0.0
-        self.intensity: Intensity | None = None
-        self.market_emissions_g: float | None = None
+        self._intensity: Intensity | None = None
+        self._market: float | None = None
         self._estimated: tuple[float, tuple[tuple[str, float], ...]] | None = None  # duration, (channel, period)
 
     def __enter__(self) -> Window:
@@ -122,6 +165,37 @@ class Window(Measurement):
     @property
     def closed(self) -> bool:
         return self._end is not None
+
+    @property
+    def intensity(self) -> Intensity | None:
+        """The intensity the window was priced with (None: not priced yet)."""
+        fixed = self._fixed
+        return fixed.log._intensity[fixed.i] if type(fixed) is _Row else self._intensity
+
+    @intensity.setter
+    def intensity(self, value: Intensity | None) -> None:
+        fixed = self._fixed
+        if type(fixed) is _Row:
+            fixed.log._intensity[fixed.i] = value
+        else:
+            self._intensity = value
+
+    @property
+    def market_emissions_g(self) -> float | None:
+        """Market-based grams CO2e (only with a contractual factor)."""
+        fixed = self._fixed
+        if type(fixed) is _Row:
+            value = fixed.log._floats[fixed.i * _FLOATS + 3]
+            return None if value != value else value
+        return self._market
+
+    @market_emissions_g.setter
+    def market_emissions_g(self, value: float | None) -> None:
+        fixed = self._fixed
+        if type(fixed) is _Row:
+            fixed.log._floats[fixed.i * _FLOATS + 3] = float("nan") if value is None else value
+        else:
+            self._market = value
 
     @property
     def offset_s(self) -> float:
@@ -142,7 +216,7 @@ class Window(Measurement):
         self.duration_s = (end.t_ns - self._open.t_ns) / 1e9
         if self.duration_s < self.run._longest_update_s:
             self._recent_power = sampler.recent_power_w
-        self.run.windows.append(self)  # list.append is atomic: windows close from any thread
+        self.run.windows.append(self)  # under the log's lock: windows close from any thread
 
     def counts(self) -> Counts:
         """``(steps, samples, tokens)`` the run counted while this window was open (so far)."""
@@ -214,15 +288,20 @@ class Window(Measurement):
         g = window_g_per_kwh(self, intensity)
         chans = self.channels  # worked out (and fixed, once closed) first
         emissions = array("d", [_emissions_g(c.energy_j, g[n], intensity.pue) for n, c in chans.items()])
-        fixed = self._fixed
-        if fixed is not None:
-            fixed.emissions = emissions  # a new array: an expansion of the old figures is not reused
-        else:
-            for c, e in zip(chans.values(), emissions, strict=True):
-                c.emissions_g = e
+        market = None
         if intensity.market_g_per_kwh is not None:
-            self.market_emissions_g = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
-        self.intensity = intensity
+            market = _emissions_g(self.energy_j, intensity.market_g_per_kwh, intensity.pue)
+        log = self.run.windows
+        with log._lock:  # not while the log moves this window's figures into its columns
+            fixed = self._fixed
+            if fixed is not None:
+                fixed.emissions = emissions  # a new array: an expansion of the old figures is not reused
+            else:
+                for c, e in zip(chans.values(), emissions, strict=True):
+                    c.emissions_g = e
+            if market is not None:
+                self.market_emissions_g = market
+            self.intensity = intensity
 
     def to_dict(self) -> WindowRecord:
         """The window's record (see :class:`wattprint.tracking.record.WindowRecord`)."""
@@ -230,6 +309,127 @@ class Window(Measurement):
             **self.totals_dict(),
             "channels": self.channels_dict(),
             "offset_s": self.offset_s,
-            "parent": self.parent.name if self.parent else None,
+            "parent": self.parent.name if self.parent is not None else None,
             "estimated": self.estimated,
         }
+
+
+# -- the run's closed windows -------------------------------------------------------------
+
+_FLOATS = 4  # per row: offset_s, duration_s, start_wall, market emissions (NaN: none)
+
+
+class WindowLog:
+    """A run's closed windows in the order they closed: ``append``, ``len``, index, slice, iterate.
+
+    The newest :attr:`KEEP` to ``2 × KEEP`` are held as the :class:`Window` objects
+    that closed; older ones are moved, a batch at a time, into columns (float
+    arrays, and lists of references to shared names and intensities): ~0.15 KB a
+    window instead of ~0.6 KB, so a run with 100 k windows holds ~15 MB, not 60+.
+    Reading an older one gives a new :class:`Window` over its row, with the same
+    figures (a ``Window`` object kept by the program reads and prices the same row);
+    its ``parent`` is known by name only.
+    """
+
+    KEEP = 512
+
+    def __init__(self, run: Run, channels: dict[str, Channel]) -> None:
+        self.run = run
+        self.channels = channels
+        self._n = len(channels)
+        self._recent: list[Window] = []
+        self._base = 0  # index of _recent[0]: the rows below it are in the columns
+        self._lock = threading.Lock()
+        self._names: list[str] = []
+        self._parents: list[str | None] = []
+        self._intensity: list[Intensity | None] = []
+        self._floats = array("d")
+        self._energy = array("d")
+        self._emissions = array("d")
+        self._counts = array("q")
+        self._estimated: dict[int, tuple[float, tuple[tuple[str, float], ...]]] = {}
+
+    def append(self, window: Window) -> None:
+        with self._lock:
+            window._index = self._base + len(self._recent)
+            self._recent.append(window)
+            if len(self._recent) >= 2 * self.KEEP:
+                self._compact(len(self._recent) - self.KEEP)
+
+    def __len__(self) -> int:
+        return self._base + len(self._recent)
+
+    def _compact(self, k: int) -> None:
+        """Move the oldest ``k`` held windows into the columns (under the lock)."""
+        for w in self._recent[:k]:
+            w.channels  # noqa: B018 - fixes the figures (they depend only on the window's edges)
+            fixed = w._fixed
+            assert fixed is not None
+            i = len(self._names)
+            self._names.append(w.name)
+            self._parents.append(w.parent.name if w.parent is not None else None)
+            self._intensity.append(w._intensity)
+            self._floats.extend((fixed.offset_s, w.duration_s, w.start_wall,
+                                 float("nan") if w._market is None else w._market))
+            self._energy.extend(fixed.energy)
+            self._emissions.extend(fixed.emissions)
+            self._counts.extend(w.counts())
+            if w._estimated is not None:
+                self._estimated[i] = w._estimated
+            w._fixed = _Row(self, i)  # a window the program kept now reads the row
+            w.parent = _named(w.parent)  # and no longer keeps its parent (and its parent's) alive
+        del self._recent[:k]
+        self._base += k
+
+    def _view(self, i: int) -> Window:
+        w = Window.__new__(Window)
+        f = self._floats
+        w.run, w.name, w._index = self.run, self._names[i], i
+        parent = self._parents[i]
+        w.parent = None if parent is None else _name_only(parent)
+        c = self._counts
+        w._counts0, w._counts1 = (0, 0, 0), (c[3 * i], c[3 * i + 1], c[3 * i + 2])
+        w._open = w._end = _CLOSED
+        w._fixed, w._recent_power, w._token = _Row(self, i), None, None
+        w.start_wall, w.duration_s = f[i * _FLOATS + 2], f[i * _FLOATS + 1]
+        w._intensity = w._market = None
+        w._estimated = self._estimated.get(i)
+        return w
+
+    if TYPE_CHECKING:
+        @overload
+        def __getitem__(self, key: int) -> Window: ...
+        @overload
+        def __getitem__(self, key: slice) -> list[Window]: ...
+
+    def __getitem__(self, key: int | slice) -> Window | list[Window]:
+        with self._lock:
+            base, recent = self._base, list(self._recent)
+        n = base + len(recent)
+        if isinstance(key, slice):
+            return [self._view(i) if i < base else recent[i - base] for i in range(*key.indices(n))]
+        i = key + n if key < 0 else key
+        if not 0 <= i < n:
+            raise IndexError("window index out of range")
+        return self._view(i) if i < base else recent[i - base]
+
+    def __iter__(self) -> Iterator[Window]:
+        with self._lock:
+            base, recent = self._base, list(self._recent)
+        for i in range(base):
+            yield self._view(i)
+        yield from recent
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} windows, {self._base} in columns>"
+
+
+def _name_only(name: str) -> Window:
+    """A compacted window's parent: a ``Window`` that knows only its name."""
+    w = Window.__new__(Window)
+    w.name, w.parent = name, None
+    return w
+
+
+def _named(parent: Window | None) -> Window | None:
+    return None if parent is None else _name_only(parent.name)
