@@ -176,10 +176,10 @@ class Sampler:
 
     def _absorb(self, raw: dict[str, float], t: int) -> None:
         if not self._power:  # counters only (RAPL, NVML energy): a difference from each origin
-            totals, origin = self._totals, self._origin
+            totals, origins = self._totals, self._origin
             try:
                 for name, value in raw.items():
-                    totals[name] = value - origin[name]
+                    totals[name] = value - origins[name]
                 return
             except KeyError:  # a channel read for the first time: below sets its origin
                 pass
