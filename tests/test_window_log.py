@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -119,4 +120,30 @@ def test_a_window_in_the_columns_costs_under_200_bytes() -> None:
     finally:
         tracemalloc.stop()
     assert len(s.run.windows) == n
+    assert held / n < 200, f"{held / n:.0f} B per window"
+
+
+def test_the_store_writer_holds_no_window_once_written(tmp_path: Path) -> None:
+    sink = StoreSink(tmp_path / "w.db", wait_s=30)
+    s = SyntheticRun(wall0=WALL0, sinks=[sink])
+    s.tick(20)
+    n = 20_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for k in range(n):
+            with s.run.window("step"):
+                s.clock.advance(0.001)
+            if k % 1000 == 999:
+                s.tick()  # a flush every 10 of these: batches of 10 k windows
+        s.tick(20)
+        deadline = time.monotonic() + 60
+        while sink._windows_written < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        s.stop()
+    assert sink._windows_written == n
     assert held / n < 200, f"{held / n:.0f} B per window"

@@ -153,6 +153,7 @@ class StoreSink(Sink):
                     closing = self._closing
                 if self.store is not None:
                     self._write(run, rows, windows, final=final)
+                del rows, windows  # not held while waiting: the run keeps older windows compact
                 if final or closing:
                     return
         finally:
