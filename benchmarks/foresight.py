@@ -5,14 +5,20 @@ the tracked program's loop; a prediction runs on the live view's thread (each
 refresh) and on the sampler thread (the budget's early warning, at most every
 10 s); the budget check runs on the sampler thread after every interval.
 
-    python3 benchmarks/foresight.py
+With ``--coverage``, the predictor's second table: how often the 95 % interval
+held the true total, and its mean width, on the synthetic runs of
+``tests/test_predict.py`` (steady, noisy, burn-in, ramps) over 200 seeds each.
+
+    python3 benchmarks/foresight.py [--coverage]
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sys
 import time
+from pathlib import Path
 
 from wattprint.tracking.budget import Budget
 from wattprint.tracking.measure import Interval
@@ -39,7 +45,27 @@ class _Run:
         return self
 
 
+def coverage_table() -> None:
+    """Coverage and mean relative width of the duration / energy intervals per kind and fraction."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_predict import coverage  # the tests' synthetic runs: one definition of them
+
+    kinds = ("constant", "noisy", "burn", "noisy-burn", "ramp", "power-ramp")
+    fractions = (0.1, 0.25, 0.5, 0.75, 0.9)
+    print("| run | " + " | ".join(f"{f:.0%} done" for f in fractions) + " |")
+    print("|---|" + "---:|" * len(fractions))
+    for kind in kinds:
+        found = coverage(kind, fractions)
+        cells = [f"{d:.0%} / {e:.0%} (±{w / 2:.1%})" for d, e, w in (found[f] for f in fractions)]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    print("\ncells: duration / energy coverage of the 95 % interval (±: half its mean width, "
+          "relative to the true duration)")
+
+
 def main() -> None:
+    if "--coverage" in sys.argv[1:]:
+        coverage_table()
+        return
     rows = []
     p = ProgressLog(min_gap_s=0.25)
     t = [0.0]

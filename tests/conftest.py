@@ -24,6 +24,8 @@ def _isolated_env(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monk
     monkeypatch.setenv("WATTPRINT_DB", str(tmp_path / "wattprint-test.db"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    # the ranks' per-host registry: the tests' fake boot ids repeat, so never share it between tests
+    monkeypatch.setenv("WATTPRINT_HOST_REGISTRY_DIR", str(tmp_path / "host-registry"))
     for var in (
         "WATTPRINT_COUNTRY",
         "WATTPRINT_REGION",

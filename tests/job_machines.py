@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,3 +109,27 @@ def run(cmd: list[str], timeout: float, **kw: object) -> subprocess.CompletedPro
 
 def python() -> str:
     return sys.executable
+
+
+def wait_started(nodes: Path, ranks: range | list[int], procs: list[subprocess.Popen[str]],
+                 timeout: float = 60) -> None:
+    """Until every rank wrote ``started-R``; fails at once (with its output) if a rank process ended."""
+    deadline = time.monotonic() + timeout
+    while not all((nodes / f"started-{r}").exists() for r in ranks):
+        dead = [p for p in procs if p.poll() is not None]
+        assert not dead, dead[0].stdout.read() if dead[0].stdout else f"a rank ended ({dead[0].returncode})"
+        assert time.monotonic() < deadline, f"ranks {list(ranks)} never started"
+        time.sleep(0.02)
+
+
+def drive(nodes: Path, procs: list[subprocess.Popen[str]]) -> None:
+    """Ranks 0..n-1 started: move the counters, let them stop, require every one to exit 0 (all killed
+    in the end, so a failure leaves no rank behind)."""
+    try:
+        wait_started(nodes, range(len(procs)), procs)
+        apply_bump(nodes)
+        (nodes / "go").touch()
+        assert [p.wait(timeout=60) for p in procs] == [0] * len(procs), [p.stdout.read() for p in procs if p.stdout]
+    finally:
+        for p in procs:
+            p.kill()

@@ -185,3 +185,34 @@ def test_mpirun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tmp_
     store = SqliteStore.open(db)
     view = merge_job(store, partials_job(store))
     assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
+
+
+def test_torchrun_elastic_restart_continues_the_job_without_double_counting(tmp_path: Path) -> None:
+    """A rank fails once; torchrun (--max-restarts=1) restarts the group: one job, two starts, one total.
+
+    A c10d rendezvous on a port of our own and a fixed ``--rdzv-id``: the job id
+    (TORCHELASTIC_RUN_ID) is the same in both starts. TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1: by
+    default torch 2.13 hands the workers of every start the agent's one TCPStore, which still holds
+    the first start's gloo addresses; a restarted rank that reads its peer's stale address before
+    the peer rewrites it fails ("connectFullMesh ... Connection refused") about half the time, and
+    with it the job (torch's own race, not wattprint's). Off, rank 0 hosts a new store per start.
+    """
+    need_module("torch", TORCH_HOW)
+    torchrun = need_program("torchrun", TORCH_HOW, str(Path(python()).parent))
+    nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = run([torchrun, "--nnodes=1", "--nproc_per_node=2", "--max-restarts=1", "--monitor-interval=0.2",
+               "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=elastic-test",
+               str(RANKS / "rank_elastic.py"), str(nodes), str(db)], 240,
+              env=env(OMP_NUM_THREADS="1", TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert all((nodes / f).exists() for f in ("first-0", "first-1", "stopped-0", "stopped-1"))
+    view = _view(db)
+    job = view["job"]
+    assert job["id"] == "torchelastic:elastic-test" and job["restarts"] == 2 and view["status"] == "finished"
+    assert [(p["restart"], p["rank"]) for p in job["parts"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [p["status"] for p in job["parts"]][2:] == ["finished", "finished"]
+    assert all(p["status"] != "finished" for p in job["parts"][:2])  # the failed start, stored as it ended
+    assert view["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)

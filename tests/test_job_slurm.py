@@ -65,6 +65,15 @@ def test_srun_two_tasks_make_one_job_with_the_host_counted_once(tmp_path: Path, 
     assert job["id"].startswith("slurm:") and job["id"].endswith(".0") and job["launcher"] == "slurm"
     assert job["slurm"]["SLURM_JOB_NODELIST"] and job["ranks_seen"] == 2
     assert [p["rank"] for p in job["parts"] if p["channels"]] == [0]
+    # no accounting daemon here: Slurm's own figure is missing, said in one line (sacct's own words)
+    check = job["slurm_energy"]
+    assert check["target"] == job["id"].removeprefix("slurm:") and check["energy_j"] is None
+    assert check["note"].startswith("sacct failed (1): ") and "\n" not in check["note"], check
+    shown = subprocess.run([python(), "-m", "wattprint.cli.main", "show", view["id"], "--db", str(db)],
+                           env=_slurm_env(cluster), capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert [ln for ln in shown.stdout.splitlines() if "Slurm's own figure" in ln] == [
+        f"  Slurm's own figure (sacct ConsumedEnergy of {check['target']}): not available: {check['note']}"]
 
 
 def _state(c: slurm_cluster.Cluster, job: str) -> str:
@@ -117,3 +126,31 @@ def test_srun_wattprint_run_per_task_counts_the_host_once(tmp_path: Path, cluste
     job = store.get_run(views[0]["id"])["job"]
     assert job["ranks_seen"] == 2 and job["launcher"] == "slurm"
     assert [bool(p["channels"]) for p in job["parts"]] == [True, False]  # task 0 measured the host, task 1 not
+
+
+def test_slurms_warning_signal_flushes_the_run_which_then_finishes(
+        tmp_path: Path, cluster: slurm_cluster.Cluster) -> None:
+    """What ``--signal=USR1@T`` sends before the time limit, sent now by ``scancel --signal=USR1 --batch``."""
+    nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
+    nodes.chmod(0o755)
+    out = cluster.cmd("sbatch", "--parsable", "-o", str(tmp_path / "job.log"),
+                      "--wrap", f"exec {python()} {RANKS / 'rank_warned.py'} {nodes} {db}")
+    assert out.returncode == 0, out.stderr
+    jid = out.stdout.strip().split(";")[0]
+    _wait(nodes / "started", 60, cluster)
+    sent = cluster.cmd("scancel", "--signal=USR1", "--batch", jid)
+    assert sent.returncode == 0, sent.stderr
+    deadline, marked = time.monotonic() + 30, []
+    while not marked:  # the tracked program flushes hourly: only the warning flushes this soon
+        assert time.monotonic() < deadline, f"never marked\n{cluster.logs()}"
+        time.sleep(0.1)
+        heads = SqliteStore.open(db).list_runs() if db.exists() else []
+        marked = [h for h in heads if h["job"] and (h["job"].get("slurm_signal") or {}).get("signal") == "SIGUSR1"]
+    assert marked[0]["status"] == "running" and _state(cluster, jid) == "RUNNING"
+    apply_bump(nodes)
+    (nodes / "go").touch()
+    _wait(nodes / "stopped", 60, cluster)
+    (nodes / "exit").touch()
+    run = SqliteStore.open(db).get_run(marked[0]["id"])
+    assert run["status"] == "finished" and run["job"]["id"] == f"slurm:{jid}"
+    assert run["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)

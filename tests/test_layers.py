@@ -21,10 +21,11 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
          "settings", "report.escape", "embodied")),  # escape: stdlib only, used by a span's repr (tracking.display)
     (1, ("sensors", "intensity")),
     (2, ("tracking.sampler", "tracking.measure", "tracking.record", "tracking.run",
-         "tracking.attribution", "tracking.baseline", "tracking.budget", "tracking.predict", "tracking")),
+         "tracking.attribution", "tracking.baseline", "tracking.budget", "tracking.predict", "tracking.hostreg",
+         "tracking")),
     (3, ("store", "sinks.base")),
     (4, ("report", "sinks", "sinks.budget", "report.foresight")),
-    (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track", "tracking.ranks",
+    (5, ("tracking.pool", "tracking.endings", "tracking.tracker", "tracking.track", "tracking.ranks", "tracking.slurm",
          # the communicators of a distributed job: the tracker's start and stop use them
          "integrations.torch_distributed", "integrations.mpi")),
     (6, ("cli", "integrations", "dashboard", "__init__")),

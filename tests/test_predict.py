@@ -92,20 +92,25 @@ def coverage(kind: str, fractions: tuple[float, ...]) -> dict[float, tuple[float
     return {f: (a / SEEDS, b / SEEDS, w / SEEDS) for f, (a, b, w) in hits.items()}
 
 
-@pytest.mark.parametrize("kind", ["constant", "noisy", "burn", "noisy-burn"])
+@pytest.mark.parametrize("kind", ["constant", "noisy", "burn", "noisy-burn", "ramp", "power-ramp"])
 def test_the_95_interval_holds_the_truth_at_its_rate_and_narrows(kind: str) -> None:
-    found = coverage(kind, (0.1, 0.25, 0.5, 0.9))
+    # from a quarter of the work on, steady or drifting (docs/foresight.md): a drift too weak
+    # to stand out of the noise at a quarter must not make the interval miss the truth
+    fractions = (0.1, 0.25, 0.5, 0.75, 0.9)
+    found = coverage(kind, fractions)
     for f, (dur, energy, _) in found.items():
-        assert dur >= 0.9 and energy >= 0.9, (kind, f, dur, energy)
-    widths = [found[f][2] for f in (0.1, 0.25, 0.5, 0.9)]
+        if f >= 0.25:
+            assert dur >= 0.9 and energy >= 0.9, (kind, f, dur, energy)
+    widths = [found[f][2] for f in fractions]
     assert widths == sorted(widths, reverse=True) and widths[-1] < widths[0] / 4, widths
 
 
-@pytest.mark.parametrize("kind", ["ramp", "power-ramp"])
-def test_a_ramp_is_followed_once_the_steps_show_it(kind: str) -> None:
-    # a drift is fitted once it stands out of the noise (docs/foresight.md says when)
-    for f, (dur, energy, _) in coverage(kind, (0.5, 0.9)).items():
-        assert dur >= 0.9 and energy >= 0.9, (kind, f, dur, energy)
+@pytest.mark.parametrize(("kind", "at_quarter", "at_half"), [("constant", 0.25, 0.06), ("noisy", 0.7, 0.18)])
+def test_a_steady_run_gets_a_usable_interval(kind: str, at_quarter: float, at_half: float) -> None:
+    # the price of allowing a drift: wider than a steady-only model's (3 % / 1.8 % of the total
+    # for a steady run), but still a useful figure (benchmarks/RESULTS.md has the measured widths)
+    found = coverage(kind, (0.25, 0.5))
+    assert found[0.25][2] < at_quarter and found[0.5][2] < at_half, found
 
 
 def test_burn_in_is_found_and_left_out() -> None:

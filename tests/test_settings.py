@@ -93,6 +93,8 @@ SAMPLES: dict[str, tuple[tuple[object, ...], tuple[object, ...]]] = {
     "job": (("exp-1", "exp-1", "exp-1", "exp-1"), ("off", "off", "off", "off")),
     "job_timeout_s": ((5, "5", 5, 5.0), (0.5, "0.5", 0.5, 0.5)),
     "boot_id_file": (("b1", "b1", "b1", "b1"), ("b2", "b2", "b2", "b2")),
+    "slurm_signal": (("usr2", "USR2", "Usr2", "usr2"), ("off", "OFF", "off", "off")),
+    "host_registry_dir": (("r1", "r1", "r1", "r1"), ("r2", "r2", "r2", "r2")),
     "budget_kwh": ((2.5, "2.5", 2.5, 2.5), (0.01, "0.01", 0.01, 0.01)),
     "budget_g": ((100, "100", 100, 100.0), (5.5, "5.5", 5.5, 5.5)),
     "budget_warn_at": ((0.5, "0.5", 0.5, 0.5), (1, "1", 1, 1.0)),

@@ -114,14 +114,14 @@ def test_sigterm_to_a_tracked_python_program_stores_the_run(tmp_path: Path) -> N
     code = (
         "import time, wattprint\n"
         f"t = wattprint.Tracker('victim', rapl_root={str(rapl)!r}, store={str(db)!r}, gpus='none', country='FR')\n"
-        "t.start()\nprint('ready', flush=True)\ntime.sleep(30)\n"
+        "t.start()\nprint('ready', flush=True)\ntime.sleep(120)\n"
     )
     src = str(Path(__file__).resolve().parents[1] / "src")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                          env=dict(os.environ, PYTHONPATH=src))
     assert p.stdout is not None and p.stdout.readline() == "ready\n"
     p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=30) == -signal.SIGTERM
+    assert p.wait(timeout=60) == -signal.SIGTERM
     run = SqliteStore.open(db).list_runs()[0]
     assert run["name"] == "victim" and run["status"] == "interrupted"
     assert run["end_utc"] is not None

@@ -147,3 +147,32 @@ def test_the_store_writer_holds_no_window_once_written(tmp_path: Path) -> None:
         s.stop()
     assert sink._windows_written == n
     assert held / n < 200, f"{held / n:.0f} B per window"
+
+
+def test_a_whole_machine_totals_widened_band_survives_the_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    import synthetic_run
+    from wattprint.sensors.base import Channel, Kind, Method
+
+    meter = Channel("platform:meter", "platform", Method.COUNTER, Kind.ENERGY, 0.02, update_s=1.0)
+
+    class Metered(synthetic_run.SteadySensor):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            self.channels[0] = meter  # its first counter is a whole-machine meter
+            self._names[0] = meter.name
+
+    monkeypatch.setattr(synthetic_run, "SteadySensor", Metered)
+    monkeypatch.setattr(WindowLog, "KEEP", 2)
+    s = SyntheticRun(wall0=WALL0)
+    s.tick(3)
+    kept, bands = [], []
+    for k in range(12):
+        with s.run.window("short") as w:
+            s.clock.advance(0.1 * (k + 1))  # shorter than 3 refresh periods: band widened by the span
+        kept.append(w)
+        bands.append(w.channels[meter.name].band)
+    assert all(b > 0.02 for b in bands) and len(set(bands)) > 1
+    assert type(kept[0]._fixed).__name__ == "_Row"
+    assert [w.channels[meter.name].band for w in s.run.windows] == bands
+    assert [w.channels[meter.name].band for w in kept] == bands
+    assert [w.channels["fake:1"].band for w in s.run.windows] == [0.05] * 12

@@ -190,6 +190,17 @@ _EMBODIED = (
 )
 KEYS += _BUDGET + _EMBODIED
 
+# Slurm (issue 13, wattprint.tracking.slurm): the warning signal before a time limit or preemption
+_SLURM = (
+    Key("slurm_signal", "choice", "under Slurm, the signal --signal sends before the end: it marks and flushes "
+        "the run, which goes on measuring (never replaces the program's own handler; 'off': leave it alone)",
+        bounds=("usr1", "usr2", "off"), default="usr1", env=_env("slurm_signal")),
+    Key("host_registry_dir", "path", "directory of the per-host file where the ranks of a job without a "
+        "communicator say which GPUs they read (default: $XDG_RUNTIME_DIR/wattprint or /dev/shm/wattprint-UID)",
+        env=_env("host_registry_dir")),
+)
+KEYS += _SLURM
+
 # every group above is in KEYS by now
 KEY: dict[str, Key] = {k.name: k for k in KEYS}
 SECRET_KEYS = ("electricitymaps_api_key", "watttime_password", "redfish_username", "redfish_password")  # never shown

@@ -26,10 +26,11 @@ def handle_merge(args: argparse.Namespace) -> int:
     from wattprint.report.job import job_lines
     from wattprint.report.text import summary
     from wattprint.store.jobs import job_id_of, merge_job
+    from wattprint.tracking.slurm import cross_check
 
     store = open_store(args, write=True)
     try:
-        view = merge_job(store, job_id_of(store, args.job))
+        view = merge_job(store, job_id_of(store, args.job), check=cross_check)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     print(summary(dict(view)))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wattprint.report.escape import term_text
-from wattprint.units import fmt_energy
+from wattprint.units import fmt_energy, utc
 
 
 def job_label(run: Mapping[str, Any]) -> str:
@@ -40,7 +40,7 @@ def job_lines(run: Mapping[str, Any]) -> list[str]:
         owns = "its host's CPU, DRAM and RAM and its GPUs" if job.get("owns_host") else "its GPUs only"
         return [f"  rank {job['rank']} of {job.get('world_size', '?')} in job {term_text(job.get('id', ''))} "
                 f"(election: {term_text(job.get('election', ''))}); it measured {owns}",
-                "  the job view: 'wattprint merge " + term_text(job.get("id", "")) + "'"]
+                "  the job view: 'wattprint merge " + term_text(job.get("id", "")) + "'", *slurm_lines(job)]
     out = [f"  job {term_text(job.get('id', ''))} ({term_text(job.get('launcher', ''))}, id from "
            f"{term_text(job.get('id_source', ''))}): {job.get('ranks_seen', 0)} of {job.get('world_size', '?')} "
            f"ranks, {job.get('restarts', 1)} start(s)"]
@@ -63,6 +63,22 @@ def job_lines(run: Mapping[str, Any]) -> list[str]:
             (term_text(c["name"]), term_text(c.get("detail", "")), fmt_energy(c["energy_j"])) for c in gpus])
     if job.get("method"):
         out.append(f"  counted once: {term_text(job['method'])}")
+    return out + slurm_lines(job)
+
+
+def slurm_lines(job: Mapping[str, Any]) -> list[str]:
+    """Slurm's warning signal, if one came, and Slurm's own energy figure beside ours (or why it is missing)."""
+    out = []
+    if sig := job.get("slurm_signal"):
+        out.append(f"  Slurm sent {term_text(sig['signal'])} at {utc(sig['wall'])} (time limit or preemption "
+                   "near); the run was flushed and measured on until it ended")
+    if check := job.get("slurm_energy"):
+        where = f"sacct ConsumedEnergy of {term_text(check['target'])}"
+        if check.get("energy_j") is None:
+            out.append(f"  Slurm's own figure ({where}): not available: {term_text(check.get('note', ''))}")
+        else:
+            out.append(f"  Slurm's own figure ({where}): {fmt_energy(check['energy_j'])}; ours "
+                       f"{fmt_energy(check['ours_j'])} ({check['difference_pct']:+.1f} %)")
     return out
 
 
@@ -74,5 +90,14 @@ def job_methodology(run: Mapping[str, Any]) -> list[str]:
     if job.get("rank") is not None:
         return [f"This run is rank {job['rank']} of {job.get('world_size', '?')} of a distributed job; it holds "
                 "only the devices this rank measured (see the merged job view for the whole job)."]
-    return [f"Distributed job of {job.get('ranks_seen', 0)} rank(s) on {len(job.get('nodes') or [])} node(s), "
-            f"merged from one partial run per rank: {job.get('method', '')}."]
+    out = [f"Distributed job of {job.get('ranks_seen', 0)} rank(s) on {len(job.get('nodes') or [])} node(s), "
+           f"merged from one partial run per rank: {job.get('method', '')}."]
+    check = job.get("slurm_energy")
+    if check and check.get("energy_j") is not None:
+        out.append(f"Cross-check: Slurm's accounting (sacct ConsumedEnergy of {check['target']}) recorded "
+                   f"{fmt_energy(check['energy_j'])} for the job's latest start, against our "
+                   f"{fmt_energy(check['ours_j'])} ({check['difference_pct']:+.1f} %); Slurm's figure covers the "
+                   "whole node only where the job had it to itself.")
+    elif check:
+        out.append(f"Slurm's own energy figure for {check['target']} was not available: {check.get('note', '')}.")
+    return out

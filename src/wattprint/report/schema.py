@@ -23,19 +23,18 @@ are the same instants as Unix seconds.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from wattprint.errors import ReportError
 from wattprint.report import sections as sec
+from wattprint.report.display import platform
 from wattprint.report.equivalents import equivalents
 from wattprint.report.job import job_methodology
 from wattprint.report.json_schema import SCHEMA, SCHEMA_ID, SCHEMA_VERSION, schema_fields
 from wattprint.report.methodology import METHOD_ORDER, METHOD_TEXT, methodology
 from wattprint.report.sections import COMPONENT_ORDER, EXCLUDED, component_key, gpu_model, hardware_summary
 from wattprint.units import j_to_kwh
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = [
     "COMPONENT_ORDER",
@@ -117,6 +116,7 @@ def build_report(
         "run": _run_section(run, duration),
         "hardware": _hardware(run, channels),
         "boundary": _boundary(channels),
+        "platform": _platform(chans_in, run.get("platform")),
         "channels": channels,
         "components": sec.components(channels, total_j, duration, tl),
         "totals": totals,
@@ -185,6 +185,19 @@ def _hardware(run: Mapping[str, Any], channels: list[dict[str, Any]]) -> dict[st
             for s in run.get("sensors") or []
         ],
     }
+
+
+_METER_ONLY = ("fallback_j", "fallback_band", "metered_s", "fallback_s", "fallback_spans", "refresh_s", "edge_band",
+               "short")
+
+
+def _platform(chans: list[dict[str, Any]], facts: Any) -> dict[str, Any] | None:
+    """The whole machine beside the components (``report/display.py``); the meter's own figures are
+    null when the total is the components plus a modelled rest."""
+    plat = platform(chans, facts if isinstance(facts, Mapping) else None)
+    if plat is None:
+        return None
+    return {**{k: None for k in _METER_ONLY}, **plat, "whole_kwh": j_to_kwh(plat["whole_j"])}
 
 
 def _boundary(channels: list[dict[str, Any]]) -> dict[str, Any]:

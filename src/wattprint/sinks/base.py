@@ -211,6 +211,10 @@ class Sinks:
                 self._next_flush_ns = t_ns + self._flush_ns
                 self._call("flushed", run)
 
+    def flush_soon(self) -> None:
+        """Flush at the next tick (safe from a signal handler: one assignment, no lock)."""
+        self._next_flush_ns = 0
+
     def stopping(self) -> None:
         """``stop()`` has begun: no more flushes from a tick that is still running."""
         with self._lock:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from wattprint.tracking.job import device_key, is_host_channel
@@ -35,6 +35,7 @@ from wattprint.tracking.record import (
     JobRecord,
     RunHeader,
     RunRecord,
+    SlurmEnergyRecord,
 )
 from wattprint.units import combined_band, j_to_kwh
 
@@ -103,6 +104,10 @@ class _Merge:
 
     def __init__(self, parts: list[Mapping[str, Any]]) -> None:
         self.labels = _node_labels(parts)
+        # hosts whose whole-machine meter is their total: every other channel of that host (a GPU read by
+        # another rank there included) is inside it, never added on top (sensors/platform elect())
+        self.metered = {p["job"].get("boot_id", "") for p in parts
+                        if any(c["component"] == "platform" and c["in_total"] for c in p["channels"].values())}
         self.channels: dict[str, ChannelRecord] = {}
         self.parts: list[JobPartRecord] = []
         self.nodes: dict[str, JobNodeRecord] = {}
@@ -114,6 +119,8 @@ class _Merge:
         label = self.labels[boot]
         kept, dupes, energy = [], [], 0.0
         for c in p["channels"].values():
+            if boot in self.metered and c["in_total"] and c["component"] != "platform":
+                c = {**c, "in_total": False}
             name = f"{label}/{c['name']}" if is_host_channel(c["component"]) else c["name"]
             key = device_key(c["name"], c["component"], boot)
             if key in seen:
@@ -172,6 +179,7 @@ def _view(parts: list[Mapping[str, Any]], m: _Merge) -> RunRecord:
         m.faults.append({"wall": start, "source": "job",
                          "message": f"no partial run from rank(s) {', '.join(map(str, missing))} of {size}"})
     dupes = sum(len(p["duplicates"]) for p in m.parts)
+    signals = [p["job"]["slurm_signal"] for p in latest if p["job"].get("slurm_signal")]
     elections = sorted({p["job"].get("election", "environment") for p in parts})
     job: JobRecord = {
         "id": first["job"]["id"], "rank": None, "world_size": size, "launcher": first["job"].get("launcher", ""),
@@ -183,6 +191,8 @@ def _view(parts: list[Mapping[str, Any]], m: _Merge) -> RunRecord:
             f"host devices were measured by one rank per host (election: {', '.join(elections)}); "
             f"{dupes} channel reading(s) of a device another, lower rank also measured were left out"),
     }
+    if signals:
+        job["slurm_signal"] = min(signals, key=lambda s: s["wall"])
     return {
         "name": first["name"], "start_utc": start, "duration_s": duration, "energy_j": energy,
         "energy_kwh": j_to_kwh(energy), "band": combined_band((c["energy_j"], c["band"]) for c in counted),
@@ -227,11 +237,16 @@ def partials(store: Any, job_id: str) -> list[RunRecord]:
     return [store.get_run(h["id"], timeline=False, windows=False) for h in partial_heads(store, job_id)]
 
 
-def merge_job(store: Any, job_id: str, more: Iterable[Mapping[str, Any]] = ()) -> RunRecord:
+def merge_job(store: Any, job_id: str, more: Iterable[Mapping[str, Any]] = (),
+              check: Callable[[RunRecord], SlurmEnergyRecord | None] | None = None) -> RunRecord:
     """Merge the partials of ``job_id`` found in ``store`` (and ``more``, e.g. gathered from the
-    ranks over a communicator; a stored copy of the same run wins) and store the job view."""
+    ranks over a communicator; a stored copy of the same run wins) and store the job view.
+    ``check`` gives the scheduler's own figure to keep beside ours (``job.slurm_energy``)."""
     found = {p["id"]: p for p in more if is_partial(p)}
     found.update({p["id"]: p for p in partials(store, job_id)})
     view = merge(found.values())
+    got = check(view) if check is not None else None
+    if got is not None and view["job"] is not None:
+        view["job"]["slurm_energy"] = got
     store.save_final(view)
     return view

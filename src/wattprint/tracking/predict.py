@@ -17,8 +17,18 @@ fitted by weighted least squares (weights ``1/n_k``). The remaining cost is the
 same sum over the units left; its prediction interval adds the fit's
 uncertainty to the noise of the units still to come, with Student's t
 (``level``, 95 % by default). So the interval narrows as the run goes: fewer
-units left, more seen. The drift term is kept only when the data show it
-(|b| over twice its standard error); a steady run is fitted with one term.
+units left, more seen.
+
+Steady or drifting: both models are fitted (``b = 0``, and ``b`` free) and averaged
+with weights proportional to their likelihoods; the interval takes the weighted
+variances plus the models' spread about the averaged value. Choosing one model by a
+test first (a drift kept at 3 standard errors, before) made early intervals on a
+drifting run far too narrow: at a quarter of a run whose step cost rises by a
+quarter the drift stands ~2 standard errors out, is dropped, and the total
+extrapolated from the early, cheaper steps (95 % intervals held the truth in 8-67 %
+of synthetic runs). A drift's extra parameter is deliberately not penalised (no
+AIC's 2k): leaving out a drift that is there costs coverage, fitting one that is not
+costs only width.
 
 Burn-in (compilation, data loading, warm caches: the first units slower) is
 found against the steady cost of the later half of what has been seen: the
@@ -52,7 +62,6 @@ MIN_INCREMENTS = 5  # steady increments needed before anything is predicted
 MAX_INCREMENTS = 512  # coarser beyond this: adjacent increments summed (exact in this model)
 CUSUM_Z = 3.0
 TRIM_Z = 2.0
-TREND_Z = 3.0  # a drift is fitted once it is this many standard errors from none
 
 
 def t_quantile(p: float, dof: int) -> float:
@@ -157,20 +166,39 @@ def _solve(incs: list[Increment], trend: bool) -> tuple[list[float], list[list[f
     return beta, inv, s2, dof
 
 
-def fit_remaining(incs: list[Increment], done: float, total: float) -> Fit | None:
-    """The cost of the units from ``done`` to ``total`` (None: too few increments to say)."""
-    if len(incs) < MIN_INCREMENTS:
+def _remaining(incs: list[Increment], done: float, total: float, trend: bool
+               ) -> tuple[float, float, float, int] | None:
+    """One model's remaining cost, its variance, its log-likelihood (up to a constant shared by
+    the models) and degrees of freedom; None for a drift that would make a unit cost nothing."""
+    beta, inv, s2, dof = _solve(incs, trend)
+    if trend and (len(beta) < 2 or beta[0] + beta[1] <= 0 or beta[0] + beta[1] * done / total <= 0):
         return None
-    beta, inv, s2, dof = _solve(incs, True)
-    # a drift only where the steps show it, and never one that would make a unit cost nothing
-    if len(beta) == 2 and (abs(beta[1]) <= TREND_Z * math.sqrt(s2 * inv[1][1]) or beta[0] + beta[1] <= 0
-                           or beta[0] + beta[1] * done / total <= 0):
-        beta, inv, s2, dof = _solve(incs, False)
     left = total - done
     x = [left, left * (done + total) / 2 / total][: len(beta)]
     value = sum(b * xv for b, xv in zip(beta, x))
     fit_var = sum(x[r] * inv[r][c] * x[c] for r in range(len(x)) for c in range(len(x)))
-    return Fit(value, s2 * (fit_var + left), dof)
+    rss = sum((i.y - beta[0] * i.n - (beta[1] * i.n * i.mid if len(beta) == 2 else 0.0)) ** 2 / i.n
+              for i in incs)
+    loglik = -len(incs) / 2 * math.log(max(rss, 1e-300) / len(incs))
+    return value, s2 * (fit_var + left), loglik, dof
+
+
+def fit_remaining(incs: list[Increment], done: float, total: float) -> Fit | None:
+    """The cost of the units from ``done`` to ``total`` (None: too few increments to say).
+
+    Both models (steady, drifting) are fitted and averaged with weights proportional to their
+    likelihoods; the variance is the weighted models' variance plus their spread about the mean.
+    """
+    if len(incs) < MIN_INCREMENTS:
+        return None
+    fits = [f for f in (_remaining(incs, done, total, False), _remaining(incs, done, total, True))
+            if f is not None]
+    top = max(f[2] for f in fits)
+    weights = [math.exp(f[2] - top) for f in fits]
+    norm = sum(weights)
+    mean = sum(w * f[0] for w, f in zip(weights, fits)) / norm
+    var = sum(w * (f[1] + (f[0] - mean) ** 2) for w, f in zip(weights, fits)) / norm
+    return Fit(mean, var, min(f[3] for f in fits))
 
 
 class Prediction:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from wattprint.tracking.sampler import Sampler
 
 
+HOST_WAIT_S = 2.0  # longest a rank waits at start for local rank 0 to say which GPUs it reads
+
+
 def _communicator(timeout_s: float) -> Communicator | None:
     """torch.distributed first, then MPI, each only when the program already set it up."""
     if "torch.distributed" in sys.modules:
@@ -65,6 +68,16 @@ class JobContext:
         self.comm, self.timeout_s = comm, timeout_s
         self.view: RunRecord | None = None  # the merged job view, on the rank that merged
         self.gpu_election = False  # GPUs were elected too (exchanged over the communicator)
+        self.signal_choice = "off"  # Slurm's warning signal to handle (setting ``slurm_signal``)
+        self.registry: Any = None  # without a communicator: this host's registry (tracking/hostreg.py)
+        self.tracker: Any = None  # armed for that signal while its run goes
+
+    def started(self, tracker: Any) -> None:
+        """The rank's run began: under Slurm, its warning signal (``--signal``) marks and flushes it."""
+        from wattprint.tracking import slurm
+
+        if slurm.arm(tracker, self.info, self.signal_choice) is not None:
+            self.tracker = tracker
 
     def sensor_choice(self, choice: tuple[Any, ...], gpus: str | None) -> tuple[tuple[Any, ...], str | None]:
         """The sensors this rank opens: all of its choice when it owns its host, else the GPUs only."""
@@ -91,6 +104,34 @@ class JobContext:
             return None
         return ",".join(n.partition(":")[2] for n in owned) or "none"
 
+    def gpu_choice_by_host(self, sampler: Sampler) -> str | None:
+        """Without a communicator, on a rank whose local rank is not 0: the ``gpus`` value leaving out
+        the GPUs lower local ranks of this job on this host read (found in the host registry, waited
+        for until local rank 0 is there, at most :data:`HOST_WAIT_S`), or None to keep them all."""
+        i = self.info
+        if self.comm is not None or self.registry is None or not i.local_rank:
+            return None
+        mine = sorted(n for n, c in sampler.channels.items() if c.component == "gpu")
+        if not mine:
+            return None
+        deadline = time.monotonic() + min(HOST_WAIT_S, self.timeout_s)
+        while True:
+            found, lower = self.registry.lower_ranks_gpus(i.id, i.local_rank)
+            if found or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        if not found:
+            return None  # local rank 0 never said which it reads: keep them, the merge deduplicates
+        self.gpu_election = True
+        owned = [n for n in mine if n not in lower]
+        return None if owned == mine else ",".join(n.partition(":")[2] for n in owned) or "none"
+
+    def register(self, sampler: Sampler) -> None:
+        """Without a communicator: tell this host's later ranks which GPUs this rank reads."""
+        if self.registry is not None:
+            self.registry.register(self.info.id, self.info.rank, self.info.local_rank,
+                                   sorted(n for n, c in sampler.channels.items() if c.component == "gpu"))
+
     def record(self) -> JobRecord:
         from wattprint.host import hostname
 
@@ -113,6 +154,13 @@ class JobContext:
         finally:
             if self.comm is not None:
                 self.comm.close()
+            if self.registry is not None:
+                self.registry.unregister()
+            if self.tracker is not None:
+                from wattprint.tracking import slurm
+
+                slurm.disarm(self.tracker)
+                self.tracker = None
 
     def _gathered(self, run: Run, store_arg: bool | str) -> bool:
         """With a communicator and a normal end: rank 0 merges what every rank sends. True when done."""
@@ -127,13 +175,14 @@ class JobContext:
                                                         "the last rank to finish merges from the store"))
             return False
         from wattprint.store.jobs import merge, merge_job
+        from wattprint.tracking.slurm import cross_check
 
         if store_arg is False:
             self.view = merge(got)
             return True
         store = _open(store_arg)
         try:
-            self.view = merge_job(store, self.info.id, got)
+            self.view = merge_job(store, self.info.id, got, check=cross_check)
         finally:
             store.close()
         return True
@@ -145,6 +194,7 @@ class JobContext:
         job incomplete and leave it unmerged. Each check following its own write, the later
         of any two ranks sees both."""
         from wattprint.store.jobs import complete, merge_job, partial_heads
+        from wattprint.tracking.slurm import cross_check
 
         store = _open(store_arg)
         try:
@@ -156,7 +206,7 @@ class JobContext:
                     break
                 time.sleep(0.05)
             if complete(heads):
-                merge_job(store, self.info.id)
+                merge_job(store, self.info.id, check=cross_check)
         finally:
             store.close()
 
@@ -174,12 +224,15 @@ def acquire(ctx: JobContext | None, rapl_root: str | None, sensors: tuple[Any, .
     sampler, lines = _acquire_sampler(rapl_root, gpus, sensors, platform)
     try:
         narrower = ctx.gpu_choice(sampler)
+        if narrower is None:
+            narrower = ctx.gpu_choice_by_host(sampler)
     except BaseException:
         _release_sampler(sampler)
         raise
     if narrower is not None:
         _release_sampler(sampler)
         sampler, lines = _acquire_sampler(rapl_root, narrower, sensors, platform)
+    ctx.register(sampler)
     return sampler, [*lines, doctor_line(ctx)]
 
 
@@ -243,4 +296,10 @@ def begin(settings: Settings) -> JobContext | None:
     boots = [g[0] for g in got] if got is not None else None
     election = comm.name if got is not None else "environment"  # type: ignore[union-attr]
     owns = _job.host_owner(info.rank, boots, boot, info.local_rank)
-    return JobContext(info, boot, owns, election, comm if got is not None else None, timeout_s)
+    ctx = JobContext(info, boot, owns, election, comm if got is not None else None, timeout_s)
+    ctx.signal_choice = settings.get("slurm_signal")
+    if ctx.comm is None:
+        from wattprint.tracking.hostreg import HostRegistry
+
+        ctx.registry = HostRegistry(settings.get("host_registry_dir"), boot)
+    return ctx

@@ -33,6 +33,8 @@ from wattprint.intensity.record import IntensityRecord
 
 __all__ = [
     "AttributionChannelRecord",
+    "SlurmEnergyRecord",
+    "SlurmSignalRecord",
     "AttributionRecord",
     "BaselineRecord",
     "BudgetRecord",
@@ -48,6 +50,7 @@ __all__ = [
     "JobNodeRecord",
     "JobPartRecord",
     "JobRecord",
+    "PlatformRecord",
     "RunHeader",
     "RunRecord",
     "SensorRecord",
@@ -297,6 +300,23 @@ class JobNodeRecord(TypedDict):
     channels: list[str]
 
 
+class SlurmEnergyRecord(TypedDict):
+    """Slurm's own energy figure for the job step (sacct's ConsumedEnergy) beside ours."""
+
+    target: str  # what sacct was asked about: JOB.STEP or JOB.batch
+    energy_j: float | None  # Slurm's figure; None: not available (``note`` says why)
+    ours_j: float  # the merged view's energy over the same start (restart) of the job
+    difference_pct: float | None  # (ours - Slurm's) / Slurm's x 100
+    note: str
+
+
+class SlurmSignalRecord(TypedDict):
+    """Slurm's warning signal (``--signal``) before a time limit or preemption: the run went on."""
+
+    signal: str  # SIGUSR1, SIGUSR2
+    wall: float
+
+
 class JobRecord(TypedDict, total=False):
     """A run's place in a distributed job: a rank's partial run, or the merged job view.
 
@@ -323,6 +343,8 @@ class JobRecord(TypedDict, total=False):
     parts: list[JobPartRecord]
     nodes: list[JobNodeRecord]
     method: str  # how devices were deduplicated, in words
+    slurm_energy: SlurmEnergyRecord  # the merged view of a Slurm job: sacct's figure beside ours
+    slurm_signal: SlurmSignalRecord  # Slurm warned of the end (a rank's; the view: the latest start's)
 
 
 class _Job(TypedDict, total=False):
@@ -334,7 +356,23 @@ class _Team(TypedDict, total=False):
     project: str | None  # the project it counts for (setting ``project``), or None
 
 
-class RunHeader(SpanTotals, _Team, _Foresight, _Job):
+class PlatformRecord(TypedDict):
+    """The run's whole-machine total over the run (absent: no meter was the total)."""
+
+    channel: str  # the whole-machine channel the run's energy used
+    refresh_s: float  # the meter's refresh period or averaging window
+    metered_s: float  # seconds the meter's reading was the total
+    fallback_s: float  # seconds the components (+ the modelled rest) stood in while it gave none
+    fallback_spans: int  # how many separate spans fell back
+    edge_band: float  # the part of the total's band from the meter's refresh at the run's edges
+    short: bool  # the run lasted less than SHORT_PERIODS refresh periods
+
+
+class _Platform(TypedDict, total=False):
+    platform: PlatformRecord | None  # absent from runs recorded before it existed
+
+
+class RunHeader(SpanTotals, _Team, _Foresight, _Job, _Platform):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str

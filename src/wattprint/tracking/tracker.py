@@ -316,6 +316,8 @@ class Tracker:
         run.owner, run.project = self.owner, self.project
         run.job = self.job.record() if self.job is not None else None
         self.run = run
+        if self.job is not None:
+            self.job.started(self)  # under Slurm: its warning signal marks and flushes the run
         if not endings.opened(self):  # from here on, exit or a signal stops and stores it
             _note_unguarded(run)
         run.baseline = baseline

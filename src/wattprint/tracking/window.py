@@ -40,8 +40,14 @@ def _total(name: str, ch: Channel, energy_j: float, emissions_g: float = 0.0) ->
 def _channel_totals(
     channels: dict[str, Channel], a: Snapshot, b: Snapshot
 ) -> dict[str, ChannelTotal]:
-    return {name: _total(name, ch, max(0.0, b.totals.get(name, 0.0) - a.totals.get(name, 0.0)))
-            for name, ch in channels.items()}
+    out = {name: _total(name, ch, max(0.0, b.totals.get(name, 0.0) - a.totals.get(name, 0.0)))
+           for name, ch in channels.items()}
+    total = next((ch for ch in channels.values() if ch.component == "platform" and ch.in_total), None)
+    if total is not None:  # a whole-machine total: its band depends on the span (fallback share, edges)
+        from wattprint.sensors.platform.total import widen
+
+        widen(out[total.name], total, out, (b.t_ns - a.t_ns) / 1e9)
+    return out
 
 
 class _Fixed:
@@ -49,17 +55,26 @@ class _Fixed:
     channels (whose metadata every window shares). ~0.2 KB where a dict of ``ChannelTotal``
     objects and the edges' snapshots took ~1 KB, for runs that hold 100 k windows."""
 
-    __slots__ = ("channels", "energy", "emissions", "offset_s")
+    __slots__ = ("channels", "energy", "emissions", "offset_s", "bands")
 
     def __init__(self, channels: dict[str, Channel], chans: dict[str, ChannelTotal], offset_s: float) -> None:
         self.channels = channels
         self.energy = array("d", [c.energy_j for c in chans.values()])
         self.emissions = array("d", [c.emissions_g for c in chans.values()])
         self.offset_s = offset_s
+        # bands that differ from the channel's (a whole-machine total widened over a short window)
+        self.bands = {n: c.band for n, c in chans.items() if c.band != channels[n].band} or None
 
     def expand(self) -> dict[str, ChannelTotal]:
-        return {name: _total(name, ch, e, g)
-                for (name, ch), e, g in zip(self.channels.items(), self.energy, self.emissions, strict=True)}
+        return _expand(self.channels, self.energy, self.emissions, self.bands)
+
+
+def _expand(channels: dict[str, Channel], energy: array[float], emissions: array[float],
+            bands: dict[str, float] | None) -> dict[str, ChannelTotal]:
+    out = {name: _total(name, ch, e, g) for (name, ch), e, g in zip(channels.items(), energy, emissions, strict=True)}
+    for name, band in (bands or {}).items():
+        out[name].band = band
+    return out
 
 
 class _Row:
@@ -93,9 +108,12 @@ class _Row:
         n = self.log._n
         self.log._emissions[self.i * n:(self.i + 1) * n] = value
 
+    @property
+    def bands(self) -> dict[str, float] | None:
+        return self.log._bands.get(self.i)
+
     def expand(self) -> dict[str, ChannelTotal]:
-        return {name: _total(name, ch, e, g)
-                for (name, ch), e, g in zip(self.channels.items(), self.energy, self.emissions, strict=True)}
+        return _expand(self.channels, self.energy, self.emissions, self.bands)
 
 
 # The last expansion, reused while its window's figures stay the same: a record (to_dict)
@@ -150,7 +168,8 @@ class Window(Measurement):
         self.duration_s = 0.0
         self._intensity: Intensity | None = None
         self._market: float | None = None
-        self._estimated: tuple[float, tuple[tuple[str, float], ...]] | None = None  # duration, (channel, period)
+        # duration, (channel, period, from recent power: else a whole-machine meter over < 3 periods)
+        self._estimated: tuple[float, tuple[tuple[str, float, bool], ...]] | None = None
 
     def __enter__(self) -> Window:
         self._token = _current_window.set(self)
@@ -246,7 +265,9 @@ class Window(Measurement):
             period = update_period(ch)
             if duration < period and name in recent:
                 chans[name].energy_j = recent[name] * duration
-                estimated.append((name, period))
+                estimated.append((name, period, True))
+            elif ch.component == "platform" and ch.in_total and duration < 3 * period:  # total.SHORT_PERIODS
+                estimated.append((name, period, False))  # a whole-machine meter: measured, its band widened
         # the notes are worded on demand: held as text, 100 k short windows kept ~0.7 KB each
         self._estimated = (duration, tuple(estimated)) if estimated else None
         if closed is not None:
@@ -267,8 +288,10 @@ class Window(Measurement):
         duration, found = self._estimated
         return {
             name: f"window ({duration * 1e3:.3g} ms) shorter than the {period * 1e3:.0f} ms update "
-            "period: mean power of the last sample interval × duration"
-            for name, period in found
+            "period: mean power of the last sample interval × duration" if from_power else
+            f"window ({duration:.3g} s) shorter than 3 refresh periods ({period:g} s) of the whole-machine "
+            "meter: measured, its band widened by one period over the window's length"
+            for name, period, from_power in found
         }
 
     @property
@@ -347,7 +370,8 @@ class WindowLog:
         self._energy = array("d")
         self._emissions = array("d")
         self._counts = array("q")
-        self._estimated: dict[int, tuple[float, tuple[tuple[str, float], ...]]] = {}
+        self._estimated: dict[int, tuple[float, tuple[tuple[str, float, bool], ...]]] = {}  # rows that have any
+        self._bands: dict[int, dict[str, float]] = {}  # rows with a band not their channel's
 
     def append(self, window: Window) -> None:
         with self._lock:
@@ -376,6 +400,8 @@ class WindowLog:
             self._counts.extend(w.counts())
             if w._estimated is not None:
                 self._estimated[i] = w._estimated
+            if fixed.bands is not None:
+                self._bands[i] = fixed.bands
             w._fixed = _Row(self, i)  # a window the program kept now reads the row
             w.parent = _named(w.parent)  # and no longer keeps its parent (and its parent's) alive
         del self._recent[:k]
