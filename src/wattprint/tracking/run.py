@@ -26,7 +26,7 @@ from wattprint.tracking.pricing import RowIndex, applied, row_g_per_kwh
 from wattprint.tracking.progress import Counts, Progress
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 from wattprint.tracking.timeline import FIRST_MERGE, Timeline
-from wattprint.tracking.window import Window, _channel_totals, _current_window
+from wattprint.tracking.window import Window, WindowLog, _channel_totals, _current_window
 from wattprint.units import emissions_g as _emissions_g
 from wattprint.version import __version__
 
@@ -86,7 +86,7 @@ class Run(Measurement):
         self.version = __version__
         # bounded: recent rows as sampled, older ones merged within their UTC hour (timeline.py)
         self.timeline = Timeline(first_s=interval_s * FIRST_MERGE)
-        self.windows: list[Window] = []
+        self.windows = WindowLog(self, sampler.channels)  # older closed windows held in columns
         self._row_index: RowIndex | None = None  # the timeline's rows, for pricing windows
         self.faults: list[Fault] = []
         self.status = "running"
