@@ -17,7 +17,7 @@ ROOT = Path(wattprint.__file__).parent
 
 # lowest first; a module takes the layer of its longest matching prefix
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
-    (0, ("_record", "_threads", "errors", "units", "version", "host", "privacy", "config", "settings_keys",
+    (0, ("_record", "_threads", "_forkgate", "errors", "units", "version", "host", "privacy", "config", "settings_keys",
          "settings", "report.escape", "embodied")),  # escape: stdlib only, used by a span's repr (tracking.display)
     (1, ("sensors", "intensity")),
     (2, ("tracking.sampler", "tracking.measure", "tracking.record", "tracking.run",

@@ -27,6 +27,7 @@ import threading
 from array import array
 from collections.abc import Callable
 
+from wattprint._forkgate import database_call
 from wattprint._threads import new_thread
 from wattprint.sinks.base import Sink, record_fault
 
@@ -140,7 +141,8 @@ class StoreSink(Sink):
 
     def _loop(self, run: Run) -> None:
         try:
-            self.store = self._opener(self.path)
+            with database_call():
+                self.store = self._opener(self.path)
         except Exception as exc:
             record_fault(run, "store", f"not storing this run: {exc}")
         try:
@@ -152,7 +154,8 @@ class StoreSink(Sink):
                     self._pending_rows, self._pending_windows, self._due = [], [], False
                     closing = self._closing
                 if self.store is not None:
-                    self._write(run, rows, windows, final=final)
+                    with database_call():
+                        self._write(run, rows, windows, final=final)
                 del rows, windows  # not held while waiting: the run keeps older windows compact
                 if final or closing:
                     return
@@ -160,7 +163,8 @@ class StoreSink(Sink):
             self._done.set()
             if self.store is not None:
                 try:
-                    self.store.close()
+                    with database_call():
+                        self.store.close()
                 except Exception:  # noqa: S110 - the run is written; closing is best effort
                     pass
 
