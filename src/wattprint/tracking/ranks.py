@@ -71,12 +71,14 @@ class JobContext:
         self.signal_choice = "off"  # Slurm's warning signal to handle (setting ``slurm_signal``)
         self.registry: Any = None  # without a communicator: this host's registry (tracking/hostreg.py)
         self.tracker: Any = None  # armed for that signal while its run goes
+        self.warning_signal: str | None = None  # the armed signal's name (``SIGUSR1``): cli/run.py passes it on
 
     def started(self, tracker: Any) -> None:
         """The rank's run began: under Slurm, its warning signal (``--signal``) marks and flushes it."""
         from wattprint.tracking import slurm
 
-        if slurm.arm(tracker, self.info, self.signal_choice) is not None:
+        self.warning_signal = slurm.arm(tracker, self.info, self.signal_choice)
+        if self.warning_signal is not None:
             self.tracker = tracker
 
     def sensor_choice(self, choice: tuple[Any, ...], gpus: str | None) -> tuple[tuple[Any, ...], str | None]:
