@@ -97,6 +97,7 @@ class Run(Measurement):
         self.attributor: Attributor | None = None
         self.baseline: Baseline | None = None
         self.job: JobRecord | None = None  # this run is one rank of a distributed job (tracking/job.py)
+        self.shared_split: dict[str, float] = {}  # devices shared with another job: share kept (tracking/shared.py)
         self._gpu_users: dict[str, set[int]] = {}
         self._gpu_users_at = float("-inf")
         # windows shorter than this may need the recent-power estimate at close
@@ -440,6 +441,10 @@ class Run(Measurement):
         d["budget"] = self.budget.to_dict() if self.budget is not None else None
         d["prediction"] = self._forecast.record(self) if self._forecast is not None else None
         d["embodied"] = self._embodied_dict(d)
+        if self.shared_split:
+            from wattprint.tracking.shared import apply_split
+
+            apply_split(d, self.shared_split)
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
             d["timeline_intervals"] = self.timeline.appended
