@@ -18,6 +18,8 @@ import pytest
 
 from fake_rapl import make_tree, set_uj
 from job_machines import RANKS, env, python
+from wattprint.report.job import job_lines
+from wattprint.report.schema import build_report
 from wattprint.store.sqlite import SqliteStore
 from wattprint.tracking.record import check_run_record
 
@@ -115,6 +117,10 @@ def test_two_jobs_on_one_node_name_each_other_and_split_the_package(node: Node) 
         cut = sum(s["device_energy_j"] - s["share_j"] for s in shared.values())
         assert run["energy_j"] == pytest.approx(counted_j(run) - cut)  # the total counts the share
         assert run["energy_j"] < counted_j(run)
+        lines = "\n".join(job_lines(run))  # show: the whole device, the share, whose the rest is
+        assert "Shared devices" in lines and other in lines and "belongs to the other job(s)" in lines
+        method = " ".join(build_report(run)["methodology"])
+        assert f"For {PACKAGE}" in method and "attributed share" in method
         view = node.view(me)  # the job view (one rank) keeps the same split
         assert view["job"]["shared_devices"][0]["other_jobs"] == [other]
         assert view["energy_j"] == pytest.approx(run["energy_j"])
@@ -153,10 +159,39 @@ def test_without_attribution_a_shared_device_is_labelled_not_split_and_counted_w
     assert pkg["other_jobs"] == ["job-run"] and pkg["share_j"] is None
     assert pkg["split"].startswith("shared, not split")
     assert run["energy_j"] == pytest.approx(counted_j(run)) and run["energy_j"] > 0  # whole, and labelled so
-    from wattprint.report.job import job_lines
-
     text = "\n".join(job_lines(run))
     assert "Shared devices" in text and "not split" in text and "counted whole" in text
     # the other job, which does attribute, names this one and counts only its share
     theirs = {s["channel"]: s for s in node.partial("job-run")["job"]["shared_devices"]}[PACKAGE]
     assert theirs["other_jobs"] == ["job-api"] and theirs["share_j"] is not None
+
+
+def test_shared_devices_lines_escape_job_ids() -> None:
+    job = {"id": "j", "rank": 0, "world_size": 1, "shared_devices": [
+        {"channel": "cpu:package-0", "device": "b/cpu:package-0", "other_jobs": ["evil\x1b[2J\x07job"],
+         "overlap_s": 2.0, "device_energy_j": 10.0, "share_j": None, "split": "shared, not split: \x1b[31m"}]}
+    text = "\n".join(job_lines({"job": job}))
+    assert "Shared devices" in text and "evil" in text and "not split" in text
+    assert "\x1b" not in text and "\x07" not in text
+
+
+def test_a_look_never_waits_for_a_locked_registry(tmp_path: Path) -> None:
+    """A registry another process holds locked is skipped for this look (the sampler thread never blocks)."""
+    from wattprint.tracking.hostreg import HostRegistry
+
+    reg = HostRegistry(str(tmp_path), "boot")
+    reg.register("other", 0, 0, [], ["boot/cpu:package-0"])
+    assert reg.others_on("mine", {"boot/cpu:package-0"}) == [("other", {"boot/cpu:package-0"}, pytest.approx(
+        time.time(), abs=60))]
+    holder = subprocess.Popen([python(), "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
+        "print('locked', flush=True); time.sleep(30)"), reg.path], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        assert reg.others_on("mine", {"boot/cpu:package-0"}) is None
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert reg.others_on("mine", {"boot/cpu:package-0"}) is not None
