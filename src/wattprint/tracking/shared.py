@@ -25,6 +25,7 @@ record is unchanged.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from wattprint.units import j_to_kwh
@@ -50,6 +51,7 @@ class Sharing:
         self.start = time.time()
         self.seen: dict[str, dict[str, list[float]]] = {}  # channel -> other job -> [first, latest] (wall)
         self._next = 0.0
+        self._lock = threading.Lock()  # the sampler thread's look against the stop's
 
     def measure(self, devices: Mapping[str, str]) -> None:
         """The devices this rank measures from now on (key -> channel)."""
@@ -61,17 +63,26 @@ class Sharing:
         now_m = time.monotonic()
         if not self.devices or (not force and now_m < self._next):
             return
-        self._next = now_m + LOOK_EVERY_S
-        others = self.registry.others_on(self.job, set(self.devices))
-        now = time.time()
-        for other, keys, since in others or ():
-            for key in keys:
-                span = self.seen.setdefault(self.devices[key], {}).setdefault(other, [max(since, self.start), now])
-                span[1] = now
+        if not self._lock.acquire(blocking=force):
+            return  # the stop's look is under way
+        try:
+            self._next = now_m + LOOK_EVERY_S
+            others = self.registry.others_on(self.job, set(self.devices))
+            now = time.time()
+            for other, keys, since in others or ():
+                for key in keys:
+                    span = self.seen.setdefault(self.devices[key], {}).setdefault(other, [max(since, self.start), now])
+                    span[1] = now
+        finally:
+            self._lock.release()
 
     def settle(self, run: Any) -> list[SharedDeviceRecord]:
         """The shared devices' records at the stop; sets ``run.shared_split`` (channel -> share kept)."""
         self.look(force=True)
+        with self._lock:
+            return self._records(run)
+
+    def _records(self, run: Any) -> list[SharedDeviceRecord]:
         if not self.seen:
             return []
         by_channel = {c: k for k, c in self.devices.items()}
