@@ -12,7 +12,11 @@
   with ``run.step`` + a window per epoch: the time spent inside wattprint's
   calls per step, and the wall time against the same loop untracked (on a
   shared host that difference is the host's noise, far above the calls' cost;
-  the sampler thread's own CPU is ``core.py``'s figure, ~0.4 ms per second).
+  the sampler thread's own CPU is ``core.py``'s figure, ~0.4 ms per second);
+* the job layer's cost at a callback's start and end, once per ``train()``/``fit()``:
+  ``Tracker.start()`` and ``stop()`` in 2 ranks under ``torchrun`` (gloo), which every
+  rank's callback now does (the exchange of boot ids, then the gather and merge),
+  against the same tracker with ``job="off"``.
 
 Counters are a fake powercap tree (the same code path as real RAPL, without
 its permission needs). Targets: ≤ 50 µs per step call, ≤ 1 % of a 20 ms step.
@@ -94,6 +98,7 @@ def lightning_hooks(kw: dict[str, Any]) -> tuple[Callable[[int], Any], Callable[
 
     class Trainer:  # the attributes the callback reads, as Lightning's Trainer has them
         local_rank, world_size, node_rank, global_step, current_epoch, sanity_checking = 0, 1, 0, 0, 0, False
+        is_global_zero, loggers = True, ()
 
     class Module:
         def log_dict(self, *a: Any, **k: Any) -> None:
@@ -159,6 +164,47 @@ def loop_s(steps: int, with_wattprint: bool, kw: dict[str, Any]) -> tuple[float,
         return clock() - t0, inside
 
 
+JOB_SCRIPT = """
+import json, os, sys, tempfile, time
+import torch.distributed as dist
+sys.path[:0] = [os.environ["WP_SRC"], os.environ["WP_TESTS"]]
+from pathlib import Path
+from fake_rapl import make_tree
+from wattprint import Tracker
+dist.init_process_group("gloo")
+root = make_tree(Path(tempfile.mkdtemp()) / "pc", packages=1, dram=True)
+out = {}
+for job in ("off", None, "off", None):  # alternated: a noisy neighbour hits both alike
+    kw = {"rapl_root": root, "gpus": "none", "country": "FR", "sensors": "rapl", "job": job,
+          "store": os.path.join(os.environ["WP_TMP"], "runs.db")}
+    dist.barrier()
+    t0 = time.perf_counter(); tracker = Tracker("bench", **kw); tracker.start(); t1 = time.perf_counter()
+    tracker.stop(); t2 = time.perf_counter()
+    out.setdefault(job or "job", []).append((t1 - t0, t2 - t1))
+print("TIMES", dist.get_rank(), json.dumps(out), flush=True)
+dist.destroy_process_group()
+"""
+
+
+def job_layer_ms() -> dict[str, tuple[float, float]] | None:
+    """Per mode (``job``, ``off``): the slowest rank's start and stop in ms (best of 2 rounds)."""
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "job.py"
+        script.write_text(JOB_SCRIPT, encoding="utf-8")
+        env = dict(os.environ, WP_SRC=str(ROOT / "src"), WP_TESTS=str(ROOT / "tests"), WP_TMP=tmp)
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                            str(script)], capture_output=True, text=True, env=env, timeout=300)
+    ranks = [json.loads(line.split(" ", 2)[2]) for line in r.stdout.splitlines() if line.startswith("TIMES ")]
+    if r.returncode != 0 or len(ranks) != 2:
+        print(f"job layer: torchrun failed ({r.returncode}): {r.stderr.strip()[-300:]}")
+        return None
+    return {mode: (min(max(rk[mode][i][0] for rk in ranks) for i in range(2)) * 1e3,
+                   min(max(rk[mode][i][1] for rk in ranks) for i in range(2)) * 1e3) for mode in ("job", "off")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=20000)
@@ -202,6 +248,12 @@ def main() -> None:
               f"{in_us:.2f} µs/step ({in_us / (STEP_S * 1e6):.4%}); wall bare {statistics.median(bare):.4f} s, "
               f"tracked {statistics.median(tracked):.4f} s: {diff_us:+.1f} µs/step "
               f"({diff_us / (STEP_S * 1e6):+.3%}; the host's noise, run start/stop not timed)")
+    if importlib.util.find_spec("torch") is not None:
+        ms = job_layer_ms()
+        for mode, (start, stop) in (ms or {}).items():
+            what = "one job of 2 ranks (gloo)" if mode == "job" else 'each rank alone (job="off")'
+            print(f"Tracker start / stop, 2 ranks under torchrun, {what:<28} start {start:7.1f} ms, "
+                  f"stop {stop:7.1f} ms (slowest rank, best of 2; once per train()/fit())")
 
 
 if __name__ == "__main__":

@@ -154,13 +154,14 @@ print(json.dumps({"ms_per_s": ((p1 - p0) - (m1 - m0)) / secs * 1000}))
 """
 
 
-def sampler_cost(tmp: Path, secs: float) -> list[tuple[str, float, float]]:
+def sampler_cost(tmp: Path, secs: float, reps: int = 1) -> list[tuple[str, float, float]]:
+    """(which, interval, ms CPU per second) for each of ``reps`` rounds, bare thread and wattprint alternating."""
     from fake_rapl import make_tree
 
     root = make_tree(tmp / "powercap", packages=2, dram=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     out = []
-    for iv in (1.0, 0.1):
+    for iv, _ in ((iv, r) for r in range(reps) for iv in (1.0, 0.1)):
         for which in ("bare thread", "wattprint, fake RAPL, store"):
             res = subprocess.run([sys.executable, "-c", SAMPLER, which, str(iv), str(root), str(tmp / "s.db"),
                                   str(secs)], capture_output=True, text=True, env=env, timeout=secs + 60)
@@ -169,6 +170,18 @@ def sampler_cost(tmp: Path, secs: float) -> list[tuple[str, float, float]]:
             out.append((which, iv, json.loads(res.stdout)["ms_per_s"]))
             log(f"  {which} at {iv:g} s: {out[-1][2]:.3f} ms/s")
     return out
+
+
+def print_sampler(samp: list[tuple[str, float, float]]) -> None:
+    """The sampler table: min–max over the rounds, and whether the worst round meets the target."""
+    print("\n## Sampler CPU per tracked second (whole process, main thread sleeping)\n")
+    print("| interval | bare waking thread | wattprint (fake RAPL, store) | rounds | target |\n|---|---|---|---|---|")
+    for iv, target in ((1.0, 0.2), (0.1, 1.5)):
+        bare = [ms for which, i, ms in samp if i == iv and which == "bare thread"]
+        wp = [ms for which, i, ms in samp if i == iv and which != "bare thread"]
+        met = sum(ms <= target for ms in wp)
+        print(f"| {iv:g} s | {min(bare):.3f}–{max(bare):.3f} ms/s | {min(wp):.3f}–{max(wp):.3f} ms/s | {len(wp)} | "
+              f"≤ {target:g} ms/s: {ok(max(wp), target)} ({met} of {len(wp)} rounds) |")
 
 
 def ok(value: float, target: float) -> str:
@@ -180,10 +193,15 @@ def main() -> int:
     ap.add_argument("--days", type=float, default=7.0, help="length of the synthetic run at 1 s")
     ap.add_argument("--windows", type=int, default=100_000, help="windows in the second run")
     ap.add_argument("--sampler-s", type=float, default=20.0, help="seconds per sampler CPU measurement")
+    ap.add_argument("--sampler-reps", type=int, default=3, help="rounds of the sampler CPU measurement")
+    ap.add_argument("--only-sampler", action="store_true", help="measure the sampler's CPU only")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.only_sampler:
+            print_sampler(sampler_cost(tmp, args.sampler_s, args.sampler_reps))
+            return 0
         log(f"{args.days:g}-day run at 1 s ...")
         w = week(tmp / "week.db", args.days)
         log("CLI on it ...")
@@ -194,7 +212,7 @@ def main() -> int:
         log(f"{args.windows} windows ...")
         wins = windows_run(tmp / "windows.db", args.windows)
         log("sampler CPU ...")
-        samp = sampler_cost(tmp, args.sampler_s)
+        samp = sampler_cost(tmp, args.sampler_s, args.sampler_reps)
     print(f"\n## Synthetic {args.days:g}-day run at 1 s ({w['intervals']:,} intervals, 4 channels)\n")
     print("| figure | value | target | met |\n|---|---|---|---|")
     print(f"| tracker RSS growth after the first hour | {w['rss_growth_mb']:.1f} MB | ≤ 20 MB | "
@@ -210,12 +228,7 @@ def main() -> int:
     print("\n## Windows\n\n| windows held | idle flush CPU | memory held (tracemalloc) |\n|---|---|---|")
     for n, ms, mb in wins:
         print(f"| {n:,} | {ms:.2f} ms | {mb:.1f} MB |")
-    print("\n## Sampler CPU per tracked second (whole process, main thread sleeping)\n")
-    print("| interval | bare waking thread | wattprint (fake RAPL, store) | target |\n|---|---|---|---|")
-    for iv, target in ((1.0, 0.2), (0.1, 1.5)):
-        bare = next(ms for which, i, ms in samp if i == iv and which == "bare thread")
-        wp = next(ms for which, i, ms in samp if i == iv and which != "bare thread")
-        print(f"| {iv:g} s | {bare:.3f} ms/s | {wp:.3f} ms/s | ≤ {target:g} ms/s {ok(wp, target)} |")
+    print_sampler(samp)
     if args.json:
         Path(args.json).write_text(json.dumps({"week": w, "show": show, "html": rep, "csv": csv,
                                                "windows": wins, "sampler": samp}, indent=2))

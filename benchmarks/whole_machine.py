@@ -1,4 +1,5 @@
-"""What the whole-machine sensors cost: opening the family, one read of each, the model's read.
+"""What the whole-machine sensors cost: opening the family, one read of each, the model's read,
+and the run's total guarded by the components' fallback (metered, and while the meter is down).
 
     python benchmarks/whole_machine.py [--reads N]
 
@@ -25,6 +26,7 @@ from wattprint.sensors.platform.hwmon import HwmonSensor  # noqa: E402
 from wattprint.sensors.platform.ipmi import IpmiSensor  # noqa: E402
 from wattprint.sensors.platform.model import PlatformModel  # noqa: E402
 from wattprint.sensors.platform.opener import PlatformOptions, open_platform_sensors, settle  # noqa: E402
+from wattprint.sensors.platform.total import MeteredTotal  # noqa: E402
 
 
 def median_us(fn: Callable[[], object], n: int) -> float:
@@ -34,6 +36,20 @@ def median_us(fn: Callable[[], object], n: int) -> float:
         fn()
         times.append(time.perf_counter_ns() - t0)
     return statistics.median(times) / 1e3
+
+
+def guarded(root: Path, n: int) -> None:
+    """The elected meter read through MeteredTotal: metered, then with its file unreadable (fallback)."""
+    tree = HwmonTree(root / "guarded")
+    dev = tree.device("power_meter", power1_average=250_000_000, power1_average_interval=1000)
+    meter = HwmonSensor(tree.root, retry_s=3600.0)  # down: no reopen attempt inside the timed reads
+    guard = MeteredTotal(meter, meter.channels[0].name, ["cpu:package-0", "dram:package-0", "gpu:0"])
+    guard.bind_totals({"cpu:package-0": 1.0, "dram:package-0": 2.0, "gpu:0": 3.0})
+    print(f"guarded total read, metered (1 ACPI meter, 3 components watched): {median_us(guard.read, n):.1f} us")
+    tree.set(dev, "power1_average", "gone")
+    guard.read()
+    print(f"guarded total read, meter down (the components stand in): {median_us(guard.read, n):.1f} us")
+    guard.close()
 
 
 def main() -> None:
@@ -59,6 +75,7 @@ def main() -> None:
         hw = HwmonSensor(tree.root)
         print(f"hwmon read (1 ACPI meter + 2 supplies summed): {median_us(hw.read, n):.1f} us")
         hw.close()
+        guarded(root, n)
         answer = root / "dcmi.txt"
         answer.write_text(DCMI_OK.format(w=300, avg=300, period=1))
         exe = ipmitool_printing(root / "bin", answer)

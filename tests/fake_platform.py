@@ -15,6 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from wattprint.sensors.base import Channel, Kind, Method, Sensor
+from wattprint.sensors.platform.opener import PlatformOptions, settle
+from wattprint.sensors.platform.total import MeteredTotal
+from wattprint.tracking.record import check_run_record
+from wattprint.tracking.run import Run
+from wattprint.tracking.sampler import Sampler
+
 
 class HwmonTree:
     """``/sys/class/hwmon`` in a temp dir. Values are rewritten in place (same inode), as sysfs does."""
@@ -195,3 +202,64 @@ def wait_until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not cond():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.02)
+
+
+# -- a machine: a component and a meter, sampled on a fake clock, with a run on it ------------------
+
+S = 10**9  # ns
+
+
+class Cpu(Sensor):
+    """The components: one package drawing a steady power (W), a power channel."""
+
+    def __init__(self, watts: float) -> None:
+        super().__init__("cpu", [Channel("cpu:package-0", "cpu", Method.COUNTER, Kind.POWER, 0.05)])
+        self.watts = watts
+
+    def read(self) -> dict[str, float]:
+        return {"cpu:package-0": self.watts}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 10 * S
+
+    def __call__(self) -> int:
+        return self.t
+
+
+class Machine:
+    """A sampler over a component and a meter (settled as wattprint does), and a run on it.
+
+    Without a meter, the model (``model="on"``) adds the rest of the platform instead."""
+
+    def __init__(self, meter: Sensor | None, cpu_w: float = 100.0, model: str = "off",
+                 name: str = "job") -> None:
+        self.clock = Clock()
+        sensors: list[Sensor] = [Cpu(cpu_w)] + ([meter] if meter is not None else [])
+        self.lines = settle(sensors, PlatformOptions(model=model, site="datacentre"))
+        last = sensors[-1]
+        if meter is not None:
+            assert isinstance(last, MeteredTotal) and last.inner is meter
+        last.clock = self.clock  # type: ignore[attr-defined]  # the guard's, or the model's
+        self.guard = last
+        self.sampler = Sampler(sensors, clock=self.clock, wall_clock=lambda: 1.7e9 + self.clock.t / S)
+        self.run = Run(name=name, sampler=self.sampler, interval_s=1.0, command=None, tags={}, availability=[])
+        self.counted = [n for n, c in self.sampler.channels.items() if c.in_total]
+        self.seen: list[float] = []
+
+    def tick(self, n: int = 1) -> None:
+        """``n`` reads, one second apart, each closing one timeline interval."""
+        for _ in range(n):
+            self.clock.t += S
+            snap = self.sampler.read_now()
+            self.seen.append(sum(snap.totals[c] for c in self.counted))
+            self.run._on_tick(snap)  # what the sampler's thread does at each tick
+
+    def finish(self) -> dict[str, Any]:
+        self.run._finish(self.sampler.read_now())
+        self.sampler.close()
+        d = self.run.to_dict()
+        assert check_run_record(d) is None
+        assert all(b >= a for a, b in zip(self.seen, self.seen[1:]))  # the total never fell
+        return dict(d)

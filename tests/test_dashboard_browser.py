@@ -11,6 +11,7 @@ No console error (a CSP violation is one) may appear; screenshots are kept in
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from realparts import need_module, need_program
-from test_dashboard_helpers import ARTIFACTS, HOSTILE, Server, dashboard_store, server
+from test_dashboard_helpers import ARTIFACTS, HOSTILE, Server, dashboard_store, job_and_prediction_store, server
 from wattprint.report.compare import mean_ci
 from wattprint.store.sqlite import SqliteStore
 
@@ -107,14 +108,30 @@ def check_chart_against_store(chart: dict[str, Any], run: dict[str, Any], rows: 
     counted = [n for n, c in run["channels"].items() if c["in_total"]]
     assert set(chart["lines"]) == set(run["channels"]) | ({"total"} if len(counted) > 1 else set())
     inside = [r for r in rows if r.t1_s > t_lo and r.t0_s < t_hi]
+    starts = [r.t0_s for r in inside]  # stored intervals are in time order
+
+    def within(a: float, b: float) -> list[Any]:
+        """The intervals inside the span [a, b] (found by bisection: a week has 604,800)."""
+        out = []
+        for r in inside[bisect.bisect_left(starts, a - t_tol):]:
+            if r.t0_s > b + t_tol:
+                break
+            if r.t1_s <= b + t_tol:
+                out.append(r)
+        return out
+
     steps = None
     for name, pts in chart["lines"].items():
         assert len(pts) % 2 == 0
         spans = [(to_t(pts[k][0]), to_t(pts[k + 1][0])) for k in range(0, len(pts), 2)]
         if steps is None:
             steps = spans
-            owners = [[i for i, (a, b) in enumerate(spans) if r.t0_s >= a - t_tol and r.t1_s <= b + t_tol]
-                      for r in inside]
+            firsts = [a for a, _ in spans]
+            owners = []
+            for r in inside:  # the steps holding r: only the last two starting before it can
+                near = bisect.bisect_right(firsts, r.t0_s + t_tol)
+                owners.append([i for i in range(max(0, near - 2), near)
+                               if r.t0_s >= spans[i][0] - t_tol and r.t1_s <= spans[i][1] + t_tol])
             clipped = [r for r, o in zip(inside, owners) if not o]  # only at the edges of a zoom
             assert all(r.t0_s < t_lo + t_tol or r.t1_s > t_hi - t_tol for r in clipped)
             assert all(len(o) <= 1 or (len(o) == 2 and abs(spans[o[0]][1] - spans[o[1]][0]) < t_tol)
@@ -122,7 +139,7 @@ def check_chart_against_store(chart: dict[str, Any], run: dict[str, Any], rows: 
         for k, (a, b) in enumerate(spans):
             ya, yb = pts[2 * k][1], pts[2 * k + 1][1]
             assert ya == yb  # a step: flat over its span
-            part = [r for r in inside if r.t0_s >= a - t_tol and r.t1_s <= b + t_tol]
+            part = within(a, b)
             if not part or a <= x0 + t_tol and part[0].t0_s < x0 or b >= x1 - t_tol and part[-1].t1_s > x1:
                 continue  # a step cut by the edge of a zoomed view
             secs = sum(r.t1_s - r.t0_s for r in part)
@@ -230,3 +247,98 @@ def test_totals_page_draws_the_periods(live: Server, page: Any) -> None:
     page.goto(live.base + "/totals?period=day")
     assert page.locator("#totals-chart rect.bar").count() == page.locator("#totals tbody tr").count() >= 1
     shot(page, "totals")
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A job of two ranks, its duplicate-measuring twin, and runs with predictions; plus a run of
+    three hours at 1 s (10,800 stored intervals: more than the chart reads whole, so it is drawn
+    from the stored rollup)."""
+    from synthetic_run import SyntheticRun
+    from wattprint.intensity.base import Intensity
+    from wattprint.sinks.store import StoreSink
+
+    db, ids = job_and_prediction_store(tmp_path_factory.mktemp("dash-sections"))
+    s = SyntheticRun(wall0=1_800_000_000.0 + 17.0, watts=(100.0, 250.0, 30.0), sinks=[StoreSink(db, wait_s=120)])
+    clock, names, joules, last = s.clock, ["fake:0", "fake:1", "fake:2"], [0.0, 0.0, 0.0], [0.0]
+    power = [100.0, 250.0, 30.0]
+
+    def read() -> dict[str, float]:  # counters that integrate a power changing every minute
+        now = clock.t_ns / 1e9
+        for i, w in enumerate(power):
+            joules[i] += w * (now - last[0])
+        last[0] = now
+        return dict(zip(names, joules))
+
+    s.sampler._sensors[0].read = read  # type: ignore[method-assign] # the fake hardware, varied
+    for k in range(3 * 60):  # a minute at a time, each at its own power, so the steps differ
+        power[:] = [100.0 + k % 7 * 10, 250.0 - k % 5 * 20, 30.0 + k % 3]
+        s.tick(60)
+    s.stop(Intensity(56.0, "test", "FR"))
+    ids["long"] = s.run.id
+    return db, ids
+
+
+@pytest.fixture(scope="module")
+def live_sections(made: tuple[Path, dict[str, str]]) -> Iterator[Server]:
+    with server(made[0].parent, made[0]) as s:
+        yield s
+
+
+def test_a_long_run_is_drawn_from_the_rollup_and_still_maps_back_to_the_stored_timeline(
+        live_sections: Server, made: tuple[Path, dict[str, str]], page: Any) -> None:
+    db, ids = made
+    page.goto(f"{live_sections.base}/runs/{ids['long']}")
+    page.wait_for_selector("#chart[data-state=ready]")
+    run, rows = stored(db, ids["long"])
+    assert len(rows) == 3 * 3600
+    chart = drawn(page)
+    assert chart["exact"] != "1"  # from the minute rows, not the 10,800 intervals
+    n = check_chart_against_store(chart, run, rows, -1.0, run["duration_s"] + 1.0)
+    assert 100 <= n <= 3 * 60 + 1  # one step per UTC minute the run touched
+    shot(page, "long-run")
+    box = page.locator("#chart rect.overlay").bounding_box()  # zoom to about 4 minutes: the intervals themselves
+    left = box["x"] + box["width"] * 0.5
+    page.mouse.move(left, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(left + box["width"] * 0.02, box["y"] + 40, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => !document.getElementById('zoom-reset').disabled")
+    page.wait_for_selector("#chart[data-state=ready]")
+    chart = drawn(page)
+    assert chart["exact"] == "1" and chart["x1"] - chart["x0"] < 600
+    assert check_chart_against_store(chart, run, rows, chart["x0"], chart["x1"]) >= chart["x1"] - chart["x0"] - 2
+    shot(page, "long-run-zoomed")
+
+
+def test_ranks_and_nodes_of_a_job_and_back(live_sections: Server, made: tuple[Path, dict[str, str]],
+                                           page: Any) -> None:
+    db, ids = made
+    page.goto(f"{live_sections.base}/runs/{ids['dup-view']}")
+    assert page.locator("#job-nodes tbody tr").count() == 1
+    assert page.locator("#job-ranks tbody tr").count() == 2
+    store = SqliteStore.open(db, write=False)
+    job = store.get_run(ids["dup-view"], timeline=False)["job"]
+    store.close()
+    dups = page.inner_text("#job-ranks tr[data-rank='1'] td.dup")
+    assert sorted(dups.split(", ")) == sorted(job["parts"][1]["duplicates"])
+    shot(page, "job-view")
+    with page.expect_navigation():
+        page.click("#job-ranks tr[data-rank='1'] a")
+    assert page.inner_text("#run-id") == ids["dup-rank1"]
+    assert page.inner_text("#job-summary").startswith("Rank 1 of 2 in job")
+    with page.expect_navigation():
+        page.click("#job-summary a")
+    assert page.inner_text("#run-id") == ids["dup-view"]
+
+
+def test_the_prediction_beside_the_actual(live_sections: Server, made: tuple[Path, dict[str, str]], page: Any) -> None:
+    db, ids = made
+    page.goto(f"{live_sections.base}/runs/{ids['finished']}")
+    store = SqliteStore.open(db, write=False)
+    pred = store.get_run(ids["finished"], timeline=False)["prediction"]
+    store.close()
+    shown = float(page.get_attribute("#prediction-actual [data-field='actual.energy_kwh']", "data-value"))
+    assert shown == pytest.approx(pred["actual"]["energy_j"] / 3.6e6, rel=1e-12)
+    assert page.locator("#prediction-checkpoints tbody tr").count() == len(pred["checkpoints"])
+    shot(page, "prediction")

@@ -166,8 +166,84 @@ def fetch_json(url: str) -> Any:
 def dashboard_store(tmp: Path) -> Path:
     """A store filled by :func:`fill_store` in ``tmp``, once the dashboard extra is known to be here
     (it fails in CI, skips with the install line elsewhere: tests/realparts.py)."""
+    need_dashboard()
+    return fill_store(tmp)
+
+
+def need_dashboard() -> None:
+    """The dashboard extra: present, or a skip with its install line (a failure in CI)."""
     from realparts import need_module
 
     for module in ("starlette", "uvicorn"):
         need_module(module, "the dashboard extra: pip install 'wattprint[dashboard]' (the test extra has it)")
-    return fill_store(tmp)
+
+
+def job_and_prediction_store(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """A store with a distributed job of two ranks on one host (their partial runs and the merged
+    view, as ``wattprint`` makes them in one process: rank 0 owns the host's packages, rank 1's
+    measurement of them is a duplicate), a finished run that reported its progress (its
+    prediction checked against the actual), and a copy of it still running, with only its
+    latest prediction; and a second job whose ranks both measured the host (its partials' duplicates).
+    Returns the store and the ids by role: view, rank0, rank1, dup-view, dup-rank0, dup-rank1,
+    finished, running."""
+    import pytest
+
+    need_dashboard()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WATTPRINT_NO_CLOUD_PROBE", "1")  # no metadata server asked, as env() says for subprocesses
+        return _job_and_prediction_store(tmp)
+
+
+def _job_and_prediction_store(tmp: Path) -> tuple[Path, dict[str, str]]:
+    import pytest
+
+    import wattprint
+    from fake_rapl import set_uj
+    from wattprint.store.jobs import merged_id
+    from wattprint.store.sqlite import SqliteStore
+
+    db = tmp / "sections.db"
+    ids: dict[str, str] = {}
+    for job_name, tag, dup in (("dash", "", False), ("dup", "dup-", True)):
+        root = make_tree(tmp / f"job-pc-{job_name}", packages=2)
+        with pytest.MonkeyPatch.context() as mp:
+            trackers = []
+            for rank in (0, 1):
+                # "dup": both ranks say they are local rank 0, so both measure the host (no communicator
+                # to elect over): the merge must count its packages once, from rank 0
+                say = {"RANK": rank, "LOCAL_RANK": 0 if dup else rank, "WORLD_SIZE": 2,
+                       "TORCHELASTIC_RUN_ID": job_name}
+                for k, v in say.items():
+                    mp.setenv(k, str(v))
+                trackers.append(wattprint.Tracker("fit", rapl_root=str(root), store=str(db), country="FR",
+                                                  sensors="rapl"))
+                trackers[-1].start()
+            set_uj(root, "intel-rapl:0", 3_000_000)
+            set_uj(root, "intel-rapl:1:0", 500_000)
+            for rank, t in enumerate(trackers):
+                ids[f"{tag}rank{rank}"] = t.stop().id
+        ids[f"{tag}view"] = merged_id(f"torchelastic:{job_name}")
+    prog = make_tree(tmp / "prog-pc", packages=1, dram=False)
+    t = wattprint.Tracker("predicted", rapl_root=str(prog), store=str(db), interval=0.02, country="FR",
+                          sensors="rapl")
+    run = t.start()
+    for i in range(61):
+        run.progress(i, total=60)
+        set_uj(prog, "intel-rapl:0", 500_000 * i)
+        time.sleep(0.02)
+    ids["finished"] = t.stop().id
+    store = SqliteStore.open(db)
+    try:
+        header = dict(store.get_run(ids["finished"], timeline=False, windows=False))
+        pred = header["prediction"]
+        assert pred and pred["latest"] and pred["actual"] and pred["checkpoints"], pred
+        ids["running"] = "running-" + ids["finished"][:6]
+        # what it predicted half-way, as the latest of a run at that point
+        half = next(c for c in pred["checkpoints"] if c["fraction"] == 0.5)
+        latest = {k: v for k, v in half.items() if k not in ("fraction", "error")}
+        store.save_progress({**header, "id": ids["running"], "status": "running", "pid": os.getpid(),
+                             "name": "still-going", "prediction": {**pred, "done": half["done"], "latest": latest,
+                                                                   "actual": None, "checkpoints": []}})
+    finally:
+        store.close()
+    return db, ids

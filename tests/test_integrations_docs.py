@@ -20,7 +20,8 @@ from realparts import need_module
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "frameworks.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```python\n(.*?)^```", DOC, flags=re.MULTILINE | re.DOTALL)
-FRAMEWORKS = {"torch": "torch", "transformers": "transformers", "lightning": "lightning", "keras": "keras"}
+FRAMEWORKS = {"torch": "torch", "transformers": "transformers", "lightning": "lightning", "keras": "keras",
+              "jax": "jax"}
 
 
 def _needs(code: str) -> list[str]:

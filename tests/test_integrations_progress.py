@@ -189,3 +189,30 @@ def test_a_failing_integration_hook_is_a_fault_of_the_run_never_the_jobs_problem
         session.stop()
     assert [f["source"] for f in run.to_dict()["faults"]] == ["integration:step"]
     assert run.tags == {"framework": "test"} and run.status == "finished"
+
+
+def test_a_jobs_record_adds_up_its_ranks_samples_and_tokens_and_takes_the_global_steps() -> None:
+    import json
+
+    from test_job import _part
+    from wattprint.store.jobs import merge
+    from wattprint.tracking.record import check_run_record
+
+    def part(rank: int, restart: int, progress: dict[str, int] | None) -> dict[str, object]:
+        p = _part(rank, "A", {"cpu:package-0": 10.0} if rank == 0 else {}, restart=restart)
+        return {**p, "progress": progress} if progress else p
+
+    # every rank counts the job's global steps (the same, or one behind when it stopped a step early)
+    # and its own batches; the Trainer's token count is the job's, so one rank carries it
+    parts = [part(0, 0, {"steps": 10, "samples": 40, "tokens": 5120}),
+             part(1, 0, {"steps": 9, "samples": 36, "tokens": 0}),
+             part(0, 1, {"steps": 5, "samples": 20, "tokens": 2560}),  # a restart: more steps, added
+             part(1, 1, None)]  # a rank that counted nothing has no progress at all
+    view = merge(parts)
+    assert view["progress"] == {"steps": 10 + 5, "samples": 40 + 36 + 20, "tokens": 5120 + 2560}
+    assert [p.get("progress") for p in view["job"]["parts"]] == [parts[0]["progress"], parts[1]["progress"],
+                                                                 parts[2]["progress"], None]
+    per = {p["unit"]: p for p in build_report(view)["per_unit"]}  # reports show the job's figures per unit
+    assert per["sample"]["count"] == 96 and per["sample"]["energy_j"] == pytest.approx(20.0 / 96)
+    assert check_run_record(json.loads(json.dumps(view))) is None
+    assert "progress" not in merge([part(0, 0, None), part(1, 0, None)])  # nothing counted: no key

@@ -178,47 +178,75 @@ def test_generation_meter_counts_what_a_pipeline_generates(tmp_path: Path) -> No
 
 
 DDP_SCRIPT = '''
-import os, torch
+import json, os, time, torch
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 from wattprint.integrations.transformers import track_trainer
 torch.manual_seed(0)
 model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=1000, eos_token_id=0))
 rows = torch.randint(1, 1000, (16, 16), generator=torch.Generator().manual_seed(1))
 args = TrainingArguments(os.environ["OUT"], per_device_train_batch_size=2, num_train_epochs=1, report_to=[],
-                         use_cpu=True, ddp_backend="gloo", save_strategy="no", logging_steps=1, disable_tqdm=True)
+                         use_cpu=True, ddp_backend="gloo", save_strategy="no", logging_steps=1, disable_tqdm=True,
+                         include_num_input_tokens_seen=True)
 tr = Trainer(model=model, args=args, train_dataset=[{"input_ids": r, "labels": r} for r in rows])
-cb = track_trainer(tr, sensors="model", gpus="none", country="FR", store=os.environ["DB"], interval=0.2)
+cb = track_trainer(tr, "ddp-tiny", training_type="pre-training", sensors="model", gpus="none", country="FR",
+                   store=os.environ["DB"], interval=0.2)
+t0 = time.time()
 tr.train()
-logged = any("wattprint/energy_j" in h for h in tr.state.log_history)
-print("RANK", os.environ["RANK"], tr.state.global_step, cb.run is not None, logged, flush=True)
+tr.create_model_card(model_name="tiny")  # writes on rank 0 only (the Trainer's own rule)
+keys = sorted({k for h in tr.state.log_history for k in h if k.startswith("wattprint/")})
+with open(f"rank-{os.environ['RANK']}.json", "w") as fh:  # a file each: the ranks share one stdout
+    json.dump({"rank": int(os.environ["RANK"]), "steps": tr.state.global_step, "keys": keys,
+               "start_s": cb.run.start_wall - t0, "last": tr.state.log_history[-1], "run": cb.run.id}, fh)
 '''
 
 
-def test_two_ranks_under_torchrun_give_one_record_not_one_per_rank(tmp_path: Path) -> None:
+def _torchrun(tmp_path: Path, script: str, *launcher: str) -> tuple[list[dict[str, Any]], float]:
+    """Run ``script`` as 2 ranks; what each rank wrote to ``rank-N.json``, and the launch's wall time."""
+    import json
     import subprocess
     import sys
+    import time
 
-    script = tmp_path / "ddp.py"
-    script.write_text(DDP_SCRIPT, encoding="utf-8")
-    db = tmp_path / "runs.db"
-    env = dict(os.environ, OUT=str(tmp_path / "out"), DB=str(db), HF_HUB_OFFLINE="1",
+    path = tmp_path / "ddp.py"
+    path.write_text(script, encoding="utf-8")
+    env = dict(os.environ, OUT=str(tmp_path / "out"), DB=str(tmp_path / "runs.db"), HF_HUB_OFFLINE="1",
                PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), WATTPRINT_NO_CLOUD_PROBE="1",
-               # a callback on rank 0 alone must not wait for the other ranks in the job layer's
-               # collective: were it to, this outlasts the run's timeout below and the test fails
+               # a rank left out of the job layer's collective would stall the others this long:
+               # past the launch's own timeout below, so a stall fails the test instead of passing late
                WATTPRINT_JOB_TIMEOUT_S="600")
-    # --standalone: a free port, not the fixed 29500 another launch may still hold
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        str(script)],
-                       capture_output=True, text=True, env=env, timeout=200, cwd=tmp_path)
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, *launcher, str(path)], capture_output=True, text=True, env=env,
+                       timeout=200, cwd=tmp_path)
+    took = time.monotonic() - t0
     assert r.returncode == 0, r.stderr[-3000:]
-    ranks = sorted(line.split()[1:] for line in r.stdout.splitlines() if line.startswith("RANK "))
-    assert ranks == [["0", "4", "True", "True"], ["1", "4", "False", "False"]]  # rank 1 tracks nothing
-    store = SqliteStore.open(db)
-    try:
-        runs = store.list_runs()
-    finally:
-        store.close()
-    assert len(runs) == 1 and runs[0]["status"] == "finished"
-    # 16 samples: 4 optimizer steps x 2 per device x 2 ranks
-    assert runs[0]["progress"] == {"steps": 4, "samples": 16, "tokens": 0}
-    assert runs[0]["tags"]["world_size"] == "2"
+    return [json.loads((tmp_path / f"rank-{rank}.json").read_text(encoding="utf-8")) for rank in (0, 1)], took
+
+
+def test_two_ranks_under_torchrun_give_one_job_record_with_every_ranks_counts(tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    from test_integrations_lightning_keras import one_job_record
+
+    # --standalone: a free port, not the fixed 29500 another launch may still hold
+    ranks, took = _torchrun(tmp_path, DDP_SCRIPT, "-m", "torch.distributed.run", "--standalone",
+                            "--nproc_per_node=2")
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["steps"] == 4 for r in ranks)
+    assert all(r["start_s"] < 20 for r in ranks), ranks  # every rank joined at once: no collective timed out
+    view, partials = one_job_record(tmp_path / "runs.db")  # one job record, ranks listed, devices once
+    job = view["job"]
+    assert [p["id"] for p in partials] == [r["run"] for r in ranks]
+    # 16 samples: 4 optimizer steps x 2 per device x 2 ranks; each rank counted its own 8;
+    # the Trainer's token count is the job's already (gathered): rank 0 counts it
+    assert [p["progress"]["samples"] for p in partials] == [8, 8]
+    assert view["progress"] == {"steps": 4, "samples": 16, "tokens": 16 * 16}
+    assert [p.get("progress", {}).get("samples") for p in job["parts"]] == [8, 8]
+    # rank 0 alone logs; its last log (train()'s summary) has the job's totals
+    assert ranks[1]["keys"] == [] and "wattprint/energy_j" in ranks[0]["keys"]
+    last = ranks[0]["last"]
+    assert last["wattprint/job/energy_j"] == pytest.approx(view["energy_j"])
+    assert last["wattprint/job/ranks"] == 2
+    assert last["wattprint/job/energy_per_sample_j"] == pytest.approx(view["energy_j"] / 16)
+    # and the model card, written through the Trainer's path, the job's emissions
+    co2 = ModelCard.load(tmp_path / "out" / "README.md").data.co2_eq_emissions
+    assert co2["emissions"] == pytest.approx(view["emissions_g"], abs=1e-6)
+    assert took < 200

@@ -33,6 +33,19 @@ def _view(db: Path, job_id: str | None = None) -> dict:
     return store.get_run(heads[0]["id"])
 
 
+def _kill_all(p: subprocess.Popen[bytes], marker: Path) -> None:
+    """Kill a launcher's process group and every process whose command line names ``marker``:
+    torchrun starts its workers in sessions of their own, so a hanging rank outlives ``killpg``."""
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=30)
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(marker).encode() in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):  # gone meanwhile, or not ours
+            pass
+
+
 def _wait_for(paths: list[Path], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not all(p.exists() for p in paths):
@@ -140,8 +153,7 @@ def test_torchrun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tm
     try:
         _wait_for([nodes / "stopped-0"], 90)
     finally:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout=30)
+        _kill_all(p, nodes)
     took = float((nodes / "stopped-0").read_text())
     assert took < 2 + 15, f"rank 0's stop() took {took:.1f} s with a 2 s job timeout"
     store = SqliteStore.open(db)
@@ -179,8 +191,7 @@ def test_mpirun_rank_that_never_stops_delays_the_others_by_the_timeout_only(tmp_
     try:
         _wait_for([nodes / "stopped-0", nodes / "stopped-1"], 90)
     finally:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout=30)
+        _kill_all(p, nodes)
     assert float((nodes / "stopped-0").read_text()) < 2 + 15
     store = SqliteStore.open(db)
     view = merge_job(store, partials_job(store))

@@ -235,7 +235,9 @@ def test_a_provider_that_never_answers_holds_up_neither_the_sampler_nor_stop(
         took = time.monotonic() - t0
     finally:
         hang.close()
-    assert took < 3.5  # the end's own fetch: one request, 2 s
+    # the end's own fetch is one request cut at 2 s; the margin absorbs a loaded CI machine,
+    # while a stop that waited on the hanging provider would never return
+    assert took < 8
     it = run.intensity
     assert it is not None and it.series == [] and it.applied is None
     assert any("UK Carbon Intensity" in w and "within 2 s" in w for w in it.warnings)

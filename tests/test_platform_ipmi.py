@@ -120,7 +120,7 @@ def test_a_bmc_that_goes_slow_never_blocks_a_read(on_path: Path, tmp_path: Path)
         slowest, notes = reads_until_a_note(s, 3.0)
         assert slowest < 0.05  # the sampler never waits for the BMC
         assert notes and "no fresh reading" in notes[0][1] and "no answer within" in notes[0][1]
-        assert s.read() == {}  # stale: left out, the sampler bridges from the last value
+        assert s.read() == {}  # stale: left out (as the total, the components stand in: total.py)
     finally:
         s.close()
 

@@ -1,7 +1,9 @@
 """``wattprint report | compare | watch``, and the live-view flags that ``run`` shares.
 
-* ``report [RUN] --format md|html|json|latex|modelcard [-o FILE] [--per N --unit NAME]``:
-  render a stored run (id, prefix, ``last``) or a run JSON file (``wattprint run --json``).
+* ``report [RUN] --format md|html|json|latex|modelcard [-o FILE] [--per N --unit NAME]
+  [--scope machine|process]``: render a stored run (id, prefix, ``last``) or a run JSON file
+  (``wattprint run --json``); ``--scope process`` makes the SCI and the model card count the
+  run's process-tree share of the machine.
 * ``compare RUN RUN ... [--name NAME]``: side by side, differences against the first,
   mean ± 95 % CI for runs that share a name.
 * ``watch``: track the whole machine, no command, until Ctrl-C (or ``--duration``);
@@ -98,6 +100,9 @@ def register(sub: Any) -> None:
     p.add_argument("--unit", metavar="NAME", help="name of the functional unit, e.g. samples, tokens")
     p.add_argument("--embodied-g", type=float, dest="embodied_g", metavar="G",
                    help="embodied emissions share M for the SCI, in grams CO2e (default 0)")
+    p.add_argument("--scope", choices=("machine", "process"), default="machine",
+                   help="what the SCI's E and the model card count: the whole machine (default) or the "
+                        "run's process-tree share of it (needs the run's attribution)")
     p.add_argument("--training-type", choices=("pre-training", "fine-tuning"),
                    help="model-card training_type field")
     add_db(p)
@@ -184,6 +189,7 @@ def render_report(run: dict[str, Any], fmt: str, **kw: Any) -> str:
 
     training_type = kw.pop("training_type", None)
     report = build_report(run, **kw)
+    scope = kw.get("scope", "machine")
     if fmt == "json":
         # ASCII only: \u escapes parse the same, and control or bidi characters never reach a terminal raw
         return json.dumps(report, indent=2, allow_nan=False) + "\n"
@@ -201,7 +207,7 @@ def render_report(run: dict[str, Any], fmt: str, **kw: Any) -> str:
         return latex.render(report)
     from wattprint.report import modelcard
 
-    return modelcard.render(report, training_type=training_type)
+    return modelcard.render(report, training_type=training_type, scope=scope)
 
 
 def handle_report(args: argparse.Namespace) -> int:
@@ -218,7 +224,8 @@ def handle_report(args: argparse.Namespace) -> int:
     run = _load_run(args, args.run, None if fmt == "json" else REPORT_ROWS)
     try:
         text = render_report(
-            run, fmt, per=args.per, unit=args.unit, embodied_g=args.embodied_g, training_type=args.training_type
+            run, fmt, per=args.per, unit=args.unit, embodied_g=args.embodied_g, training_type=args.training_type,
+            scope=args.scope,
         )
     except (ReportError, ModelCardError) as exc:
         raise UsageError(str(exc)) from None

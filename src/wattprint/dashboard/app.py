@@ -1,8 +1,9 @@
 """The dashboard's routes: a Starlette app over a store's public read methods.
 
-The app reads runs only through ``list_runs``, ``get_run``, ``iter_timeline``,
-``count_intervals`` and ``resolve_id``, so any store with those methods serves
-(SQLite today). Every route is ``GET`` (the guard in
+The app reads runs only through the store's public read methods (``find_runs``,
+``run_values``, ``run_facets``, ``count_runs``, ``get_run``, ``list_job_runs``,
+``timeline_rollup``, ``iter_timeline``, ``count_intervals``, ``resolve_id``): SQLite and
+PostgreSQL alike, the filtering and paging done by the database. Every route is ``GET`` (the guard in
 :mod:`wattprint.dashboard.security` refuses other methods); route functions are
 plain functions, which Starlette runs in its thread pool, so a slow read never
 holds the event loop.
@@ -31,10 +32,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from wattprint.dashboard import pages, runpage
-from wattprint.dashboard.query import PAGE_SIZE, QueryError, RunFilter, facets, group_totals, page, totals
+from wattprint.dashboard.query import TOTAL_COLUMNS, QueryError, RunFilter, group_totals, page, totals
+from wattprint.dashboard.sections import job_section
 from wattprint.dashboard.security import Guard
 from wattprint.dashboard.series import MAX_POINTS, POINTS, SeriesCache
 from wattprint.errors import StoreError, WattprintError
+from wattprint.store.runquery import RunWhere
 
 STATIC = Path(__file__).parent / "static"
 # extension -> (format for render_report, content type)
@@ -60,16 +63,27 @@ class Dashboard:
 
     def runs(self, request: Request) -> Response:
         flt = RunFilter.from_params(request.query_params)
-        stored = self.store.list_runs()
-        matched = flt.select(stored)
-        shown, number, pages_n = page(matched, _int(request.query_params.get("page"), 1), PAGE_SIZE)
-        return HTMLResponse(pages.runs_page(shown, len(matched), len(stored), flt, facets(stored), number, pages_n))
+        shown, number, pages_n, matched = page(self.store, flt.where(), _int(request.query_params.get("page"), 1))
+        return HTMLResponse(pages.runs_page(shown, matched, self.store.count_runs(), flt, self.store.run_facets(),
+                                            number, pages_n))
 
     def run(self, request: Request) -> Response:
         from wattprint.report.schema import build_report
 
         run = self._run(request, timeline=False, windows=False)
-        return HTMLResponse(runpage.run_page(run, build_report(run)))
+        return HTMLResponse(runpage.run_page(run, build_report(run), self._job(run)))
+
+    def _job(self, run: dict[str, Any]) -> str:
+        """The ranks-and-nodes section of a job's run ('' for a plain run)."""
+        from wattprint.store.jobs import merged_id
+
+        job = run.get("job")
+        if not job:
+            return ""
+        siblings = self.store.list_job_runs(job["id"]) if job.get("rank") is not None else []
+        view = merged_id(job["id"])
+        stored = any(r["id"] == view for r in siblings)
+        return job_section(run, siblings, view if stored else None)
 
     def series(self, request: Request) -> Response:
         run = self._run(request, timeline=False, windows=False)
@@ -97,7 +111,9 @@ class Dashboard:
         ids = list(dict.fromkeys(self.store.resolve_id(i) for i in request.query_params.getlist("id") if i))
         names = [n for n in request.query_params.getlist("name") if n]
         if names:
-            ids += [r["id"] for r in reversed(self.store.list_runs()) if r["name"] in names and r["id"] not in ids]
+            # each job once, as `wattprint compare` takes it: its view, not its ranks' partial runs
+            found, _ = self.store.find_runs(RunWhere(names=tuple(names), partials=False), limit=MAX_COMPARE + 1)
+            ids += [r["id"] for r in reversed(found) if r["id"] not in ids]
         if len(ids) > MAX_COMPARE:
             return _error(400, f"compare takes at most {MAX_COMPARE} runs, got {len(ids)}")
         runs = [self.store.get_run(i, timeline=False, windows=False) for i in ids]
@@ -110,12 +126,11 @@ class Dashboard:
     def totals(self, request: Request) -> Response:
         flt = RunFilter.from_params(request.query_params)
         period = request.query_params.get("period", "week")
-        stored = self.store.list_runs()
-        matched = flt.select(stored)
+        matched = self.store.run_values(flt.where(), TOTAL_COLUMNS)
         rows = totals(matched, period)
-        found = facets(stored)
+        found = self.store.run_facets()
         groups: dict[str, list[dict[str, Any]]] = {
-            key: group_totals(matched, key) for key in ("project", "owner", "host") if key in found}
+            key: group_totals(matched, key) for key in ("project", "owner", "host") if found.get(key)}
         return HTMLResponse(pages.totals_page(rows, groups, flt, found, period, len(matched)))
 
 

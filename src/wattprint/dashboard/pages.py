@@ -102,7 +102,7 @@ def filter_form(flt: RunFilter, facets: Mapping[str, list[str]], action: str = "
         _select("fallback", "Intensity fallback", flt.fallback, ("yes", "no")),
     ]
     for key in OPTIONAL_FIELDS:
-        if key in facets:
+        if facets.get(key) or getattr(flt, key):
             parts.append(_text_input(key, key.capitalize(), getattr(flt, key)))
     hidden = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in (extra or {}).items())
     return (f'<form class="filters" method="get" action="{action}" id="filters">{"".join(parts)}{hidden}'
@@ -125,11 +125,11 @@ def _tags(tags: Mapping[str, Any]) -> str:
     return " ".join(f'<span class="tag">{esc(k)}={esc(v)}</span>' for k, v in tags.items())
 
 
-def run_row(run: Mapping[str, Any]) -> str:
+def run_row(run: Mapping[str, Any], columns: Sequence[str] = ()) -> str:
     rid = str(run["id"])
     kwh = j_to_kwh(run.get("energy_j") or 0.0)
     g = run.get("emissions_g")
-    extra = "".join(f"<td>{esc(run.get(k) or '')}</td>" for k in OPTIONAL_FIELDS if k in run)
+    extra = "".join(f"<td>{esc(run.get(k) or '')}</td>" for k in columns)
     return (
         f'<tr data-run="{esc(rid)}"><td><input type="checkbox" name="id" value="{esc(rid)}" '
         f'aria-label="select run {esc(rid[:8])}"></td>'
@@ -147,11 +147,13 @@ def run_row(run: Mapping[str, Any]) -> str:
 
 def runs_page(shown: list[Any], matched: int, stored: int, flt: RunFilter, facets: Mapping[str, list[str]],
               page_no: int, pages: int) -> str:
-    extra_heads = "".join(f"<th>{k.capitalize()}</th>" for k in OPTIONAL_FIELDS if k in facets)
+    columns = [k for k in OPTIONAL_FIELDS if facets.get(k)]  # project, owner: where the store has any
+    extra_heads = "".join(f"<th>{k.capitalize()}</th>" for k in columns)
     head = (f'<tr><th></th><th>Run</th><th>Name</th><th>Status</th><th>Started (UTC)</th><th class="n">Duration</th>'
             f'<th class="n">Energy (kWh)</th><th class="n">CO2e (g)</th><th>Intensity</th><th>Host</th>'
             f"{extra_heads}<th>Tags</th></tr>")
-    rows = "".join(run_row(r) for r in shown) or f'<tr><td colspan="12" class="muted">{_empty(stored)}</td></tr>'
+    rows = ("".join(run_row(r, columns) for r in shown)
+            or f'<tr><td colspan="12" class="muted">{_empty(stored)}</td></tr>')
     nav = _pager(flt, page_no, pages)
     return layout("Runs", (
         f'<h1>Runs</h1>{filter_form(flt, facets)}'

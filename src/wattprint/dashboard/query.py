@@ -1,10 +1,9 @@
-"""The runs list's filters and the totals per day or week, over the store's run headers.
+"""The runs list's filters (read from the query string) and the totals per day or week.
 
-Everything here works on :class:`~wattprint.tracking.record.RunHeader` rows as
-``list_runs()`` gives them (any store with that method), so nothing depends
-on SQL. ``project`` and ``owner`` are filtered when the store's headers carry
-them (stores written before those fields have none: the filter then matches
-nothing but an empty value, and the form does not offer it).
+:class:`RunFilter` is the form's fields as text, checked; :meth:`RunFilter.where`
+hands them to the store as a :class:`~wattprint.store.runquery.RunWhere`, so the
+database selects and pages the runs (SQLite and PostgreSQL alike). The totals
+sum the few columns the store returns for every selected run.
 """
 
 from __future__ import annotations
@@ -16,11 +15,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from wattprint.errors import WattprintError
+from wattprint.store.runquery import RunWhere
 from wattprint.units import j_to_kwh
 
 DAY_S = 86400.0
 PAGE_SIZE = 100
-OPTIONAL_FIELDS = ("project", "owner")  # header fields only some stores have
+OPTIONAL_FIELDS = ("project", "owner")  # shown where the store has any value for them
+TOTAL_COLUMNS = ("start_utc", "energy_j", "emissions_g", "project", "owner", "host")
 
 
 class QueryError(WattprintError):
@@ -43,11 +44,9 @@ def _day(text: str, what: str) -> float | None:
 class RunFilter:
     """What the runs list, the totals and compare-by-filter select; every field optional.
 
-    ``q`` searches id, name, host, command and tags (case-insensitive);
-    ``name``, ``host``, ``project`` and ``owner`` match a part of the field;
-    ``tag`` is ``key`` (the tag is set) or ``key=value``; ``status`` is exact;
     ``since``/``until`` are UTC dates (``until`` takes its whole day);
-    ``fallback`` is ``yes`` (the world-average intensity was used) or ``no``.
+    ``fallback`` is ``yes`` (the world-average intensity was used) or ``no``;
+    the others match as :mod:`wattprint.store.runquery` says.
     """
 
     q: str = ""
@@ -81,61 +80,24 @@ class RunFilter:
         """The fields that are set (for links that keep the filter)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
-    def matches(self, run: Mapping[str, Any], lo: float, hi: float) -> bool:
-        if self.status and run.get("status") != self.status:
-            return False
-        start = run.get("start_utc") or 0.0
-        if not lo <= start < hi:
-            return False
-        for key in ("name", "host", *OPTIONAL_FIELDS):
-            want = getattr(self, key)
-            if want and want.lower() not in str(run.get(key) or "").lower():
-                return False
-        if self.fallback and bool((run.get("intensity") or {}).get("fallback")) != (self.fallback == "yes"):
-            return False
-        if self.tag and not _tag_matches(run.get("tags") or {}, self.tag):
-            return False
-        return not self.q or self.q.lower() in _haystack(run)
-
-    def select(self, runs: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def where(self) -> RunWhere:
+        """The filter as the store's query (:mod:`wattprint.store.runquery`), which the database answers."""
         lo, hi = self.bounds()
-        return [r for r in runs if self.matches(r, lo, hi)]
+        return RunWhere(q=self.q, name=self.name, host=self.host, project=self.project, owner=self.owner,
+                        tag=self.tag, status=self.status, since=None if lo == -math.inf else lo,
+                        until=None if hi == math.inf else hi,
+                        fallback=None if not self.fallback else self.fallback == "yes")
 
 
-def _tag_matches(tags: Mapping[str, Any], want: str) -> bool:
-    key, sep, value = want.partition("=")
-    if not sep:
-        return key in tags
-    return key in tags and str(tags[key]) == value
-
-
-def _haystack(run: Mapping[str, Any]) -> str:
-    tags = " ".join(f"{k}={v}" for k, v in (run.get("tags") or {}).items())
-    command = " ".join(str(a) for a in run.get("command") or [])
-    parts = [run.get("id"), run.get("name"), run.get("host"), command, tags,
-             *(run.get(k) for k in OPTIONAL_FIELDS)]
-    return " ".join(str(p) for p in parts if p).lower()
-
-
-def facets(runs: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """The values the filter form offers: statuses, hosts, and projects/owners where stored."""
-    seen: dict[str, set[str]] = {"status": set(), "host": set(), **{k: set() for k in OPTIONAL_FIELDS}}
-    present: set[str] = set()
-    for r in runs:
-        for key in seen:
-            if key in r:
-                present.add(key)
-                if r[key]:
-                    seen[key].add(str(r[key]))
-    return {k: sorted(v) for k, v in seen.items() if k in present}
-
-
-def page(runs: list[Any], number: int, size: int = PAGE_SIZE) -> tuple[list[Any], int, int]:
-    """Runs on page ``number`` (1-based, clamped to the pages there are), that page's number,
-    and the number of pages."""
-    pages = max(1, math.ceil(len(runs) / size))
+def page(store: Any, where: RunWhere, number: int, size: int = PAGE_SIZE) -> tuple[list[Any], int, int, int]:
+    """The runs on page ``number`` (1-based, clamped to the pages there are) of those ``where``
+    selects, read by the store a page at a time; that page's number, the number of pages and
+    of runs selected."""
+    _, matched = store.find_runs(where, limit=0)
+    pages = max(1, math.ceil(matched / size))
     number = min(max(1, number), pages)
-    return runs[(number - 1) * size : number * size], number, pages
+    shown, matched = store.find_runs(where, limit=size, offset=(number - 1) * size)
+    return shown, number, pages, matched
 
 
 def period_start(ts: float, period: str) -> float:

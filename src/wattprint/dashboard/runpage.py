@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from wattprint.dashboard.pages import layout, num, run_url, when
+from wattprint.dashboard.sections import prediction_section
 from wattprint.report import compare as cmp
 from wattprint.report.display import status_text, warning_lines
 from wattprint.report.escape import html_text as esc
@@ -126,12 +127,14 @@ def _about(run: Mapping[str, Any], rep: dict[str, Any]) -> str:
             f"</dd></dl>")
 
 
-def run_page(run: dict[str, Any], rep: dict[str, Any]) -> str:
-    """The page of one stored run; ``rep`` is its report (built without the timeline)."""
+def run_page(run: dict[str, Any], rep: dict[str, Any], job: str = "") -> str:
+    """The page of one stored run; ``rep`` is its report (built without the timeline); ``job``:
+    its ranks and nodes (:func:`wattprint.dashboard.sections.job_section`)."""
     rid = str(run["id"])
     links = " ".join(
         f'<a class="fmt" href="{esc(run_url(rid, "/report." + ext))}">{label}</a>' for ext, label in REPORT_FORMATS)
     warnings = "".join(f'<div class="warn">{esc(w)}</div>' for w in warning_lines(rep))
+    predicted = prediction_section(run.get("prediction"))
     chart = (
         f'<div id="chart" class="chartbox" data-series="{esc(series_url(rid))}">'
         '<div class="chart-tools"><button type="button" id="zoom-reset" disabled>Reset zoom</button>'
@@ -139,15 +142,18 @@ def run_page(run: dict[str, Any], rep: dict[str, Any]) -> str:
         '<noscript><p class="muted">The power chart needs JavaScript; the reports below carry it as SVG.</p></noscript>'
         "</div>"
     )
-    return layout(f"Run {run.get('name') or rid}", (
+    sections = [
         f'<h1 id="run-name">{esc(run.get("name") or "")}</h1><p class="sub"><code id="run-id">{esc(rid)}</code> · '
-        f'reports: {links}</p>{_cards(rep)}{warnings}'
-        f"<h2>Power over time</h2>{chart}"
-        f"<h2>Energy and emissions by channel</h2>{_channels(rep)}"
-        f"<h2>Intensity</h2>{_intensity(rep)}"
-        f"<h2>Windows</h2>{_windows(run)}"
-        f"<h2>About the run</h2>{_about(run, rep)}"
-    ), active="runs")
+        f"reports: {links}</p>{_cards(rep)}{warnings}",
+        f'<h2>Prediction</h2><div id="prediction-box">{predicted}</div>' if predicted else "",
+        f"<h2>Power over time</h2>{chart}",
+        f"<h2>Energy and emissions by channel</h2>{_channels(rep)}",
+        f"<h2>Intensity</h2>{_intensity(rep)}",
+        f"<h2>Windows</h2>{_windows(run)}",
+        f'<h2>Ranks and nodes</h2><div id="job">{job}</div>' if job else "",
+        f"<h2>About the run</h2>{_about(run, rep)}",
+    ]
+    return layout(f"Run {run.get('name') or rid}", "".join(sections), active="runs")
 
 
 # -- compare --------------------------------------------------------------------------------

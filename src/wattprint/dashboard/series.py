@@ -1,49 +1,49 @@
 """The run page's power chart: the stored timeline reduced on the server, per channel.
 
 A week at one interval a second is 604,800 stored intervals; the browser gets
-at most :data:`POINTS` steps per channel. Two existing reductions do the work,
-so the chart shows the numbers the reports show:
+at most :data:`POINTS` steps per channel. The chart shows the numbers the
+reports show:
 
-1. :func:`wattprint.tracking.timeline.downsample` streams the stored timeline
-   (``iter_timeline``, a few chunks at a time) into at most about
-   :data:`CACHE_ROWS` rows, each a union of whole stored intervals within one
-   UTC hour (energy summed exactly). That pass reads every row once, so its
-   result is kept (a small LRU keyed by run id and stored interval count: a
-   run still being written gets a fresh one as it grows).
+1. A run of at most ``rows`` (:data:`CACHE_ROWS`) stored intervals is read whole.
+   A longer one is read from the store's rollup (:mod:`wattprint.store.rollup`):
+   rows that each sum consecutive stored intervals within one UTC minute (or hour,
+   for runs longer than :data:`ROLL_ROWS` minutes), written as the run was stored,
+   so a week costs about 10,000 rows, not 604,800. A run stored before the
+   rollup existed gets it built (one pass over its rows) and stored on first read.
+   The rows used are kept (a small LRU keyed by run id and stored interval count:
+   a run still being written gets fresh ones as it grows).
 2. :func:`wattprint.report.html_chart.power_series` (the HTML report's chart
    data) groups those rows into at most ``points`` buckets of consecutive rows;
    a bucket's power is its energy over the time its rows cover, so the area
    under each step line is the measured energy. Channels are handed to it as
    their own "components", which makes its per-component lines per-channel lines.
 
-The first chart of a long run costs one pass over its stored rows (the figures
-are in ``benchmarks/RESULTS.md``), so :meth:`SeriesCache.warm` makes that pass
-ahead of time for the newest long runs (the server starts it in a background
-thread); a request for a run being reduced waits for that pass instead of
-making a second one.
+:meth:`SeriesCache.warm` prepares the newest long runs (the server starts it in
+a background thread): for runs stored before the rollup, that is the one pass
+that builds it; a request for a run being prepared waits for that pass instead
+of making a second one.
 
-Zoom asks for a time range. When the cached rows are too coarse for it (fewer
-than ``points / 2`` of them in the range, while the run has more stored
-intervals than cached rows), the range is read again from the store at full
-resolution, keeping only the rows inside it.
+Zoom asks for a time range: the minute rows in it are read (only those). When
+they are too coarse for it (fewer than ``points / 2``), the stored intervals they
+sum are read instead (only those positions of the timeline), at full resolution.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from wattprint.report.html_chart import COLORS, OTHER_COLORS, power_series
+from wattprint.store.rollup import STEPS, Rolled, step_for
 from wattprint.tracking.measure import Interval
-from wattprint.tracking.timeline import downsample
 
 POINTS = 800  # steps per channel sent to the browser (about one per horizontal pixel)
 MAX_POINTS = 4000  # the most a request may ask for
-CACHE_ROWS = 10_000  # rows kept per cached run (downsample keeps between 1x and 2x this)
-CACHE_RUNS = 4  # runs whose reduced timeline is kept
+CACHE_ROWS = 10_000  # runs with at most this many stored intervals are read whole
+ROLL_ROWS = 20_000  # the finest rollup with at most this many rows over the run is used
+CACHE_RUNS = 4  # runs whose rows are kept
 
 
 class TimelineSource(Protocol):
@@ -51,11 +51,20 @@ class TimelineSource(Protocol):
 
     def count_intervals(self, run_id: str) -> int: ...
 
-    def iter_timeline(self, run_id: str, batch: int = 256) -> Iterable[Interval]: ...
+    def iter_timeline(self, run_id: str, batch: int = 256, *, start: int = 0,
+                      stop: int | None = None) -> Iterator[Interval]: ...
+
+    def timeline_rollup(self, run_id: str, step: int, t0: float | None = None, t1: float | None = None, *,
+                        keep: bool = False) -> list[Rolled]: ...
+
+
+def _keep(run: dict[str, Any]) -> bool:
+    """Whether a rollup built on reading this run is stored: not while it is being written."""
+    return run.get("status") != "running"
 
 
 class SeriesCache:
-    """Reduced timelines of the runs looked at last, and the chart series cut from them."""
+    """The rows of the runs looked at last, and the chart series cut from them."""
 
     def __init__(self, store: TimelineSource, *, rows: int = CACHE_ROWS, runs: int = CACHE_RUNS) -> None:
         self._store = store
@@ -63,7 +72,7 @@ class SeriesCache:
         self._runs = runs
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int], list[Interval]] = OrderedDict()
-        self._pending: dict[tuple[str, int], threading.Lock] = {}  # reductions under way
+        self._pending: dict[tuple[str, int], threading.Lock] = {}  # reads under way
 
     def _cached(self, key: tuple[str, int]) -> list[Interval] | None:
         with self._lock:
@@ -72,24 +81,31 @@ class SeriesCache:
                 self._cache.move_to_end(key)
             return rows
 
-    def _reduced(self, run_id: str, count: int, span_s: float) -> list[Interval]:
-        key = (run_id, count)
+    def _read(self, run: dict[str, Any], count: int) -> list[Interval]:
+        run_id = run["id"]
+        if count <= self._rows:
+            return list(self._store.iter_timeline(run_id))
+        step = step_for(float(run.get("duration_s") or 0.0), ROLL_ROWS)
+        return [r.iv for r in self._store.timeline_rollup(run_id, step, keep=_keep(run))]
+
+    def _reduced(self, run: dict[str, Any], count: int) -> list[Interval]:
+        key = (run["id"], count)
         rows = self._cached(key)
         if rows is not None:
             return rows
         with self._lock:
             pending = self._pending.setdefault(key, threading.Lock())
-        with pending:  # one pass per run: a second caller waits for the first one's rows
+        with pending:  # one read per run: a second caller waits for the first one's rows
             rows = self._cached(key)
             if rows is not None:
                 return rows
             try:
-                rows, _ = downsample(self._store.iter_timeline(run_id), self._rows, span_s)
+                rows = self._read(run, count)
             finally:
                 with self._lock:
                     self._pending.pop(key, None)
             with self._lock:
-                for old in [k for k in self._cache if k[0] == run_id]:
+                for old in [k for k in self._cache if k[0] == run["id"]]:
                     del self._cache[old]  # an older read of a run still growing
                 self._cache[key] = rows
                 while len(self._cache) > self._runs:
@@ -97,15 +113,15 @@ class SeriesCache:
         return rows
 
     def warm(self, runs: Iterable[dict[str, Any]]) -> int:
-        """Reduce ahead of time the timelines of ``runs`` (headers) that need it: those with more
-        stored intervals than the cache keeps. Returns how many were reduced; a run that cannot
-        be read is skipped (its page will say why)."""
+        """Read ahead of time the rows of ``runs`` (headers) with more stored intervals than
+        are read whole (building and storing the rollup of runs stored before it). Returns
+        how many were read; a run that cannot be read is skipped (its page will say why)."""
         done = 0
         for run in list(runs)[: self._runs]:
             try:
                 count = self._store.count_intervals(run["id"])
                 if count > self._rows:
-                    self._reduced(run["id"], count, float(run.get("duration_s") or 0.0))
+                    self._reduced(run, count)
                     done += 1
             except Exception:  # a warm-up never takes the server down
                 continue
@@ -117,16 +133,20 @@ class SeriesCache:
         (seconds since the run's start; the whole run when not given)."""
         run_id = run["id"]
         count = self._store.count_intervals(run_id)
-        rows = self._reduced(run_id, count, float(run.get("duration_s") or 0.0))
-        zoomed = t0 is not None or t1 is not None
-        lo = -math.inf if t0 is None else t0
-        hi = math.inf if t1 is None else t1
-        picked = [iv for iv in rows if iv.t1_s > lo and iv.t0_s < hi] if zoomed else rows
-        exact = count <= len(rows)
-        if zoomed and not exact and len(picked) < points // 2:
-            picked = [iv for iv in self._store.iter_timeline(run_id) if iv.t1_s > lo and iv.t0_s < hi]
-            exact = True
-        return chart_data(run, picked, points, intervals=count, exact=exact)
+        exact = count <= self._rows
+        if t0 is None and t1 is None:
+            return chart_data(run, self._reduced(run, count), points, intervals=count, exact=exact)
+        lo = -float("inf") if t0 is None else t0
+        hi = float("inf") if t1 is None else t1
+        if exact:
+            picked = [iv for iv in self._reduced(run, count) if iv.t1_s > lo and iv.t0_s < hi]
+            return chart_data(run, picked, points, intervals=count, exact=True)
+        rolled = self._store.timeline_rollup(run_id, STEPS[0], t0, t1, keep=_keep(run))
+        if len(rolled) >= points // 2 or not rolled:
+            return chart_data(run, [r.iv for r in rolled], points, intervals=count, exact=False)
+        stored = self._store.iter_timeline(run_id, start=rolled[0].seq, stop=rolled[-1].end)
+        picked = [iv for iv in stored if iv.t1_s > lo and iv.t0_s < hi]
+        return chart_data(run, picked, points, intervals=count, exact=True)
 
 
 def channel_colors(channels: list[dict[str, Any]]) -> dict[str, str]:

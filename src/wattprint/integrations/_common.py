@@ -8,16 +8,18 @@ numbers a framework's logger takes (flat ``name -> float``). A callback must
 never hurt the training: every hook goes through :meth:`Session.guard`, which
 records what went wrong as a fault on the run and goes on.
 
-Multi-process jobs (``torchrun``, DeepSpeed, a Slurm step of many ranks): a
-callback tracks in the first process of each machine only (``local_main``),
-which measures that machine whole; the other ranks count nothing and log
-nothing. One machine gives one record; N machines give N records, tagged with
-the node's rank. That tracker is started with ``job="off"`` unless the user set
-``job``: the job layer (:mod:`wattprint.tracking.ranks`) expects *every* rank to
-start a tracker at the same point, and a lone rank 0 would wait for the others
-in a collective (``new_group``) until ``job_timeout_s`` ran out, at the start of
-training. Tracking every rank through the job layer is the way to one record
-for many machines (see docs/frameworks.md).
+Multi-process jobs (``torchrun``, DeepSpeed, Lightning's DDP, a Slurm step of
+many ranks): the training callbacks track in *every* rank, through the job
+layer (:mod:`wattprint.tracking.ranks`). The framework calls the same hook in
+every rank at the same point (train or fit begins, ends), which is what the
+job layer's start and stop exchanges need: each rank measures only the devices
+it owns (its host's CPU and memory once per host, each GPU once), stores a
+partial run with its own counts, and rank 0 merges the partials into one job
+record (:mod:`wattprint.store.jobs`): samples and tokens add up over the ranks,
+steps are the job's global steps (the most any rank counted). Only the job's
+rank 0 logs into the framework's logger; its figures during training are its
+own part (its host, its GPUs); the job's totals come once the ranks have
+stopped (:func:`job_figures`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 import warnings
 
 from wattprint.errors import WattprintWarning
-from wattprint.tracking.progress import UNITS
+from wattprint.tracking.progress import UNITS, per_unit
 from wattprint.tracking.sampler import Fault
 from wattprint.tracking.tracker import Tracker
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from wattprint.tracking.measure import Measurement
+    from wattprint.tracking.progress import PerUnit
+    from wattprint.tracking.record import RunRecord
     from wattprint.tracking.run import Run
     from wattprint.tracking.window import Window
 
@@ -52,15 +56,6 @@ def missing(package: str, extra: str, exc: BaseException) -> ImportError:
     )
 
 
-def local_main(rank: object = None) -> bool:
-    """Whether this process is the first of its machine (``LOCAL_RANK`` 0 or unset)."""
-    value = rank if rank is not None else os.environ.get("LOCAL_RANK", "0")
-    try:
-        return int(value) == 0  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return True
-
-
 def log_figures(span: Measurement, prefix: str = PREFIX) -> dict[str, float]:
     """Energy (J), power (W), CO2e (g) and the figures per counted unit, for a metrics logger.
 
@@ -68,17 +63,51 @@ def log_figures(span: Measurement, prefix: str = PREFIX) -> dict[str, float]:
     """
     live = getattr(span, "current", None)
     m = live() if callable(live) else span  # one read for a running run
-    out = {f"{prefix}energy_j": m.energy_j, f"{prefix}power_w": m.power_w}
-    if not math.isnan(m.emissions_g):
-        out[f"{prefix}emissions_g"] = m.emissions_g
+    return _figures(m.energy_j, m.power_w, m.emissions_g, m.per, prefix)
+
+
+def _figures(energy_j: float, power_w: float, emissions_g: float, per: Callable[[str], PerUnit | None],
+             prefix: str) -> dict[str, float]:
+    out = {f"{prefix}energy_j": energy_j, f"{prefix}power_w": power_w}
+    if not math.isnan(emissions_g):
+        out[f"{prefix}emissions_g"] = emissions_g
     for unit in UNITS:
-        per = m.per(unit)
-        if per is None:
+        got = per(unit)
+        if got is None:
             continue
-        out[f"{prefix}energy_per_{unit}_j"] = per.energy_j
-        if not math.isnan(per.emissions_g):
-            out[f"{prefix}emissions_per_{unit}_g"] = per.emissions_g
+        out[f"{prefix}energy_per_{unit}_j"] = got.energy_j
+        if not math.isnan(got.emissions_g):
+            out[f"{prefix}emissions_per_{unit}_g"] = got.emissions_g
     return out
+
+
+def job_figures(view: RunRecord, prefix: str = PREFIX + "job/") -> dict[str, float]:
+    """:func:`log_figures` of a distributed job's merged record, and how many ranks it holds."""
+    energy, seconds = view["energy_j"], view["duration_s"]
+    grams = view.get("emissions_g")
+    emissions = math.nan if grams is None else grams
+    p = view.get("progress") or {"steps": 0, "samples": 0, "tokens": 0}
+    counts = (p["steps"], p["samples"], p["tokens"])
+    out = _figures(energy, energy / seconds if seconds > 0 else 0.0, emissions,
+                   lambda unit: per_unit(counts, unit, energy, grams), prefix)
+    job = view.get("job") or {}
+    out[f"{prefix}ranks"] = float(job.get("ranks_seen") or 0)
+    return out
+
+
+def job_view(tracker: Tracker | None) -> RunRecord | None:
+    """The merged record of the job this rank's stopped tracker belonged to (on the rank that
+    merged it, rank 0; None elsewhere, outside a job, or when the ranks' exchange failed)."""
+    ctx = getattr(tracker, "job", None)
+    return getattr(ctx, "view", None)
+
+
+def world_main(rank: object) -> bool:
+    """Whether this process is the job's rank 0 (``rank`` as the framework gives it; None: alone)."""
+    try:
+        return rank is None or int(rank) == 0  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return True
 
 
 class Session:
@@ -95,11 +124,15 @@ class Session:
     def active(self) -> bool:
         return self.run is not None and self.run.status == "running"
 
-    def start(self, default_name: str, tags: dict[str, str] | None = None) -> Run:
-        """Start the run (the tracker's settings checked now: a typo fails before training)."""
+    def start(self, default_name: str, tags: dict[str, str] | None = None, *, alone: bool = False) -> Run:
+        """Start the run (the tracker's settings checked now: a typo fails before training).
+
+        ``alone``: this process tracks by itself (an inference span), never as one rank of a
+        job, unless the user set ``job``: the job layer's start is a collective of every rank.
+        """
         kwargs = dict(self.tracker_kwargs)
         kwargs["tags"] = {**(tags or {}), **(kwargs.get("tags") or {})}
-        if "WATTPRINT_JOB" not in os.environ:  # one tracker per machine, not one per rank: see the module doc
+        if alone and "WATTPRINT_JOB" not in os.environ:
             kwargs.setdefault("job", "off")
         self.tracker = Tracker(self.name or default_name, **kwargs)
         self.run = self.tracker.start()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wattprint.integrations._common import PREFIX, Session, local_main, log_figures, missing
+from wattprint.integrations._common import PREFIX, Session, log_figures, missing
 
 try:
     import keras as _keras
@@ -32,8 +32,9 @@ __all__ = ["WattprintCallback"]
 class WattprintCallback(Callback):
     """Track a Keras ``fit()``; keywords are :class:`~wattprint.Tracker`'s.
 
-    In a job of several processes only the first process of each machine
-    (``LOCAL_RANK`` 0 or unset) tracks.
+    In a job of several processes (a launcher's ``RANK``/``WORLD_SIZE``, or
+    ``WATTPRINT_JOB``) every process tracks as one rank of the job, and the
+    ranks' runs merge into one job record (see :mod:`wattprint.integrations._common`).
     """
 
     def __init__(self, name: str | None = None, *, samples_per_epoch: int | None = None,
@@ -46,15 +47,14 @@ class WattprintCallback(Callback):
 
     @property
     def run(self) -> Any:
-        """The tracked run (None before ``fit()``, or on a process that does not track)."""
+        """This process's tracked run (None before ``fit()``)."""
         return self.session.run
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if local_main():
-            model = getattr(self, "model", None)
-            name = getattr(model, "name", None) or "keras-fit"
-            self.session.start(str(name), {"framework": "keras", "keras": _keras.__version__,
-                                           "keras_backend": _keras.backend.backend()})
+        model = getattr(self, "model", None)
+        name = getattr(model, "name", None) or "keras-fit"
+        self.session.start(str(name), {"framework": "keras", "keras": _keras.__version__,
+                                       "keras_backend": _keras.backend.backend()})
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.session.guard("epoch", lambda: self.session.open("epoch", f"epoch-{epoch + 1}"))

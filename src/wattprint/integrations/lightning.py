@@ -11,6 +11,12 @@ At each epoch's end the figures go to the module's logger
 ``wattprint/validation/energy_j`` ...), so they reach TensorBoard, CSV, W&B,
 MLflow and ``trainer.callback_metrics``.
 
+With ``strategy="ddp"`` (or any multi-process strategy) every rank tracks as
+one rank of the job, and rank 0 stores one job record (each device counted
+once; samples and tokens add up over the ranks, steps are the global steps).
+Only global rank 0 logs: its own part during ``fit()``, and at its end the
+job's totals (``wattprint/job/…``) straight to the trainer's loggers.
+
 Requires ``lightning`` (``pip install 'wattprint[lightning]'``).
 """
 
@@ -19,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wattprint.integrations._common import PREFIX, Session, local_main, log_figures, missing
+from wattprint.integrations._common import PREFIX, Session, job_figures, job_view, log_figures, missing
 
 try:
     import lightning as _lightning
@@ -35,8 +41,10 @@ class WattprintCallback(Callback):
     """Track a Lightning ``fit()``; keywords are :class:`~wattprint.Tracker`'s.
 
     ``tokens_of``: a function of a training batch giving its token count
-    (e.g. ``lambda b: int(b["attention_mask"].sum())``). In a job of several
-    processes only local rank 0 of each machine tracks and logs.
+    (e.g. ``lambda b: int(b["attention_mask"].sum())``), this process's batch.
+    In a job of several processes every rank tracks its part of one job and
+    global rank 0 alone logs; ``job`` is, there, the job's merged record once
+    ``fit()`` ended.
     """
 
     def __init__(self, name: str | None = None, *, tokens_of: Callable[[Any], int] | None = None,
@@ -47,15 +55,19 @@ class WattprintCallback(Callback):
 
     @property
     def run(self) -> Any:
-        """The tracked run (None before ``fit()``, or on a process that does not track)."""
+        """This process's tracked run (None before ``fit()``)."""
         return self.session.run
 
+    @property
+    def job(self) -> Any:
+        """The job's merged record (a dict) on global rank 0 of a multi-process ``fit()`` once it ended."""
+        return job_view(self.session.tracker)
+
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        if not local_main(trainer.local_rank):
-            return
+        # every rank, at the same point: the job layer's start is a collective of all ranks
         tags = {"framework": "lightning", "lightning": _lightning.__version__}
         if trainer.world_size > 1:
-            tags.update(world_size=str(trainer.world_size), node_rank=str(trainer.node_rank))
+            tags.update(world_size=str(trainer.world_size))
         self.session.start(type(pl_module).__name__, tags)
         self._step = trainer.global_step
 
@@ -81,8 +93,9 @@ class WattprintCallback(Callback):
         figures = log_figures(run)
         if window is not None:
             figures.update(log_figures(window, PREFIX + "epoch/"))
-        self.session.guard("log", lambda: pl_module.log_dict(figures, on_step=False, on_epoch=True,
-                                                              rank_zero_only=True))
+        if trainer.is_global_zero:
+            self.session.guard("log", lambda: pl_module.log_dict(figures, on_step=False, on_epoch=True,
+                                                                  rank_zero_only=True))
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.sanity_checking:
@@ -90,13 +103,22 @@ class WattprintCallback(Callback):
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         window = self.session.close("validation") if not trainer.sanity_checking else None
-        if window is not None:
+        if window is not None and trainer.is_global_zero:
             figures = log_figures(window, PREFIX + "validation/")
             self.session.guard("log", lambda: pl_module.log_dict(figures, on_step=False, on_epoch=True,
                                                                   rank_zero_only=True))
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self.session.stop()
+        view = self.job
+        if view is not None and trainer.is_global_zero:  # too late for log_dict: to the loggers directly
+            self.session.guard("log", lambda: self._log_job(trainer, job_figures(view)))
+
+    @staticmethod
+    def _log_job(trainer: Any, figures: dict[str, float]) -> None:
+        for logger in trainer.loggers:
+            logger.log_metrics(figures, step=trainer.global_step)
+            logger.save()
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"

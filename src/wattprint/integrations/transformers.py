@@ -11,6 +11,13 @@ reporters (TensorBoard, W&B, MLflow); and, through ``track_trainer``, adds
 ``co2_eq_emissions`` to the README that ``trainer.create_model_card()`` (and
 ``push_to_hub``) writes.
 
+Under ``torchrun``/Accelerate/DeepSpeed every rank's callback tracks as one
+rank of the job and rank 0 stores one job record (each device counted once;
+samples and tokens add up over the ranks, steps are the Trainer's global
+steps). Only rank 0 logs: its own part while training, and in the final
+training log (its summary: ``train_loss``, ``total_flos``; once every rank stopped) the
+job's totals as ``wattprint/job/…``; the model card has the job's figures.
+
 ``GenerationMeter(model)`` counts the tokens ``model.generate`` produces (also
 when a pipeline calls it) for energy per generated token.
 
@@ -23,7 +30,7 @@ import functools
 import os
 from typing import Any
 
-from wattprint.integrations._common import PREFIX, Session, local_main, log_figures, missing
+from wattprint.integrations._common import PREFIX, Session, job_figures, job_view, log_figures, missing
 from wattprint.tracking.track import active_run
 
 try:
@@ -33,6 +40,8 @@ except ImportError as exc:
     raise missing("transformers", "transformers", exc) from None
 
 __all__ = ["GenerationMeter", "WattprintCallback", "generated_tokens", "track_trainer"]
+# the keys of the summary train() logs once it is done (periodic logs may carry ``train_runtime``)
+FINAL_LOG = {"train_loss", "total_flos"}
 
 
 class WattprintCallback(TrainerCallback):
@@ -42,9 +51,10 @@ class WattprintCallback(TrainerCallback):
     ``tags=`` ...), checked when training starts; ``name`` defaults to the
     Trainer's ``run_name``. ``training_type`` (``"pre-training"`` or
     ``"fine-tuning"``) goes into the model card. In a job of several
-    processes only the first process of each machine tracks (see
-    :mod:`wattprint.integrations._common`). ``run`` is the run once training
-    started (live figures while it trains).
+    processes every rank tracks its part of one job and rank 0 alone logs
+    (see :mod:`wattprint.integrations._common`). ``run`` is this process's
+    run once training started (live figures while it trains); ``job``, on
+    rank 0 once training ended, the job's merged record.
     """
 
     def __init__(self, name: str | None = None, *, training_type: str | None = None, **tracker_kwargs: Any) -> None:
@@ -53,20 +63,26 @@ class WattprintCallback(TrainerCallback):
         self._step = 0
         self._tokens = 0
         self._eval_open = False
+        self._main = True  # the job's rank 0 (or the only process): the one that logs
 
     @property
     def run(self) -> Any:
-        """The tracked run (None before training starts, or on a process that does not track)."""
+        """This process's tracked run (None before training starts)."""
         return self.session.run
+
+    @property
+    def job(self) -> Any:
+        """The job's merged record (a dict) on rank 0 of a multi-process job once training ended."""
+        return job_view(self.session.tracker)
 
     # -- training --
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not (state.is_local_process_zero and local_main(getattr(args, "local_process_index", None))):
-            return
+        # every rank, at the same point: the job layer's start is a collective of all ranks
+        self._main = bool(state.is_world_process_zero)
         tags = {"framework": "transformers", "transformers": _transformers.__version__}
         if getattr(args, "world_size", 1) > 1:
-            tags.update(world_size=str(args.world_size), node_rank=str(os.environ.get("GROUP_RANK", "0")))
+            tags.update(world_size=str(args.world_size))
         self.session.start(str(getattr(args, "run_name", None) or "hf-train"), tags)
         self._step, self._tokens = state.global_step, int(getattr(state, "num_input_tokens_seen", 0) or 0)
 
@@ -84,9 +100,9 @@ class WattprintCallback(TrainerCallback):
         steps = state.global_step - self._step
         if steps <= 0:
             return
-        tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
-        batch = args.train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
-        run.step(steps, samples=steps * batch, tokens=max(0, tokens - self._tokens))
+        tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)  # the whole job's: rank 0 counts it
+        batch = args.train_batch_size * args.gradient_accumulation_steps  # this process's share of a step
+        run.step(steps, samples=steps * batch, tokens=max(0, tokens - self._tokens) if self._main else 0)
         self._step, self._tokens = state.global_step, tokens
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -109,13 +125,19 @@ class WattprintCallback(TrainerCallback):
     # -- logs --
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if logs is None or not self.session.active:
+        run = self.session.run
+        if logs is None or run is None or not self.session.active:
             return
-        self.session.guard("log", lambda: self._add_figures(state, logs))
+        if self._main:
+            self.session.guard("log", lambda: self._add_figures(state, logs, log_figures(run)))
+        if FINAL_LOG <= logs.keys():  # train()'s last log, in every rank: the job's exchange at stop
+            self.on_step_end(args, state, control)
+            self.session.guard("stop", self.session.stop)
+            view = self.job
+            if self._main and view is not None:
+                self.session.guard("log", lambda: self._add_figures(state, logs, job_figures(view)))
 
-    def _add_figures(self, state: Any, logs: dict[str, Any]) -> None:
-        assert self.session.run is not None
-        figures = log_figures(self.session.run)
+    def _add_figures(self, state: Any, logs: dict[str, Any], figures: dict[str, float]) -> None:
         if self._eval_open and any(k.startswith("eval_") for k in logs):
             self._eval_open = False  # the evaluation's metrics: its window ends here
             window = self.session.close("eval")
@@ -137,7 +159,8 @@ class WattprintCallback(TrainerCallback):
 
         if self.session.run is None:
             raise RuntimeError("no tracked training run yet: call trainer.train() first")
-        text = modelcard.render(build_report(self.session.run.to_dict()), training_type=self.training_type)
+        record = self.job or self.session.run.to_dict()  # a multi-process job's: its merged record
+        text = modelcard.render(build_report(record), training_type=self.training_type)
         data: dict[str, Any] = yaml.safe_load(text)["co2_eq_emissions"]
         return data
 
@@ -210,7 +233,7 @@ class GenerationMeter:
         if outer is not None and outer.status == "running":
             self.span = outer.open_window(self.session.name or "generate")
         else:
-            self.span = self.session.start("generate", {"framework": "transformers"})
+            self.span = self.session.start("generate", {"framework": "transformers"}, alone=True)
         generate = self.model.generate
         config = self.model.config
 

@@ -20,7 +20,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from wattprint.report.display import component_label, status_text, top_windows, warning_lines
+from wattprint.report.display import (
+    component_label,
+    platform_notes,
+    platform_rows,
+    status_text,
+    top_windows,
+    warning_lines,
+)
 from wattprint.report.escape import html_text as escape
 from wattprint.report.fmt import band, duration, location_text, pct, sig, singular
 from wattprint.report.html_chart import COLORS, MAX_POINTS, breakdown_svg, chart_svg, nice_step, power_series
@@ -231,6 +238,18 @@ def _breakdown(report: dict[str, Any]) -> str:
     )
 
 
+def _platform(report: dict[str, Any]) -> str:
+    plat = report["platform"]
+    if plat is None:
+        return ""
+    rows = [[e(label), _fig(f"platform.{key}_j", j, sig(j_to_kwh(j))), _fig(f"platform.{key}_j", j, sig(j)),
+             e(method), e(band(b)), e(note)] for key, label, j, method, b, note in platform_rows(plat)]
+    notes = "".join(f"<p>{e(line)}</p>" for line in platform_notes(plat))
+    table = _table(["Figure", "Energy (kWh)", "Energy (J)", "Method", "Band", "Note"], rows, {1, 2, 4},
+                   "platform-table")
+    return _section("platform", "Whole machine", table + notes)
+
+
 def _emission_rows(report: dict[str, Any]) -> list[Row]:
     em, it, pue, sci = report["emissions"], report["intensity"], report["pue"], report["sci"]
     rows = []
@@ -393,7 +412,7 @@ def _json_block(report: dict[str, Any]) -> str:
 
 
 SECTIONS: tuple[Callable[[dict[str, Any]], str], ...] = (
-    _header, _summary, _fallback, _power, _breakdown, _emissions, _windows, _equivalents, _warnings,
+    _header, _summary, _fallback, _power, _breakdown, _platform, _emissions, _windows, _equivalents, _warnings,
     _methodology, _attribution, _baseline, _hardware, _sources, _footer, _compaction_note, _json_block,
 )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.3.0"
 SCHEMA_ID = "urn:wattprint:report:1"
 
 _NUM = {"type": "number"}
@@ -192,6 +192,7 @@ SCHEMA: dict[str, Any] = {
                             "m_g": _NONNEG,
                             "sci_g_per_unit": _NONNEG_OR_NULL,
                             "formula": _STR,
+                            "scope": {"enum": ["machine", "process"]},
                         }
                     ),
                 ]
@@ -315,6 +316,35 @@ SCHEMA: dict[str, Any] = {
                             "dynamic_energy_j": _NONNEG,
                             "dynamic_energy_kwh": _NONNEG,
                             "notes": _STRS,
+                        }
+                    ),
+                ]
+            },
+            "platform": {  # the whole machine beside the components (schema 1.2)
+                "anyOf": [
+                    {"type": "null"},
+                    _obj(
+                        {
+                            "used": {"enum": ["whole-machine", "modelled-rest"]},
+                            "channel": _STR,
+                            "whole_j": _NONNEG,
+                            "whole_kwh": _NONNEG,
+                            "whole_method": _STR,
+                            "whole_band": _NONNEG,
+                            "components_j": _NONNEG,
+                            "components_band": _NONNEG,
+                            "components_methods": _STRS,
+                            "rest_j": _NUM,
+                            "rest_method": {"enum": ["measured", "modelled"]},
+                            "rest_band": _NONNEG,
+                            "fallback_j": _NONNEG_OR_NULL,
+                            "fallback_band": _NONNEG_OR_NULL,
+                            "metered_s": _NONNEG_OR_NULL,
+                            "fallback_s": _NONNEG_OR_NULL,
+                            "fallback_spans": {"type": ["integer", "null"], "minimum": 0},
+                            "refresh_s": _NONNEG_OR_NULL,
+                            "edge_band": _NONNEG_OR_NULL,
+                            "short": {"type": ["boolean", "null"]},
                         }
                     ),
                 ]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from wattprint.report.display import platform_notes, platform_rows
 from wattprint.report.escape import tex_text as tex
 from wattprint.report.fmt import band, duration, pct, sig, singular
 from wattprint.report.schema import hardware_summary
+from wattprint.units import j_to_kwh
 
 
 def _n(x: float | None, digits: int = 3) -> str:
@@ -49,6 +51,8 @@ def render(report: dict[str, Any]) -> str:
             )
             + "."
         )
+    if report["platform"] is not None:
+        sentences += [tex(line) for line in platform_notes(report["platform"])]
     if sci and sci["sci_g_per_unit"] is not None:
         sentences.append(
             f"Its Software Carbon Intensity (ISO/IEC 21031) is {_n(sci['sci_g_per_unit'])}~g CO$_2$e per "
@@ -79,6 +83,10 @@ def render(report: dict[str, Any]) -> str:
         f"Total (IT) & {_n(t['energy_kwh'])} & 100.0 \\% & {tex(methods)} & {tex(band(t['band']))} \\\\",
         f"Facility (PUE {_n(pue['value'])}) & {_n(t['facility_energy_kwh'])} & & & \\\\",
     ]
+    if report["platform"] is not None:  # the whole machine beside its components
+        lines.append("\\midrule")
+        lines += [f"{tex(label.capitalize())} & {_n(j_to_kwh(j))} & & {tex(method)} & {tex(band(b))} \\\\"
+                  for _, label, j, method, b, _note in platform_rows(report["platform"])]
     if em["location_based_g"] is not None:
         lines.append(f"\\multicolumn{{4}}{{l}}{{CO$_2$e, location-based (g)}} & {_n(em['location_based_g'])} \\\\")
     if em["market_based_g"] is not None:

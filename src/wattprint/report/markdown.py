@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wattprint.report.display import component_label, status_text, top_windows, warning_lines
+from wattprint.report.display import (
+    component_label,
+    platform_notes,
+    platform_rows,
+    status_text,
+    top_windows,
+    warning_lines,
+)
 from wattprint.report.escape import md_code, md_text
 from wattprint.report.fmt import band, duration, location_text, pct, sig, singular
 from wattprint.report.schema import SCHEMA_VERSION, hardware_summary
@@ -66,6 +73,22 @@ def _components(report: dict[str, Any]) -> list[str]:
         f"**{sig(em['location_based_g'])}** |"
     )
     return [*out, ""]
+
+
+def _platform(report: dict[str, Any]) -> list[str]:
+    """The whole machine beside the components, the rest of the platform, and which figure the total is."""
+    plat = report["platform"]
+    if plat is None:
+        return []
+    out = ["## Whole machine", "", "| Figure | Energy (kWh) | Energy (J) | Method | Band | Note |",
+           "|---|---:|---:|---|---:|---|"]
+    for _, label, j, method, b, note in platform_rows(plat):
+        out.append(f"| {md_text(label)} | {sig(j_to_kwh(j))} | {sig(j)} | {md_text(method)} | {band(b)} | "
+                   f"{md_text(note)} |")
+    out.append("")
+    for line in platform_notes(plat):
+        out += [md_text(line), ""]
+    return out
 
 
 def _headline(report: dict[str, Any]) -> list[str]:
@@ -181,7 +204,7 @@ def _equivalents(report: dict[str, Any]) -> list[str]:
 
 
 SECTIONS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
-    _facts, _components, _headline, _channels, _windows, _attribution, _baseline, _warnings, _methodology,
+    _facts, _components, _headline, _platform, _channels, _windows, _attribution, _baseline, _warnings, _methodology,
     _equivalents,
 )
 

@@ -133,8 +133,9 @@ def _emissions(report: dict[str, Any]) -> list[str]:
         )
     sci = report["sci"]
     if sci:
+        share = ", times the process tree's share of the machine" if sci.get("scope") == "process" else ""
         out.append(
-            f"SCI per {sci['standard']}: (E x I + M) / R with E the facility energy (IT energy x PUE) "
+            f"SCI per {sci['standard']}: (E x I + M) / R with E the facility energy (IT energy x PUE{share}) "
             f"in kWh, I the location-based intensity in gCO2e/kWh, M = {sci['m_g']:g} g embodied "
             f"emissions, R = {sci['r']:g} {sci['functional_unit']}; market instruments are excluded."
         )

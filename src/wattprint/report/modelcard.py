@@ -18,7 +18,7 @@ from typing import Any
 from wattprint.errors import ReportError
 from wattprint.report.escape import yaml_quote
 from wattprint.report.fmt import sig
-from wattprint.report.schema import hardware_summary
+from wattprint.report.schema import hardware_summary, process_share
 
 TRAINING_TYPES = ("pre-training", "fine-tuning")
 
@@ -60,8 +60,12 @@ def place(it: dict[str, Any]) -> str:
     return str(it["location"])
 
 
-def render(report: dict[str, Any], *, training_type: str | None = None) -> str:
-    """The YAML block to paste into a model card's front matter (with a comment header)."""
+def render(report: dict[str, Any], *, training_type: str | None = None, scope: str = "machine") -> str:
+    """The YAML block to paste into a model card's front matter (with a comment header).
+
+    ``scope="process"``: the emissions are the run's process-tree share of the machine's
+    (its recorded attribution), and ``source`` says so; ``machine`` (default): the whole
+    machine's counted channels."""
     em, it, t = report["emissions"], report["intensity"], report["totals"]
     if em["location_based_g"] is None or not it:
         raise ModelCardError(
@@ -72,9 +76,16 @@ def render(report: dict[str, Any], *, training_type: str | None = None) -> str:
             f"--training-type must be one of {', '.join(TRAINING_TYPES)}, got '{training_type}'"
         )
     where = "unknown (world average used)" if it["fallback"] else place(it)
+    emissions, kwh, part = em["location_based_g"], t["energy_kwh"], ""
+    if scope == "process":
+        a = report["attribution"]
+        share = process_share(a)
+        emissions, kwh = em["location_based_g"] * share, a["energy_kwh"]
+        part = (f", the process tree's share {share * 100:.1f} % of the machine"
+                f" ({', '.join(a['methods']) or 'attributed'})")
     source = (
-        f"wattprint {report['hardware']['wattprint_version']}: {sig(t['energy_kwh'], 4)} kWh "
-        f"({', '.join(t['methods'])}, ±{t['band'] * 100:.0f} %) x PUE {sig(report['pue']['value'])} x "
+        f"wattprint {report['hardware']['wattprint_version']}: {sig(kwh, 4)} kWh "
+        f"({', '.join(t['methods'])}, ±{t['band'] * 100:.0f} %{part}) x PUE {sig(report['pue']['value'])} x "
         f"{sig(it['effective_g_per_kwh'] or it['g_per_kwh'])} gCO2e/kWh ({it['source']}"
         f"{', ' + str(it['year']) if it['year'] else ''}), location-based"
     )
@@ -82,7 +93,7 @@ def render(report: dict[str, Any], *, training_type: str | None = None) -> str:
         f"# wattprint run {yaml_quote(report['run']['id'])} ({yaml_quote(report['run']['name'])}); "
         "paste into the README front matter",
         "co2_eq_emissions:",
-        f"  emissions: {_yaml_number(em['location_based_g'])}",
+        f"  emissions: {_yaml_number(emissions)}",
         f"  source: {yaml_quote(source)}",
     ]
     if training_type:

@@ -23,19 +23,18 @@ are the same instants as Unix seconds.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from wattprint.errors import ReportError
 from wattprint.report import sections as sec
+from wattprint.report.display import platform
 from wattprint.report.equivalents import equivalents
 from wattprint.report.job import job_methodology
 from wattprint.report.json_schema import SCHEMA, SCHEMA_ID, SCHEMA_VERSION, schema_fields
 from wattprint.report.methodology import METHOD_ORDER, METHOD_TEXT, methodology
 from wattprint.report.sections import COMPONENT_ORDER, EXCLUDED, component_key, gpu_model, hardware_summary
 from wattprint.units import j_to_kwh
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = [
     "COMPONENT_ORDER",
@@ -45,14 +44,19 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_ID",
     "SCHEMA_VERSION",
+    "SCOPES",
     "ReportError",
     "build_report",
     "component_key",
     "gpu_model",
     "hardware_summary",
     "methodology",
+    "process_share",
     "schema_fields",
 ]
+
+
+SCOPES = ("machine", "process")  # what the SCI and the model card count: see build_report
 
 
 def _check_options(per: float | None, unit: str | None, embodied_g: float | None, progress: Any) -> None:
@@ -74,6 +78,7 @@ def build_report(
     unit: str | None = None,
     embodied_g: float | None = None,
     now: float | None = None,
+    scope: str = "machine",
 ) -> dict[str, Any]:
     """The JSON report of ``run`` (a run record, live or stored).
 
@@ -81,12 +86,16 @@ def build_report(
     unit="samples"``: grams CO2e per sample); ``unit`` alone (``"tokens"``,
     ``"steps"``, ``"samples"``) takes R from what the run counted with
     ``run.step()``; ``embodied_g`` is the embodied
-    share M in grams (0 when not given). ``now`` fixes ``generated_utc``
+    share M in grams (0 when not given). ``scope`` is what the SCI's E and the
+    model card count: ``machine`` (every counted channel) or ``process`` (the run's
+    process-tree share, from its recorded attribution). ``now`` fixes ``generated_utc``
     (Unix seconds; default: the current time) so output can be reproduced.
     Missing parts (no intensity yet, no timeline, no GPU) are rendered as
     absent, never invented.
     """
     _check_options(per, unit, embodied_g, run.get("progress"))
+    if scope not in SCOPES:
+        raise ReportError(f"--scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     if per is None:
         per = sec.functional_unit(run.get("progress"), unit)
     if embodied_g is None:  # the run's own per-device figures (wattprint.embodied), when it had them
@@ -110,6 +119,8 @@ def build_report(
         run.get("windows") or [], total_j, {c["name"]: c["component"] for c in channels}, priced
     )
     counted = {c["name"] for c in channels if c["in_total"]}
+    attribution = sec.attribution(run.get("attribution"), location_g, total_j)
+    share = process_share(attribution) if scope == "process" else None
     report: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
@@ -117,6 +128,7 @@ def build_report(
         "run": _run_section(run, duration),
         "hardware": _hardware(run, channels),
         "boundary": _boundary(channels),
+        "platform": _platform(chans_in, run.get("platform")),
         "channels": channels,
         "components": sec.components(channels, total_j, duration, tl),
         "totals": totals,
@@ -127,7 +139,7 @@ def build_report(
         },
         "emissions": sec.emissions(location_g, market_g, totals["band"], intensity, embodied_g,
                                    _marginal(intensity_in) if priced else None),
-        "sci": sec.sci(per, unit, embodied_g, facility_j, intensity),
+        "sci": sec.sci(per, unit, embodied_g, facility_j, intensity, share),
         "per_unit": sec.per_unit(run.get("progress"), total_j, location_g),
         "coverage": tl.coverage(duration),
         "windows": windows,
@@ -142,13 +154,24 @@ def build_report(
             }
             for f in run.get("faults") or []
         ],
-        "attribution": sec.attribution(run.get("attribution"), location_g, total_j),
+        "attribution": attribution,
         "baseline": sec.baseline(run.get("baseline"), counted),
         "methodology": [],
         "provenance": _provenance(run, intensity),
     }
     report["methodology"] = [*methodology(report), *job_methodology(run)]
     return report
+
+
+def process_share(attribution: dict[str, Any] | None) -> float:
+    """The process tree's share of the machine, for ``scope="process"``; a clear error when the
+    run recorded none (attribution off, or nothing to attribute)."""
+    if attribution is None or attribution["machine_energy_j"] <= 0:
+        raise ReportError(
+            "--scope process needs the run's process share, and this run recorded none "
+            "(attribution was off or unavailable); use --scope machine"
+        )
+    return float(attribution["share_of_machine"])
 
 
 def _run_section(run: Mapping[str, Any], duration: float) -> dict[str, Any]:
@@ -185,6 +208,19 @@ def _hardware(run: Mapping[str, Any], channels: list[dict[str, Any]]) -> dict[st
             for s in run.get("sensors") or []
         ],
     }
+
+
+_METER_ONLY = ("fallback_j", "fallback_band", "metered_s", "fallback_s", "fallback_spans", "refresh_s", "edge_band",
+               "short")
+
+
+def _platform(chans: list[dict[str, Any]], facts: Any) -> dict[str, Any] | None:
+    """The whole machine beside the components (``report/display.py``); the meter's own figures are
+    null when the total is the components plus a modelled rest."""
+    plat = platform(chans, facts if isinstance(facts, Mapping) else None)
+    if plat is None:
+        return None
+    return {**{k: None for k in _METER_ONLY}, **plat, "whole_kwh": j_to_kwh(plat["whole_j"])}
 
 
 def _boundary(channels: list[dict[str, Any]]) -> dict[str, Any]:

@@ -285,12 +285,16 @@ def emissions(
 
 
 def sci(
-    per: float | None, unit: str | None, embodied_g: float | None, facility_j: float, it: dict[str, Any] | None
+    per: float | None, unit: str | None, embodied_g: float | None, facility_j: float, it: dict[str, Any] | None,
+    share: float | None = None,
 ) -> dict[str, Any] | None:
-    """SCI (ISO/IEC 21031): (E x I + M) per R, location-based I, market instruments excluded."""
+    """SCI (ISO/IEC 21031): (E x I + M) per R, location-based I, market instruments excluded.
+
+    ``share`` (scope ``process``): E is that share of the facility energy, the run's process
+    tree's part of the machine (its ``attribution``); None: the whole machine."""
     if per is None:
         return None
-    e_kwh = j_to_kwh(facility_j)
+    e_kwh = j_to_kwh(facility_j * (share if share is not None else 1.0))
     i = it["effective_g_per_kwh"] if it else None
     m = num(embodied_g)
     r = num(per)
@@ -303,6 +307,7 @@ def sci(
         "m_g": m,
         "sci_g_per_unit": (e_kwh * i + m) / r if i is not None else None,
         "formula": "SCI = (E x I + M) / R",
+        "scope": "machine" if share is None else "process",
     }
 
 

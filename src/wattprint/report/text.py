@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from wattprint.report.display import platform
+from wattprint.report.display import platform, platform_notes
 from wattprint.report.escape import term_text
 from wattprint.report.job import job_label
 from wattprint.units import fmt_duration, fmt_energy, fmt_mass, j_to_kwh, utc
@@ -63,7 +63,7 @@ def summary(run: dict[str, Any]) -> str:
         f"{fmt_duration(run['duration_s'])}{exit_part}"
     )
     channels = list(run["channels"].values())
-    plat = platform(channels)
+    plat = platform(channels, run.get("platform"))
     width = max([len(term_text(c["name"])) for c in channels] + [7])
     for c in channels:
         inside = plat is not None and plat["used"] == "whole-machine" and c.get("component") != "psys"
@@ -122,7 +122,8 @@ def _platform_lines(plat: dict[str, Any] | None, width: int) -> list[str]:
             f"  {'':<{width}}  total = whole machine ({term_text(plat['channel'])}) {fmt_energy(plat['whole_j'])}; "
             f"components {fmt_energy(plat['components_j'])}; rest of the platform {fmt_energy(plat['rest_j'])} "
             "(PSU losses, fans, disks, NICs, BMC: measured as the difference)"
-        ]
+        ] + [f"  {'':<{width}}  ! {term_text(n)}"  # the fallback's seconds when it fell back; a short run's flag
+             for n in platform_notes(plat)[0 if plat["fallback_s"] > 0 else 1:]]
     return [
         f"  {'':<{width}}  total = components {fmt_energy(plat['components_j'])} + rest of the platform "
         f"{fmt_energy(plat['rest_j'])} (modelled ±{plat.get('rest_band', 0):.0%}: PSU losses, fans, disks, NICs; "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+from array import array
 from collections.abc import Callable
 
 from wattprint._threads import new_thread
@@ -87,9 +88,10 @@ class StoreSink(Sink):
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self.store: Any = None
-        # windows written so far, grouped by the intensity they were priced with:
-        # (seq of the first, the windows, intensity); consecutive groups share an intensity
-        self._written: list[tuple[int, list[Window], Intensity | None]] = []
+        # windows written so far, grouped by the intensity they were priced with: (seq of the
+        # first, their places in run.windows, intensity); consecutive groups share an intensity.
+        # Places, not the windows: the run keeps older windows in columns (window.WindowLog).
+        self._written: list[tuple[int, array[int], Intensity | None]] = []
         self._windows_written = 0
         self._written_t1 = 0.0  # where the timeline rows written so far end (s since the start)
         self._failures = 0
@@ -151,6 +153,7 @@ class StoreSink(Sink):
                     closing = self._closing
                 if self.store is not None:
                     self._write(run, rows, windows, final=final)
+                del rows, windows  # not held while waiting: the run keeps older windows compact
                 if final or closing:
                     return
         finally:
@@ -195,7 +198,7 @@ class StoreSink(Sink):
             return rows, windows
         self.store.reopen()  # if this fails, nothing below has changed and the batch is retried
         record_fault(run, "store", f"{problem}; recreated it and wrote this run again")
-        earlier_windows = [w for _, group, _ in self._written for w in group]
+        earlier_windows = [run.windows[i] for _, places, _ in self._written for i in places]
         self._written, self._windows_written = [], 0
         # the rows held in memory up to there (older ones merged on a long run: same energy)
         earlier_rows = run.timeline.until(self._written_t1)
@@ -218,18 +221,19 @@ class StoreSink(Sink):
     def _note_written(self, windows: list[Window], priced_with: list[Intensity | None]) -> None:
         for w, it in zip(windows, priced_with, strict=True):
             if self._written and self._written[-1][2] is it:
-                self._written[-1][1].append(w)
+                self._written[-1][1].append(w._index)
             else:
-                self._written.append((self._windows_written, [w], it))
+                self._written.append((self._windows_written, array("q", [w._index]), it))
             self._windows_written += 1
 
     def _write_final(self, run: Run, rows: list[Interval], windows: list[Window]) -> None:
         final = run.intensity
         repriced: list[tuple[int, WindowRecord]] = []
-        for first, group, it in self._written:
+        for first, places, it in self._written:
             if it is final:
                 continue
-            for k, w in enumerate(group):
+            for k, i in enumerate(places):
+                w = run.windows[i]
                 if final is not None:
                     w.price(final)
                 repriced.append((first + k, w.to_dict()))

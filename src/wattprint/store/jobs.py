@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 from wattprint.tracking.job import device_key, is_host_channel
+from wattprint.tracking.progress import record_of
 from wattprint.tracking.record import (
     ChannelRecord,
     FaultRecord,
@@ -106,6 +107,10 @@ class _Merge:
 
     def __init__(self, parts: list[Mapping[str, Any]]) -> None:
         self.labels = _node_labels(parts)
+        # hosts whose whole-machine meter is their total: every other channel of that host (a GPU read by
+        # another rank there included) is inside it, never added on top (sensors/platform elect())
+        self.metered = {p["job"].get("boot_id", "") for p in parts
+                        if any(c["component"] == "platform" and c["in_total"] for c in p["channels"].values())}
         self.channels: dict[str, ChannelRecord] = {}
         self.parts: list[JobPartRecord] = []
         self.nodes: dict[str, JobNodeRecord] = {}
@@ -113,12 +118,15 @@ class _Merge:
         self.faults: list[FaultRecord] = []
         self.shared: list[SharedDeviceRecord] = []  # devices another job used too (tracking/shared.py)
         self.split: dict[str, float] = {}  # the view's channel -> the share its job's total keeps
+        self.progress: dict[int, tuple[int, int, int]] = {}  # restart -> (steps, samples, tokens)
 
     def take(self, p: Mapping[str, Any], seen: set[str]) -> None:
         job, boot = p["job"], p["job"].get("boot_id", "")
         label = self.labels[boot]
         kept, dupes, energy = [], [], 0.0
         for c in p["channels"].values():
+            if boot in self.metered and c["in_total"] and c["component"] != "platform":
+                c = {**c, "in_total": False}
             name = f"{label}/{c['name']}" if is_host_channel(c["component"]) else c["name"]
             key = device_key(c["name"], c["component"], boot)
             if key in seen:
@@ -129,9 +137,12 @@ class _Merge:
             energy += c["energy_j"] if c["in_total"] else 0.0
             _add_channel(self.channels, name, c, f"{label}, rank {job['rank']}")
             self._take_shared(job, c, name)
-        self.parts.append({"run_id": p["id"], "rank": job["rank"], "restart": job.get("restart", 0),
-                           "node": label, "boot_id": boot, "status": p["status"], "energy_j": energy,
-                           "channels": kept, "duplicates": dupes})
+        part: JobPartRecord = {"run_id": p["id"], "rank": job["rank"], "restart": job.get("restart", 0),
+                               "node": label, "boot_id": boot, "status": p["status"], "energy_j": energy,
+                               "channels": kept, "duplicates": dupes}
+        if p.get("progress"):
+            part["progress"] = p["progress"]
+        self.parts.append(part)
         node = self.nodes.setdefault(boot, {"node": label, "boot_id": boot, "ranks": [], "energy_j": 0.0,
                                             "channels": []})
         node["ranks"] = sorted({*node["ranks"], job["rank"]})
@@ -144,7 +155,15 @@ class _Merge:
             self.market += market * energy / total
         self.faults += [{"wall": f["wall"], "source": f["source"], "message": f"rank {job['rank']}: {f['message']}"}
                         for f in p.get("faults") or []]
+        self._count(job.get("restart", 0), p.get("progress"))
 
+    def _count(self, restart: int, progress: Mapping[str, int] | None) -> None:
+        """Units of work: each rank counts the job's (global) steps and its own samples and tokens,
+        so steps are the most any rank counted and samples and tokens add up; restarts add up."""
+        if progress:
+            steps, samples, tokens = self.progress.get(restart, (0, 0, 0))
+            self.progress[restart] = (max(steps, progress.get("steps", 0)), samples + progress.get("samples", 0),
+                                      tokens + progress.get("tokens", 0))
 
     def _take_shared(self, job: Mapping[str, Any], c: Mapping[str, Any], name: str) -> None:
         for s in job.get("shared_devices") or []:
@@ -217,6 +236,9 @@ def _view(parts: list[Mapping[str, Any]], m: _Merge) -> RunRecord:
         "channels": m.channels, "windows": [], "window_stats": {}, "timeline": [], "timeline_intervals": 0,
     }
     apply_split(view, m.split)  # a device shared with another job counts this job's share
+    progress = record_of(tuple(sum(c[i] for c in m.progress.values()) for i in range(3)))
+    if progress is not None:
+        view["progress"] = progress
     return view
 
 

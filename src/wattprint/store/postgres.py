@@ -133,6 +133,8 @@ def _plain(params: tuple[Any, ...]) -> tuple[Any, ...]:
 class PostgresStore(SqlStore):
     """A run store in a PostgreSQL database (``postgresql://user@host:port/dbname``)."""
 
+    _FIND = "strpos"  # instr's name here (store/runquery.py)
+
     def __init__(self, conn: Any, url: str) -> None:
         super().__init__(conn, mask_url(url))
         self._url = url  # to connect again; never shown (``path`` is the masked form)

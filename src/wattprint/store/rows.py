@@ -58,6 +58,8 @@ def header_record(r: Mapping[str, Any], status: str) -> RunHeader:
     header["budget"] = json.loads(r["budget"]) if r["budget"] else None
     header["prediction"] = json.loads(r["prediction"]) if r["prediction"] else None
     header["embodied"] = json.loads(r["embodied"]) if r["embodied"] else None
+    # schema 10: the whole-machine total's metered and fallback seconds; NULL without a meter
+    header["platform"] = json.loads(r["platform"]) if r["platform"] else None
     return header
 
 

@@ -7,7 +7,8 @@ the same schema version and the same migrations.
 
 Tables: ``runs`` (one row per run, with its provenance), ``channels``
 (per-channel totals), ``windows``, ``timeline_chunks`` (the timeline, packed;
-``timeline`` holds runs stored before version 5) and ``baselines``.
+``timeline`` holds runs stored before version 5), ``timeline_rollup`` (the timeline summed per
+minute and hour, for charts) and ``baselines``.
 """
 
 from __future__ import annotations
@@ -148,6 +149,27 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN budget TEXT;
     ALTER TABLE runs ADD COLUMN prediction TEXT;
     ALTER TABLE runs ADD COLUMN embodied TEXT;
+    """,
+    # 10: the timeline rolled up per UTC minute and hour (store/rollup.py): each row sums the
+    # consecutive stored intervals [seq, seq+n), so a chart of a week reads ~10,000 rows, not 604,800
+    """
+    CREATE TABLE timeline_rollup (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        t0_s REAL NOT NULL,
+        t1_s REAL NOT NULL,
+        wall0 REAL NOT NULL,
+        energy TEXT NOT NULL,
+        PRIMARY KEY (run_id, step, seq)
+    );
+    CREATE INDEX timeline_rollup_time ON timeline_rollup(run_id, step, t0_s);
+    """,
+    # 11: the whole-machine total over the run: metered and fallback seconds, fallback spans, the band its
+    # meter's refresh adds, short or not (JSON, NULL for runs without a whole-machine meter: PlatformRecord)
+    """
+    ALTER TABLE runs ADD COLUMN platform TEXT;
     """,
 ]
 

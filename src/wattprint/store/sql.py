@@ -24,6 +24,7 @@ from typing import Any
 
 from wattprint.errors import StoreError
 from wattprint.host import hostname
+from wattprint.store.rollup import Rolled, RollupStore
 from wattprint.store.rows import (
     channel_record,
     header_record,
@@ -34,6 +35,7 @@ from wattprint.store.rows import (
     unpack_chunk,
     window_record,
 )
+from wattprint.store.runquery import RunQueries
 from wattprint.tracking.measure import Interval, window_stats
 from wattprint.tracking.record import RunHeader, RunRecord
 from wattprint.tracking.timeline import downsample
@@ -44,11 +46,11 @@ _RUN_COLUMNS = ("id, name, status, command, tags, start_utc, end_utc, duration_s
                 "cpu_model, gpu_models, wattprint_version, interval_s, location, intensity_source, intensity, "
                 "energy_j, band, emissions_g, market_emissions_g, sensors, faults, attribution, baseline, "
                 "gpu_users, owner, project, progress, job_id, job_rank, job_world_size, job_node, job, budget, "
-                "prediction, embodied")
+                "prediction, embodied, platform")
 # what a later write of the same run updates (owner, project and the run's identity stay as first written)
 _RUN_UPDATED = ("status", "end_utc", "duration_s", "exit_code", "location", "intensity_source", "intensity",
                 "energy_j", "band", "emissions_g", "market_emissions_g", "sensors", "faults", "attribution",
-                "baseline", "gpu_users", "progress", "job", "budget", "prediction", "embodied")
+                "baseline", "gpu_users", "progress", "job", "budget", "prediction", "embodied", "platform")
 _UPSERT_RUN = (
     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({','.join('?' * len(_RUN_COLUMNS.split(',')))}) "
     f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _RUN_UPDATED)}"
@@ -56,7 +58,7 @@ _UPSERT_RUN = (
 _INSERT_WINDOW = ("INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, emissions_g, "
                   "channels, estimated, start_utc, band, market_emissions_g, progress) "
                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-_CHILD_TABLES = ("channels", "windows", "timeline", "timeline_chunks")
+_CHILD_TABLES = ("channels", "windows", "timeline", "timeline_chunks", "timeline_rollup")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -69,7 +71,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class SqlStore:
+class SqlStore(RollupStore, RunQueries):
     """A run store over one connection, used under a lock (so it is thread-safe)."""
 
     def __init__(self, conn: Any, path: Any, *, readonly: bool = False) -> None:
@@ -86,6 +88,7 @@ class SqlStore:
         self._wseq: dict[str, int] = {}
         self._sums: dict[str, dict[str, float]] = {}
         self._t1: dict[str, float] = {}
+        self._rolled: dict[str, dict[int, Rolled]] = {}
 
     # -- the database's dialect (subclasses) --------------------------------------
 
@@ -126,7 +129,7 @@ class SqlStore:
             json.dumps(d["baseline"]) if d.get("baseline") else None,
             json.dumps(d.get("gpu_users") or {}), d.get("owner"), d.get("project"),
             json.dumps(d["progress"]) if d.get("progress") else None, *job_columns(d.get("job")),
-            *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied")),
+            *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied", "platform")),
         ))
         self._execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
         self._executemany(
@@ -178,6 +181,7 @@ class SqlStore:
             if rows:
                 t1 = rows[-1].t1_s
             self._upsert_run(header if final else _progress_view(header, sums, t1))
+            rolled = self._roll_written(rid, seq, rows) if rows else self._rolled.get(rid)
             seq = self._insert_rows(rid, seq, rows)
             wins = [_window_row(rid, i, w) for i, w in enumerate(windows, start=wseq)]
             self._executemany(_INSERT_WINDOW, wins)
@@ -188,6 +192,8 @@ class SqlStore:
             )
         # counters move only once the transaction is committed, so a failed write is retried whole
         self._seq[rid], self._wseq[rid], self._sums[rid], self._t1[rid] = seq, wseq + len(wins), sums, t1
+        if rolled is not None:
+            self._rolled[rid] = rolled
 
     def _insert_rows(self, rid: str, seq: int, rows: Iterable[Interval]) -> int:
         """Append ``rows`` as packed chunks from timeline position ``seq``; returns the next position."""
@@ -214,9 +220,11 @@ class SqlStore:
                 self._execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))  # noqa: S608 - our tables
             self._execute("DELETE FROM runs WHERE id=?", (rid,))
             self._upsert_run(run)
+            rows = list(rows)
+            self._roll_written(rid, 0, rows)
             self._insert_rows(rid, 0, rows)
             self._executemany(_INSERT_WINDOW, [_window_row(rid, i, w) for i, w in enumerate(run["windows"])])
-        for cache in (self._seq, self._wseq, self._sums, self._t1):
+        for cache in (self._seq, self._wseq, self._sums, self._t1, self._rolled):
             cache.pop(rid, None)
 
     # -- reading ------------------------------------------------------------------
@@ -312,27 +320,37 @@ class SqlStore:
         chunks = self._tuples("SELECT COALESCE(MAX(seq+n), 0) FROM timeline_chunks WHERE run_id=?", (run_id,))
         return max(int(legacy[0][0]), int(chunks[0][0]))
 
-    def iter_timeline(self, run_id: str, batch: int = 256) -> Iterator[Interval]:
+    def iter_timeline(self, run_id: str, batch: int = 256, *, start: int = 0,
+                      stop: int | None = None) -> Iterator[Interval]:
         """The run's timeline intervals in order: rows of the schema-1 table (runs written before
         schema 5), then the chunks, ``batch`` chunks per query (never all at once; each query
-        starts after the last chunk read, so no cursor is held between them)."""
+        starts after the last chunk read, so no cursor is held between them). ``start``/``stop``:
+        only the intervals at those timeline positions (``[start, stop)``; only the chunks
+        holding them are read)."""
+        end = 2**62 if stop is None else stop
         with self._lock:
             legacy = self._tuples(  # bounded: no run has been written this way since schema 5
-                "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline WHERE run_id=? ORDER BY seq",
-                (run_id,),
+                "SELECT seq, t0_s, t1_s, start_utc, channel, energy_j FROM timeline WHERE run_id=? AND seq>=? "
+                "AND seq<? ORDER BY seq",
+                (run_id, start, end),
             )
         yield from legacy_timeline(legacy)
         after = -1
         while True:
             with self._lock:
                 chunks = self._tuples(
-                    "SELECT seq, channels, data FROM timeline_chunks WHERE run_id=? AND seq>? ORDER BY seq LIMIT ?",
-                    (run_id, after, batch),
+                    "SELECT seq, channels, data FROM timeline_chunks WHERE run_id=? AND seq>? AND seq+n>? AND seq<? "
+                    "ORDER BY seq LIMIT ?",
+                    (run_id, after, start, end, batch),
                 )
             if not chunks:
                 return
-            for _, names, data in chunks:
-                yield from unpack_chunk(names, bytes(data))
+            for first, names, data in chunks:
+                rows = unpack_chunk(names, bytes(data))
+                # a chunk across an end: cut it
+                if first < start or (stop is not None and first + _chunk_len(data, names) > stop):
+                    rows = (iv for i, iv in enumerate(rows, start=first) if start <= i < end)
+                yield from rows
             after = chunks[-1][0]
 
     def _header(self, r: Row) -> RunHeader:
@@ -371,6 +389,11 @@ class SqlStore:
         with self._lock:
             rows = self._tuples(f"SELECT host, measured_utc, duration_s, power_w FROM baselines {tail}", params)  # noqa: S608
         return [Baseline(h, t, d, json.loads(p), source=f"stored, measured {utc(t)}") for h, t, d, p in rows]
+
+
+def _chunk_len(data: bytes, names: str) -> int:
+    """Intervals in a stored chunk (8-byte floats: t0, t1, wall0, then one per channel)."""
+    return len(data) // (8 * (3 + len(json.loads(names))))
 
 
 def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:

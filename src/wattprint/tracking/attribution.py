@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 CPU_COMPONENTS = ("cpu", "psys")
 RAM_COMPONENTS = ("ram", "dram")
-PLATFORM_COMPONENTS = ("platform", "platform-rest")  # split as the components they contain are
+PLATFORM_COMPONENTS = ("platform", "platform-rest", "platform-fallback")  # split as the components they contain are
 
 
 def _cgroup_of(pid: int, proc_root: Path) -> str | None:

@@ -96,8 +96,9 @@ def _pool_after_fork_in_child() -> None:
     """The parent's sampler threads do not exist in a forked child, and a lock they held stays held."""
     global _pool_lock
     _pool_lock = threading.Lock()
-    for sampler, _, _ in _pool.values():
-        sampler.after_fork_in_child()
+    for key, (sampler, _, _) in list(_pool.items()):
+        if sampler.after_fork_in_child():  # it set GPU sensors aside: the child's own runs open theirs
+            del _pool[key]
 
 
 if hasattr(os, "register_at_fork"):

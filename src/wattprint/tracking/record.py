@@ -50,6 +50,7 @@ __all__ = [
     "JobNodeRecord",
     "JobPartRecord",
     "JobRecord",
+    "PlatformRecord",
     "RunHeader",
     "RunRecord",
     "SensorRecord",
@@ -275,8 +276,11 @@ class _Foresight(TypedDict, total=False):
     prediction: PredictionRecord | None
     embodied: EmbodiedRecord | None
 
-class JobPartRecord(TypedDict):
-    """One rank's partial run as the job view counts it (:mod:`wattprint.store.jobs`)."""
+class JobPartRecord(_Progress):
+    """One rank's partial run as the job view counts it (:mod:`wattprint.store.jobs`).
+
+    ``progress``: the units of work this rank counted (absent when none, and in older views).
+    """
 
     run_id: str
     rank: int
@@ -368,7 +372,23 @@ class _Team(TypedDict, total=False):
     project: str | None  # the project it counts for (setting ``project``), or None
 
 
-class RunHeader(SpanTotals, _Team, _Foresight, _Job):
+class PlatformRecord(TypedDict):
+    """The run's whole-machine total over the run (absent: no meter was the total)."""
+
+    channel: str  # the whole-machine channel the run's energy used
+    refresh_s: float  # the meter's refresh period or averaging window
+    metered_s: float  # seconds the meter's reading was the total
+    fallback_s: float  # seconds the components (+ the modelled rest) stood in while it gave none
+    fallback_spans: int  # how many separate spans fell back
+    edge_band: float  # the part of the total's band from the meter's refresh at the run's edges
+    short: bool  # the run lasted less than SHORT_PERIODS refresh periods
+
+
+class _Platform(TypedDict, total=False):
+    platform: PlatformRecord | None  # absent from runs recorded before it existed
+
+
+class RunHeader(SpanTotals, _Team, _Foresight, _Job, _Platform):
     """A run without its channels, windows and timeline: one row of ``list_runs``."""
 
     id: str

@@ -25,8 +25,9 @@ from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, wind
 from wattprint.tracking.pricing import RowIndex, applied, row_g_per_kwh
 from wattprint.tracking.progress import Counts, Progress
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
+from wattprint.tracking.shared import apply_split
 from wattprint.tracking.timeline import FIRST_MERGE, Timeline
-from wattprint.tracking.window import Window, _channel_totals, _current_window
+from wattprint.tracking.window import Window, WindowLog, _channel_totals, _current_window
 from wattprint.units import emissions_g as _emissions_g
 from wattprint.version import __version__
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
         BaselineRecord,
         EmbodiedRecord,
         JobRecord,
+        PlatformRecord,
         RunRecord,
         WindowStatsRecord,
     )
@@ -85,7 +87,7 @@ class Run(Measurement):
         self.version = __version__
         # bounded: recent rows as sampled, older ones merged within their UTC hour (timeline.py)
         self.timeline = Timeline(first_s=interval_s * FIRST_MERGE)
-        self.windows: list[Window] = []
+        self.windows = WindowLog(self, sampler.channels)  # older closed windows held in columns
         self._row_index: RowIndex | None = None  # the timeline's rows, for pricing windows
         self.faults: list[Fault] = []
         self.status = "running"
@@ -112,6 +114,7 @@ class Run(Measurement):
         self._budget_error: BaseException | None = None  # BudgetExceeded, raised by check_budget()
         self._forecast: ProgressLog | None = None  # what progress() was told (tracking/predict.py)
         self.embodied: dict[str, dict[str, object]] | None = None  # per-device figures (wattprint.embodied)
+        self._platform: PlatformRecord | None = None  # the whole-machine total's spans, fixed at the end
 
     # -- live figures: the closed intervals are kept in ``_channels`` & co.; the public
     # names read fresh counters while the run is open --
@@ -306,6 +309,7 @@ class Run(Measurement):
             self.duration_s = (end.t_ns - self._start.t_ns) / 1e9
             self.end_wall = end.wall
             self.channels = _channel_totals(self._sampler.channels, self._start, end)
+            self._platform = self._platform_dict(self._closed())  # before the sampler's sensors close
             # in place: faults recorded on the run itself (sinks, attribution) are kept
             self.faults.extend(self._sampler.faults[self._fault_mark :])
             if self.status == "running":
@@ -392,6 +396,15 @@ class Run(Measurement):
         models = {n: c.device for n, c in self._sampler.channels.items() if c.device}
         return amortise(d, self.embodied, models)  # type: ignore[return-value]
 
+    def _platform_dict(self, closed: Measurement) -> PlatformRecord | None:
+        """Metered and fallback seconds of the whole-machine total over the run (None: no meter)."""
+        if not any(c.component == "platform" and c.in_total for c in self._sampler.channels.values()):
+            return None
+        from wattprint.sensors.platform.total import span_facts
+
+        return span_facts(self._sampler.sensors, self._start.t_ns, closed.duration_s,  # type: ignore[return-value]
+                          closed.channels)
+
     def to_dict(self, *, with_timeline: bool = True, with_windows: bool = True) -> RunRecord:
         """The run's record (see :class:`wattprint.tracking.record.RunRecord`).
 
@@ -441,9 +454,8 @@ class Run(Measurement):
         d["budget"] = self.budget.to_dict() if self.budget is not None else None
         d["prediction"] = self._forecast.record(self) if self._forecast is not None else None
         d["embodied"] = self._embodied_dict(d)
-        if self.shared_split:
-            from wattprint.tracking.shared import apply_split
-
+        d["platform"] = self._platform if self.end_wall is not None else self._platform_dict(closed)
+        if self.shared_split:  # devices shared with another job: the totals count this job's share
             apply_split(d, self.shared_split)
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]

@@ -175,6 +175,14 @@ class Sampler:
             sensor.notes = []
 
     def _absorb(self, raw: dict[str, float], t: int) -> None:
+        if not self._power:  # counters only (RAPL, NVML energy): a difference from each origin
+            totals, origins = self._totals, self._origin
+            try:
+                for name, value in raw.items():
+                    totals[name] = value - origins[name]
+                return
+            except KeyError:  # a channel read for the first time: below sets its origin
+                pass
         for name, value in raw.items():
             integ = self._power.get(name)
             if integ is None:
@@ -297,12 +305,28 @@ class Sampler:
         dt = (last.t_ns - prev.t_ns) / 1e9
         return {n: (last.totals[n] - prev.totals.get(n, 0.0)) / dt for n in last.totals}
 
-    def after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> bool:
         """In a forked child: no loop thread, no listeners, fresh locks (the parent's may be held).
 
-        The sensors stay open (their descriptors are the child's copies), so a
-        child can still read counters; a new subscriber starts a new thread.
+        Sensors whose handles are safe to use after ``fork()`` stay open (a RAPL
+        descriptor is the child's own copy), so the child's copy of a run can
+        still read counters; a new subscriber starts a new thread. Sensors that
+        are not (``fork_safe = False``: NVML and amdsmi, whose handles and
+        library state belong to the process that opened them) are set aside
+        unread and unclosed, as closing calls the library too: their channels
+        end here for this copy. Returns whether any was set aside (the pool then
+        opens fresh sensors for a run the child starts itself).
         """
+        unsafe = [s for s in self._sensors if not getattr(s, "fork_safe", True)]
+        if unsafe:
+            self._sensors = [s for s in self._sensors if s not in unsafe]
+            self._reading = tuple(self._sensors)
+            for s in unsafe:
+                self.ended_channels.update(c.name for c in s.channels)
+                self.faults.append(Fault(self._wall(), s.name,
+                                         "not read in a forked child: its handles belong to the parent"))
+            _set_aside_in_child.extend(unsafe)  # never closed here, never collected either
+            self._prev_tick = self._last_tick = None  # their recent power is the parent's
         self._lock = threading.Lock()
         self._wake = threading.Lock()
         self._wake.acquire()
@@ -312,6 +336,7 @@ class Sampler:
         self._stopping = False
         self._cpu0 = 0.0
         self._held = self._holder = None
+        return bool(unsafe)
 
     @property
     def sensors(self) -> list[Sensor]:
@@ -334,6 +359,9 @@ class Sampler:
                 pass
         self._sensors.clear()
         self._reading = ()
+
+
+_set_aside_in_child: list[Sensor] = []  # a forked child's copies of sensors it must not touch
 
 
 def _join(thread: threading.Thread) -> None:

@@ -223,6 +223,9 @@ class GpuSensorBase(Sensor):
     """
 
     notes: list[tuple[str, str]]  # always a list here: Sensor.__init__ sets one
+    # NVML and amdsmi are not fork-safe: a forked child never reads or closes the parent's
+    # sensor (tracking/sampler.py, Sampler.after_fork_in_child)
+    fork_safe = False
 
     def __init__(self, name: str, devices: list[GpuDevice], channels: list[Channel]) -> None:
         super().__init__(name=name, channels=channels)

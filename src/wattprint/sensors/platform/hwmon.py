@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from wattprint._record import Record
@@ -46,6 +47,7 @@ PSU_DRIVERS = ("pmbus", "ibm-cffps", "dps920ab", "fsp-3y", "bel-pfe", "acbel-fsg
 # meaningful load (PMBus telemetry is typically specified at 1-2 % of full
 # scale, which is several % of a lightly loaded supply's reading).
 BAND_METER = 0.05
+RETRY_S = 1.0  # a lost meter file is reopened at most this often
 DEFAULT_UPDATE_S = 1.0  # a meter that states no interval: assume it refreshes about every second
 _READ_SIZE = 32
 _FIX_READ = (
@@ -66,14 +68,15 @@ def _int(data: bytes) -> int:
 class _Source(Record):
     """One open file: a power (µW) or energy (µJ) reading."""
 
-    __slots__ = ("path", "fd", "energy", "last_raw", "total_uj")
+    __slots__ = ("path", "fd", "energy", "last_raw", "total_uj", "retry_at")
 
     def __init__(self, path: Path, fd: int, energy: bool, last_raw: int) -> None:
         self.path = path
-        self.fd = fd
+        self.fd = fd  # -1 while lost (read failed): reopened at most every ``retry_s``
         self.energy = energy
         self.last_raw = last_raw
         self.total_uj = 0
+        self.retry_at = 0.0
 
 
 class _Meter(Record):
@@ -141,9 +144,10 @@ class HwmonSensor(Sensor):
     were not used; :meth:`describe` lists them too).
     """
 
-    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str | Path = DEFAULT_ROOT, *, retry_s: float = RETRY_S) -> None:
         super().__init__(name="hwmon")
         self._root = Path(root)
+        self.retry_s = retry_s
         self._meters: list[_Meter] = []
         self._lines: list[Availability] = []
         if not self._root.is_dir():
@@ -252,21 +256,19 @@ class HwmonSensor(Sensor):
     # -- reading ---------------------------------------------------------------
 
     def read(self) -> dict[str, float]:
-        """Watts (power meters, summed supplies) or cumulative joules (energy counters)."""
+        """Watts (power meters, summed supplies) or cumulative joules (energy counters).
+
+        A meter whose file cannot be read (EIO, the device gone, garbage) is left out
+        of the reading with one fault, and its file reopened at most every
+        ``retry_s`` until it reads again (then a note; an energy counter counts on
+        from its new value).
+        """
         out: dict[str, float] = {}
         for m in self._meters:
             value = 0.0
-            ok = True
             for s in m.sources:
-                try:
-                    raw = _int(os.pread(s.fd, _READ_SIZE, 0))
-                except (OSError, ValueError) as exc:
-                    self.faults.append((m.channel.name, f"cannot read {s.path}: {exc}"))
-                    ok = False
-                    break
-                if raw < 0:
-                    self.faults.append((m.channel.name, f"{s.path} read {raw}, below zero"))
-                    ok = False
+                raw = self._raw(m, s)
+                if raw is None:
                     break
                 if s.energy:
                     delta = raw - s.last_raw
@@ -279,9 +281,43 @@ class HwmonSensor(Sensor):
                     value += s.total_uj / 1e6
                 else:
                     value += raw / 1e6
-            if ok:
+            else:
                 out[m.channel.name] = value
         return out
+
+    def _raw(self, m: _Meter, s: _Source) -> int | None:
+        """One source's integer reading, or None while it is lost."""
+        if s.fd < 0:
+            now = time.monotonic()
+            if now < s.retry_at:
+                return None
+            s.retry_at = now + self.retry_s
+            try:
+                fresh = _open_source(s.path, s.energy)
+            except SensorError:
+                return None
+            s.fd = fresh.fd
+            if s.energy:
+                s.last_raw = fresh.last_raw  # what it counted while lost is not known: count on from here
+            self.notes = [*self.notes, (m.channel.name, f"{s.path} reads again")]
+            return fresh.last_raw
+        try:
+            raw = _int(os.pread(s.fd, _READ_SIZE, 0))
+        except (OSError, ValueError) as exc:
+            self._lose(m, s, f"cannot read {s.path}: {exc}")
+            return None
+        if raw < 0:
+            self._lose(m, s, f"{s.path} read {raw}, below zero")
+            return None
+        return raw
+
+    def _lose(self, m: _Meter, s: _Source, message: str) -> None:
+        self.faults.append((m.channel.name, f"{message}; retrying every {self.retry_s:g} s"))
+        try:
+            os.close(s.fd)
+        except OSError:
+            pass
+        s.fd, s.retry_at = -1, time.monotonic() + self.retry_s
 
     def close(self) -> None:
         """Close the files. Safe to call twice."""

@@ -91,7 +91,7 @@ class PlatformModel(Sensor):
             raise ValueError(f"unknown 80 PLUS level {level!r}")
         self._watched = tuple(watched)
         self._level, self._other_w, self._psu_w = level, other_w, psu_w
-        self._clock = clock
+        self.clock = clock  # the sampler's clock (tests hand both the same fake one)
         self._totals: Mapping[str, float] = {}
         self._last: tuple[int, float] | None = None  # (ns, Σ watched J) at the last read
         self._joules = 0.0
@@ -108,7 +108,7 @@ class PlatformModel(Sensor):
         self._totals = totals
 
     def read(self) -> dict[str, float]:
-        now = self._clock()
+        now = self.clock()
         comp = sum(self._totals.get(n, 0.0) for n in self._watched)
         if self._last is not None and now > self._last[0]:
             dt = (now - self._last[0]) / 1e9

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from wattprint._record import FrozenRecord
-from wattprint.sensors.base import Availability, Sensor, SensorError
-from wattprint.sensors.platform import REST, elect
+from wattprint.sensors.base import Availability, Channel, Method, Sensor, SensorError
+from wattprint.sensors.platform import REST, WHOLE, elect
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -179,10 +179,11 @@ def settle(opened: list[Sensor], options: PlatformOptions | None,
     """After every family opened: elect the whole-machine total, or append the model to ``opened`` (last,
     so the sampler reads it after the channels it models from)."""
     o = options or PlatformOptions()
+    parts = [c for s in opened for c in s.channels if c.in_total and c.component not in (WHOLE, REST)]
     lines = elect(opened)
-    if lines:
-        return lines
     on, why = model_wanted(o, env)
+    if lines:
+        return lines + _guard(opened, parts, o if on else None)
     if not on:
         return [Availability("platform model", False, f"rest of the platform not modelled: {why}",
                              "set platform_model = \"on\" to add PSU losses, fans, disks and NICs as a modelled "
@@ -196,3 +197,29 @@ def settle(opened: list[Sensor], options: PlatformOptions | None,
     opened.append(model)
     return model.describe()
 
+
+def _guard(opened: list[Sensor], parts: list[Channel], model: PlatformOptions | None) -> list[Availability]:
+    """Wrap the sensor of the elected total so the components stand in while it gives no reading
+    (:mod:`.total`); the wrapper is read last, after the components it falls back on."""
+    from wattprint.sensors.platform.model import BAND_MODEL, rest_w
+    from wattprint.sensors.platform.total import MeteredTotal
+
+    owner, chosen = next((s, c.name) for s in opened for c in s.channels if c.component == WHOLE and c.in_total)
+    rest: Callable[[float], float] | None = None
+    if model is not None:
+        level, other_w, psu_w = model.model_psu, model.model_other_w, model.model_psu_w
+
+        def rest(components_w: float) -> float:
+            return rest_w(components_w, level, other_w, psu_w)
+
+    # the stand-in's band: its widest component, plus a fifth of the model's (the rest is about a fifth of
+    # a server's draw, at ±50 %); with no component at all, the model's own (nothing measured stands in)
+    band = max((c.band for c in parts), default=BAND_MODEL) + (BAND_MODEL / 5 if rest is not None and parts else 0.0)
+    opened.remove(owner)
+    weakest = max((c.method for c in parts), key=list(Method).index, default=Method.MODELLED)
+    opened.append(MeteredTotal(owner, chosen, [c.name for c in parts], rest=rest, fallback_band=band,
+                               fallback_method=weakest))
+    what = ", ".join(c.name for c in parts) or "no component channel (nothing stands in)"
+    return [Availability("platform fallback", True,
+                         f"while {chosen} gives no reading, the run's total counts {what}"
+                         + (" + the modelled rest of the platform" if rest is not None else "") + f" (±{band:.0%})")]

@@ -3,8 +3,8 @@
 A BMC answers in tens of milliseconds to seconds, sometimes not at all. The
 sampler must never wait for it, so the reading runs on a background thread
 every ``every_s`` seconds and the sensor's ``read()`` only returns the latest
-value. A value older than ``stale_s`` is left out of the reading (the sampler
-then bridges the gap from the last value) and a note says so once per outage.
+value. A value older than ``stale_s`` is left out of the reading (as the run's total, the
+components then stand in: :mod:`.total`) and a note says so once per outage.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class PolledSensor(Sensor):
                 self._outage = True
                 why = f": {self._last_error}" if self._last_error else ""
                 for c in self.channels:
-                    msg = f"no fresh reading for {age:.0f} s{why}; bridging from the last one"
+                    msg = f"no fresh reading for {age:.0f} s{why}; left out of the reading until one comes"
                     self.notes = [*self.notes, (c.name, msg)]
             return {}
         if self._outage:
