@@ -154,3 +154,29 @@ def test_slurms_warning_signal_flushes_the_run_which_then_finishes(
     run = SqliteStore.open(db).get_run(marked[0]["id"])
     assert run["status"] == "finished" and run["job"]["id"] == f"slurm:{jid}"
     assert run["energy_j"] == pytest.approx(single_tracker_total(tmp_path / "alone", 1), abs=1e-6)
+
+
+def test_sbatch_signal_to_the_batch_shell_reaches_the_command_under_wattprint_run(
+        tmp_path: Path, cluster: slurm_cluster.Cluster) -> None:
+    """``--signal=B:USR1@T`` signals the batch shell only (here ``exec wattprint run``, sent now by
+    ``scancel --signal=USR1 --batch``): the command still gets it and checkpoints; the run is marked."""
+    nodes, db = build(tmp_path / "nodes", 1), tmp_path / "db.sqlite"
+    tmp_path.chmod(0o755)
+    nodes.chmod(0o755)
+    wrap = (f"exec {python()} -m wattprint.cli.main run -q --country FR --gpus none --db {db} "
+            f"--rapl-root {nodes / 'node-0' / 'rapl'} -- {python()} {RANKS / 'child_usr1.py'} {tmp_path}")
+    out = cluster.cmd("sbatch", "--parsable", "-o", str(tmp_path / "job.log"), "--wrap", wrap)
+    assert out.returncode == 0, out.stderr
+    jid = out.stdout.strip().split(";")[0]
+    _wait(tmp_path / "ready", 60, cluster)
+    sent = cluster.cmd("scancel", "--signal=USR1", "--batch", jid)
+    assert sent.returncode == 0, sent.stderr
+    _wait(tmp_path / "got-usr1", 30, cluster)
+    deadline, heads = time.monotonic() + 60, []
+    while not [h for h in heads if h["status"] != "running"]:
+        assert time.monotonic() < deadline, f"never stored\n{cluster.logs()}"
+        time.sleep(0.1)
+        heads = [h for h in SqliteStore.open(db).list_runs() if h["job"] and h["job"]["rank"] == 0] \
+            if db.exists() else []
+    assert heads[0]["status"] == "finished" and heads[0]["job"]["slurm_signal"]["signal"] == "SIGUSR1"
+    assert heads[0]["job"]["id"] == f"slurm:{jid}"

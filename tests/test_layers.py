@@ -22,6 +22,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (1, ("sensors", "intensity")),
     (2, ("tracking.sampler", "tracking.measure", "tracking.record", "tracking.run",
          "tracking.attribution", "tracking.baseline", "tracking.budget", "tracking.predict", "tracking.hostreg",
+         "tracking.shared",
          "tracking")),
     (3, ("store", "sinks.base")),
     (4, ("report", "sinks", "sinks.budget", "report.foresight")),

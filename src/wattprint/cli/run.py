@@ -84,12 +84,17 @@ def _say(line: str) -> None:
 
 
 class _Forwarder:
-    """Passes SIGTERM/SIGHUP (and a SIGINT not already sent by the terminal) to the child."""
+    """Passes SIGTERM/SIGHUP (and a SIGINT not already sent by the terminal) to the child.
 
-    def __init__(self) -> None:
+    Under Slurm it also passes on the warning signal (``--signal=B:USR1@T`` reaches only the
+    batch shell, i.e. wattprint): the tracker's own handler marks and flushes the run first,
+    then the child gets the signal for its checkpoint."""
+
+    def __init__(self, warning: int | None = None) -> None:
         self.child: subprocess.Popen[bytes] | None = None
         self.pending: list[int] = []  # signals that came before the child existed
         self.previous: dict[int, Any] = {}
+        self.warning = warning
 
     def attach(self, child: subprocess.Popen[bytes]) -> None:
         self.child = child
@@ -98,7 +103,7 @@ class _Forwarder:
         self.pending.clear()
 
     def __enter__(self) -> _Forwarder:
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None), self.warning):
             if sig is not None:
                 self.previous[sig] = signal.signal(sig, self._handler)
         return self
@@ -108,6 +113,8 @@ class _Forwarder:
             signal.signal(sig, old)
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if signum == self.warning and callable(self.previous.get(signum)):
+            self.previous[signum](signum, frame)  # the tracker's mark (sets fields: never blocks)
         if self.child is None:
             self.pending.append(signum)
             return
@@ -121,6 +128,12 @@ class _Forwarder:
             self.child.send_signal(signum)
         except ProcessLookupError:
             pass
+
+
+def _warning_signal(tracker: Any) -> int | None:
+    """The Slurm warning signal the tracker handles for this run (None off Slurm or when 'off')."""
+    name = getattr(tracker.job, "warning_signal", None)
+    return getattr(signal, name, None) if name else None
 
 
 def _terminal_sent_it_to_child() -> bool:
@@ -157,6 +170,7 @@ def handle(args: argparse.Namespace) -> int:
         tracker.start()
     except (BaselineMissing, SensorError) as exc:  # e.g. --gpus naming no GPU
         raise UsageError(str(exc)) from None
+    forwarder.warning = _warning_signal(tracker)
     from wattprint.cli.report import start_live  # live view on stderr while the child runs
 
     # Handlers go in before the child starts, so a signal that arrives while it is

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wattprint.report.escape import term_text
-from wattprint.units import fmt_energy, utc
+from wattprint.units import fmt_duration, fmt_energy, utc
 
 
 def job_label(run: Mapping[str, Any]) -> str:
@@ -40,7 +40,8 @@ def job_lines(run: Mapping[str, Any]) -> list[str]:
         owns = "its host's CPU, DRAM and RAM and its GPUs" if job.get("owns_host") else "its GPUs only"
         return [f"  rank {job['rank']} of {job.get('world_size', '?')} in job {term_text(job.get('id', ''))} "
                 f"(election: {term_text(job.get('election', ''))}); it measured {owns}",
-                "  the job view: 'wattprint merge " + term_text(job.get("id", "")) + "'", *slurm_lines(job)]
+                "  the job view: 'wattprint merge " + term_text(job.get("id", "")) + "'", *slurm_lines(job),
+                *shared_lines(job)]
     out = [f"  job {term_text(job.get('id', ''))} ({term_text(job.get('launcher', ''))}, id from "
            f"{term_text(job.get('id_source', ''))}): {job.get('ranks_seen', 0)} of {job.get('world_size', '?')} "
            f"ranks, {job.get('restarts', 1)} start(s)"]
@@ -63,7 +64,25 @@ def job_lines(run: Mapping[str, Any]) -> list[str]:
             (term_text(c["name"]), term_text(c.get("detail", "")), fmt_energy(c["energy_j"])) for c in gpus])
     if job.get("method"):
         out.append(f"  counted once: {term_text(job['method'])}")
-    return out + slurm_lines(job)
+    return out + slurm_lines(job) + shared_lines(job)
+
+
+def shared_lines(job: Mapping[str, Any]) -> list[str]:
+    """The devices another job used during the run: the whole device, this job's share, the rest's owner."""
+    shared = job.get("shared_devices") or []
+    if not shared:
+        return []
+    rows = [("DEVICE", "OTHER JOBS", "OVERLAP", "DEVICE ENERGY", "THIS JOB", "SPLIT")] + [
+        (term_text(s["channel"]), term_text(", ".join(s["other_jobs"])), f"~{fmt_duration(s['overlap_s'])}",
+         fmt_energy(s["device_energy_j"]), "not split" if s["share_j"] is None else fmt_energy(s["share_j"]),
+         term_text(s["split"])) for s in shared]
+    out = ["  Shared devices (other jobs on this node used them during the run):", *_table(rows)]
+    if any(s["share_j"] is not None for s in shared):
+        out.append("  the rest of a split device's energy belongs to the other job(s) and other processes; "
+                   "this job's total counts only its share")
+    if any(s["share_j"] is None for s in shared):
+        out.append("  a device shared, not split is counted whole in this job's total (its share is unknown)")
+    return out
 
 
 def slurm_lines(job: Mapping[str, Any]) -> list[str]:
@@ -89,7 +108,8 @@ def job_methodology(run: Mapping[str, Any]) -> list[str]:
         return []
     if job.get("rank") is not None:
         return [f"This run is rank {job['rank']} of {job.get('world_size', '?')} of a distributed job; it holds "
-                "only the devices this rank measured (see the merged job view for the whole job)."]
+                "only the devices this rank measured (see the merged job view for the whole job).",
+                *shared_methodology(job)]
     out = [f"Distributed job of {job.get('ranks_seen', 0)} rank(s) on {len(job.get('nodes') or [])} node(s), "
            f"merged from one partial run per rank: {job.get('method', '')}."]
     check = job.get("slurm_energy")
@@ -100,4 +120,21 @@ def job_methodology(run: Mapping[str, Any]) -> list[str]:
                    "whole node only where the job had it to itself.")
     elif check:
         out.append(f"Slurm's own energy figure for {check['target']} was not available: {check.get('note', '')}.")
-    return out
+    return out + shared_methodology(job)
+
+
+def shared_methodology(job: Mapping[str, Any]) -> list[str]:
+    """The report's sentence on devices shared with other jobs (none when the job had its devices alone)."""
+    shared = job.get("shared_devices") or []
+    if not shared:
+        return []
+    split = [s["channel"] for s in shared if s["share_j"] is not None]
+    whole = [s["channel"] for s in shared if s["share_j"] is None]
+    out = (f"Other jobs used {len(shared)} of this job's devices during the run (seen in the host's registry of "
+           "running jobs; the overlap is approximate, to about a second).")
+    if split:
+        out += (f" For {', '.join(split)} the total counts this job's attributed share (its processes' part of "
+                "each interval), not the whole device; the channels still show the whole devices.")
+    if whole:
+        out += f" {', '.join(whole)}: shared, not split (no attribution): counted whole."
+    return [out]

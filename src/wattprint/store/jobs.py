@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from wattprint.tracking.job import device_key, is_host_channel
 from wattprint.tracking.progress import record_of
@@ -36,8 +36,10 @@ from wattprint.tracking.record import (
     JobRecord,
     RunHeader,
     RunRecord,
+    SharedDeviceRecord,
     SlurmEnergyRecord,
 )
+from wattprint.tracking.shared import apply_split
 from wattprint.units import combined_band, j_to_kwh
 
 ENDED_WELL = "finished"
@@ -114,6 +116,8 @@ class _Merge:
         self.nodes: dict[str, JobNodeRecord] = {}
         self.market: float | None = 0.0
         self.faults: list[FaultRecord] = []
+        self.shared: list[SharedDeviceRecord] = []  # devices another job used too (tracking/shared.py)
+        self.split: dict[str, float] = {}  # the view's channel -> the share its job's total keeps
         self.progress: dict[int, tuple[int, int, int]] = {}  # restart -> (steps, samples, tokens)
 
     def take(self, p: Mapping[str, Any], seen: set[str]) -> None:
@@ -132,6 +136,7 @@ class _Merge:
             kept.append(name)
             energy += c["energy_j"] if c["in_total"] else 0.0
             _add_channel(self.channels, name, c, f"{label}, rank {job['rank']}")
+            self._take_shared(job, c, name)
         part: JobPartRecord = {"run_id": p["id"], "rank": job["rank"], "restart": job.get("restart", 0),
                                "node": label, "boot_id": boot, "status": p["status"], "energy_j": energy,
                                "channels": kept, "duplicates": dupes}
@@ -159,6 +164,13 @@ class _Merge:
             steps, samples, tokens = self.progress.get(restart, (0, 0, 0))
             self.progress[restart] = (max(steps, progress.get("steps", 0)), samples + progress.get("samples", 0),
                                       tokens + progress.get("tokens", 0))
+
+    def _take_shared(self, job: Mapping[str, Any], c: Mapping[str, Any], name: str) -> None:
+        for s in job.get("shared_devices") or []:
+            if s["channel"] == c["name"]:
+                self.shared.append(cast("SharedDeviceRecord", {**s, "channel": name}))
+                if s["share_j"] is not None and s["device_energy_j"] > 0:
+                    self.split[name] = s["share_j"] / s["device_energy_j"]
 
 
 def merge(partials: Iterable[Mapping[str, Any]]) -> RunRecord:
@@ -207,6 +219,8 @@ def _view(parts: list[Mapping[str, Any]], m: _Merge) -> RunRecord:
     }
     if signals:
         job["slurm_signal"] = min(signals, key=lambda s: s["wall"])
+    if m.shared:
+        job["shared_devices"] = m.shared
     view: RunRecord = {
         "name": first["name"], "start_utc": start, "duration_s": duration, "energy_j": energy,
         "energy_kwh": j_to_kwh(energy), "band": combined_band((c["energy_j"], c["band"]) for c in counted),
@@ -221,6 +235,7 @@ def _view(parts: list[Mapping[str, Any]], m: _Merge) -> RunRecord:
         "attribution": None, "baseline": None, "job": job,
         "channels": m.channels, "windows": [], "window_stats": {}, "timeline": [], "timeline_intervals": 0,
     }
+    apply_split(view, m.split)  # a device shared with another job counts this job's share
     progress = record_of(tuple(sum(c[i] for c in m.progress.values()) for i in range(3)))
     if progress is not None:
         view["progress"] = progress

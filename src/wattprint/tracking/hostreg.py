@@ -8,6 +8,12 @@ local ranks of its own job on the same host and leaves their GPUs to them
 (:func:`wattprint.tracking.ranks.acquire`): the election a communicator would
 have done, through the file system.
 
+Every rank of every job also lists the devices it measures (``devices``: the keys
+of :func:`wattprint.tracking.job.device_key`), so a job sees another job on the
+same devices while both run (:mod:`wattprint.tracking.shared`). That look is
+:meth:`HostRegistry.peek`: a shared lock taken without waiting, so a registry held
+by someone else is skipped for this look, never waited for.
+
 The file lives in the ``host_registry_dir`` setting's directory, else
 ``$XDG_RUNTIME_DIR/wattprint``, else ``/dev/shm/wattprint-<uid>`` (memory, gone at
 reboot, as the boot id is), named after a hash of the boot id (so the simulated
@@ -28,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-Entry = dict  # {"job", "rank", "local_rank", "pid", "gpus", "since"}; JSON, read back defensively
+Entry = dict  # {"job", "rank", "local_rank", "pid", "gpus", "devices", "since"}; JSON, read back defensively
 
 
 def default_dir() -> str:
@@ -96,11 +102,44 @@ class HostRegistry:
     def entries(self) -> list[Entry]:
         return self._with(lambda e: None)
 
-    def register(self, job: str, rank: int, local_rank: int | None, gpus: list[str]) -> None:
+    def register(self, job: str, rank: int, local_rank: int | None, gpus: list[str],
+                 devices: list[str] | None = None) -> None:
         """This process's entry (replacing an older one of the same pid)."""
         me: Entry = {"job": job, "rank": rank, "local_rank": local_rank, "pid": os.getpid(), "gpus": gpus,
-                     "since": time.time()}
+                     "devices": devices or [], "since": time.time()}
         self._with(lambda e: [x for x in e if x.get("pid") != me["pid"]] + [me])
+
+    def peek(self) -> list[Entry] | None:
+        """The live entries as they are now, or None when the file is locked for writing (or unreadable)."""
+        try:
+            import fcntl
+
+            fd = os.open(self.path, os.O_RDONLY)
+        except (OSError, ImportError):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            with os.fdopen(os.dup(fd), "r", encoding="utf-8") as fh:
+                raw = json.loads(fh.read() or "[]")
+        except (OSError, ValueError):
+            return None
+        finally:
+            os.close(fd)
+        return [e for e in raw if isinstance(e, dict) and _alive(e.get("pid"))] if isinstance(raw, list) else []
+
+    def others_on(self, job: str, devices: set[str]) -> list[tuple[str, set[str], float]] | None:
+        """(job id, devices of ``devices`` it measures, since when) for every other job's live entry;
+        None when the registry could not be looked at just now."""
+        entries = self.peek()
+        if entries is None:
+            return None
+        out = []
+        for e in entries:
+            other, since = e.get("job"), e.get("since")
+            shared = set(_strings(e.get("devices"))) & devices
+            if isinstance(other, str) and other != job and shared:
+                out.append((other, shared, float(since) if isinstance(since, (int, float)) else time.time()))
+        return out
 
     def unregister(self) -> None:
         pid = os.getpid()

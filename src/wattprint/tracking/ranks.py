@@ -69,14 +69,17 @@ class JobContext:
         self.view: RunRecord | None = None  # the merged job view, on the rank that merged
         self.gpu_election = False  # GPUs were elected too (exchanged over the communicator)
         self.signal_choice = "off"  # Slurm's warning signal to handle (setting ``slurm_signal``)
-        self.registry: Any = None  # without a communicator: this host's registry (tracking/hostreg.py)
+        self.registry: Any = None  # this host's registry (tracking/hostreg.py): GPU election, other jobs
+        self.sharing: Any = None  # other jobs seen on this rank's devices (tracking/shared.py)
         self.tracker: Any = None  # armed for that signal while its run goes
+        self.warning_signal: str | None = None  # the armed signal's name (``SIGUSR1``): cli/run.py passes it on
 
     def started(self, tracker: Any) -> None:
         """The rank's run began: under Slurm, its warning signal (``--signal``) marks and flushes it."""
         from wattprint.tracking import slurm
 
-        if slurm.arm(tracker, self.info, self.signal_choice) is not None:
+        self.warning_signal = slurm.arm(tracker, self.info, self.signal_choice)
+        if self.warning_signal is not None:
             self.tracker = tracker
 
     def sensor_choice(self, choice: tuple[Any, ...], gpus: str | None) -> tuple[tuple[Any, ...], str | None]:
@@ -127,10 +130,36 @@ class JobContext:
         return None if owned == mine else ",".join(n.partition(":")[2] for n in owned) or "none"
 
     def register(self, sampler: Sampler) -> None:
-        """Without a communicator: tell this host's later ranks which GPUs this rank reads."""
-        if self.registry is not None:
-            self.registry.register(self.info.id, self.info.rank, self.info.local_rank,
-                                   sorted(n for n, c in sampler.channels.items() if c.component == "gpu"))
+        """Tell this host's later ranks which GPUs this rank reads, and other jobs which devices."""
+        if self.registry is None:
+            return
+        devices = {_job.device_key(n, c.component, self.boot): n for n, c in sampler.channels.items()}
+        self.registry.register(self.info.id, self.info.rank, self.info.local_rank,
+                               sorted(n for n, c in sampler.channels.items() if c.component == "gpu"),
+                               sorted(devices))
+        if self.sharing is not None:
+            self.sharing.measure(devices)
+
+    def look(self) -> None:
+        """From the sampler's thread while the run goes: note other jobs on this rank's devices."""
+        if self.sharing is not None:
+            try:
+                self.sharing.look()
+            except Exception:  # noqa: S110 - a look is retried at the next tick and at the stop
+                pass
+
+    def settle(self, run: Run) -> None:
+        """At the stop, before the sinks get the run: the shared devices and this job's share of them."""
+        if self.sharing is None or run.job is None:
+            return
+        try:
+            shared = self.sharing.settle(run)
+        except Exception as exc:  # never into the program: the run is kept with whole devices
+            run.shared_split = {}
+            run.faults.append(Fault(time.time(), "job", f"shared devices not checked: {type(exc).__name__}: {exc}"))
+            return
+        if shared:
+            run.job = {**run.job, "shared_devices": shared}
 
     def record(self) -> JobRecord:
         from wattprint.host import hostname
@@ -298,8 +327,9 @@ def begin(settings: Settings) -> JobContext | None:
     owns = _job.host_owner(info.rank, boots, boot, info.local_rank)
     ctx = JobContext(info, boot, owns, election, comm if got is not None else None, timeout_s)
     ctx.signal_choice = settings.get("slurm_signal")
-    if ctx.comm is None:
-        from wattprint.tracking.hostreg import HostRegistry
+    from wattprint.tracking.hostreg import HostRegistry
+    from wattprint.tracking.shared import Sharing
 
-        ctx.registry = HostRegistry(settings.get("host_registry_dir"), boot)
+    ctx.registry = HostRegistry(settings.get("host_registry_dir"), boot)
+    ctx.sharing = Sharing(ctx.registry, info.id)
     return ctx

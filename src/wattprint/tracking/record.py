@@ -320,6 +320,18 @@ class SlurmSignalRecord(TypedDict):
     wall: float
 
 
+class SharedDeviceRecord(TypedDict):
+    """A device another job also used while this run measured it (two jobs on one node)."""
+
+    channel: str  # this run's channel for it
+    device: str  # the device's key: ``<boot_id>/<channel>`` or ``gpu:<uuid>``
+    other_jobs: list[str]  # the other jobs' ids seen on it (in the host registry) during the run
+    overlap_s: float  # about how long they were seen together (from the sightings)
+    device_energy_j: float  # the whole device over the run
+    share_j: float | None  # this job's attributed share (what its total counts); None: not split
+    split: str  # how the share was found, or why it was not
+
+
 class JobRecord(TypedDict, total=False):
     """A run's place in a distributed job: a rank's partial run, or the merged job view.
 
@@ -348,6 +360,7 @@ class JobRecord(TypedDict, total=False):
     method: str  # how devices were deduplicated, in words
     slurm_energy: SlurmEnergyRecord  # the merged view of a Slurm job: sacct's figure beside ours
     slurm_signal: SlurmSignalRecord  # Slurm warned of the end (a rank's; the view: the latest start's)
+    shared_devices: list[SharedDeviceRecord]  # only where another job used a device of this run's
 
 
 class _Job(TypedDict, total=False):

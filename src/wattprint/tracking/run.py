@@ -25,6 +25,7 @@ from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, wind
 from wattprint.tracking.pricing import RowIndex, applied, row_g_per_kwh
 from wattprint.tracking.progress import Counts, Progress
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
+from wattprint.tracking.shared import apply_split
 from wattprint.tracking.timeline import FIRST_MERGE, Timeline
 from wattprint.tracking.window import Window, WindowLog, _channel_totals, _current_window
 from wattprint.units import emissions_g as _emissions_g
@@ -98,6 +99,7 @@ class Run(Measurement):
         self.attributor: Attributor | None = None
         self.baseline: Baseline | None = None
         self.job: JobRecord | None = None  # this run is one rank of a distributed job (tracking/job.py)
+        self.shared_split: dict[str, float] = {}  # devices shared with another job: share kept (tracking/shared.py)
         self._gpu_users: dict[str, set[int]] = {}
         self._gpu_users_at = float("-inf")
         # windows shorter than this may need the recent-power estimate at close
@@ -453,6 +455,8 @@ class Run(Measurement):
         d["prediction"] = self._forecast.record(self) if self._forecast is not None else None
         d["embodied"] = self._embodied_dict(d)
         d["platform"] = self._platform if self.end_wall is not None else self._platform_dict(closed)
+        if self.shared_split:  # devices shared with another job: the totals count this job's share
+            apply_split(d, self.shared_split)
         if with_timeline:
             d["timeline"] = [iv.to_dict() for iv in self.timeline]
             d["timeline_intervals"] = self.timeline.appended

@@ -283,6 +283,8 @@ class Tracker:
         if run is None:
             return
         run._on_tick(snap)
+        if self.job is not None:
+            self.job.look()  # other jobs on this rank's devices (about once a second, never waits)
         self._sinks.tick(run, snap.t_ns)  # type: ignore[union-attr]
 
     # -- start/stop --
@@ -411,6 +413,8 @@ class Tracker:
                 run.status = status
             run.exit_code = exit_code
             run._finish(end)
+            if self.job is not None:
+                self.job.settle(run)  # devices another job used too: this job's share counts
             _release_sampler(self._sampler)
             run.price(self._final_intensity(run))
             if sinks is not None:
