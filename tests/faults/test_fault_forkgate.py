@@ -4,12 +4,26 @@ child never inherits a database library's mutex locked by a thread it does not h
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
 import pytest
 
 from wattprint import _forkgate
+
+
+def _reap(pid: int, timeout_s: float = 30.0) -> int:
+    """The child's exit code; a child still alive after ``timeout_s`` is killed and fails the test."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the forked child hung for {timeout_s:.0f} s")
 
 
 def _fork_and_report(flag: dict[str, bool]) -> tuple[int, float]:
@@ -20,8 +34,7 @@ def _fork_and_report(flag: dict[str, bool]) -> tuple[int, float]:
     if pid == 0:  # pragma: no cover - the child
         os._exit(0 if flag["left"] else 1)
     took = time.monotonic() - t0
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), took
+    return _reap(pid), took
 
 
 def _writer(flag: dict[str, bool], inside: threading.Event, hold_s: float) -> threading.Thread:
@@ -65,6 +78,6 @@ def test_the_child_starts_with_a_free_gate() -> None:
         with _forkgate.database_call():
             pass
         os._exit(0 if time.monotonic() - t0 < 0.1 else 1)
-    _, status = os.waitpid(pid, 0)
+    code = _reap(pid)
     th.join(10)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
