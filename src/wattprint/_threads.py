@@ -11,11 +11,15 @@ wattprint's own, only wakes a thread): the kernel then hands them to the
 program's own threads, the main thread among them, whose wait the signal
 interrupts. SIGINT is left as Python has it (see ``_STOP_SIGNALS``).
 
-Each thread sets the mask as its first act. (Setting it in the starting thread
-around ``start()``, so the new thread inherits it, would close a window of a
-few microseconds but open a worse one: a signal arriving meanwhile would stay
-pending and be handled in the caller exactly between the thread's start and
-the caller keeping hold of it.)
+The starting thread blocks them around ``start()``, so the new thread is
+born with the mask (POSIX threads inherit it) and is never, even for a moment,
+a thread the kernel may pick. (Setting the mask as the new thread's first act
+left a window: ``start()`` returns once the thread is running, before it has
+taken the GIL to reach that act.) A stop signal that arrives while the starting
+thread has it blocked stays pending and is delivered the moment the mask is put
+back, so it is late by the length of a ``start()``, never lost. Even so the
+main thread may run the handler late; :mod:`wattprint.tracking.endings` does
+not depend on it.
 """
 
 from __future__ import annotations
@@ -33,13 +37,26 @@ if TYPE_CHECKING:
 _STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
-def _blocking_stop_signals(target: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _stop_signals() -> tuple[Any, set[int]]:
     import signal  # already loaded by any program that tracks (endings.py arms its handler)
 
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is not None:  # Windows has no per-thread masks, and no such delivery problem either
-        mask(signal.SIG_BLOCK, {getattr(signal, s) for s in _STOP_SIGNALS if hasattr(signal, s)})
-    target(*args)
+    return signal, {getattr(signal, s) for s in _STOP_SIGNALS if hasattr(signal, s)}
+
+
+class _QuietThread(threading.Thread):
+    """A thread started with SIGTERM/SIGHUP blocked in the starting thread, so it inherits them blocked."""
+
+    def start(self) -> None:
+        signal, stops = _stop_signals()
+        mask = getattr(signal, "pthread_sigmask", None)
+        if mask is None:  # Windows has no per-thread masks, and no such delivery problem either
+            super().start()
+            return
+        before = mask(signal.SIG_BLOCK, stops)
+        try:
+            super().start()
+        finally:
+            mask(signal.SIG_SETMASK, before)
 
 
 def new_thread(target: Callable[..., Any], name: str, args: tuple[Any, ...] = ()) -> threading.Thread:
@@ -49,4 +66,4 @@ def new_thread(target: Callable[..., Any], name: str, args: tuple[Any, ...] = ()
     the thread to run, and a ``KeyboardInterrupt`` there must not leave a running thread
     its owner never heard of (the store's writer, say, whose final write would be skipped).
     """
-    return threading.Thread(target=_blocking_stop_signals, args=(target, args), name=name, daemon=True)
+    return _QuietThread(target=target, args=args, name=name, daemon=True)

@@ -170,3 +170,123 @@ def test_a_run_started_in_a_worker_thread(tmp_path: Path, guarded: bool) -> None
         (run,) = stored_runs(db)
         assert run["status"] in ("killed", "running"), run["status"]
         assert [f["message"] for f in run["faults"] if f["source"] == "signals"] == [UNGUARDED]
+
+
+SLEEPER = """
+import sys, time, wattprint
+t = wattprint.Tracker("sleeper", rapl_root=sys.argv[1], store=sys.argv[2], gpus="none", country="FR")
+t.start()
+print("ready", flush=True)
+{body}
+"""
+
+
+def _stopped_by_sigterm(tmp_path: Path, name: str, body: str, delay: float) -> None:
+    rapl = make_tree(tmp_path / "pc")
+    db = tmp_path / f"{name}.db"
+    p = python(SLEEPER.format(body=body), str(rapl), str(db))
+    _signal_after_ready(p, signal.SIGTERM, delay)
+    _finish(p)
+    assert p.returncode == -signal.SIGTERM, p.returncode
+    (run,) = stored_runs(db)
+    assert run["status"] == "interrupted", run["status"]
+
+
+def test_sigterm_while_the_main_thread_is_in_a_long_call_into_c(tmp_path: Path) -> None:
+    """Python runs a signal handler only when the main thread next runs bytecode; a long call
+    that lets other threads run meanwhile (here PBKDF2 with 10^9 rounds, some twenty minutes;
+    a BLAS or GPU call in a training step) held it off until the call returned. The stop
+    starts from the byte Python's C-level handler writes at once."""
+    _stopped_by_sigterm(tmp_path, "c", "import hashlib\nhashlib.pbkdf2_hmac('sha256', b'p', b's', 10**9)", 0.2)
+
+
+def test_sigterm_just_as_the_program_goes_to_sleep(tmp_path: Path) -> None:
+    """A signal that lands between the main thread's last check and its ``sleep`` waited out
+    the sleep (CI's Python 3.10 pass hung on it; 7 of about 150 tries here before the fix)."""
+    for batch in range(4):
+        procs = [(python(SLEEPER.format(body="time.sleep(120)"), str(make_tree(tmp_path / f"pc{batch}{i}")),
+                         str(tmp_path / f"{batch}-{i}.db")), tmp_path / f"{batch}-{i}.db") for i in range(5)]
+        for p, _ in procs:
+            _signal_after_ready(p, signal.SIGTERM, 0.0)
+        for p, db in procs:
+            _finish(p)
+            assert p.returncode == -signal.SIGTERM, p.returncode
+            assert [r["status"] for r in stored_runs(db)] == ["interrupted"]
+
+
+FORKER = """
+import os, signal, sys, time, wattprint
+with wattprint.track("parent", rapl_root=sys.argv[1], store=sys.argv[2], gpus="none", country="FR") as run:
+    pid = os.fork()
+    if pid == 0:  # a worker with its own SIGTERM handler, stopped by its parent
+        signal.signal(signal.SIGTERM, lambda *a: os._exit(7))
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    time.sleep(1.0)  # long enough for a stray wake-up to have stopped this process
+print("alive", os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+def test_a_signal_to_a_forked_child_does_not_stop_the_parent(tmp_path: Path) -> None:
+    """The child inherits the stopper's pipe as Python's wakeup fd; it must let go of it, or a
+    SIGTERM to the child would wake the parent's stopper and end the parent."""
+    rapl = make_tree(tmp_path / "pc")
+    db = tmp_path / "f.db"
+    p = python(FORKER, str(rapl), str(db))
+    out, err = p.communicate(timeout=TIMEOUT_S)
+    assert (p.returncode, out) == (0, "alive 7\n"), err
+    assert [r["status"] for r in stored_runs(db)] == ["finished"]
+
+
+ASYNCIO = """
+import asyncio, signal, sys, wattprint
+async def main():
+    loop = asyncio.get_running_loop()
+    with wattprint.track("aio", rapl_root=sys.argv[1], store=sys.argv[2], gpus="none", country="FR"):
+        loop.add_signal_handler(signal.SIGUSR1, print, "usr1")  # asyncio takes the wakeup fd
+        print("ready", flush=True)
+        await asyncio.sleep(120)
+asyncio.run(main())
+"""
+
+
+def test_sigterm_to_an_asyncio_program_that_owns_the_wakeup_fd(tmp_path: Path) -> None:
+    rapl = make_tree(tmp_path / "pc")
+    db = tmp_path / "a.db"
+    p = python(ASYNCIO, str(rapl), str(db))
+    _signal_after_ready(p, signal.SIGTERM, 0.1)
+    _finish(p)
+    assert p.returncode == -signal.SIGTERM, p.returncode
+    assert [r["status"] for r in stored_runs(db)] == ["interrupted"]
+
+
+def _wakeup_fd_now() -> int:
+    fd = signal.set_wakeup_fd(-1)
+    if fd != -1:
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    return fd
+
+
+def test_the_wakeup_fd_is_held_only_while_runs_are_open_and_never_taken_from_another(tmp_path: Path) -> None:
+    import socket
+
+    import wattprint
+
+    kw = dict(rapl_root=str(make_tree(tmp_path / "pc")), store=str(tmp_path / "w.db"), gpus="none", country="FR")
+    assert _wakeup_fd_now() == -1
+    with wattprint.track("mine", **kw):  # type: ignore[arg-type]
+        assert _wakeup_fd_now() != -1
+    assert _wakeup_fd_now() == -1
+    a, b = socket.socketpair()
+    try:
+        a.setblocking(False)
+        signal.set_wakeup_fd(a.fileno())
+        with wattprint.track("theirs", **kw):  # type: ignore[arg-type]
+            assert _wakeup_fd_now() == a.fileno()
+        assert _wakeup_fd_now() == a.fileno()
+    finally:
+        signal.set_wakeup_fd(-1)
+        a.close()
+        b.close()

@@ -4,17 +4,23 @@
   the ``atexit`` hook stops every open run as ``interrupted`` and stores it.
 * **SIGTERM and SIGHUP** (Slurm, Kubernetes, systemd, a closed terminal): while
   runs are open, and only where the program left the default action in place,
-  a handler is installed. A handler runs in the main thread *between two
-  bytecodes*, possibly while that thread holds the sampler's lock or is in the
-  middle of a database write, so it does nothing that can block: it puts the
-  default action back (a second signal ends the process at once) and releases
-  a lock that a waiting thread sleeps on. That thread stops and stores the open
-  runs (bounded by :data:`STOP_TIMEOUT_S`), then sends the same signal again, so
-  the process dies of it as if wattprint were not there. A run counts as open
-  from the moment it exists until it is written (so a signal during a start or
-  a stop waits for it rather than killing the process half-way). SIGINT keeps
-  Python's own ``KeyboardInterrupt``, which ``with track(...)`` records as
-  ``interrupted``; one that lands inside ``stop()`` still leaves the run written.
+  a handler is installed. Python runs a handler in the main thread *between two
+  bytecodes*, so it may come late: after a long call into C (a training step, a
+  ``sum`` over a billion items) or, when the signal lands just before the main
+  thread goes to sleep, after the whole sleep. So the handler is not what
+  starts the stop. While our handler is installed, Python's wakeup fd (the
+  byte its C-level handler writes at once, from whichever thread took the
+  signal) is a pipe that a waiting thread, the stopper, reads. The stopper
+  puts the default action back (a second signal ends the process at once),
+  stops and stores the open runs (bounded by :data:`STOP_TIMEOUT_S`), then
+  sends the same signal again, so the process dies of it as if wattprint were
+  not there. The Python-level handler, when it runs, only writes the same byte
+  (the path that remains when another library, asyncio say, owns the wakeup
+  fd). A run counts as open from the moment it exists until it is written (so
+  a signal during a start or a stop waits for it rather than killing the
+  process half-way). SIGINT keeps Python's own ``KeyboardInterrupt``, which
+  ``with track(...)`` records as ``interrupted``; one that lands inside
+  ``stop()`` still leaves the run written.
 * **fork()**: the child gets a copy of every open run. That copy is *detached*
   in the child: it never writes to the store, stopping it (or leaving the
   ``with`` block, or the child's exit) does nothing to the parent's run, and the
@@ -67,34 +73,46 @@ def _stop_all_urgently() -> None:
 
 
 class _Stopper:
-    """The thread a signal wakes; it does the stopping the handler must not do."""
+    """The thread a stop signal wakes, through a pipe; it does the stopping a handler must not do."""
 
     def __init__(self) -> None:
-        self._wake = threading.Lock()
-        self._wake.acquire()
-        self.signum = 0
+        self.read_fd = -1
+        self.write_fd = -1  # non-blocking: Python's C-level handler and ours write one byte per signal
+        self.fired: set[int] = set()  # signals whose Python-level handler has run (default action back)
         self.thread: threading.Thread | None = None
 
     def ensure_thread(self) -> None:
         if self.thread is None:
+            self.read_fd, self.write_fd = os.pipe()
+            os.set_blocking(self.write_fd, False)
             self.thread = new_thread(self._run, "wattprint-signals")
             self.thread.start()
 
     def wake(self, signum: int) -> None:
-        """Called from the signal handler: one C call, never blocks."""
-        self.signum = signum
+        """Called from the Python-level handler: one non-blocking write, never blocks."""
+        self.fired.add(signum)
         try:
-            self._wake.release()
-        except RuntimeError:  # already released: the stop is under way
+            os.write(self.write_fd, bytes((signum,)))
+        except OSError:  # a full pipe already holds bytes that wake the stopper
             pass
 
+    def _next_stop(self) -> int:
+        """The next signal byte that is a stop signal handled by us (the pipe also carries
+        every other signal that has a Python-level handler, SIGINT among them)."""
+        while True:
+            for signum in os.read(self.read_fd, 256):
+                if signum in self.fired or _is_ours(signum):
+                    return signum
+
     def _run(self) -> None:
-        while True:  # again if a new run re-armed the handler before the process ended
-            self._wake.acquire()
+        while True:  # again if the process outlived the signal (a handler set in between)
+            signum = self._next_stop()
+            _default_action(signum)  # a second signal now ends the process at once
             worker = new_thread(_stop_all_urgently, "wattprint-stop")
             worker.start()
             worker.join(STOP_TIMEOUT_S)
-            os.kill(os.getpid(), self.signum)  # the default action is back: the process ends of it
+            os.kill(os.getpid(), signum)  # the default action is back: the process ends of it
+            self.fired.clear()
 
 
 _stopper = _Stopper()
@@ -102,13 +120,42 @@ _signal: Any = None  # the signal module, imported on first use (it costs ``enum
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    """SIGTERM/SIGHUP: hand the stop of the open runs (if any) to the stopper thread, which
-    then lets the signal end the process (see the module doc)."""
+    """SIGTERM/SIGHUP's Python-level handler: put the default action back and wake the stopper
+    (which the C-level handler has usually woken already; see the module doc)."""
     try:
         _signal.signal(signum, _signal.SIG_DFL)
     except (ValueError, OSError):  # pragma: no cover - we are in the main thread
         pass
     _stopper.wake(signum)
+
+
+def _is_ours(signum: int) -> bool:
+    """Whether ``signum``'s handler is ours (``getsignal`` may be asked from any thread)."""
+    try:
+        return _signals().getsignal(signum) is _on_signal
+    except (ValueError, OSError):
+        return False
+
+
+def _default_action(signum: int) -> None:
+    """Put ``signum``'s default action back from the stopper thread.
+
+    Python's ``signal.signal`` works only in the main thread, which may not have run our
+    handler yet (it is in C, or asleep), so this goes to libc directly. Without ctypes the
+    signal sent after the stop reaches our handler once the main thread runs Python again:
+    the handler puts the default back and the stopper's next signal ends the process.
+    """
+    if signum in _stopper.fired:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.signal.restype = ctypes.c_void_p
+        libc.signal.argtypes = (ctypes.c_int, ctypes.c_void_p)
+        libc.signal(signum, None)  # SIG_DFL is the null pointer
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - no ctypes or no libc here
+        pass
 
 
 def _signals() -> Any:
@@ -151,9 +198,30 @@ def _arm(on: bool) -> bool:
                 sig.signal(signum, _on_signal)
             elif not on and current is _on_signal and not _persistent:
                 sig.signal(signum, sig.SIG_DFL)
+        _wakeup_fd(any(_is_ours(getattr(sig, n)) for n in ("SIGTERM", "SIGHUP") if hasattr(sig, n)))
     except (ValueError, OSError):  # embedded interpreters without signals
         pass
     return _covered()
+
+
+def _wakeup_fd(claim: bool) -> None:
+    """Make the stopper's pipe Python's wakeup fd while our handler is installed (main thread only).
+
+    There is one wakeup fd per process. One that another library set (asyncio's event loop
+    sets one for its own signal handlers) is left in place, and so is one set over ours
+    later: the Python-level handler still wakes the stopper, only later.
+    """
+    sig = _signals()
+    if _stopper.write_fd < 0:
+        return
+    if claim:
+        before = sig.set_wakeup_fd(_stopper.write_fd, warn_on_full_buffer=False)
+        if before not in (-1, _stopper.write_fd):
+            sig.set_wakeup_fd(before)
+    else:
+        before = sig.set_wakeup_fd(-1)
+        if before not in (-1, _stopper.write_fd):
+            sig.set_wakeup_fd(before)
 
 
 _persistent = False
@@ -199,7 +267,20 @@ def _after_fork_in_child() -> None:
     for t in list(_active):
         t._detach()
     _active.clear()
-    _stopper = _Stopper()  # the parent's stopper thread does not exist here
+    parent, _stopper = _stopper, _Stopper()  # the parent's stopper thread does not exist here
+    if parent.write_fd >= 0:  # a signal to the child must not write into the parent's pipe
+        try:
+            sig = _signals()
+            before = sig.set_wakeup_fd(-1)
+            if before != parent.write_fd:
+                sig.set_wakeup_fd(before)
+        except (ValueError, OSError):  # pragma: no cover - forked from a thread that is not main
+            pass
+        for fd in (parent.read_fd, parent.write_fd):
+            try:
+                os.close(fd)
+            except OSError:  # pragma: no cover
+                pass
     if had_runs or _persistent:  # the child is another program: its own runs arm it again
         _persistent = False
         _arm(False)
