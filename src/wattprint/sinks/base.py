@@ -17,6 +17,8 @@ hook                           thread                 how often
                                                       seconds); the last row from ``stop()``
 ``window(run, window)``        the sampler thread      once per closed window, at the first tick
                                                       after it closed; the rest from ``stop()``
+                                                      (both: in a batch at the next flush when no
+                                                      sink that takes them is ``timely``)
 ``flushed(run)``               the sampler thread      every ``flush_every_s`` (monotonic clock)
 ``finished(run)``              the one calling         once, in ``stop()``, when every figure is
                                ``stop()``              final (priced); nothing follows but close
@@ -34,6 +36,12 @@ recorded in the run as ``Fault(wall, "sink:<name>", message)``; the exception
 never reaches the tracked program. Windows and intervals arrive in the order
 they closed; a window is delivered a tick after it closed, never from the
 thread that closed it, so closing a window never waits for a sink.
+
+A sink whose ``timely`` is False (the store: its rows only need to be there by
+the next flush) lets the tracker skip the per-tick work: while every sink that
+takes intervals or windows is like it, the run's rows are made from the
+sampler's readings, unchanged, once per flush rather than once per tick, which
+is most of a tick's CPU on an idle machine (see ``Tracker._on_tick``).
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ class Sink:
     """
 
     name = "sink"
+    timely = True  # intervals and windows as they close; False: in a batch by the next flush will do
 
     def started(self, run: Run) -> None:
         """The run has begun (its first reading is taken, the sampler not yet ticking for it)."""
@@ -145,6 +154,7 @@ class Sinks:
                     continue  # not overridden: never called
                 found.append((s, method))
             hooks[hook] = tuple(found)
+        self._timely = any(getattr(s, "timely", True) for h in ("interval", "window") for s, _ in hooks[h])
         self._hooks = hooks  # one assignment: readers see the old or the new table
 
     def _drop(self, sink: object, run: Run, hook: str, exc: BaseException) -> None:
@@ -200,6 +210,12 @@ class Sinks:
                 started(run)
             except Exception as exc:
                 self._drop(sink, run, "started", exc)
+
+    @property
+    def deliver_by_ns(self) -> int:
+        """Until when (sampler clock) the run's rows may wait: 0 while a sink wants them
+        as they close, else the next flush (brought forward by :meth:`flush_soon`)."""
+        return 0 if self._timely else self._next_flush_ns
 
     def tick(self, run: Run, t_ns: int) -> None:
         """Sampler thread, each tick: deliver what closed since the last one; flush when due."""

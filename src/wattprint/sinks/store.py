@@ -67,6 +67,7 @@ class StoreSink(Sink):
     """
 
     name = "store"
+    timely = False  # rows and windows go to the database at the flush: they may come in a batch
 
     def __init__(
         self,

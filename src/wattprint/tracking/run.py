@@ -33,6 +33,7 @@ from wattprint.version import __version__
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
+
     from wattprint.tracking.attribution import Attributor
     from wattprint.tracking.baseline import Baseline
     from wattprint.tracking.budget import Budget
@@ -56,7 +57,9 @@ class Run(Measurement):
     While it runs, ``energy_j``, ``emissions_g``, ``power_w``, ``duration_s``
     and ``channels`` are read fresh (one counter read each, as a window's
     are); :meth:`current` gives all of them from one read. Its record
-    (:meth:`to_dict`, what the store is sent) holds the closed intervals only.
+    (:meth:`to_dict`, what the store is sent) holds the closed intervals only,
+    and ``timeline`` its rows (each tick's reading becomes a row when the rows
+    are next read: see :meth:`_wait`).
     """
 
     kind = "run"
@@ -86,7 +89,8 @@ class Run(Measurement):
         self.cpu_model = cpu_model()
         self.version = __version__
         # bounded: recent rows as sampled, older ones merged within their UTC hour (timeline.py)
-        self.timeline = Timeline(first_s=interval_s * FIRST_MERGE)
+        self._timeline = Timeline(first_s=interval_s * FIRST_MERGE)
+        self._waiting: list[Snapshot] = []  # ticks not yet made into rows (see _wait)
         self.windows = WindowLog(self, sampler.channels)  # older closed windows held in columns
         self._row_index: RowIndex | None = None  # the timeline's rows, for pricing windows
         self.faults: list[Fault] = []
@@ -95,7 +99,8 @@ class Run(Measurement):
         self.end_wall: float | None = None
         self._last = self._start
         self._fault_mark = len(sampler.faults)
-        self._lock = threading.Lock()
+        # re-entrant: reading ``timeline`` makes the kept rows, also from code that holds it
+        self._lock = threading.RLock()
         self.attributor: Attributor | None = None
         self.baseline: Baseline | None = None
         self.job: JobRecord | None = None  # this run is one rank of a distributed job (tracking/job.py)
@@ -204,11 +209,44 @@ class Run(Measurement):
 
     def _on_tick(self, snap: Snapshot) -> None:
         """Sampler callback: close a timeline interval when ``interval_s`` has passed."""
+        self._wait(snap)
+        with self._lock:
+            self._make_rows()
+
+    def _wait(self, snap: Snapshot) -> None:
+        """The sampler thread, each tick: keep the reading; the row is made when the rows are
+        next read (:attr:`timeline`, :meth:`current`, the sinks' delivery, the stop).
+
+        On an idle machine most of a tick's CPU is Python run cold after the sleep, line by
+        line: a tick that only keeps its reading touches a few lines, and the rows are then
+        made warm, in a batch, exactly as they would have been one by one.
+        """
         with self._lock:
             if self.status != "running":
                 return
-            if (snap.t_ns - self._last.t_ns) / 1e9 >= self.interval_s * 0.999:
+            self._waiting.append(snap)
+            self._gpu_users_due(snap.wall)  # who uses each GPU is sampled as it happens, not later
+
+    def _make_rows(self) -> None:
+        """The rows of the readings kept by :meth:`_wait`, in order (under the run's lock)."""
+        waiting = self._waiting
+        if not waiting or self.status != "running":
+            return
+        self._waiting = []
+        every_s = self.interval_s * 0.999
+        for snap in waiting:
+            if (snap.t_ns - self._last.t_ns) / 1e9 >= every_s:
                 self._append_interval(snap)
+
+    @property
+    def timeline(self) -> Timeline:
+        """The closed rows: energy per channel per interval (older rows merged within their
+        UTC hour, see :class:`~wattprint.tracking.timeline.Timeline`); the readings the
+        sampler kept since the rows were last read are made into rows first."""
+        if self._waiting:
+            with self._lock:
+                self._make_rows()
+        return self._timeline
 
     def _append_interval(self, snap: Snapshot) -> None:
         a = self._last
@@ -219,7 +257,7 @@ class Run(Measurement):
         energy = {
             n: max(0.0, snap.totals.get(n, 0.0) - a.totals.get(n, 0.0)) for n in self._sampler.channels
         }
-        self.timeline.append(Interval(t0, t1, a.wall, energy))
+        self._timeline.append(Interval(t0, t1, a.wall, energy))
         self._last = snap
         for n, e in energy.items():
             c = self._channels.get(n)
@@ -233,11 +271,14 @@ class Run(Measurement):
             except Exception as exc:  # attribution is extra: never lose the measurement for it
                 self.attributor = None
                 self._sampler.faults.append(Fault(time.time(), "attribution", f"stopped: {exc!r}"))
-        elif snap.wall - self._gpu_users_at >= GPU_USERS_EVERY_S:
-            self._note_gpu_users(snap.wall)
+
+    def _gpu_users_due(self, now: float) -> None:
+        """Every :data:`GPU_USERS_EVERY_S`: record which PIDs use each GPU (the attributor
+        does this itself when attached)."""
+        if self.attributor is None and now - self._gpu_users_at >= GPU_USERS_EVERY_S:
+            self._note_gpu_users(now)
 
     def _note_gpu_users(self, now: float) -> None:
-        """Record which PIDs use each GPU (the attributor does this itself when attached)."""
         self._gpu_users_at = now
         for sensor in self._sampler.sensors:
             lister = getattr(sensor, "gpu_processes", None)
@@ -267,8 +308,9 @@ class Run(Measurement):
         now = self._sampler.read_now()
         chans = _channel_totals(self._sampler.channels, self._start, now)
         with self._lock:  # after the read: the sampler takes its lock before ours
+            self._make_rows()
             closed = {n: (c.energy_j, c.emissions_g) for n, c in self._channels.items()}
-            all_priced = self._priced == self.timeline.appended
+            all_priced = self._priced == self._timeline.appended
         m = Measurement(self.name, self.start_wall, (now.t_ns - self._start.t_ns) / 1e9, chans, self.intensity)
         m.kind, m.status, m._counts = "run", self.status, self.counts()  # type: ignore[attr-defined]
         intensity = self.intensity
@@ -305,6 +347,8 @@ class Run(Measurement):
 
     def _finish(self, end: Snapshot) -> None:
         with self._lock:
+            self._make_rows()  # the readings still kept, before the last one
+            self._gpu_users_due(end.wall)
             self._append_interval(end)
             self.duration_s = (end.t_ns - self._start.t_ns) / 1e9
             self.end_wall = end.wall
@@ -325,7 +369,7 @@ class Run(Measurement):
         intensity = self.intensity
         if intensity is None:
             return
-        tl = self.timeline
+        tl = self._timeline
         rows = tl.since(self._priced)
         if tl.appended - self._priced > len(rows):  # some were merged before the intensity came
             for c in self._channels.values():
@@ -356,13 +400,13 @@ class Run(Measurement):
         with self._lock:
             if intensity.series or intensity.marginal:
                 counted = {n for n, c in self.channels.items() if c.in_total}
-                used, notes = applied(intensity, list(self.timeline), counted)
+                used, notes = applied(intensity, list(self._timeline), counted)
                 intensity = intensity.replace(applied=used, warnings=[*intensity.warnings, *notes])
             self.intensity = intensity
             for c in self._channels.values():
                 c.emissions_g = 0.0
-            self._add_emissions(intensity, list(self.timeline))
-            self._priced = self.timeline.appended
+            self._add_emissions(intensity, list(self._timeline))
+            self._priced = self._timeline.appended
         for w in self.windows:
             w.price(intensity)
 
@@ -458,6 +502,6 @@ class Run(Measurement):
         if self.shared_split:  # devices shared with another job: the totals count this job's share
             apply_split(d, self.shared_split)
         if with_timeline:
-            d["timeline"] = [iv.to_dict() for iv in self.timeline]
-            d["timeline_intervals"] = self.timeline.appended
+            d["timeline"] = [iv.to_dict() for iv in self._timeline]
+            d["timeline_intervals"] = self._timeline.appended
         return d

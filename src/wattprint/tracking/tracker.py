@@ -279,13 +279,19 @@ class Tracker:
             self._sinks.add(sink, self.run)
 
     def _on_tick(self, snap: Snapshot) -> None:
+        """The sampler thread, each tick. The run keeps the reading (:meth:`Run._wait`); the
+        sinks are handed the new rows (which makes them) every tick while one of them wants
+        rows as they close or a process is attributed (its share is read per row), else
+        when the next flush is due."""
         run = self.run
         if run is None:
             return
-        run._on_tick(snap)
+        run._wait(snap)
         if self.job is not None:
             self.job.look()  # other jobs on this rank's devices (about once a second, never waits)
-        self._sinks.tick(run, snap.t_ns)  # type: ignore[union-attr]
+        sinks = self._sinks
+        if sinks is not None and (snap.t_ns >= sinks.deliver_by_ns or run.attributor is not None):
+            sinks.tick(run, snap.t_ns)
 
     # -- start/stop --
 
@@ -479,7 +485,7 @@ class Tracker:
             _kept_in_child.append(self._sinks)
             self._sinks = None
         if self.run is not None:
-            self.run._lock = threading.Lock()
+            self.run._lock = threading.RLock()
 
     def __enter__(self) -> Run:
         return self.start()

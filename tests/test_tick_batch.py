@@ -1,0 +1,142 @@
+"""A tick only keeps its reading; the run's rows are made when next read (src/wattprint/tracking/run.py,
+``Run._wait``) and the sinks are handed them every tick only when one wants them as they close.
+
+The rows, their running prices and the windows' figures must be exactly those of rows made one by
+one; a sink that is ``timely`` must still get each row as it closes; the store still gets every row.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import wattprint
+from fake_rapl import make_tree
+from synthetic_run import FakeClock
+from test_window_pricing import HOUR, StepSensor, _hourly
+from wattprint.sinks.base import Sink
+from wattprint.tracking.measure import Interval
+from wattprint.tracking.run import Run
+from wattprint.tracking.sampler import Sampler
+
+
+def _runs(watts: list[float], interval_s: float) -> tuple[FakeClock, list[tuple[Sampler, Run]]]:
+    clock = FakeClock(HOUR - 1800)
+    pairs = []
+    for _ in range(2):
+        sampler = Sampler([StepSensor(clock, watts)], clock=clock.mono, wall_clock=clock.wall)
+        run = Run(name="r", sampler=sampler, interval_s=interval_s, command=None, tags={}, availability=[])
+        run.intensity = _hourly([100.0, 400.0])
+        pairs.append((sampler, run))
+    return clock, pairs
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    watts=st.lists(st.floats(0.0, 500.0), min_size=2, max_size=40),
+    steps_ms=st.lists(st.integers(1, 2500), min_size=1, max_size=80),
+    reads=st.lists(st.booleans(), min_size=80, max_size=80),
+    interval_s=st.sampled_from([0.25, 1.0, 3.0]),
+)
+def test_rows_made_later_are_the_rows_made_each_tick(
+    watts: list[float], steps_ms: list[int], reads: list[bool], interval_s: float,
+) -> None:
+    clock, ((sa, each), (sb, kept)) = _runs(watts, interval_s)
+    wa = wb = None
+    for i, step in enumerate(steps_ms):
+        clock.advance(step / 1000)
+        each._on_tick(sa.read_now())
+        kept._wait(sb.read_now())
+        if i % 7 == 3:  # windows open and close between ticks, priced while the run goes
+            if wa is not None and wb is not None:
+                wa.close(), wb.close()
+                assert wb.emissions_g == wa.emissions_g and wb.energy_j == wa.energy_j
+            wa, wb = each.open_window("w"), kept.open_window("w")
+        if reads[i]:  # someone reads the rows now (a sink's delivery, current(), the program)
+            assert [iv.to_dict() for iv in kept.timeline] == [iv.to_dict() for iv in each.timeline]
+            assert kept.current().emissions_g == each.current().emissions_g
+    clock.advance(0.5)
+    each._finish(sa.read_now())
+    kept._finish(sb.read_now())
+    assert kept._waiting == []
+    assert [iv.to_dict() for iv in kept.timeline] == [iv.to_dict() for iv in each.timeline]
+    assert kept.timeline.appended == each.timeline.appended
+    assert (kept.energy_j, kept.emissions_g) == (each.energy_j, each.emissions_g)
+    for run in (each, kept):
+        run.price(_hourly([100.0, 400.0]))
+    assert [w.emissions_g for w in kept.windows] == [w.emissions_g for w in each.windows]
+    assert kept.emissions_g == each.emissions_g
+
+
+class Timely(Sink):
+    name = "timely"
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, Interval]] = []
+
+    def interval(self, run: Run, interval: Interval) -> None:
+        self.rows.append((time.monotonic(), interval))
+
+
+def _stored_rows(db: Path, run_id: str) -> int:
+    from wattprint.store.sqlite import SqliteStore
+
+    if not db.exists():
+        return 0
+    store = SqliteStore.open(db)
+    try:
+        return sum(1 for r in store.list_runs() if r["id"] == run_id) and len(store.get_run(run_id)["timeline"])
+    finally:
+        store.close()
+
+
+def _tracker(tmp_path: Path, **kw: object) -> wattprint.Tracker:
+    return wattprint.Tracker("b", rapl_root=str(make_tree(tmp_path / "pc")), gpus="none", country="FR",
+                             interval=0.02, store=str(tmp_path / "b.db"), **kw)  # type: ignore[arg-type]
+
+
+def test_with_only_the_store_ticks_keep_readings_until_the_rows_are_read(tmp_path: Path) -> None:
+    t = _tracker(tmp_path, flush_every_s=3600)
+    run = t.start()
+    try:
+        time.sleep(0.4)
+        kept = len(run._waiting)
+        assert kept >= 5  # 20 ticks or so, none made into rows yet
+        assert run._timeline.appended == 0
+        made = run.timeline.appended
+        assert made >= kept // 2 and run._waiting == []  # a tick early by jitter makes no row
+    finally:
+        t.stop()
+    assert _stored_rows(tmp_path / "b.db", run.id) == run.timeline.appended > made
+
+
+def test_a_timely_sink_gets_each_row_as_it_closes(tmp_path: Path) -> None:
+    sink = Timely()
+    t = _tracker(tmp_path, flush_every_s=3600, sinks=[sink])
+    run = t.start()
+    try:
+        time.sleep(0.4)
+        seen = len(sink.rows)
+        assert seen >= 5 and len(run._waiting) <= 1
+    finally:
+        t.stop()
+    assert len(sink.rows) == run.timeline.appended
+
+
+def test_each_flush_writes_the_rows_kept_since_the_last(tmp_path: Path) -> None:
+    t = _tracker(tmp_path, flush_every_s=0.1)
+    run = t.start()
+    try:
+        run.progress(1, 10)  # the header's prediction reads the rows too, under the run's lock
+        deadline = time.monotonic() + 10
+        stored = 0
+        while stored < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            run.progress(2, 10)
+            stored = _stored_rows(tmp_path / "b.db", run.id)
+        assert stored >= 10  # written while the run goes, flush by flush
+    finally:
+        t.stop()
