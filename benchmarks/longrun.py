@@ -15,9 +15,14 @@ progress on stderr). What it does:
 4. The sampler's own CPU per tracked second, whole process, with a store, on a
    fake RAPL tree, at 1 s and 0.1 s (main thread sleeping), against a bare
    Python thread that only wakes at the same rate.
+5. ``--per-thread``: the same tracker with a bare thread waking the sampler's way
+   (a lock acquired with a timeout) in the same process, CPU per thread from each
+   thread's own clock: the bare thread is measured under the same host noise, so
+   the sampler's cost above a mere wake-up can be read off each round.
 
     python3 benchmarks/longrun.py              # the figures in RESULTS.md (~3 min on 2 cores)
     python3 benchmarks/longrun.py --days 1     # a quick look
+    python3 benchmarks/longrun.py --per-thread --sampler-reps 3
 """
 
 from __future__ import annotations
@@ -154,6 +159,59 @@ print(json.dumps({"ms_per_s": ((p1 - p0) - (m1 - m0)) / secs * 1000}))
 """
 
 
+PER_THREAD = r"""
+import json, sys, threading, time
+iv, root, db, secs = float(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+done = threading.Event()
+def bare():  # wakes as the sampler does: a lock acquired with a timeout
+    lock = threading.Lock(); lock.acquire()
+    nxt = time.monotonic() + iv
+    while not done.is_set():
+        wait = nxt - time.monotonic()
+        if wait > 0:
+            lock.acquire(timeout=wait)
+        nxt += iv
+th = threading.Thread(target=bare, name="bare thread"); th.start()
+from wattprint import Tracker
+t = Tracker("bench", rapl_root=root, store=db, gpus="none", country="FR", interval=iv)
+t.start(); time.sleep(1.0)  # the writer and the first flush are up
+def cpu():
+    return {x.name: time.clock_gettime(time.pthread_getcpuclockid(x.ident))
+            for x in threading.enumerate() if x is not threading.main_thread()}
+a = cpu(); time.sleep(secs); b = cpu()
+t.stop(); done.set(); th.join()
+print(json.dumps({k: (b[k] - a.get(k, 0.0)) / secs * 1000 for k in b}))
+"""
+
+
+def per_thread_cost(tmp: Path, secs: float, reps: int) -> list[tuple[float, dict[str, float]]]:
+    """(interval, ms CPU per second per thread) for each round at 1 s and 0.1 s."""
+    from fake_rapl import make_tree
+
+    root = make_tree(tmp / "powercap-t", packages=2, dram=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = []
+    for r in range(reps):
+        for iv in (1.0, 0.1):
+            res = subprocess.run([sys.executable, "-c", PER_THREAD, str(iv), str(root), str(tmp / f"t{r}{iv}.db"),
+                                  str(secs)], capture_output=True, text=True, env=env, timeout=secs + 60)
+            if res.returncode != 0:
+                raise SystemExit(res.stderr)
+            out.append((iv, json.loads(res.stdout)))
+            log(f"  per thread at {iv:g} s: {out[-1][1]}")
+    return out
+
+
+def print_per_thread(rows: list[tuple[float, dict[str, float]]]) -> None:
+    print("\n## CPU per thread, ms per tracked second (a bare waking thread in the same process)\n")
+    print("| interval | bare thread | wattprint-sampler | sampler above bare | wattprint-store | wattprint total |")
+    print("|---|---|---|---|---|---|")
+    for iv, m in rows:
+        ours = sum(v for k, v in m.items() if k.startswith("wattprint-"))
+        print(f"| {iv:g} s | {m['bare thread']:.3f} | {m['wattprint-sampler']:.3f} | "
+              f"{m['wattprint-sampler'] - m['bare thread']:.3f} | {m.get('wattprint-store', 0.0):.3f} | {ours:.3f} |")
+
+
 def sampler_cost(tmp: Path, secs: float, reps: int = 1) -> list[tuple[str, float, float]]:
     """(which, interval, ms CPU per second) for each of ``reps`` rounds, bare thread and wattprint alternating."""
     from fake_rapl import make_tree
@@ -195,10 +253,15 @@ def main() -> int:
     ap.add_argument("--sampler-s", type=float, default=20.0, help="seconds per sampler CPU measurement")
     ap.add_argument("--sampler-reps", type=int, default=3, help="rounds of the sampler CPU measurement")
     ap.add_argument("--only-sampler", action="store_true", help="measure the sampler's CPU only")
+    ap.add_argument("--per-thread", action="store_true",
+                    help="only the per-thread CPU, beside a bare waking thread in the same process")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.per_thread:
+            print_per_thread(per_thread_cost(tmp, args.sampler_s, args.sampler_reps))
+            return 0
         if args.only_sampler:
             print_sampler(sampler_cost(tmp, args.sampler_s, args.sampler_reps))
             return 0

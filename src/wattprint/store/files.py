@@ -59,7 +59,12 @@ def connect_writable(p: Path, migrate: Callable[[sqlite3.Connection], int]) -> s
 
 
 def _set_up(conn: sqlite3.Connection, migrate: Callable[[sqlite3.Connection], int]) -> None:
-    conn.execute("PRAGMA journal_mode=WAL")
+    (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+    if str(mode).lower() == "wal":
+        # SQLite's advice for WAL: no fsync at each commit, only at checkpoints. A crash of the
+        # process loses nothing; a power cut may lose the last flushes, never the file. Each
+        # progress flush (every 10 s) costs about a quarter less CPU (0.45-0.54 -> 0.34-0.38 ms).
+        conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     migrate(conn)
 

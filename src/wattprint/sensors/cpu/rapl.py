@@ -399,37 +399,40 @@ class RaplSensor(Sensor):
         """
         now = self._clock()
         out: dict[str, float] = {}
-        for z in self._zones:  # the sampler's hot path: kept to the few lines it needs
+        pread = os.pread
+        for z in self._zones:  # the sampler's hot path: the usual case in the fewest lines
             try:
-                raw = int(os.pread(z.fd, _READ_SIZE, 0).split(b"\n", 1)[0])  # _parse, inlined
+                raw = int(pread(z.fd, _READ_SIZE, 0).split(b"\n", 1)[0])  # _parse, inlined
             except (OSError, ValueError) as exc:
                 self.faults.append((z.channel.name, f"cannot read {z.path}: {exc}"))
                 continue
-            if not 0 <= raw <= z.range_uj:
-                self.faults.append(
-                    (
-                        z.channel.name,
-                        f"{z.path} read {raw}, outside 0..{z.range_uj}: reading ignored",
-                    )
-                )
-                continue
-            if now - z.last_ns > z.wrap_ns:
-                elapsed_s = (now - z.last_ns) / 1e9
-                self.faults.append(
-                    (
-                        z.channel.name,
-                        f"{elapsed_s:.0f} s between two reads is longer than the "
-                        f"{z.wrap_s:.0f} s the counter takes to wrap at {z.bound_w:g} W: "
-                        "whole wraps may have been missed, energy may be under-counted",
-                    )
-                )
             delta = raw - z.last_raw
-            if delta < 0:
-                delta += z.range_uj + 1  # the modulus
+            if delta < 0 or raw > z.range_uj or now - z.last_ns > z.wrap_ns:
+                delta = self._unusual(z, raw, now, delta)  # a wrap, a bad value or a long gap
+                if delta < 0:
+                    continue
             z.total_uj += delta
             z.last_raw, z.last_ns = raw, now
             out[z.name] = z.total_uj / 1e6
         return out
+
+    def _unusual(self, z: _Zone, raw: int, now: int, delta: int) -> int:
+        """The energy (µJ) since ``z``'s last reading when it is not a plain difference; -1: the
+        reading is outside the counter's range and ignored (faults recorded as they occur)."""
+        if not 0 <= raw <= z.range_uj:
+            self.faults.append((z.channel.name, f"{z.path} read {raw}, outside 0..{z.range_uj}: reading ignored"))
+            return -1
+        if now - z.last_ns > z.wrap_ns:
+            elapsed_s = (now - z.last_ns) / 1e9
+            self.faults.append(
+                (
+                    z.channel.name,
+                    f"{elapsed_s:.0f} s between two reads is longer than the "
+                    f"{z.wrap_s:.0f} s the counter takes to wrap at {z.bound_w:g} W: "
+                    "whole wraps may have been missed, energy may be under-counted",
+                )
+            )
+        return delta + z.range_uj + 1 if delta < 0 else delta  # below zero: it wrapped (the modulus)
 
     def close(self) -> None:
         """Close the counter files. Safe to call twice; never raises."""
