@@ -71,6 +71,18 @@ def test_rows_made_later_are_the_rows_made_each_tick(
     assert kept.emissions_g == each.emissions_g
 
 
+def test_kept_readings_are_bounded_whatever_the_flush_period() -> None:
+    from wattprint.tracking.run import KEEP_MAX
+
+    clock, ((sa, each), (sb, kept)) = _runs([50.0] * 5, 1.0)
+    for _ in range(KEEP_MAX * 3 + 7):
+        clock.advance(0.01)
+        kept._wait(sb.read_now())
+        assert len(kept._waiting) < KEEP_MAX
+    assert kept._timeline.appended >= 5  # rows were made along the way (one per 100 readings here)
+    assert kept.timeline.appended == kept._timeline.appended
+
+
 class Timely(Sink):
     name = "timely"
 

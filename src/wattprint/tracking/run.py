@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     )
 
 GPU_USERS_EVERY_S = 5.0  # how often a run without attribution lists each GPU's processes
+KEEP_MAX = 256  # readings a run keeps before it makes their rows even if nobody read them
 
 
 class Run(Measurement):
@@ -215,7 +216,8 @@ class Run(Measurement):
 
     def _wait(self, snap: Snapshot) -> None:
         """The sampler thread, each tick: keep the reading; the row is made when the rows are
-        next read (:attr:`timeline`, :meth:`current`, the sinks' delivery, the stop).
+        next read (:attr:`timeline`, :meth:`current`, the sinks' delivery, the stop) or once
+        :data:`KEEP_MAX` readings are kept.
 
         On an idle machine most of a tick's CPU is Python run cold after the sleep, line by
         line: a tick that only keeps its reading touches a few lines, and the rows are then
@@ -224,7 +226,10 @@ class Run(Measurement):
         with self._lock:
             if self.status != "running":
                 return
-            self._waiting.append(snap)
+            waiting = self._waiting
+            waiting.append(snap)
+            if len(waiting) >= KEEP_MAX:  # memory stays bounded whatever the flush period
+                self._make_rows()
             self._gpu_users_due(snap.wall)  # who uses each GPU is sampled as it happens, not later
 
     def _make_rows(self) -> None:
