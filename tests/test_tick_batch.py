@@ -40,9 +40,10 @@ def _runs(watts: list[float], interval_s: float) -> tuple[FakeClock, list[tuple[
     steps_ms=st.lists(st.integers(1, 2500), min_size=1, max_size=80),
     reads=st.lists(st.booleans(), min_size=80, max_size=80),
     interval_s=st.sampled_from([0.25, 1.0, 3.0]),
+    status=st.sampled_from(["running", "interrupted", "preempted"]),
 )
 def test_rows_made_later_are_the_rows_made_each_tick(
-    watts: list[float], steps_ms: list[int], reads: list[bool], interval_s: float,
+    watts: list[float], steps_ms: list[int], reads: list[bool], interval_s: float, status: str,
 ) -> None:
     clock, ((sa, each), (sb, kept)) = _runs(watts, interval_s)
     wa = wb = None
@@ -59,6 +60,7 @@ def test_rows_made_later_are_the_rows_made_each_tick(
             assert [iv.to_dict() for iv in kept.timeline] == [iv.to_dict() for iv in each.timeline]
             assert kept.current().emissions_g == each.current().emissions_g
     clock.advance(0.5)
+    each.status = kept.status = status  # as stop() sets a signal's or an exception's status first
     each._finish(sa.read_now())
     kept._finish(sb.read_now())
     assert kept._waiting == []

@@ -3,24 +3,26 @@
 * **Interpreter exit** (an uncaught exception, ``sys.exit``, falling off the end):
   the ``atexit`` hook stops every open run as ``interrupted`` and stores it.
 * **SIGTERM and SIGHUP** (Slurm, Kubernetes, systemd, a closed terminal): while
-  runs are open, and only where the program left the default action in place,
-  a handler is installed. Python runs a handler in the main thread *between two
-  bytecodes*, so it may come late: after a long call into C (a training step, a
-  ``sum`` over a billion items) or, when the signal lands just before the main
-  thread goes to sleep, after the whole sleep. So the handler is not what
-  starts the stop. While our handler is installed, Python's wakeup fd (the
-  byte its C-level handler writes at once, from whichever thread took the
-  signal) is a pipe that a waiting thread, the stopper, reads. The stopper
-  puts the default action back (a second signal ends the process at once),
-  stops and stores the open runs (bounded by :data:`STOP_TIMEOUT_S`), then
-  sends the same signal again, so the process dies of it as if wattprint were
-  not there. The Python-level handler, when it runs, only writes the same byte
-  (the path that remains when another library, asyncio say, owns the wakeup
-  fd). A run counts as open from the moment it exists until it is written (so
-  a signal during a start or a stop waits for it rather than killing the
-  process half-way). SIGINT keeps Python's own ``KeyboardInterrupt``, which
-  ``with track(...)`` records as ``interrupted``; one that lands inside
-  ``stop()`` still leaves the run written.
+  runs are open, and only where the program left the default action in place, a
+  handler is installed. Python runs a handler in the main thread *between two
+  bytecodes*, so it may come late: after a long call into C that lets other
+  threads run (a BLAS or GPU op in a training step) or, when the signal lands
+  just before the main thread goes to sleep, after the whole sleep. So the
+  handler is not what starts the stop. (A C call that keeps the GIL, a pure-C
+  loop, holds up every thread, ours too: that stop waits for the call.) While
+  our handler is installed, Python's wakeup fd (the byte its C-level handler
+  writes at once, from whichever thread took the signal) is a pipe that a
+  waiting thread, the stopper, reads. The stopper puts the default action back
+  (a second signal ends the process at once), stops and stores the open runs
+  (bounded by :data:`STOP_TIMEOUT_S`), then sends the same signal again, so the
+  process dies of it as if wattprint were not there. The Python-level handler,
+  when it runs, only writes the same byte (the path that remains when another
+  library, asyncio say, owns the wakeup fd). A run counts as open from the
+  moment it exists until it is written (so a signal during a start or a stop
+  waits for it rather than killing the process half-way). SIGINT keeps Python's
+  own ``KeyboardInterrupt``, which ``with track(...)`` records as
+  ``interrupted``; one that lands inside ``stop()`` still leaves the run
+  written.
 * **fork()**: the child gets a copy of every open run. That copy is *detached*
   in the child: it never writes to the store, stopping it (or leaving the
   ``with`` block, or the child's exit) does nothing to the parent's run, and the

@@ -33,7 +33,6 @@ from wattprint.version import __version__
 
 TYPE_CHECKING = False  # not from typing: see tracker.py
 if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
-
     from wattprint.tracking.attribution import Attributor
     from wattprint.tracking.baseline import Baseline
     from wattprint.tracking.budget import Budget
@@ -235,7 +234,7 @@ class Run(Measurement):
     def _make_rows(self) -> None:
         """The rows of the readings kept by :meth:`_wait`, in order (under the run's lock)."""
         waiting = self._waiting
-        if not waiting or self.status != "running":
+        if not waiting or self.end_wall is not None:  # not the status: stop() sets it before the end
             return
         self._waiting = []
         every_s = self.interval_s * 0.999
@@ -284,6 +283,7 @@ class Run(Measurement):
             self._note_gpu_users(now)
 
     def _note_gpu_users(self, now: float) -> None:
+        """Record which PIDs use each GPU now."""
         self._gpu_users_at = now
         for sensor in self._sampler.sensors:
             lister = getattr(sensor, "gpu_processes", None)
