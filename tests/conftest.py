@@ -73,3 +73,22 @@ def _isolated_env(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monk
 
 # stores of each kind (a throwaway PostgreSQL server, SQLite files) for the store tests
 from store_fixtures import pg_server, pg_url, store_target  # noqa: E402, F401
+
+
+@pytest.fixture
+def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty ``bin`` directory first on ``PATH``, for fake programs (ipmitool, sacct...)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return bindir
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate and key for a test's TLS server (needs the openssl program)."""
+    from fake_platform import make_cert
+    from realparts import need_program
+
+    need_program("openssl", "apt-get install openssl (Debian) for the test certificate")
+    return make_cert(tmp_path_factory.mktemp("tls"))

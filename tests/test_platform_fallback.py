@@ -28,12 +28,10 @@ from fake_platform import (
     Machine,
     S,
     ipmitool_printing,
-    make_cert,
     redfish_server,
     wait_until,
     write_ipmitool,
 )
-from realparts import need_program
 from wattprint.sensors.base import Channel, Kind, Method, Sensor
 from wattprint.sensors.platform.hwmon import HwmonSensor
 from wattprint.sensors.platform.ipmi import IpmiSensor
@@ -124,14 +122,6 @@ def test_the_modelled_rest_joins_the_fallback_when_the_model_is_on(tree: HwmonTr
     assert d["channels"][FALLBACK]["method"] == "modelled"
 
 
-@pytest.fixture
-def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-    return bindir
-
-
 def _outage(m: Machine, meter: Sensor, fail: object, mend: object) -> dict:  # type: ignore[type-arg]
     """Two metered reads, the meter fails until its reading is stale, two reads, it mends, two reads."""
     m.tick(2)
@@ -169,12 +159,6 @@ def test_ipmitool_timing_out(on_path: Path, tmp_path: Path) -> None:
     d = _outage(m, meter, lambda: slow.write_text(""), slow.unlink)
     assert d["energy_j"] == pytest.approx(3 * 180 + 3 * 60)
     assert any("no answer within" in f["message"] for f in d["faults"])
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    need_program("openssl", "apt-get install openssl (Debian) for the test certificate")
-    return make_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

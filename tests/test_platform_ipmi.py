@@ -46,14 +46,6 @@ def test_parser_refuses_garbage(text: str) -> None:
         parse_dcmi(text)
 
 
-@pytest.fixture
-def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-    return bindir
-
-
 def test_fake_ipmitool_on_path_is_read_in_the_background(on_path: Path, tmp_path: Path) -> None:
     answer = tmp_path / "answer.txt"
     answer.write_text(DCMI_OK.format(w=300, avg=310, period=1))

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_platform import Bmc, make_cert, reads_until_a_note, redfish_server, wait_until
-from realparts import need_program
+from fake_platform import Bmc, reads_until_a_note, redfish_server, wait_until
 from wattprint.sensors.base import Kind, SensorError
 from wattprint.sensors.platform.redfish import FIX_CREDS, FIX_TLS, RedfishSensor
 
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.timeout(60)  # each test starts a server and threads
 
 USER, PASSWORD = "operator", "pw-Zq81-never-shown"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    need_program("openssl", "apt-get install openssl (Debian) for the test certificate")
-    return make_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
