@@ -112,16 +112,17 @@ def _tracker(tmp_path: Path, **kw: object) -> wattprint.Tracker:
                              interval=0.02, store=str(tmp_path / "b.db"), **kw)  # type: ignore[arg-type]
 
 
-def test_with_only_the_store_ticks_keep_readings_until_the_rows_are_read(tmp_path: Path) -> None:
+def test_with_only_the_store_ticks_are_kept_raw_until_the_rows_are_read(tmp_path: Path) -> None:
     t = _tracker(tmp_path, flush_every_s=3600)
     run = t.start()
     try:
         time.sleep(0.4)
-        kept = len(run._waiting)
-        assert kept >= 5  # 20 ticks or so, none made into rows yet
-        assert run._timeline.appended == 0
+        raw = len(t._sampler._raw)
+        assert raw >= 5  # 20 ticks or so read raw: no snapshot, no row made yet
+        assert len(run._waiting) <= 2 and run._timeline.appended == 0  # the first tick calls the tracker
         made = run.timeline.appended
-        assert made >= kept // 2 and run._waiting == []  # a tick early by jitter makes no row
+        assert made >= raw // 2  # a tick early by jitter makes no row
+        assert t._sampler._raw == [] and run._waiting == []
     finally:
         t.stop()
     assert _stored_rows(tmp_path / "b.db", run.id) == run.timeline.appended > made
@@ -134,7 +135,7 @@ def test_a_timely_sink_gets_each_row_as_it_closes(tmp_path: Path) -> None:
     try:
         time.sleep(0.4)
         seen = len(sink.rows)
-        assert seen >= 5 and len(run._waiting) <= 1
+        assert seen >= 5 and len(run._waiting) <= 1 and t._sampler._raw == []  # every tick read whole
     finally:
         t.stop()
     assert len(sink.rows) == run.timeline.appended

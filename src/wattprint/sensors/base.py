@@ -161,6 +161,21 @@ class Sensor:
         """Return channel name → cumulative J (ENERGY) or W (POWER). May omit lost channels."""
         raise NotImplementedError
 
+    def read_raw(self) -> object:
+        """The part of a reading that must happen now; :meth:`settle` makes it a :meth:`read`
+        result later, readings in the order they were taken, never two at once (the sampler
+        defers the rest while no one needs the figures: see ``tracking/sampler.py``).
+
+        The default does the whole read now. A sensor whose reading is cheap to take but
+        costly to interpret (RAPL: the counters' bytes, then their parsing and unwrapping)
+        takes only the bytes here, with no change to its state.
+        """
+        return self.read()
+
+    def settle(self, raw: object) -> dict[str, float]:
+        """What :meth:`read` would have returned for ``raw`` (from :meth:`read_raw`)."""
+        return raw  # type: ignore[return-value]  # the default read_raw is the whole read
+
     def close(self) -> None:
         """Release files and library handles. Must not raise."""
 

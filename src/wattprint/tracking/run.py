@@ -24,7 +24,7 @@ from wattprint.sensors.base import Availability, update_period
 from wattprint.tracking.measure import ChannelTotal, Interval, Measurement, window_stats
 from wattprint.tracking.pricing import RowIndex, applied, row_g_per_kwh
 from wattprint.tracking.progress import Counts, Progress
-from wattprint.tracking.sampler import Fault, Sampler, Snapshot
+from wattprint.tracking.sampler import KEEP_MAX, Fault, Sampler, Snapshot
 from wattprint.tracking.shared import apply_split
 from wattprint.tracking.timeline import FIRST_MERGE, Timeline
 from wattprint.tracking.window import Window, WindowLog, _channel_totals, _current_window
@@ -48,7 +48,6 @@ if TYPE_CHECKING:  # imported lazily at run time: most runs need neither
     )
 
 GPU_USERS_EVERY_S = 5.0  # how often a run without attribution lists each GPU's processes
-KEEP_MAX = 256  # readings a run keeps before it makes their rows even if nobody read them
 
 
 class Run(Measurement):
@@ -214,9 +213,17 @@ class Run(Measurement):
             self._make_rows()
 
     def _wait(self, snap: Snapshot) -> None:
-        """The sampler thread, each tick: keep the reading; the row is made when the rows are
-        next read (:attr:`timeline`, :meth:`current`, the sinks' delivery, the stop) or once
-        :data:`KEEP_MAX` readings are kept.
+        """Keep a tick's reading as the sampler does (``_waiting`` is the keep list the
+        tracker subscribes with), then :meth:`_kept`: for code that drives the ticks itself."""
+        self._waiting.append(snap)
+        self._kept(snap)
+
+    def _kept(self, snap: Snapshot) -> None:
+        """The sampler thread, when this run's tracker is called (at least every
+        :data:`GPU_USERS_EVERY_S` with GPUs, else when the sinks need rows, or once the
+        sampler kept :data:`~wattprint.tracking.sampler.KEEP_MAX` ticks): the kept readings
+        become rows when the rows are next read (:attr:`timeline`, :meth:`current`, the sinks'
+        delivery, the stop), or now once ``KEEP_MAX`` are kept.
 
         On an idle machine most of a tick's CPU is Python run cold after the sleep, line by
         line: a tick that only keeps its reading touches a few lines, and the rows are then
@@ -225,28 +232,29 @@ class Run(Measurement):
         with self._lock:
             if self.status != "running":
                 return
-            waiting = self._waiting
-            waiting.append(snap)
-            if len(waiting) >= KEEP_MAX:  # memory stays bounded whatever the flush period
+            if len(self._waiting) >= KEEP_MAX:  # memory stays bounded whatever the flush period
                 self._make_rows()
             self._gpu_users_due(snap.wall)  # who uses each GPU is sampled as it happens, not later
 
     def _make_rows(self) -> None:
-        """The rows of the readings kept by :meth:`_wait`, in order (under the run's lock)."""
+        """The rows of the kept readings, in order (under the run's lock)."""
         waiting = self._waiting
         if not waiting or self.end_wall is not None:  # not the status: stop() sets it before the end
             return
-        self._waiting = []
+        batch = waiting[:]
+        del waiting[: len(batch)]  # the sampler appends under its own lock: what came meanwhile stays
         every_s = self.interval_s * 0.999
-        for snap in waiting:
+        for snap in batch:
             if (snap.t_ns - self._last.t_ns) / 1e9 >= every_s:
                 self._append_interval(snap)
 
     @property
     def timeline(self) -> Timeline:
         """The closed rows: energy per channel per interval (older rows merged within their
-        UTC hour, see :class:`~wattprint.tracking.timeline.Timeline`); the readings the
-        sampler kept since the rows were last read are made into rows first."""
+        UTC hour, see :class:`~wattprint.tracking.timeline.Timeline`); the ticks the sampler
+        read raw and the readings kept since the rows were last read are made into rows first."""
+        if self.end_wall is None:
+            self._sampler.settle()
         if self._waiting:
             with self._lock:
                 self._make_rows()

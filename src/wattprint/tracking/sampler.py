@@ -10,6 +10,16 @@ reading, power channels by trapezoid integration. It reads
 * on demand (:meth:`Sampler.read_now`), when a run or window opens or closes,
   so edges are exact rather than "the last sample".
 
+A tick between two calls of the listeners only takes each sensor's raw
+reading (:meth:`~wattprint.sensors.base.Sensor.read_raw`: for RAPL, the
+counters' bytes) and keeps it. Each listener says when it next needs to be
+called (a store's flush: every 10 s); until then the kept readings are made
+into snapshots (:meth:`Sampler.settle`), in order and exactly as a full read
+would have made them, by whoever needs the figures first: ``read_now``, a run
+reading its rows, the next call. Each snapshot of a tick goes to every
+listener's ``keep`` list. On a small VM most of a tick's CPU is code run cold
+after the sleep, so a tick that touches little costs little.
+
 All reads go through one lock, so sensors need no locking. A sensor that
 raises is dropped and recorded in :attr:`Sampler.faults`; nothing escapes into
 the host program.
@@ -26,6 +36,7 @@ from wattprint._threads import new_thread
 from wattprint.sensors.base import Channel, Kind, Sensor
 
 MIN_INTERVAL_S = 0.01
+KEEP_MAX = 256  # raw readings kept before they are made into snapshots and the listeners called
 HOLD_MAX_S = 15.0  # longest a held reader waits (the stop that holds them is bounded too)
 
 
@@ -63,7 +74,9 @@ class _PowerIntegrator:
         self.last_t = 0
 
 
-Listener = Callable[[Snapshot], None]
+# Called with the tick's snapshot; returns the sampler-clock ns until which it can wait for its
+# next call (its ``keep`` list still gets every tick's snapshot meanwhile); None: the next tick.
+Listener = Callable[[Snapshot], "int | None"]
 
 
 class Sampler:
@@ -101,7 +114,12 @@ class Sampler:
                 bind(self._totals)
         self.faults: list[Fault] = []
         self.ended_channels: set[str] = set()
-        self._listeners: dict[int, tuple[Listener, float]] = {}
+        self._listeners: dict[int, tuple[Listener, float, list[Snapshot] | None]] = {}
+        self._keeps: tuple[list[Snapshot], ...] = ()  # every listener's keep list
+        self._raw: list[tuple[int, float, list[object]]] = []  # ticks read raw, not settled yet
+        self._raw_reads: tuple[Callable[[], object], ...] | None = None  # None: a sensor cannot defer
+        self._due_ns = 0  # the listeners' next call (sampler clock)
+        self._soon = True  # call the listeners at the next tick whatever _due_ns says
         self._next_id = 0
         self._thread: threading.Thread | None = None
         # A plain lock held by nobody-in-particular is the cheapest timed wait CPython
@@ -122,6 +140,7 @@ class Sampler:
         # While a signal's stop runs, other threads' reads wait on this (see hold_readers).
         self._held: threading.Event | None = None
         self._holder: threading.Thread | None = None
+        self._find_raw_reads()
         self.read_now()  # establishes every counter's origin
 
     # -- reading -----------------------------------------------------------------
@@ -131,17 +150,57 @@ class Sampler:
         if self._held is not None:
             self._wait_if_held()
         with self._lock:
-            clock = self._clock
-            for sensor in self._reading:
-                try:
-                    raw = sensor.read()
-                except Exception as exc:  # a broken sensor must never reach the host program
-                    self._drop(sensor, f"{type(exc).__name__}: {exc}")
+            if self._raw:
+                self._settle()
+            return self._read()
+
+    def _read(self) -> Snapshot:
+        """Every sensor now (under the lock, nothing kept raw)."""
+        clock = self._clock
+        for sensor in self._reading:
+            try:
+                raw = sensor.read()
+            except Exception as exc:  # a broken sensor must never reach the host program
+                self._drop(sensor, f"{type(exc).__name__}: {exc}")
+                continue
+            self._absorb(raw, clock())
+            if sensor.faults or sensor.notes:
+                self._drain(sensor, self._wall())
+        return Snapshot(clock(), self._wall(), dict(self._totals))
+
+    def settle(self) -> None:
+        """Make the ticks read raw into snapshots now (each goes to every keep list)."""
+        if self._raw:
+            with self._lock:
+                self._settle()
+
+    def _settle(self) -> Snapshot | None:
+        """The raw ticks, in order, as a full read would have made them (under the lock);
+        returns the last snapshot made."""
+        batch, self._raw = self._raw, []
+        sensors, snap, dropped = self._reading, None, False
+        for t, wall, raws in batch:
+            for sensor, raw in zip(sensors, raws, strict=True):
+                if dropped and sensor not in self._reading:
                     continue
-                self._absorb(raw, clock())
+                try:
+                    values = sensor.settle(raw)
+                except Exception as exc:  # as in _read: the sensor is dropped, its channels end
+                    self._drop(sensor, f"{type(exc).__name__}: {exc}")
+                    dropped = True
+                    continue
+                self._absorb(values, t)
                 if sensor.faults or sensor.notes:
-                    self._drain(sensor)
-            return Snapshot(clock(), self._wall(), dict(self._totals))
+                    self._drain(sensor, wall)
+            snap = Snapshot(t, wall, dict(self._totals))
+            self._ticked(snap)
+        return snap
+
+    def _ticked(self, snap: Snapshot) -> None:
+        """A tick's snapshot: the last two for recent_power_w, and one for every keep list."""
+        self._prev_tick, self._last_tick = self._last_tick, snap
+        for keep in self._keeps:
+            keep.append(snap)
 
     def hold_readers(self) -> None:
         """Make reads from other threads wait until :meth:`release_readers` (at most ``HOLD_MAX_S``).
@@ -163,15 +222,15 @@ class Sampler:
         if held is not None and me is not self._holder and me is not self._thread:
             held.wait(HOLD_MAX_S)
 
-    def _drain(self, sensor: Sensor) -> None:
-        """Record a sensor's channel faults (the channel ends) and notes (it goes on)."""
+    def _drain(self, sensor: Sensor, wall: float) -> None:
+        """Record a sensor's channel faults (the channel ends) and notes (it goes on), as of ``wall``."""
         for channel, message in sensor.faults:
-            self.faults.append(Fault(self._wall(), channel, message))
+            self.faults.append(Fault(wall, channel, message))
             self.ended_channels.add(channel)
         sensor.faults.clear()
         if sensor.notes:  # a sensor that skipped Sensor.__init__ has the class's empty tuple
             for channel, message in sensor.notes:
-                self.faults.append(Fault(self._wall(), channel, f"note: {message}"))
+                self.faults.append(Fault(wall, channel, f"note: {message}"))
             sensor.notes = []
 
     def _absorb(self, raw: dict[str, float], t: int) -> None:
@@ -194,9 +253,17 @@ class Sampler:
                 self._totals[name] += 0.5 * (integ.last_w + value) * dt
             integ.last_w, integ.last_t = value, t
 
+    def _find_raw_reads(self) -> None:
+        """Whether ticks may be read raw: no sensor reads the others' totals (the platform
+        models do, so theirs must be settled first), and each has ``read_raw``."""
+        reads = [getattr(s, "read_raw", None) for s in self._reading]
+        deferrable = all(r is not None and not hasattr(s, "bind_totals") for s, r in zip(self._reading, reads))
+        self._raw_reads = tuple(reads) if deferrable else None  # type: ignore[arg-type]
+
     def _drop(self, sensor: Sensor, message: str) -> None:
         self._sensors.remove(sensor)
         self._reading = tuple(self._sensors)
+        self._find_raw_reads()
         self.faults.append(Fault(self._wall(), sensor.name, f"sensor dropped: {message}"))
         for c in sensor.channels:
             self.ended_channels.add(c.name)
@@ -207,14 +274,21 @@ class Sampler:
 
     # -- subscription and the loop ---------------------------------------------------
 
-    def subscribe(self, listener: Listener, interval_s: float) -> int:
-        """Call ``listener(snapshot)`` about every ``interval_s`` (≥ 10 ms) until unsubscribed."""
+    def subscribe(self, listener: Listener, interval_s: float, keep: list[Snapshot] | None = None) -> int:
+        """Tick about every ``interval_s`` (≥ 10 ms) until unsubscribed; each tick's snapshot is
+        appended to ``keep`` (when given), and ``listener(snapshot)`` is called at the first
+        tick, then at the first tick at or after the time it returned (None: every tick), on
+        the sampler's thread, whenever ``KEEP_MAX`` ticks were kept raw, and soon after
+        :meth:`call_soon`."""
         interval_s = max(MIN_INTERVAL_S, float(interval_s))
         with self._lock:
+            if self._raw:  # the new keep list starts with the ticks from now on
+                self._settle()
             token = self._next_id
             self._next_id += 1
-            self._listeners[token] = (listener, interval_s)
-            self._callbacks = tuple(cb for cb, _ in self._listeners.values())
+            self._listeners[token] = (listener, interval_s, keep)
+            self._relisten()
+            self._soon = True
             if self._thread is None or not self._thread.is_alive():
                 self._stopping = False
                 self._thread = new_thread(self._loop, "wattprint-sampler")
@@ -225,8 +299,10 @@ class Sampler:
     def unsubscribe(self, token: int) -> None:
         """Stop calling a listener; the thread ends with the last one."""
         with self._lock:
+            if self._raw:  # the leaving keep list gets every tick up to now
+                self._settle()
             self._listeners.pop(token, None)
-            self._callbacks = tuple(cb for cb, _ in self._listeners.values())
+            self._relisten()
             last = not self._listeners
             thread = self._thread
         if last and thread is not None:
@@ -234,10 +310,19 @@ class Sampler:
             self._poke()
             _join(thread)
 
+    def _relisten(self) -> None:
+        """The callbacks and keep lists, from the listeners (under the lock)."""
+        self._callbacks = tuple(cb for cb, _, _ in self._listeners.values())
+        self._keeps = tuple(k for _, _, k in self._listeners.values() if k is not None)
+
+    def call_soon(self) -> None:
+        """Call the listeners at the next tick (safe from a signal handler: one assignment)."""
+        self._soon = True
+
     @property
     def tick_s(self) -> float:
         """Seconds between background reads: smallest asked interval, capped by the wrap bound."""
-        intervals = [iv for _, iv in self._listeners.values()] or [1.0]
+        intervals = [iv for _, iv, _ in self._listeners.values()] or [1.0]
         tick = min(intervals)
         if self.wrap_bound_s is not None:
             tick = min(tick, self.wrap_bound_s)
@@ -250,11 +335,12 @@ class Sampler:
             pass
 
     def _loop(self) -> None:
-        # The hot path: one wake-up per tick, one read, the listeners. Kept to the few
-        # bytecodes it needs, because on a small VM every line run cold after a sleep
-        # costs microseconds of CPU that show up in the tracker's overhead.
+        # The hot path: one wake-up per tick and, until the listeners are due, only the
+        # sensors' raw reads. Kept to the few bytecodes it needs, because on a small VM
+        # every line run cold after a sleep costs microseconds of CPU that show up in the
+        # tracker's overhead.
         self._cpu0 = time.thread_time()
-        clock = time.monotonic
+        clock, clock_ns = time.monotonic, self._clock
         tick = self.tick_s
         next_t = clock() + tick
         try:
@@ -266,13 +352,9 @@ class Sampler:
                     tick = self.tick_s
                     next_t = min(next_t, clock() + tick)
                     continue
-                snap = self.read_now()
-                self._prev_tick, self._last_tick = self._last_tick, snap
-                for cb in self._callbacks:
-                    try:
-                        cb(snap)
-                    except Exception as exc:  # a listener bug must not kill sampling
-                        self.faults.append(Fault(time.time(), "listener", repr(exc)))
+                t = clock_ns()
+                if self._raw_reads is None or self._soon or t >= self._due_ns or self._keep_raw(t):
+                    self._call()
                 next_t += tick
                 now = clock()
                 if next_t < now:  # fell behind (suspended, overloaded): don't burst-catch-up
@@ -280,6 +362,38 @@ class Sampler:
         finally:
             self._cpu_done += time.thread_time() - self._cpu0
             self._cpu0 = 0.0
+
+    def _keep_raw(self, t: int) -> bool:
+        """A tick whose figures nobody needs yet: each sensor's raw reading, kept. True when
+        the listeners are to be called now (``KEEP_MAX`` ticks kept, or a sensor failed)."""
+        with self._lock:
+            reads = self._raw_reads
+            if reads is None:  # a sensor that cannot defer came in meanwhile
+                return True
+            try:
+                self._raw.append((t, self._wall(), [r() for r in reads]))
+            except Exception:  # a sensor failed: the full read that follows drops it
+                return True
+            return len(self._raw) >= KEEP_MAX
+
+    def _call(self) -> None:
+        """A full tick (the raw ones settled first), then every listener, each saying when it
+        needs its next call."""
+        with self._lock:
+            if self._raw:
+                self._settle()
+            snap = self._read()
+            self._ticked(snap)
+        self._soon = False  # before the calls: a call_soon() during them is not lost
+        due: int | None = None
+        for cb in self._callbacks:
+            try:
+                d = cb(snap)
+            except Exception as exc:  # a listener bug must not kill sampling
+                self.faults.append(Fault(time.time(), "listener", repr(exc)))
+                d = None
+            due = 0 if d is None else d if due is None else min(due, d)
+        self._due_ns = 0 if due is None else due
 
     @property
     def cpu_time_s(self) -> float:
@@ -317,6 +431,12 @@ class Sampler:
         end here for this copy. Returns whether any was set aside (the pool then
         opens fresh sensors for a run the child starts itself).
         """
+        self._keeps = ()  # the parent's runs: this copy's are detached
+        if self._raw:  # the counters' state moves on with the ticks read before the fork
+            try:
+                self._settle()
+            except Exception:  # best effort: an unsettled tick only loses that reading
+                self._raw = []
         unsafe = [s for s in self._sensors if not getattr(s, "fork_safe", True)]
         if unsafe:
             self._sensors = [s for s in self._sensors if s not in unsafe]
@@ -327,11 +447,13 @@ class Sampler:
                                          "not read in a forked child: its handles belong to the parent"))
             _set_aside_in_child.extend(unsafe)  # never closed here, never collected either
             self._prev_tick = self._last_tick = None  # their recent power is the parent's
+            self._find_raw_reads()
         self._lock = threading.Lock()
         self._wake = threading.Lock()
         self._wake.acquire()
         self._listeners = {}
         self._callbacks = ()
+        self._soon, self._due_ns = True, 0
         self._thread = None
         self._stopping = False
         self._cpu0 = 0.0
@@ -347,7 +469,8 @@ class Sampler:
         """Stop the thread and close every sensor."""
         with self._lock:
             self._listeners.clear()
-            self._callbacks = ()
+            self._relisten()
+            self._raw = []
         self._stopping = True
         self._poke()
         if self._thread is not None:

@@ -56,9 +56,7 @@ def _on_warning(signum: int, frame: object) -> None:
         run.job = {**run.job, "slurm_signal": {"signal": name, "wall": now}}  # one assignment
         run.faults.append(Fault(now, "slurm", f"{name} from Slurm: its time limit or a preemption is near; "
                                               "the run was flushed and is measured until it ends"))
-        sinks = getattr(tracker, "_sinks", None)
-        if sinks is not None:
-            sinks.flush_soon()
+        tracker.flush_soon()
 
 
 def arm(tracker: Any, info: JobInfo, choice: str) -> str | None:

@@ -28,7 +28,7 @@ from wattprint.tracking.pool import (  # noqa: F401 - shared_sampler is imported
     _sensor_choice,
     shared_sampler,
 )
-from wattprint.tracking.run import Run
+from wattprint.tracking.run import GPU_USERS_EVERY_S, Run
 from wattprint.tracking.sampler import Fault, Sampler, Snapshot
 
 # ``typing`` (and the ``re`` it pulls in) costs ~20 ms to import on a small VM:
@@ -171,6 +171,7 @@ class Tracker:
         self._sinks: Sinks | None = None
         self.run: Run | None = None
         self._sampler: Sampler | None = None
+        self._lists_gpus = False  # a sensor lists the processes on its GPUs (set at start)
         self._token: int | None = None
         self._intensity: Intensity | None = None
         self._intensity_error: BaseException | None = None
@@ -277,21 +278,45 @@ class Tracker:
         self._extra_sinks.append(sink)
         if self._sinks is not None and self.run is not None and self.run.status == "running":
             self._sinks.add(sink, self.run)
+            self._call_soon()  # a sink that wants rows as they close: called every tick from now
 
-    def _on_tick(self, snap: Snapshot) -> None:
-        """The sampler thread, each tick. The run keeps the reading (:meth:`Run._wait`); the
-        sinks are handed the new rows (which makes them) every tick while one of them wants
-        rows as they close or a process is attributed (its share is read per row), else
-        when the next flush is due."""
+    def _call_soon(self) -> None:
+        """Have the sampler call :meth:`_on_tick` at its next tick (it may have said later)."""
+        if self._sampler is not None:
+            self._sampler.call_soon()
+
+    def flush_soon(self) -> None:
+        """Write what the run measured so far at the next tick (safe from a signal handler)."""
+        if self._sinks is not None:
+            self._sinks.flush_soon()
+        self._call_soon()
+
+    def _on_tick(self, snap: Snapshot) -> int | None:
+        """The sampler thread, at a tick when this tracker's call was due; returns when the
+        next one is (None: the next tick). Between calls the sampler keeps each tick's reading
+        in the run (its keep list is ``run._waiting``), read raw where the sensors allow.
+
+        Called every tick while a sink wants rows as they close, a process is attributed (its
+        share is read per row) or the run is a rank of a job (other jobs on its devices are
+        looked for about once a second); else when the next flush is due, and at least every
+        ``GPU_USERS_EVERY_S`` while GPUs are read (their processes are listed then)."""
         run = self.run
         if run is None:
-            return
-        run._wait(snap)
+            return None
+        run._kept(snap)
         if self.job is not None:
             self.job.look()  # other jobs on this rank's devices (about once a second, never waits)
         sinks = self._sinks
-        if sinks is not None and (snap.t_ns >= sinks.deliver_by_ns or run.attributor is not None):
+        if sinks is None:
+            return None
+        if snap.t_ns >= sinks.deliver_by_ns or run.attributor is not None:
             sinks.tick(run, snap.t_ns)
+        if run.attributor is not None or self.job is not None:
+            return None
+        due = sinks.deliver_by_ns
+        if self._lists_gpus:
+            due = min(due, snap.t_ns + int(GPU_USERS_EVERY_S * 1e9))
+        return due
 
     # -- start/stop --
 
@@ -339,7 +364,8 @@ class Tracker:
             self._resolver = new_thread(self._resolve, "wattprint-intensity")
             self._resolver.start()
         self._start_sinks(run)
-        self._token = self._sampler.subscribe(self._on_tick, self.interval)
+        self._lists_gpus = any(getattr(x, "gpu_processes", None) is not None for x in self._sampler.sensors)
+        self._token = self._sampler.subscribe(self._on_tick, self.interval, keep=run._waiting)
         return run
 
     def _baseline(self) -> Baseline | None:
@@ -386,6 +412,7 @@ class Tracker:
             return
         with run._lock:
             run.attributor = attributor
+        self._call_soon()  # its share is read per row: the tracker is called every tick from now
 
     def stop(self, *, status: str | None = None, exit_code: int | None = None) -> Run:
         """End the run: a final fresh read, emissions, store. Safe to call twice, from any thread.

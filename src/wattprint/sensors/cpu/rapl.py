@@ -51,6 +51,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 
 from wattprint._record import Record
@@ -172,6 +173,13 @@ def _parse(data: bytes) -> int:
     return int(data.split(b"\n", 1)[0])
 
 
+def _pread_or_error(fd: int) -> bytes | OSError:
+    try:
+        return os.pread(fd, _READ_SIZE, 0)
+    except OSError as exc:
+        return exc
+
+
 def _read_text(path: Path) -> str:
     with open(path, encoding="ascii", errors="replace") as f:
         return f.read().strip()
@@ -239,6 +247,7 @@ class RaplSensor(Sensor):
             self.close()
             raise
         self.channels = [z.channel for z in self._zones]
+        self._fds = tuple(z.fd for z in self._zones)  # what read_raw reads, in zone order
         self.max_interval_s = min(z.wrap_s for z in self._zones) / SAFETY_FACTOR
 
     # -- discovery ---------------------------------------------------------
@@ -397,22 +406,38 @@ class RaplSensor(Sensor):
         from the last good value (if the outage outlasted a wrap period, the
         elapsed-time check records that too).
         """
+        return self.settle(self.read_raw())
+
+    def read_raw(self) -> tuple[int, tuple[bytes | OSError, ...]]:
+        """The time and each zone's counter bytes (or the error reading it); no state changes.
+
+        The sampler's hot path: one C-level loop over the open files."""
         now = self._clock()
+        fds = self._fds
+        try:
+            return now, tuple(map(os.pread, fds, repeat(_READ_SIZE), repeat(0)))
+        except OSError:  # one zone failed: read them one by one, keeping each error for settle()
+            return now, tuple(_pread_or_error(fd) for fd in fds)
+
+    def settle(self, raw: object) -> dict[str, float]:
+        """Joules per channel from :meth:`read_raw`'s bytes, unwrapped (raw readings in order)."""
+        now: int
+        data: tuple[bytes | OSError, ...]
+        now, data = raw  # type: ignore[misc]  # read_raw's pair
         out: dict[str, float] = {}
-        pread = os.pread
-        for z in self._zones:  # the sampler's hot path: the usual case in the fewest lines
+        for z, d in zip(self._zones, data, strict=True):  # the usual case in the fewest lines
             try:
-                raw = int(pread(z.fd, _READ_SIZE, 0).split(b"\n", 1)[0])  # _parse, inlined
-            except (OSError, ValueError) as exc:
-                self.faults.append((z.channel.name, f"cannot read {z.path}: {exc}"))
+                value = int(d.split(b"\n", 1)[0])  # type: ignore[union-attr]  # _parse, inlined
+            except (AttributeError, ValueError) as exc:  # AttributeError: d is the read's OSError
+                self.faults.append((z.channel.name, f"cannot read {z.path}: {d if isinstance(d, OSError) else exc}"))
                 continue
-            delta = raw - z.last_raw
-            if delta < 0 or raw > z.range_uj or now - z.last_ns > z.wrap_ns:
-                delta = self._unusual(z, raw, now, delta)  # a wrap, a bad value or a long gap
+            delta = value - z.last_raw
+            if delta < 0 or value > z.range_uj or now - z.last_ns > z.wrap_ns:
+                delta = self._unusual(z, value, now, delta)  # a wrap, a bad value or a long gap
                 if delta < 0:
                     continue
             z.total_uj += delta
-            z.last_raw, z.last_ns = raw, now
+            z.last_raw, z.last_ns = value, now
             out[z.name] = z.total_uj / 1e6
         return out
 
@@ -443,6 +468,7 @@ class RaplSensor(Sensor):
                 except OSError:
                     pass
                 z.fd = -1
+        self._fds = (-1,) * len(self._zones)  # a read after close fails (EBADF), never reads a reused fd
 
     def describe(self) -> list[Availability]:
         """One line per counted channel, then one per zone seen but not counted."""
