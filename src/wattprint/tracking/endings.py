@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from wattprint._threads import new_thread
 
@@ -49,29 +50,39 @@ if TYPE_CHECKING:
 
 
 STOP_TIMEOUT_S = 10.0  # longest a signal waits for the runs to be stored before the process dies
+OUTLIVED_S = 1.0  # after the stopper's own signal: a process still alive then has a handler of its own
 
 _active: set[_Stoppable] = set()
+_gate = threading.Lock()  # a run joins _active, or a stop signal closes the door: one or the other first
 
 
-def stop_all(status: str = "interrupted", *, urgent: bool = False) -> None:
-    """Stop and store every open run (best effort: this is an exit path).
-
-    ``urgent`` (after a signal): the program's other threads may be reading
-    counters in a tight loop, and CPython's locks are not fair, so their reads
-    wait while the stop takes the sampler (see ``Sampler.hold_readers``).
-    """
+def stop_all(status: str = "interrupted") -> None:
+    """Stop and store every open run (the exit hook; best effort: this is an exit path)."""
     for t in list(_active):
         try:
-            if urgent:
-                t._stop_urgently(status)
-            else:
-                t.stop(status=status)
+            t.stop(status=status)
         except Exception:  # noqa: S110 - exit path, best effort
             pass
 
 
 def _stop_all_urgently() -> None:
-    stop_all(urgent=True)
+    """After a stop signal: stop every open run, then any that joined while those were being
+    stopped (it passed the door just before the stopper closed it), each once.
+
+    Urgently: the program's other threads may be reading counters in a tight loop, and
+    CPython's locks are not fair, so their reads wait while the stop takes the sampler
+    (see ``Sampler.hold_readers``)."""
+    tried: set[_Stoppable] = set()
+    while True:
+        todo = [t for t in list(_active) if t not in tried]
+        if not todo:
+            return
+        tried.update(todo)
+        for t in todo:
+            try:
+                t._stop_urgently("interrupted")
+            except Exception:  # noqa: S110 - exit path, best effort
+                pass
 
 
 class _Stopper:
@@ -82,6 +93,10 @@ class _Stopper:
         self.write_fd = -1  # non-blocking: Python's C-level handler and ours write one byte per signal
         self.fired: set[int] = set()  # signals whose Python-level handler has run (default action back)
         self.thread: threading.Thread | None = None
+        # Cleared from a stop signal until the process is gone (or outlived it): a run that
+        # starts then waits (see opened()), as it would only be written half before the end.
+        self.alive = threading.Event()
+        self.alive.set()
 
     def ensure_thread(self) -> None:
         if self.thread is None:
@@ -110,11 +125,15 @@ class _Stopper:
         while True:  # again if the process outlived the signal (a handler set in between)
             signum = self._next_stop()
             _default_action(signum)  # a second signal now ends the process at once
+            with _gate:
+                self.alive.clear()  # from here no run starts: the ones open are stopped and stored
             worker = new_thread(_stop_all_urgently, "wattprint-stop")
             worker.start()
             worker.join(STOP_TIMEOUT_S)
             os.kill(os.getpid(), signum)  # the default action is back: the process ends of it
+            time.sleep(OUTLIVED_S)  # (it ends before this returns, unless a handler was set meanwhile)
             self.fired.clear()
+            self.alive.set()
 
 
 _stopper = _Stopper()
@@ -251,8 +270,20 @@ def handle_signals() -> None:
 
 def opened(tracker: _Stoppable) -> bool:
     """A run started: end it at exit or on a signal if the program does not. Returns whether
-    a SIGTERM will reach a handler (False: started off the main thread, with no handler set)."""
-    _active.add(tracker)
+    a SIGTERM will reach a handler (False: started off the main thread, with no handler set).
+
+    While a stop signal is ending the process, this waits (bounded) instead: the run would
+    be written as running and never finished (the stop has taken the open runs already).
+    """
+    while True:
+        with _gate:
+            if _stopper.alive.is_set():
+                _active.add(tracker)
+                break
+        if not _stopper.alive.wait(STOP_TIMEOUT_S + OUTLIVED_S + 1.0):  # the process ends meanwhile
+            with _gate:  # it did not: never wait for ever
+                _active.add(tracker)
+            break
     return _arm(True)
 
 
@@ -264,7 +295,8 @@ def closed(tracker: _Stoppable) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _stopper, _persistent
+    global _stopper, _persistent, _gate
+    _gate = threading.Lock()  # another thread may have held it at the fork
     had_runs = bool(_active)
     for t in list(_active):
         t._detach()
