@@ -82,7 +82,7 @@ def _compare(root: Path, clock: FakeClock, steps: list[tuple[int, list[int], str
             full._call(), raw._call()
             continue
         full._call()
-        assert raw._keep_raw(clock.mono()) is False
+        assert raw._keep_raw() is False
         if what == "settle":  # a run reading its rows
             raw.settle()
             assert _seen(raw_keep) == _seen(full_keep)
@@ -98,7 +98,7 @@ def test_kept_raw_ticks_call_the_listeners_at_keep_max(tmp_path: Path) -> None:
     s, keep = _sampler(make_tree(tmp_path / "pc"), clock)
     for n in range(1, KEEP_MAX + 1):
         clock.advance(0.01)
-        assert s._keep_raw(clock.mono()) is (n == KEEP_MAX)
+        assert s._keep_raw() is (n == KEEP_MAX)
     assert keep == [] and len(s._raw) == KEEP_MAX
     s.close()
 
@@ -123,10 +123,10 @@ def test_a_sensor_failing_a_raw_read_is_dropped_by_the_full_read_and_no_tick_is_
     s._relisten()
     for _ in range(3):
         clock.advance(1)
-        assert s._keep_raw(clock.mono()) is False
+        assert s._keep_raw() is False
     bad.fail = True
     clock.advance(1)
-    assert s._keep_raw(clock.mono()) is True  # the loop then makes a full tick:
+    assert s._keep_raw() is True  # the loop then makes a full tick:
     s._call()
     assert [snap.totals["good:0"] for snap in keep] == [10.0, 20.0, 30.0, 40.0]
     assert [snap.totals["failing:0"] for snap in keep] == [1.0, 2.0, 3.0, 3.0]  # its last total stays
@@ -144,7 +144,7 @@ class Derived(ScriptedSensor):
 def test_a_sensor_reading_the_others_totals_makes_every_tick_whole() -> None:
     s = Sampler([ScriptedSensor(Kind.ENERGY, [0.0, 1.0]), Derived(Kind.ENERGY, [0.0], name="derived")])
     assert s._raw_reads is None
-    assert s._keep_raw(1) is True and s._raw == []
+    assert s._keep_raw() is True and s._raw == []
     s._drop(s._reading[1], "gone")
     assert s._raw_reads is not None
 
@@ -183,7 +183,7 @@ def test_a_forked_child_settles_what_was_read_raw_but_fills_no_parent_keep_list(
     for i in range(3):
         clock.advance(1)
         set_uj(root, "intel-rapl:0", (i + 1) * 1_000_000)
-        s._keep_raw(clock.mono())
+        s._keep_raw()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report, then leave at once

@@ -352,8 +352,7 @@ class Sampler:
                     tick = self.tick_s
                     next_t = min(next_t, clock() + tick)
                     continue
-                t = clock_ns()
-                if self._raw_reads is None or self._soon or t >= self._due_ns or self._keep_raw(t):
+                if self._raw_reads is None or self._soon or clock_ns() >= self._due_ns or self._keep_raw():
                     self._call()
                 next_t += tick
                 now = clock()
@@ -363,15 +362,18 @@ class Sampler:
             self._cpu_done += time.thread_time() - self._cpu0
             self._cpu0 = 0.0
 
-    def _keep_raw(self, t: int) -> bool:
+    def _keep_raw(self) -> bool:
         """A tick whose figures nobody needs yet: each sensor's raw reading, kept. True when
-        the listeners are to be called now (``KEEP_MAX`` ticks kept, or a sensor failed)."""
+        the listeners are to be called now (``KEEP_MAX`` ticks kept, or a sensor failed).
+
+        The tick's time is taken under the lock, as in a full read: a read from another
+        thread that took the lock first is earlier in time as in the counters."""
         with self._lock:
             reads = self._raw_reads
             if reads is None:  # a sensor that cannot defer came in meanwhile
                 return True
             try:
-                self._raw.append((t, self._wall(), [r() for r in reads]))
+                self._raw.append((self._clock(), self._wall(), [r() for r in reads]))
             except Exception:  # a sensor failed: the full read that follows drops it
                 return True
             return len(self._raw) >= KEEP_MAX
