@@ -30,6 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from wattprint._record import Record
 from wattprint._threads import new_thread
@@ -156,17 +157,23 @@ class Sampler:
 
     def _read(self) -> Snapshot:
         """Every sensor now (under the lock, nothing kept raw)."""
-        clock = self._clock
         for sensor in self._reading:
-            try:
-                raw = sensor.read()
-            except Exception as exc:  # a broken sensor must never reach the host program
-                self._drop(sensor, f"{type(exc).__name__}: {exc}")
-                continue
-            self._absorb(raw, clock())
-            if sensor.faults or sensor.notes:
-                self._drain(sensor, self._wall())
-        return Snapshot(clock(), self._wall(), dict(self._totals))
+            self._take(sensor, sensor.read, None, None)
+        return Snapshot(self._clock(), self._wall(), dict(self._totals))
+
+    def _take(self, sensor: Sensor, values: Callable[[], dict[str, float]], t: int | None,
+              wall: float | None) -> bool:
+        """One sensor's ``values()`` into the totals, as of ``t`` and ``wall`` (None: now).
+        A sensor that raises is dropped, its channels end (returns False)."""
+        try:
+            got = values()
+        except Exception as exc:  # a broken sensor must never reach the host program
+            self._drop(sensor, f"{type(exc).__name__}: {exc}")
+            return False
+        self._absorb(got, self._clock() if t is None else t)
+        if sensor.faults or sensor.notes:
+            self._drain(sensor, self._wall() if wall is None else wall)
+        return True
 
     def settle(self) -> None:
         """Make the ticks read raw into snapshots now (each goes to every keep list)."""
@@ -174,27 +181,16 @@ class Sampler:
             with self._lock:
                 self._settle()
 
-    def _settle(self) -> Snapshot | None:
-        """The raw ticks, in order, as a full read would have made them (under the lock);
-        returns the last snapshot made."""
+    def _settle(self) -> None:
+        """The raw ticks, in order, as a full read would have made them (under the lock)."""
         batch, self._raw = self._raw, []
-        sensors, snap, dropped = self._reading, None, False
+        sensors, dropped = self._reading, False
         for t, wall, raws in batch:
             for sensor, raw in zip(sensors, raws, strict=True):
                 if dropped and sensor not in self._reading:
                     continue
-                try:
-                    values = sensor.settle(raw)
-                except Exception as exc:  # as in _read: the sensor is dropped, its channels end
-                    self._drop(sensor, f"{type(exc).__name__}: {exc}")
-                    dropped = True
-                    continue
-                self._absorb(values, t)
-                if sensor.faults or sensor.notes:
-                    self._drain(sensor, wall)
-            snap = Snapshot(t, wall, dict(self._totals))
-            self._ticked(snap)
-        return snap
+                dropped |= not self._take(sensor, partial(sensor.settle, raw), t, wall)
+            self._ticked(Snapshot(t, wall, dict(self._totals)))
 
     def _ticked(self, snap: Snapshot) -> None:
         """A tick's snapshot: the last two for recent_power_w, and one for every keep list."""
@@ -437,8 +433,9 @@ class Sampler:
         if self._raw:  # the counters' state moves on with the ticks read before the fork
             try:
                 self._settle()
-            except Exception:  # best effort: an unsettled tick only loses that reading
+            except Exception as exc:  # best effort: said, and the next read goes on from the last settled
                 self._raw = []
+                self.faults.append(Fault(self._wall(), "sampler", f"readings taken before the fork lost: {exc!r}"))
         unsafe = [s for s in self._sensors if not getattr(s, "fork_safe", True)]
         if unsafe:
             self._sensors = [s for s in self._sensors if s not in unsafe]
