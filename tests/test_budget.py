@@ -36,7 +36,9 @@ def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def rapl(tmp_path: Path) -> Path:
-    return make_tree(tmp_path / "pc", packages=1, dram=False)
+    # a measured DRAM zone that stays at 0: no modelled RAM, whose joules would grow with the
+    # machine's memory and the wall time, so every joule here is one the test wrote
+    return make_tree(tmp_path / "pc", packages=1, dram=True)
 
 
 # -- the decisions, without threads -------------------------------------------------------
@@ -243,13 +245,10 @@ def test_bad_budget_flags_are_one_line_exit_2(flags: list[str], needle: str) -> 
     assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_a_prediction_over_the_budget_warns_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_prediction_over_the_budget_warns_early(rapl: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import wattprint.sinks.budget as sink
 
     monkeypatch.setattr(sink, "PREDICT_EVERY_S", 0.1)
-    # a measured DRAM zone that stays at 0: no modelled RAM, whose joules grow with the machine's
-    # memory and the test's wall time (41 J of the 50 reached by step 30 on a slow CI run)
-    rapl = make_tree(tmp_path / "pc", packages=1, dram=True)
     said: list[str] = []
     t = wattprint.Tracker("b", rapl_root=str(rapl), interval=0.05, store=False, country="FR",
                           budget_kwh=50 * J)
