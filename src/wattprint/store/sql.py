@@ -58,6 +58,9 @@ _UPSERT_RUN = (
 _INSERT_WINDOW = ("INSERT INTO windows (run_id, seq, name, parent, offset_s, duration_s, energy_j, emissions_g, "
                   "channels, estimated, start_utc, band, market_emissions_g, progress) "
                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_RUN_COLUMN_NAMES = tuple(c.strip() for c in _RUN_COLUMNS.split(","))
+_UPDATED_AT = tuple(_RUN_COLUMN_NAMES.index(c) for c in _RUN_UPDATED)  # their places in a run's row
+_Written = tuple[tuple[Any, ...], list[tuple[Any, ...]]]  # a run's row and its channels' rows
 _CHILD_TABLES = ("channels", "windows", "timeline", "timeline_chunks", "timeline_rollup")
 
 
@@ -89,6 +92,7 @@ class SqlStore(RollupStore, RunQueries):
         self._sums: dict[str, dict[str, float]] = {}
         self._t1: dict[str, float] = {}
         self._rolled: dict[str, dict[int, Rolled]] = {}
+        self._written_heads: dict[str, _Written] = {}  # the run's row and channel rows as last committed
 
     # -- the database's dialect (subclasses) --------------------------------------
 
@@ -116,27 +120,46 @@ class SqlStore(RollupStore, RunQueries):
 
     # -- writing ------------------------------------------------------------------
 
-    def _upsert_run(self, d: Mapping[str, Any]) -> None:
-        intensity = d.get("intensity") or {}
-        self._execute(_UPSERT_RUN, (
-            d["id"], d["name"], d["status"], json.dumps(d.get("command")), json.dumps(d.get("tags") or {}),
-            d["start_utc"], d.get("end_utc"), d["duration_s"], d.get("exit_code"), d.get("host"),
-            d.get("pid", os.getpid()), d.get("cpu_model"), json.dumps(d.get("gpu_models") or []),
-            d.get("wattprint_version"), d.get("interval_s"), intensity.get("location"), intensity.get("source"),
-            json.dumps(intensity) if intensity else None, d["energy_j"], d.get("band"), d.get("emissions_g"),
-            d.get("market_emissions_g"), json.dumps(d.get("sensors", [])), json.dumps(d.get("faults", [])),
-            json.dumps(d["attribution"]) if d.get("attribution") else None,
-            json.dumps(d["baseline"]) if d.get("baseline") else None,
-            json.dumps(d.get("gpu_users") or {}), d.get("owner"), d.get("project"),
-            json.dumps(d["progress"]) if d.get("progress") else None, *job_columns(d.get("job")),
-            *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied", "platform")),
-        ))
-        self._execute("DELETE FROM channels WHERE run_id=?", (d["id"],))
-        self._executemany(
-            "INSERT INTO channels VALUES (?,?,?,?,?,?,?,?,?)",
-            [(d["id"], c["name"], c["component"], c["method"], c["band"], int(bool(c["in_total"])),
-              c.get("detail", ""), c["energy_j"], c.get("emissions_g")) for c in d["channels"].values()],
-        )
+    def _upsert_run(self, d: Mapping[str, Any]) -> _Written:
+        """Write the run's row and its channels; returns what was written, for :meth:`_write` to
+        remember once committed.
+
+        A run this store wrote before gets only what changed since (a running run's flush
+        changes its duration and totals, seldom more): the row's changed columns, the channels'
+        changed totals. The rest, or a row no longer there, is written whole.
+        """
+        rid = d["id"]
+        row, chans = _run_row(d), _channel_rows(d)
+        before = self._written_heads.get(rid)
+        if before is not None and self._update_run(rid, row, before[0]):
+            self._update_channels(rid, chans, before[1])
+            return row, chans
+        self._execute(_UPSERT_RUN, row)
+        self._replace_channels(rid, chans)
+        return row, chans
+
+    def _replace_channels(self, rid: str, chans: list[tuple[Any, ...]]) -> None:
+        self._execute("DELETE FROM channels WHERE run_id=?", (rid,))
+        self._executemany("INSERT INTO channels VALUES (?,?,?,?,?,?,?,?,?)", chans)
+
+    def _update_run(self, rid: str, row: tuple[Any, ...], before: tuple[Any, ...]) -> bool:
+        """Update the columns of ``row`` that a later write updates and that differ from
+        ``before``; False when the run's row is not there (written whole then)."""
+        changed = [i for i in _UPDATED_AT if row[i] != before[i]]
+        if not changed:
+            return True
+        sets = ", ".join(f"{_RUN_COLUMN_NAMES[i]}=?" for i in changed)
+        cur = self._execute(f"UPDATE runs SET {sets} WHERE id=?", (*(row[i] for i in changed), rid))  # noqa: S608 - our columns
+        return bool(cur.rowcount)
+
+    def _update_channels(self, rid: str, chans: list[tuple[Any, ...]], before: list[tuple[Any, ...]]) -> None:
+        """The channels' totals where only they changed; the whole set when a channel came,
+        went or changed its description."""
+        if [c[:7] for c in chans] != [c[:7] for c in before]:
+            self._replace_channels(rid, chans)
+            return
+        self._executemany("UPDATE channels SET energy_j=?, emissions_g=? WHERE run_id=? AND name=?",
+                          [(c[7], c[8], rid, c[1]) for c, b in zip(chans, before) if c[7:] != b[7:]])
 
     def save_progress(
         self, header: Mapping[str, Any], rows: Iterable[Interval] = (), windows: Iterable[Mapping[str, Any]] = ()
@@ -180,7 +203,7 @@ class SqlStore(RollupStore, RunQueries):
                     sums[ch] = sums.get(ch, 0.0) + e
             if rows:
                 t1 = rows[-1].t1_s
-            self._upsert_run(header if final else _progress_view(header, sums, t1))
+            head = self._upsert_run(header if final else _progress_view(header, sums, t1))
             rolled = self._roll_written(rid, seq, rows) if rows else self._rolled.get(rid)
             seq = self._insert_rows(rid, seq, rows)
             wins = [_window_row(rid, i, w) for i, w in enumerate(windows, start=wseq)]
@@ -192,6 +215,7 @@ class SqlStore(RollupStore, RunQueries):
             )
         # counters move only once the transaction is committed, so a failed write is retried whole
         self._seq[rid], self._wseq[rid], self._sums[rid], self._t1[rid] = seq, wseq + len(wins), sums, t1
+        self._written_heads[rid] = head
         if rolled is not None:
             self._rolled[rid] = rolled
 
@@ -224,7 +248,7 @@ class SqlStore(RollupStore, RunQueries):
             self._roll_written(rid, 0, rows)
             self._insert_rows(rid, 0, rows)
             self._executemany(_INSERT_WINDOW, [_window_row(rid, i, w) for i, w in enumerate(run["windows"])])
-        for cache in (self._seq, self._wseq, self._sums, self._t1, self._rolled):
+        for cache in (self._seq, self._wseq, self._sums, self._t1, self._rolled, self._written_heads):
             cache.pop(rid, None)
 
     # -- reading ------------------------------------------------------------------
@@ -394,6 +418,30 @@ class SqlStore(RollupStore, RunQueries):
 def _chunk_len(data: bytes, names: str) -> int:
     """Intervals in a stored chunk (8-byte floats: t0, t1, wall0, then one per channel)."""
     return len(data) // (8 * (3 + len(json.loads(names))))
+
+
+def _run_row(d: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``runs`` row of a run record, in :data:`_RUN_COLUMNS` order."""
+    intensity = d.get("intensity") or {}
+    return (
+        d["id"], d["name"], d["status"], json.dumps(d.get("command")), json.dumps(d.get("tags") or {}),
+        d["start_utc"], d.get("end_utc"), d["duration_s"], d.get("exit_code"), d.get("host"),
+        d.get("pid", os.getpid()), d.get("cpu_model"), json.dumps(d.get("gpu_models") or []),
+        d.get("wattprint_version"), d.get("interval_s"), intensity.get("location"), intensity.get("source"),
+        json.dumps(intensity) if intensity else None, d["energy_j"], d.get("band"), d.get("emissions_g"),
+        d.get("market_emissions_g"), json.dumps(d.get("sensors", [])), json.dumps(d.get("faults", [])),
+        json.dumps(d["attribution"]) if d.get("attribution") else None,
+        json.dumps(d["baseline"]) if d.get("baseline") else None,
+        json.dumps(d.get("gpu_users") or {}), d.get("owner"), d.get("project"),
+        json.dumps(d["progress"]) if d.get("progress") else None, *job_columns(d.get("job")),
+        *(json.dumps(d[k]) if d.get(k) else None for k in ("budget", "prediction", "embodied", "platform")),
+    )
+
+
+def _channel_rows(d: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The ``channels`` rows of a run record: its description (the first seven), then its totals."""
+    return [(d["id"], c["name"], c["component"], c["method"], c["band"], int(bool(c["in_total"])),
+             c.get("detail", ""), c["energy_j"], c.get("emissions_g")) for c in d["channels"].values()]
 
 
 def _progress_view(header: Mapping[str, Any], sums: dict[str, float], t1: float) -> dict[str, Any]:
