@@ -10,6 +10,8 @@ second and timeline intervals stored per second (wall time from the common
 start to the last writer's end), and the slowest single write (the longest
 a store sink's writer thread waited). Every run is then read back and its
 interval count and energy checked, so a figure never counts a lost write.
+On PostgreSQL it also prints the WAL the server wrote per write and the dead
+rows left in ``channels`` (what autovacuum must clean up).
 
 PostgreSQL: a throwaway server from Debian's binaries (tests/pg_server.py;
 fsync off, like the tests), or ``--pg URL`` for a real one. SQLite: one file
@@ -87,7 +89,18 @@ def writer(target: str, wid: int, args: argparse.Namespace, start_at: float, out
     out.put((wid, time.time(), slowest))
 
 
+def _pg(target: str, sql: str) -> Any:
+    import psycopg
+
+    with psycopg.connect(target, autocommit=True, connect_timeout=10) as conn:
+        return conn.execute(sql).fetchone()
+
+
 def fleet(target: str, args: argparse.Namespace) -> dict[str, float]:
+    pg = target.startswith("postgresql://")
+    if pg:
+        open_store(target).close()  # the schema's own WAL is not the writes'
+        lsn0 = _pg(target, "SELECT pg_current_wal_lsn()")[0]
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     start_at = time.time() + 3.0  # every writer has connected and opened its store by then
@@ -102,9 +115,15 @@ def fleet(target: str, args: argparse.Namespace) -> dict[str, float]:
     wall = max(e for _, e, _ in ends) - start_at
     runs = args.writers * args.runs
     intervals = runs * args.flushes * args.rows
+    writes = runs * (args.flushes + 2)
+    got = {"wall_s": wall, "runs_per_s": runs / wall, "intervals_per_s": intervals / wall,
+           "flushes_per_s": writes / wall, "slowest_write_s": max(s for _, _, s in ends)}
+    if pg:  # what each write costs the server: WAL (the whole cluster's: a throwaway server is only us)
+        wal = _pg(target, f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')")[0]
+        dead = _pg(target, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname='channels'")[0]
+        got["wal_b_per_write"], got["dead_channel_rows"] = float(wal) / writes, float(dead)
     check(target, args, runs, intervals)
-    return {"wall_s": wall, "runs_per_s": runs / wall, "intervals_per_s": intervals / wall,
-            "flushes_per_s": runs * (args.flushes + 2) / wall, "slowest_write_s": max(s for _, _, s in ends)}
+    return got
 
 
 def check(target: str, args: argparse.Namespace, runs: int, intervals: int) -> None:
@@ -151,11 +170,13 @@ def main() -> None:
                 server.stop()
     print(f"{args.writers} writer processes, each {args.runs} runs of {args.flushes} writes x {args.rows} intervals "
           f"x {args.channels} channels (+1 window per write)\n")
-    print("| store | runs/s | intervals/s | writes/s | slowest write | wall |")
-    print("|---|---|---|---|---|---|")
+    print("| store | runs/s | intervals/s | writes/s | slowest write | wall | WAL per write | dead channel rows |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind, r in results.items():
+        wal = f"{r['wal_b_per_write']:,.0f} B" if "wal_b_per_write" in r else ""
+        dead = f"{r['dead_channel_rows']:,.0f}" if "dead_channel_rows" in r else ""
         print(f"| {kind} | {r['runs_per_s']:.1f} | {r['intervals_per_s']:,.0f} | {r['flushes_per_s']:,.0f} | "
-              f"{r['slowest_write_s'] * 1000:.0f} ms | {r['wall_s']:.1f} s |")
+              f"{r['slowest_write_s'] * 1000:.0f} ms | {r['wall_s']:.1f} s | {wal} | {dead} |")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,15 @@ progress on stderr). What it does:
    (a lock acquired with a timeout) in the same process, CPU per thread from each
    thread's own clock: the bare thread is measured under the same host noise, so
    the sampler's cost above a mere wake-up can be read off each round.
+6. ``--floor``: what any sampler of these counters pays on this host, wattprint or not:
+   a bare thread waking the sampler's way, alone, then also reading each counter file
+   once per wake-up.
 
     python3 benchmarks/longrun.py              # the figures in RESULTS.md (~3 min on 2 cores)
     python3 benchmarks/longrun.py --days 1     # a quick look
     python3 benchmarks/longrun.py --per-thread --sampler-reps 3
+    python3 benchmarks/longrun.py --only-sampler --flush-every 30   # the store flushed less often
+    python3 benchmarks/longrun.py --floor      # a bare waking thread, alone and reading the counters
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from synthetic_run import SyntheticRun  # noqa: E402
 from wattprint.intensity.base import Intensity  # noqa: E402
+from wattprint.settings_keys import KEYS  # noqa: E402
 from wattprint.sinks.store import StoreSink, _header  # noqa: E402
 
 WALL0 = 1_800_000_000.0
+FLUSH_S = float(next(k.default for k in KEYS if k.name == "flush_every_s"))  # the shipped flush period
 TARGETS = {"memory": 20.0, "db": 60.0, "show": 0.5, "html": 2.0, "csv": 5.0, "rss": 150.0}
 
 
@@ -139,7 +146,7 @@ def windows_run(db: Path, n_windows: int) -> list[tuple[int, float, float]]:
 SAMPLER = r"""
 import json, sys, threading, time
 which, iv, root, db = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
-secs = float(sys.argv[5])
+secs, flush = float(sys.argv[5]), float(sys.argv[6])
 if which == "bare thread":
     ev = threading.Event()
     def loop():
@@ -151,7 +158,7 @@ if which == "bare thread":
     p1, m1 = time.process_time(), time.thread_time(); ev.set(); th.join()
 else:
     from wattprint import Tracker
-    t = Tracker("bench", rapl_root=root, store=db, gpus="none", country="FR", interval=iv)
+    t = Tracker("bench", rapl_root=root, store=db, gpus="none", country="FR", interval=iv, flush_every_s=flush)
     t.start(); time.sleep(1.0)  # the writer and the first flush are up
     p0, m0 = time.process_time(), time.thread_time(); time.sleep(secs)
     p1, m1 = time.process_time(), time.thread_time(); t.stop()
@@ -161,7 +168,7 @@ print(json.dumps({"ms_per_s": ((p1 - p0) - (m1 - m0)) / secs * 1000}))
 
 PER_THREAD = r"""
 import json, sys, threading, time
-iv, root, db, secs = float(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+iv, root, db, secs, flush = float(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
 done = threading.Event()
 def bare():  # wakes as the sampler does: a lock acquired with a timeout
     lock = threading.Lock(); lock.acquire()
@@ -173,7 +180,7 @@ def bare():  # wakes as the sampler does: a lock acquired with a timeout
         nxt += iv
 th = threading.Thread(target=bare, name="bare thread"); th.start()
 from wattprint import Tracker
-t = Tracker("bench", rapl_root=root, store=db, gpus="none", country="FR", interval=iv)
+t = Tracker("bench", rapl_root=root, store=db, gpus="none", country="FR", interval=iv, flush_every_s=flush)
 t.start(); time.sleep(1.0)  # the writer and the first flush are up
 def cpu():
     return {x.name: time.clock_gettime(time.pthread_getcpuclockid(x.ident))
@@ -184,7 +191,64 @@ print(json.dumps({k: (b[k] - a.get(k, 0.0)) / secs * 1000 for k in b}))
 """
 
 
-def per_thread_cost(tmp: Path, secs: float, reps: int) -> list[tuple[float, dict[str, float]]]:
+FLOOR = r"""
+import json, os, sys, threading, time
+from itertools import repeat
+iv, secs, files = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+fds = [os.open(f, os.O_RDONLY) for f in files]
+def reads():  # what a raw tick must do at least: each counter file read once
+    return tuple(map(os.pread, fds, repeat(32), repeat(0)))
+out = {}
+for name, work in (("wake-up only", None), (f"wake-up + {len(fds)} counter reads", reads)):
+    done = threading.Event()
+    def loop():
+        lock = threading.Lock(); lock.acquire()
+        nxt = time.monotonic() + iv
+        while not done.is_set():
+            wait = nxt - time.monotonic()
+            if wait > 0:
+                lock.acquire(timeout=wait)
+            if work is not None:
+                work()
+            nxt += iv
+    th = threading.Thread(target=loop); th.start(); time.sleep(0.5)
+    clock = time.pthread_getcpuclockid(th.ident)
+    a = time.clock_gettime(clock); time.sleep(secs); b = time.clock_gettime(clock)
+    done.set(); th.join()
+    out[name] = (b - a) / secs * 1000
+print(json.dumps(out))
+"""
+
+
+def floor_cost(tmp: Path, secs: float, reps: int) -> list[tuple[float, dict[str, float]]]:
+    """(interval, ms CPU per second) of a bare thread waking the sampler's way, alone and reading the
+    fake tree's counter files once per wake-up: the floor any sampler of those counters pays here."""
+    from fake_rapl import make_tree
+
+    root = make_tree(tmp / "powercap-f", packages=2, dram=True)
+    files = sorted(str(p) for p in root.rglob("energy_uj"))
+    out = []
+    for _ in range(reps):
+        for iv in (1.0, 0.1):
+            res = subprocess.run([sys.executable, "-c", FLOOR, str(iv), str(secs), *files], capture_output=True,
+                                 text=True, timeout=2 * secs + 60)
+            if res.returncode != 0:
+                raise SystemExit(res.stderr)
+            out.append((iv, json.loads(res.stdout)))
+            log(f"  floor at {iv:g} s: {out[-1][1]}")
+    return out
+
+
+def print_floor(rows: list[tuple[float, dict[str, float]]]) -> None:
+    print("\n## The floor: a bare thread waking the sampler's way, ms of CPU per second\n")
+    names = list(rows[0][1])
+    print(f"| interval | {' | '.join(names)} |\n|---|{'---|' * len(names)}")
+    for iv in (1.0, 0.1):
+        cells = [[m[n] for i, m in rows if i == iv] for n in names]
+        print(f"| {iv:g} s | " + " | ".join(f"{min(c):.3f}–{max(c):.3f}" for c in cells) + " |")
+
+
+def per_thread_cost(tmp: Path, secs: float, reps: int, flush: float) -> list[tuple[float, dict[str, float]]]:
     """(interval, ms CPU per second per thread) for each round at 1 s and 0.1 s."""
     from fake_rapl import make_tree
 
@@ -194,7 +258,7 @@ def per_thread_cost(tmp: Path, secs: float, reps: int) -> list[tuple[float, dict
     for r in range(reps):
         for iv in (1.0, 0.1):
             res = subprocess.run([sys.executable, "-c", PER_THREAD, str(iv), str(root), str(tmp / f"t{r}{iv}.db"),
-                                  str(secs)], capture_output=True, text=True, env=env, timeout=secs + 60)
+                                  str(secs), str(flush)], capture_output=True, text=True, env=env, timeout=secs + 60)
             if res.returncode != 0:
                 raise SystemExit(res.stderr)
             out.append((iv, json.loads(res.stdout)))
@@ -212,7 +276,7 @@ def print_per_thread(rows: list[tuple[float, dict[str, float]]]) -> None:
               f"{m['wattprint-sampler'] - m['bare thread']:.3f} | {m.get('wattprint-store', 0.0):.3f} | {ours:.3f} |")
 
 
-def sampler_cost(tmp: Path, secs: float, reps: int = 1) -> list[tuple[str, float, float]]:
+def sampler_cost(tmp: Path, secs: float, reps: int = 1, flush: float = FLUSH_S) -> list[tuple[str, float, float]]:
     """(which, interval, ms CPU per second) for each of ``reps`` rounds, bare thread and wattprint alternating."""
     from fake_rapl import make_tree
 
@@ -222,7 +286,7 @@ def sampler_cost(tmp: Path, secs: float, reps: int = 1) -> list[tuple[str, float
     for iv, _ in ((iv, r) for r in range(reps) for iv in (1.0, 0.1)):
         for which in ("bare thread", "wattprint, fake RAPL, store"):
             res = subprocess.run([sys.executable, "-c", SAMPLER, which, str(iv), str(root), str(tmp / "s.db"),
-                                  str(secs)], capture_output=True, text=True, env=env, timeout=secs + 60)
+                                  str(secs), str(flush)], capture_output=True, text=True, env=env, timeout=secs + 60)
             if res.returncode != 0:
                 raise SystemExit(res.stderr)
             out.append((which, iv, json.loads(res.stdout)["ms_per_s"]))
@@ -230,9 +294,10 @@ def sampler_cost(tmp: Path, secs: float, reps: int = 1) -> list[tuple[str, float
     return out
 
 
-def print_sampler(samp: list[tuple[str, float, float]]) -> None:
+def print_sampler(samp: list[tuple[str, float, float]], flush: float = FLUSH_S) -> None:
     """The sampler table: min–max over the rounds, and whether the worst round meets the target."""
-    print("\n## Sampler CPU per tracked second (whole process, main thread sleeping)\n")
+    print("\n## Sampler CPU per tracked second (whole process, main thread sleeping, "
+          f"store flushed every {flush:g} s)\n")
     print("| interval | bare waking thread | wattprint (fake RAPL, store) | rounds | target |\n|---|---|---|---|---|")
     for iv, target in ((1.0, 0.2), (0.1, 1.5)):
         bare = [ms for which, i, ms in samp if i == iv and which == "bare thread"]
@@ -255,15 +320,22 @@ def main() -> int:
     ap.add_argument("--only-sampler", action="store_true", help="measure the sampler's CPU only")
     ap.add_argument("--per-thread", action="store_true",
                     help="only the per-thread CPU, beside a bare waking thread in the same process")
+    ap.add_argument("--floor", action="store_true",
+                    help="only the floor: a bare waking thread, alone and reading the counter files")
+    ap.add_argument("--flush-every", type=float, default=FLUSH_S, metavar="S",
+                    help="the store's flush period in the sampler CPU measurements (default: the shipped 10 s)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.floor:
+            print_floor(floor_cost(tmp, args.sampler_s, args.sampler_reps))
+            return 0
         if args.per_thread:
-            print_per_thread(per_thread_cost(tmp, args.sampler_s, args.sampler_reps))
+            print_per_thread(per_thread_cost(tmp, args.sampler_s, args.sampler_reps, args.flush_every))
             return 0
         if args.only_sampler:
-            print_sampler(sampler_cost(tmp, args.sampler_s, args.sampler_reps))
+            print_sampler(sampler_cost(tmp, args.sampler_s, args.sampler_reps, args.flush_every), args.flush_every)
             return 0
         log(f"{args.days:g}-day run at 1 s ...")
         w = week(tmp / "week.db", args.days)
