@@ -172,7 +172,7 @@ def test_a_tracker_fetches_in_the_background_and_records_what_it_used(imit: Imit
         time.sleep(0.05)
     t0 = time.monotonic()
     run = t.stop()
-    assert time.monotonic() - t0 < 2.5
+    assert time.monotonic() - t0 < 8  # the end's fetch is answered at once; the margin is a loaded CI machine's
     it = run.intensity
     assert it is not None and it.applied is not None and it.live_source
     assert it.applied["live_share"] == pytest.approx(1.0)
@@ -227,7 +227,9 @@ def test_a_provider_that_never_answers_holds_up_neither_the_sampler_nor_stop(
         run = t.start()
         time.sleep(0.3)  # the background fetch is now stuck in its request
         rows = run.timeline.appended
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while run.timeline.appended <= rows and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert run.timeline.appended > rows  # the sampler went on
         t0 = time.monotonic()
         with pytest.warns(wattprint.WattprintWarning):

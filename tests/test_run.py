@@ -81,7 +81,10 @@ def test_timeline_covers_all_wall_time(rapl: Path) -> None:
 
     writer = threading.Thread(target=burn)
     writer.start()
+    deadline = time.monotonic() + 20
     time.sleep(0.3)
+    while run.timeline.appended < 5 and time.monotonic() < deadline:  # however slowly the threads take turns
+        time.sleep(0.01)
     stop.set()
     writer.join()
     run = t.stop()

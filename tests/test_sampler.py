@@ -86,7 +86,9 @@ def test_tick_respects_wrap_bound_whatever_the_interval() -> None:
     token = s.subscribe(lambda snap: None, 5.0)
     try:
         assert s.tick_s == pytest.approx(0.05)
-        time.sleep(0.4)
+        deadline = time.monotonic() + 4.0  # 80 ticks' time: the listener's 5 s are not reached
+        while sensor.reads < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert sensor.reads >= 4  # kept reading though the listener wants 5 s
     finally:
         s.unsubscribe(token)
@@ -99,7 +101,10 @@ def test_listener_exception_never_escapes_and_thread_stops_with_last_listener() 
         raise RuntimeError("listener bug")
 
     token = s.subscribe(bad, 0.01)
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while not s.faults and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # and a few more ticks: the sampler goes on after its listener failed
     s.unsubscribe(token)
     assert any(f.source == "listener" for f in s.faults)
     assert not any(t.name == "wattprint-sampler" and t.is_alive() for t in threading.enumerate())

@@ -8,6 +8,7 @@ one; a sink that is ``timely`` must still get each row as it closes; the store s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -95,6 +96,13 @@ class Timely(Sink):
         self.rows.append((time.monotonic(), interval))
 
 
+def _until(done: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
 def _stored_rows(db: Path, run_id: str) -> int:
     from wattprint.store.sqlite import SqliteStore
 
@@ -116,13 +124,13 @@ def test_with_only_the_store_ticks_are_kept_raw_until_the_rows_are_read(tmp_path
     t = _tracker(tmp_path, flush_every_s=3600)
     run = t.start()
     try:
-        time.sleep(0.4)
+        _until(lambda: len(t._sampler._raw) >= 5)  # ticks read raw: no snapshot, no row made yet
         raw = len(t._sampler._raw)
-        assert raw >= 5  # 20 ticks or so read raw: no snapshot, no row made yet
         assert len(run._waiting) <= 2 and run._timeline.appended == 0  # the first tick calls the tracker
         made = run.timeline.appended
         assert made >= raw // 2  # a tick early by jitter makes no row
-        assert t._sampler._raw == [] and run._waiting == []
+        # settled: at most the one tick the sampler may have taken since, and nothing kept waiting
+        assert len(t._sampler._raw) <= 1 and run._waiting == []
     finally:
         t.stop()
     assert _stored_rows(tmp_path / "b.db", run.id) == run.timeline.appended > made
@@ -133,9 +141,8 @@ def test_a_timely_sink_gets_each_row_as_it_closes(tmp_path: Path) -> None:
     t = _tracker(tmp_path, flush_every_s=3600, sinks=[sink])
     run = t.start()
     try:
-        time.sleep(0.4)
-        seen = len(sink.rows)
-        assert seen >= 5 and len(run._waiting) <= 1 and t._sampler._raw == []  # every tick read whole
+        _until(lambda: len(sink.rows) >= 5)
+        assert len(run._waiting) <= 1 and t._sampler._raw == []  # every tick read whole
     finally:
         t.stop()
     assert len(sink.rows) == run.timeline.appended

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -40,6 +41,29 @@ def wattprint_popen(*args: str, **kw: Any) -> subprocess.Popen[str]:
         [sys.executable, "-m", "wattprint.cli.main", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), **kw,
     )
+
+
+def stored_energy(db: Path) -> dict[str, float]:
+    """Each stored run's energy so far (id to joules), read without creating or changing ``db``:
+    empty while the file or its tables are not there yet."""
+    if not db.exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return {rid: float(e) for rid, e in conn.execute("SELECT id, energy_j FROM runs")}
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not created or migrated yet
+        return {}
+
+
+def wait_until(done: Any, what: str, timeout_s: float = TIMEOUT_S) -> None:
+    """Poll ``done()`` until it is true; a test that waits longer than ``timeout_s`` fails."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting: {what}"
+        time.sleep(0.01)
 
 
 def stored_runs(db: Path) -> list[dict[str, Any]]:

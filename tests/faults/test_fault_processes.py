@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 import signal
-import time
 from pathlib import Path
 
-from faultkit import TIMEOUT_S, python, stored_runs
+from faultkit import TIMEOUT_S, python, stored_energy, stored_runs, wait_until
 
 from fake_rapl import make_tree
 
@@ -76,7 +75,7 @@ def test_a_killed_run_reads_back_with_what_it_emitted_so_far(tmp_path: Path) -> 
     p = python(KILLED, str(rapl), str(db))
     assert p.stdout is not None
     assert p.stdout.readline() == "flushed\n", p.communicate(timeout=TIMEOUT_S)[1]
-    time.sleep(0.3)  # a few more flushes
+    wait_until(lambda: any(e > 2.0 for e in stored_energy(db).values()), "a flush past 2 J")
     p.send_signal(signal.SIGKILL)
     p.communicate(timeout=TIMEOUT_S)
     (run,) = stored_runs(db)

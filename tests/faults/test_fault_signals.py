@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import TIMEOUT_S, python, stored_runs, wattprint_popen
+from faultkit import TIMEOUT_S, python, stored_energy, stored_runs, wait_until, wattprint_popen
 
 from fake_rapl import make_tree
 from wattprint.tracking.tracker import UNGUARDED
@@ -156,6 +156,8 @@ def test_a_run_started_in_a_worker_thread(tmp_path: Path, guarded: bool) -> None
     p = python(WORKER_PROGRAM, str(rapl), str(db), "1" if guarded else "0")
     assert p.stdout is not None
     said = p.stdout.readline().strip()
+    if not guarded:  # the header written at start is all that will be stored: it must be there first
+        wait_until(lambda: bool(stored_energy(db)), "the run's header")
     _signal_after_ready(p, signal.SIGTERM, 0.2)
     _finish(p)
     assert p.returncode == -signal.SIGTERM, p.returncode  # the process still dies of the signal

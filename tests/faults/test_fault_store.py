@@ -14,7 +14,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import TIMEOUT_S, env, mount_tmpfs, python, remount_read_only, stored_runs, unmount, wattprint
+from faultkit import (
+    TIMEOUT_S,
+    env,
+    mount_tmpfs,
+    python,
+    remount_read_only,
+    stored_energy,
+    stored_runs,
+    unmount,
+    wait_until,
+    wattprint,
+)
 
 import wattprint as wp
 from fake_rapl import make_tree, set_uj
@@ -272,7 +283,7 @@ def test_a_database_deleted_or_replaced_mid_run_gets_the_whole_run(tmp_path: Pat
                    flush_every_s=0.05)
     run = t.start()
     set_uj(rapl, "intel-rapl:0", 2_000_000)
-    time.sleep(0.2)
+    wait_until(lambda: run.id in stored_energy(db), "the run's header")  # the writer watches this file now
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     if how == "replaced":
