@@ -174,3 +174,16 @@ def test_a_write_rolled_back_is_written_again_whole(tmp_path: Path, monkeypatch:
     store.close()
     got = _stored(db)
     assert got["faults"] == [{"source": "x", "message": "y"}] and got["duration_s"] == 4.0
+
+
+def test_a_run_imported_over_itself_by_the_store_that_wrote_it_is_all_there(two_targets: tuple[str, str]) -> None:
+    db, _ = two_targets
+    store = open_store(db)
+    store.save_progress(_head(channels=two_channels), _rows(2))
+    record = store.get_run("run1", timeline=False)
+    rows = list(store.iter_timeline("run1"))
+    store.import_run(record, rows)  # deletes the run, then writes it again: nothing it remembered is there
+    store.close()
+    got = _stored(db)
+    assert got["status"] == "running" and set(got["channels"]) == set(two_channels)
+    assert got["duration_s"] == 2.0

@@ -61,6 +61,7 @@ _INSERT_WINDOW = ("INSERT INTO windows (run_id, seq, name, parent, offset_s, dur
 _RUN_COLUMN_NAMES = tuple(c.strip() for c in _RUN_COLUMNS.split(","))
 _UPDATED_AT = tuple(_RUN_COLUMN_NAMES.index(c) for c in _RUN_UPDATED)  # their places in a run's row
 _Written = tuple[tuple[Any, ...], list[tuple[Any, ...]]]  # a run's row and its channels' rows
+_CHANNEL_DESCRIBED = 7  # a channel row's columns before its totals (energy_j, emissions_g)
 _CHILD_TABLES = ("channels", "windows", "timeline", "timeline_chunks", "timeline_rollup")
 
 
@@ -144,7 +145,8 @@ class SqlStore(RollupStore, RunQueries):
 
     def _update_run(self, rid: str, row: tuple[Any, ...], before: tuple[Any, ...]) -> bool:
         """Update the columns of ``row`` that a later write updates and that differ from
-        ``before``; False when the run's row is not there (written whole then)."""
+        ``before``; False when one did and the run's row was not there (written whole then;
+        a row gone while nothing changed is found at the next change)."""
         changed = [i for i in _UPDATED_AT if row[i] != before[i]]
         if not changed:
             return True
@@ -155,11 +157,12 @@ class SqlStore(RollupStore, RunQueries):
     def _update_channels(self, rid: str, chans: list[tuple[Any, ...]], before: list[tuple[Any, ...]]) -> None:
         """The channels' totals where only they changed; the whole set when a channel came,
         went or changed its description."""
-        if [c[:7] for c in chans] != [c[:7] for c in before]:
+        n = _CHANNEL_DESCRIBED
+        if [c[:n] for c in chans] != [c[:n] for c in before]:
             self._replace_channels(rid, chans)
             return
         self._executemany("UPDATE channels SET energy_j=?, emissions_g=? WHERE run_id=? AND name=?",
-                          [(c[7], c[8], rid, c[1]) for c, b in zip(chans, before) if c[7:] != b[7:]])
+                          [(*c[n:], rid, c[1]) for c, b in zip(chans, before) if c[n:] != b[n:]])
 
     def save_progress(
         self, header: Mapping[str, Any], rows: Iterable[Interval] = (), windows: Iterable[Mapping[str, Any]] = ()
@@ -243,6 +246,7 @@ class SqlStore(RollupStore, RunQueries):
             for table in _CHILD_TABLES:
                 self._execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))  # noqa: S608 - our tables
             self._execute("DELETE FROM runs WHERE id=?", (rid,))
+            self._written_heads.pop(rid, None)  # gone: written whole below
             self._upsert_run(run)
             rows = list(rows)
             self._roll_written(rid, 0, rows)
@@ -439,7 +443,8 @@ def _run_row(d: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _channel_rows(d: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """The ``channels`` rows of a run record: its description (the first seven), then its totals."""
+    """The ``channels`` rows of a run record: its description (:data:`_CHANNEL_DESCRIBED` columns),
+    then its totals."""
     return [(d["id"], c["name"], c["component"], c["method"], c["band"], int(bool(c["in_total"])),
              c.get("detail", ""), c["energy_j"], c.get("emissions_g")) for c in d["channels"].values()]
 
