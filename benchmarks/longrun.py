@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,19 +167,25 @@ print(json.dumps({"ms_per_s": ((p1 - p0) - (m1 - m0)) / secs * 1000}))
 """
 
 
-PER_THREAD = r"""
-import json, sys, threading, time
-iv, root, db, secs, flush = float(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
-done = threading.Event()
-def bare():  # wakes as the sampler does: a lock acquired with a timeout
+WAKE = r"""
+import threading, time
+def wake(iv, done, work=None):  # wakes as the sampler does: a lock acquired with a timeout
     lock = threading.Lock(); lock.acquire()
     nxt = time.monotonic() + iv
     while not done.is_set():
         wait = nxt - time.monotonic()
         if wait > 0:
             lock.acquire(timeout=wait)
+        if work is not None:
+            work()
         nxt += iv
-th = threading.Thread(target=bare, name="bare thread"); th.start()
+"""
+
+PER_THREAD = WAKE + r"""
+import json, sys
+iv, root, db, secs, flush = float(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+done = threading.Event()
+th = threading.Thread(target=wake, args=(iv, done), name="bare thread"); th.start()
 from wattprint import Tracker
 t = Tracker("bench", rapl_root=root, store=db, gpus="none", country="FR", interval=iv, flush_every_s=flush)
 t.start(); time.sleep(1.0)  # the writer and the first flush are up
@@ -191,8 +198,8 @@ print(json.dumps({k: (b[k] - a.get(k, 0.0)) / secs * 1000 for k in b}))
 """
 
 
-FLOOR = r"""
-import json, os, sys, threading, time
+FLOOR = WAKE + r"""
+import json, os, sys
 from itertools import repeat
 iv, secs, files = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
 fds = [os.open(f, os.O_RDONLY) for f in files]
@@ -201,23 +208,29 @@ def reads():  # what a raw tick must do at least: each counter file read once
 out = {}
 for name, work in (("wake-up only", None), (f"wake-up + {len(fds)} counter reads", reads)):
     done = threading.Event()
-    def loop():
-        lock = threading.Lock(); lock.acquire()
-        nxt = time.monotonic() + iv
-        while not done.is_set():
-            wait = nxt - time.monotonic()
-            if wait > 0:
-                lock.acquire(timeout=wait)
-            if work is not None:
-                work()
-            nxt += iv
-    th = threading.Thread(target=loop); th.start(); time.sleep(0.5)
+    th = threading.Thread(target=wake, args=(iv, done, work)); th.start(); time.sleep(0.5)
     clock = time.pthread_getcpuclockid(th.ident)
     a = time.clock_gettime(clock); time.sleep(secs); b = time.clock_gettime(clock)
     done.set(); th.join()
     out[name] = (b - a) / secs * 1000
 print(json.dumps(out))
 """
+
+
+def _rounds(label: str, reps: int, argv: Callable[[int, float], list[str]], timeout: float,
+            env: dict[str, str] | None = None) -> list[tuple[float, dict[str, float]]]:
+    """(interval, the script's JSON figures) for each of ``reps`` rounds at 1 s and 0.1 s; ``argv(round,
+    interval)`` is what follows ``python -c``."""
+    out = []
+    for r in range(reps):
+        for iv in (1.0, 0.1):
+            res = subprocess.run([sys.executable, "-c", *argv(r, iv)], capture_output=True, text=True, env=env,
+                                 timeout=timeout)
+            if res.returncode != 0:
+                raise SystemExit(res.stderr)
+            out.append((iv, json.loads(res.stdout)))
+            log(f"  {label} at {iv:g} s: {out[-1][1]}")
+    return out
 
 
 def floor_cost(tmp: Path, secs: float, reps: int) -> list[tuple[float, dict[str, float]]]:
@@ -227,16 +240,7 @@ def floor_cost(tmp: Path, secs: float, reps: int) -> list[tuple[float, dict[str,
 
     root = make_tree(tmp / "powercap-f", packages=2, dram=True)
     files = sorted(str(p) for p in root.rglob("energy_uj"))
-    out = []
-    for _ in range(reps):
-        for iv in (1.0, 0.1):
-            res = subprocess.run([sys.executable, "-c", FLOOR, str(iv), str(secs), *files], capture_output=True,
-                                 text=True, timeout=2 * secs + 60)
-            if res.returncode != 0:
-                raise SystemExit(res.stderr)
-            out.append((iv, json.loads(res.stdout)))
-            log(f"  floor at {iv:g} s: {out[-1][1]}")
-    return out
+    return _rounds("floor", reps, lambda r, iv: [FLOOR, str(iv), str(secs), *files], 2 * secs + 60)
 
 
 def print_floor(rows: list[tuple[float, dict[str, float]]]) -> None:
@@ -254,16 +258,8 @@ def per_thread_cost(tmp: Path, secs: float, reps: int, flush: float) -> list[tup
 
     root = make_tree(tmp / "powercap-t", packages=2, dram=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    out = []
-    for r in range(reps):
-        for iv in (1.0, 0.1):
-            res = subprocess.run([sys.executable, "-c", PER_THREAD, str(iv), str(root), str(tmp / f"t{r}{iv}.db"),
-                                  str(secs), str(flush)], capture_output=True, text=True, env=env, timeout=secs + 60)
-            if res.returncode != 0:
-                raise SystemExit(res.stderr)
-            out.append((iv, json.loads(res.stdout)))
-            log(f"  per thread at {iv:g} s: {out[-1][1]}")
-    return out
+    return _rounds("per thread", reps, lambda r, iv: [PER_THREAD, str(iv), str(root), str(tmp / f"t{r}{iv}.db"),
+                                                      str(secs), str(flush)], secs + 60, env)
 
 
 def print_per_thread(rows: list[tuple[float, dict[str, float]]]) -> None:
